@@ -1,0 +1,164 @@
+//! The chexlens command line.
+
+mod model_source;
+mod predict;
+
+use chexlens_model::metadata::parse_age;
+use chexlens_model::{Device, Metadata, Projection, Sex, View};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "chexlens",
+    version,
+    about = "Private chest X-ray analysis: 14 CheXpert findings from ConvNeXt + CBAM + metadata ensembles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Probabilities and findings for each image (PNG or JPEG).
+    Predict(PredictArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// Model manifest (JSON) listing the ensemble's weight files.
+    #[arg(long, conflicts_with = "weights", required_unless_present = "weights")]
+    model: Option<PathBuf>,
+    /// Weight file (.pth or .safetensors) of one ensemble member, with the reference
+    /// settings; repeat the flag (or separate with commas) for more members.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<PathBuf>,
+    /// Patient sex: male or female [default: from the manifest, else male].
+    #[arg(long, value_parser = |s: &str| s.parse::<Sex>())]
+    sex: Option<Sex>,
+    /// Age in years, or 'unknown' [default: from the manifest, else 50].
+    #[arg(long, value_parser = |s: &str| parse_age(s).map(Age))]
+    age: Option<Age>,
+    /// frontal or lateral [default: from the manifest, else frontal].
+    #[arg(long, value_parser = |s: &str| s.parse::<View>())]
+    view: Option<View>,
+    /// ap, pa, none (no AP/PA label) or unknown [default: from the manifest, else pa].
+    #[arg(long, value_parser = |s: &str| s.parse::<Projection>())]
+    projection: Option<Projection>,
+    /// Report findings at or above this probability, for every label
+    /// [default: the manifest's thresholds, else 0.55].
+    #[arg(long, value_parser = parse_threshold)]
+    threshold: Option<f32>,
+    /// One JSON object per line per image.
+    #[arg(long)]
+    json: bool,
+    /// Print model load time and each image's analysis time to stderr.
+    #[arg(long)]
+    timings: bool,
+    /// Images to analyse.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+/// An age in years, or unknown (`None`).
+#[derive(Clone, Copy)]
+struct Age(Option<f32>);
+
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!("'{s}' is not a probability between 0 and 1")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Predict(args) => run_predict(args),
+    }
+}
+
+fn run_predict(args: PredictArgs) -> ExitCode {
+    let device = Device::flex();
+    let started = Instant::now();
+    let loaded = match &args.model {
+        Some(manifest) => model_source::load_manifest(manifest, device),
+        None => model_source::load_weights(&args.weights, device),
+    };
+    let model = match loaded {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("chexlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.timings {
+        eprintln!(
+            "chexlens: loaded {} member(s) in {:.3} s",
+            model.ensemble.members.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if model.demo && !args.json {
+        eprintln!(
+            "chexlens: '{}' is an untrained demonstration model: its numbers mean nothing",
+            model.name
+        );
+    }
+    let settings = &model.ensemble.settings;
+    let defaults = settings.metadata.defaults;
+    let metadata = Metadata {
+        sex: args.sex.unwrap_or(defaults.sex),
+        age: args.age.map_or(defaults.age, |a| a.0),
+        view: args.view.unwrap_or(defaults.view),
+        projection: args.projection.unwrap_or(defaults.projection),
+    };
+    let mut thresholds = settings.thresholds.clone();
+    if let Some(t) = args.threshold {
+        thresholds.default = t;
+        thresholds.per_label.clear();
+    }
+
+    let mut failures = 0;
+    for image in &args.images {
+        let started = Instant::now();
+        let result = predict::predict_file(&model, image, &metadata);
+        if args.timings {
+            eprintln!(
+                "chexlens: {}: analysed in {:.3} s",
+                image.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        match result {
+            Ok(prediction) => {
+                let findings = prediction.findings(&thresholds);
+                if args.json {
+                    println!(
+                        "{}",
+                        predict::json_line(
+                            image,
+                            &prediction,
+                            &findings,
+                            model.ensemble.members.len()
+                        )
+                    );
+                } else {
+                    print!("{}", predict::table(image, &prediction, &thresholds));
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("chexlens: {}: {e}", image.display());
+            }
+        }
+    }
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

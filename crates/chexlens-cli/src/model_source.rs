@@ -1,0 +1,76 @@
+//! Loading an ensemble from a manifest or from weight files on disk.
+
+use chexlens_model::weights::verify_sha256;
+use chexlens_model::{
+    Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind,
+};
+use std::path::{Path, PathBuf};
+
+/// A loaded model and the name it is shown under.
+pub struct LoadedModel {
+    pub name: String,
+    pub demo: bool,
+    pub ensemble: Ensemble,
+}
+
+pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the manifest ({e})", path.display()))?;
+    let manifest = Manifest::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let members = manifest
+        .members
+        .iter()
+        .map(|m| {
+            if m.is_url() {
+                return Err(format!(
+                    "{}: member '{}' is a URL; the CLI reads local files only: download it next to the manifest and name the file",
+                    path.display(),
+                    m.weights
+                ));
+            }
+            let file = base.join(&m.weights);
+            read_member(&file, m.sha256.as_deref()).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ensemble = Ensemble::from_state_dicts(
+        members,
+        manifest.architecture.clone(),
+        manifest.settings.clone(),
+        device,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(LoadedModel {
+        name: manifest.name,
+        demo: manifest.demo,
+        ensemble,
+    })
+}
+
+pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, String> {
+    let members = files
+        .iter()
+        .map(|f| read_member(f, None).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ensemble = Ensemble::from_state_dicts(members, None, ModelSettings::default(), device)
+        .map_err(|e| e.to_string())?;
+    Ok(LoadedModel {
+        name: files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        demo: false,
+        ensemble,
+    })
+}
+
+fn read_member(file: &Path, sha256: Option<&str>) -> Result<StateDict, WeightError> {
+    let source = file.display().to_string();
+    let bytes = std::fs::read(file)
+        .map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+    if let Some(expected) = sha256 {
+        verify_sha256(&bytes, expected, &source)?;
+    }
+    StateDict::from_bytes(&bytes, &source)
+}

@@ -1,0 +1,217 @@
+//! The `chexlens predict` binary against the PyTorch reference fixtures.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../chexlens-model/tests/fixtures")
+        .join(name)
+}
+
+fn chexlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chexlens"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn reference() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap()).unwrap()
+}
+
+fn path(name: &str) -> String {
+    fixture(name).display().to_string()
+}
+
+#[test]
+fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
+    let (m0, m1, m2) = (
+        path("tiny_m0.pth"),
+        path("tiny_m1_checkpoint.pth"),
+        path("tiny_m2.safetensors"),
+    );
+    let (good1, bad, good2) = (
+        path("xray_grey8.png"),
+        path("tiny_m0.pth"),
+        path("xray_rgb.png"),
+    );
+    let out = chexlens(&[
+        "predict",
+        "--json",
+        "--weights",
+        &m0,
+        "--weights",
+        &m1,
+        "--weights",
+        &m2,
+        "--sex",
+        "female",
+        "--age",
+        "71",
+        "--projection",
+        "ap",
+        &good1,
+        &bad,
+        &good2,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed image makes the exit code non-zero"
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line per bad file: {stderr}");
+    assert!(
+        stderr.contains("tiny_m0.pth") && stderr.contains("not a PNG or JPEG image"),
+        "{stderr}"
+    );
+
+    let reference = reference();
+    let labels: Vec<&str> = reference["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, file) in lines.iter().zip(["xray_grey8.png", "xray_rgb.png"]) {
+        assert_eq!(line["members"], 3);
+        assert!(line["image"].as_str().unwrap().ends_with(file));
+        let expected = &reference["ensemble"][file]["female_71_ap"]["probabilities"];
+        let probabilities = line["probabilities"].as_object().unwrap();
+        assert_eq!(
+            probabilities.keys().map(String::as_str).collect::<Vec<_>>(),
+            labels,
+            "all 14 labels, in order"
+        );
+        for (i, label) in labels.iter().enumerate() {
+            let got = probabilities[*label].as_f64().unwrap();
+            let want = expected[i].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-5,
+                "{file} {label}: {got} vs PyTorch {want}"
+            );
+        }
+        let findings = line["findings"].as_array().unwrap();
+        let expected_count = expected
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p.as_f64().unwrap() >= 0.55)
+            .count();
+        assert_eq!(
+            findings.len(),
+            expected_count,
+            "findings are those at or above 0.55"
+        );
+        assert!(
+            findings
+                .windows(2)
+                .all(|w| w[0]["probability"].as_f64() >= w[1]["probability"].as_f64())
+        );
+    }
+}
+
+#[test]
+fn manifest_members_are_sha256_checked() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("manifest-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = std::fs::read(fixture("tiny_m0.safetensors")).unwrap();
+    let digest = chexlens_model::weights::sha256_hex(&weights);
+    std::fs::write(dir.join("m0.safetensors"), &weights).unwrap();
+    let manifest = |sha: &str| {
+        format!(
+            r#"{{"name": "test", "members": [{{"weights": "m0.safetensors", "sha256": "{sha}"}}], "thresholds": {{"default": 0.9}}}}"#
+        )
+    };
+    std::fs::write(dir.join("good.json"), manifest(&digest)).unwrap();
+    std::fs::write(dir.join("bad.json"), manifest(&"0".repeat(64))).unwrap();
+    let image = path("xray_grey8.png");
+
+    let good = chexlens(&[
+        "predict",
+        "--json",
+        "--model",
+        dir.join("good.json").to_str().unwrap(),
+        &image,
+    ]);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let line: Value = serde_json::from_slice(&good.stdout).unwrap();
+    let expected =
+        &reference()["members"]["tiny_m0"]["xray_grey8.png"]["reference_default"]["probabilities"];
+    let got = line["probabilities"]["No Finding"].as_f64().unwrap();
+    assert!((got - expected[0].as_f64().unwrap()).abs() < 1e-5);
+    let above: usize = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.as_f64().unwrap() >= 0.9)
+        .count();
+    assert_eq!(
+        line["findings"].as_array().unwrap().len(),
+        above,
+        "the manifest's threshold applies"
+    );
+
+    let bad = chexlens(&[
+        "predict",
+        "--model",
+        dir.join("bad.json").to_str().unwrap(),
+        &image,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        stderr.contains("sha256 is ") && stderr.contains(&digest),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn hostile_weights_give_one_line_and_no_panic() {
+    let out = chexlens(&[
+        "predict",
+        "--weights",
+        &path("bad_os_system.pth"),
+        &path("xray_grey8.png"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("posix.system"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn table_marks_findings() {
+    let out = chexlens(&[
+        "predict",
+        "--threshold",
+        "0.99",
+        "--weights",
+        &path("tiny_m0.pth"),
+        &path("xray_grey8.png"),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        15,
+        "the image line and 14 labels: {text}"
+    );
+    assert!(
+        !text.contains("finding"),
+        "nothing reaches 0.99 in this fixture"
+    );
+}

@@ -1,0 +1,211 @@
+//! Ensembles of ConvNeXtWithMetadata members and the rule that combines them.
+
+use crate::architecture::ArchitectureConfig;
+use crate::manifest::{ModelSettings, Thresholds};
+use crate::metadata::Metadata;
+use crate::model::ConvNeXtWithMetadata;
+use crate::preprocess::XrayImage;
+use crate::weights::{StateDict, WeightError, WeightErrorKind};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// How member outputs become the ensemble's probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CombineRule {
+    /// Mean of the members' sigmoid probabilities (the published ensemble's rule).
+    #[default]
+    MeanProbability,
+    /// Sigmoid of the mean logit.
+    MeanLogit,
+}
+
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl CombineRule {
+    /// Combines per-member logits (`members x classes`) into probabilities.
+    pub fn combine(self, member_logits: &[Vec<f32>]) -> Vec<f32> {
+        let n = member_logits.len() as f32;
+        let classes = member_logits.first().map_or(0, Vec::len);
+        (0..classes)
+            .map(|c| match self {
+                Self::MeanProbability => {
+                    member_logits.iter().map(|m| sigmoid(m[c])).sum::<f32>() / n
+                }
+                Self::MeanLogit => sigmoid(member_logits.iter().map(|m| m[c]).sum::<f32>() / n),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub label: String,
+    pub probability: f32,
+}
+
+/// One image's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub labels: Vec<String>,
+    /// Combined probability per label, in model order.
+    pub probabilities: Vec<f32>,
+    /// Each member's logits.
+    pub member_logits: Vec<Vec<f32>>,
+}
+
+impl Prediction {
+    /// Labels at or above their threshold, most probable first.
+    pub fn findings(&self, thresholds: &Thresholds) -> Vec<Finding> {
+        let mut found: Vec<Finding> = self
+            .labels
+            .iter()
+            .zip(&self.probabilities)
+            .filter(|(label, p)| **p >= thresholds.for_label(label))
+            .map(|(label, &probability)| Finding {
+                label: label.clone(),
+                probability,
+            })
+            .collect();
+        found.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        found
+    }
+}
+
+pub struct Ensemble {
+    pub members: Vec<ConvNeXtWithMetadata>,
+    pub settings: ModelSettings,
+    pub device: Device,
+}
+
+impl Ensemble {
+    /// Builds an ensemble; without an architecture it is read off the first member.
+    pub fn from_state_dicts(
+        members: Vec<StateDict>,
+        architecture: Option<ArchitectureConfig>,
+        settings: ModelSettings,
+        device: Device,
+    ) -> Result<Self, WeightError> {
+        let Some(first) = members.first() else {
+            return Err(WeightError::new(
+                "ensemble",
+                WeightErrorKind::NoStateDict("no members given".into()),
+            ));
+        };
+        let architecture = match architecture {
+            Some(a) => a,
+            None => ArchitectureConfig::infer(first)?,
+        };
+        if architecture.num_classes != settings.labels.len() {
+            return Err(first.error(WeightErrorKind::Architecture(format!(
+                "the model has {} outputs but {} labels are configured",
+                architecture.num_classes,
+                settings.labels.len()
+            ))));
+        }
+        let members = members
+            .into_iter()
+            .map(|weights| {
+                ConvNeXtWithMetadata::from_state_dict(architecture.clone(), weights, &device)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            members,
+            settings,
+            device,
+        })
+    }
+
+    pub fn architecture(&self) -> &ArchitectureConfig {
+        &self.members[0].config
+    }
+
+    /// The model inputs for one image: `[1, 3, S, S]` and `[1, 8]`.
+    pub fn inputs(&self, image: &XrayImage, metadata: &Metadata) -> (Tensor<4>, Tensor<2>) {
+        let size = self.settings.input.size;
+        let pixels = self.settings.input.prepare(image);
+        self.inputs_from_normalised(pixels, size, metadata)
+    }
+
+    pub fn inputs_from_normalised(
+        &self,
+        pixels: Vec<f32>,
+        size: usize,
+        metadata: &Metadata,
+    ) -> (Tensor<4>, Tensor<2>) {
+        let encoded = metadata.encode(self.settings.metadata.age_scale).to_vec();
+        let meta_len = encoded.len();
+        (
+            Tensor::from_data(TensorData::new(pixels, [1, 3, size, size]), &self.device),
+            Tensor::from_data(TensorData::new(encoded, [1, meta_len]), &self.device),
+        )
+    }
+
+    /// Each member's logits `[1, classes]`, still on the device.
+    pub fn member_logit_tensors(&self, images: &Tensor<4>, metadata: &Tensor<2>) -> Vec<Tensor<2>> {
+        self.members
+            .iter()
+            .map(|m| m.forward(images.clone(), metadata.clone()))
+            .collect()
+    }
+
+    /// Turns read-back member logits into a prediction.
+    pub fn prediction_from_logits(&self, member_logits: Vec<Vec<f32>>) -> Prediction {
+        Prediction {
+            labels: self.settings.labels.clone(),
+            probabilities: self.settings.combine.combine(&member_logits),
+            member_logits,
+        }
+    }
+
+    /// Predicts from model inputs, reading back synchronously (native backends).
+    pub fn predict_inputs(&self, images: Tensor<4>, metadata: Tensor<2>) -> Prediction {
+        let logits = self
+            .member_logit_tensors(&images, &metadata)
+            .into_iter()
+            .map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
+            .collect();
+        self.prediction_from_logits(logits)
+    }
+
+    /// Decoded image in, prediction out (native backends).
+    pub fn predict(&self, image: &XrayImage, metadata: &Metadata) -> Prediction {
+        let (images, meta) = self.inputs(image, metadata);
+        self.predict_inputs(images, meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combine_rules_differ_as_documented() {
+        let logits = vec![vec![0.0, 4.0], vec![2.0, -4.0]];
+        let mean_p = CombineRule::MeanProbability.combine(&logits);
+        assert!((mean_p[0] - (0.5 + sigmoid(2.0)) / 2.0).abs() < 1e-7);
+        assert!((mean_p[1] - 0.5).abs() < 1e-6);
+        let mean_l = CombineRule::MeanLogit.combine(&logits);
+        assert!((mean_l[0] - sigmoid(1.0)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn findings_honour_per_label_thresholds_and_sort() {
+        let p = Prediction {
+            labels: vec!["A".into(), "B".into(), "C".into()],
+            probabilities: vec![0.6, 0.9, 0.4],
+            member_logits: vec![],
+        };
+        let mut t = Thresholds::default();
+        t.per_label.insert("C".into(), 0.3);
+        let f = p.findings(&t);
+        assert_eq!(
+            f.iter().map(|f| f.label.as_str()).collect::<Vec<_>>(),
+            ["B", "A", "C"]
+        );
+        t.per_label.insert("A".into(), 0.7);
+        assert_eq!(p.findings(&t).len(), 2);
+    }
+}

@@ -1,0 +1,20 @@
+//! chexlens-model: the ConvNeXt-Base + CBAM + metadata chest X-ray classifier,
+//! its weights, preprocessing and ensemble, on any burn device. It knows
+//! nothing about browsers or command lines.
+
+pub mod architecture;
+pub mod ensemble;
+pub mod labels;
+pub mod manifest;
+pub mod metadata;
+pub mod model;
+pub mod preprocess;
+pub mod weights;
+
+pub use architecture::ArchitectureConfig;
+pub use burn::tensor::Device;
+pub use ensemble::{CombineRule, Ensemble, Finding, Prediction};
+pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
+pub use metadata::{Metadata, Projection, Sex, View};
+pub use preprocess::{ImageError, InputConfig, ResizeFilter, XrayImage, decode_image};
+pub use weights::{StateDict, WeightError, WeightErrorKind};

@@ -1,0 +1,233 @@
+//! The model manifest: which weight files make the ensemble, and every setting
+//! that turns their logits into what a user sees.
+
+use crate::architecture::ArchitectureConfig;
+use crate::ensemble::CombineRule;
+use crate::labels::default_labels;
+use crate::metadata::Metadata;
+use crate::preprocess::InputConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_THRESHOLD: f32 = 0.55;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    /// A path relative to the manifest, or an http(s) URL.
+    pub weights: String,
+    /// Hex sha256 of the file; verified before use when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl MemberSpec {
+    pub fn is_url(&self) -> bool {
+        self.weights.starts_with("https://") || self.weights.starts_with("http://")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    #[serde(default = "default_threshold")]
+    pub default: f32,
+    /// Per-label overrides, by label name.
+    #[serde(default)]
+    pub per_label: BTreeMap<String, f32>,
+}
+
+fn default_threshold() -> f32 {
+    DEFAULT_THRESHOLD
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            default: DEFAULT_THRESHOLD,
+            per_label: BTreeMap::new(),
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn for_label(&self, label: &str) -> f32 {
+        self.per_label.get(label).copied().unwrap_or(self.default)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataSettings {
+    #[serde(default)]
+    pub defaults: Metadata,
+    /// Multiplies age in years before it reaches the model (1 = years as the
+    /// reference script feeds them; 0.01 for a model trained on age / 100).
+    #[serde(default = "default_age_scale")]
+    pub age_scale: f32,
+}
+
+fn default_age_scale() -> f32 {
+    1.0
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        Self {
+            defaults: Metadata::default(),
+            age_scale: 1.0,
+        }
+    }
+}
+
+/// Everything about a model except its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    #[serde(default)]
+    pub input: InputConfig,
+    #[serde(default = "default_labels")]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub metadata: MetadataSettings,
+    #[serde(default)]
+    pub combine: CombineRule,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            input: InputConfig::default(),
+            labels: default_labels(),
+            thresholds: Thresholds::default(),
+            metadata: MetadataSettings::default(),
+            combine: CombineRule::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// An untrained demonstration model whose numbers mean nothing.
+    #[serde(default)]
+    pub demo: bool,
+    pub members: Vec<MemberSpec>,
+    /// Inferred from the first member's weights when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<ArchitectureConfig>,
+    #[serde(flatten)]
+    pub settings: ModelSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("model manifest: {0}")]
+pub struct ManifestError(pub String);
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    pub fn from_json(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Self =
+            serde_json::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let fail = |m: String| Err(ManifestError(m));
+        if self.members.is_empty() {
+            return fail("lists no members".into());
+        }
+        for m in &self.members {
+            if m.weights.trim().is_empty() {
+                return fail("a member has an empty 'weights' entry".into());
+            }
+            if let Some(h) = &m.sha256
+                && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return fail(format!("sha256 of '{}' is not 64 hex digits", m.weights));
+            }
+        }
+        if let Some(arch) = &self.architecture {
+            arch.check()
+                .map_err(|e| ManifestError(format!("architecture: {e}")))?;
+            if arch.num_classes != self.settings.labels.len() {
+                return fail(format!(
+                    "{} labels for a model with {} outputs",
+                    self.settings.labels.len(),
+                    arch.num_classes
+                ));
+            }
+        }
+        self.settings.validate()
+    }
+}
+
+impl ModelSettings {
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let fail = |m: String| Err(ManifestError(m));
+        let t = &self.thresholds;
+        if !(0.0..=1.0).contains(&t.default) {
+            return fail(format!("default threshold {} is outside 0..1", t.default));
+        }
+        for (label, v) in &t.per_label {
+            if !self.labels.contains(label) {
+                return fail(format!("threshold for unknown label '{label}'"));
+            }
+            if !(0.0..=1.0).contains(v) {
+                return fail(format!("threshold {v} for '{label}' is outside 0..1"));
+            }
+        }
+        if !(self.metadata.age_scale.is_finite() && self.metadata.age_scale > 0.0) {
+            return fail("age_scale must be a positive number".into());
+        }
+        let i = &self.input;
+        if i.size < 32 || i.size > 2048 {
+            return fail(format!("input size {} is outside 32..2048", i.size));
+        }
+        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || i.mean.iter().any(|m| !m.is_finite())
+        {
+            return fail("input mean/std must be finite, std positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_manifest_gets_reference_defaults() {
+        let m = Manifest::from_json(r#"{"name": "x", "members": [{"weights": "a.safetensors"}]}"#)
+            .unwrap();
+        assert_eq!(m.settings.thresholds.default, 0.55);
+        assert_eq!(m.settings.labels.len(), 14);
+        assert_eq!(m.settings.input.size, 384);
+        assert_eq!(m.settings.metadata.defaults, Metadata::default());
+        assert_eq!(m.settings.combine, CombineRule::MeanProbability);
+    }
+
+    #[test]
+    fn rejects_bad_manifests_with_reasons() {
+        let err = |s: &str| Manifest::from_json(s).unwrap_err().0;
+        assert!(err(r#"{"name": "x", "members": []}"#).contains("no members"));
+        assert!(
+            err(r#"{"name": "x", "members": [{"weights": "a", "sha256": "zz"}]}"#)
+                .contains("64 hex")
+        );
+        assert!(
+            err(r#"{"name": "x", "members": [{"weights": "a"}], "thresholds": {"per_label": {"Flu": 0.3}}}"#)
+                .contains("unknown label 'Flu'")
+        );
+        assert!(
+            err(r#"{"name": "x", "members": [{"weights": "a"}], "colour": 1}"#).contains("colour")
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! The ConvNeXt backbone as timm builds it with `features_only=True`:
+//! stem, four stages, no final norm. Field names mirror the checkpoint.
+
+use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
+use crate::architecture::{ArchitectureConfig, BACKBONE};
+use burn::tensor::Tensor;
+use burn::tensor::activation::gelu;
+
+/// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
+pub struct Mlp {
+    pub fc1: Linear,
+    pub fc2: Linear,
+}
+
+/// depthwise 7x7 -> LayerNorm -> MLP -> layer scale (`gamma`) -> residual.
+pub struct Block {
+    pub conv_dw: Conv2d,
+    pub norm: LayerNorm,
+    pub mlp: Mlp,
+    pub gamma: Tensor<1>,
+}
+
+impl Block {
+    fn load(r: &mut WeightReader, prefix: &str, dim: usize, eps: f64) -> Loaded<Self> {
+        Ok(Self {
+            conv_dw: Conv2d::load(r, &format!("{prefix}.conv_dw"), 1, 3, dim, true)?,
+            norm: LayerNorm::load(r, &format!("{prefix}.norm"), eps)?,
+            mlp: Mlp {
+                fc1: Linear::load(r, &format!("{prefix}.mlp.fc1"))?,
+                fc2: Linear::load(r, &format!("{prefix}.mlp.fc2"))?,
+            },
+            gamma: r.tensor(&format!("{prefix}.gamma"))?,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_after_conv_dw(x.clone(), self.conv_dw.forward(x))
+    }
+
+    /// The rest of the block once its depthwise conv has run: the part that
+    /// Grad-CAM differentiates when that conv is its target layer.
+    pub fn forward_after_conv_dw(&self, shortcut: Tensor<4>, dw: Tensor<4>) -> Tensor<4> {
+        let x = self.norm.forward(dw.permute([0, 2, 3, 1]));
+        let x = self.mlp.fc2.forward(gelu(self.mlp.fc1.forward(x)));
+        let x = x * self.gamma.clone().unsqueeze::<4>();
+        x.permute([0, 3, 1, 2]) + shortcut
+    }
+}
+
+/// `downsample.0` (LayerNorm2d) -> `downsample.1` (conv 2x2 stride 2).
+pub struct Downsample {
+    pub norm: LayerNorm,
+    pub conv: Conv2d,
+}
+
+pub struct Stage {
+    pub downsample: Option<Downsample>,
+    pub blocks: Vec<Block>,
+}
+
+impl Stage {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.downsample_input(x);
+        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    }
+
+    pub fn downsample_input(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.downsample {
+            Some(d) => d.conv.forward(d.norm.forward_2d(x)),
+            None => x,
+        }
+    }
+}
+
+pub struct ConvNeXt {
+    pub stem_0: Conv2d,
+    pub stem_1: LayerNorm,
+    pub stages: Vec<Stage>,
+}
+
+impl ConvNeXt {
+    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig) -> Loaded<Self> {
+        let eps = config.layer_norm_eps;
+        let p = config.patch_size;
+        let stem_0 = Conv2d::load(r, &format!("{BACKBONE}.stem_0"), p, 0, 1, true)?;
+        let stem_1 = LayerNorm::load(r, &format!("{BACKBONE}.stem_1"), eps)?;
+        let mut stages = Vec::with_capacity(config.depths.len());
+        for (s, (&depth, &dim)) in config.depths.iter().zip(&config.dims).enumerate() {
+            let prefix = format!("{BACKBONE}.stages_{s}");
+            let downsample = if s == 0 {
+                None
+            } else {
+                Some(Downsample {
+                    norm: LayerNorm::load(r, &format!("{prefix}.downsample.0"), eps)?,
+                    conv: Conv2d::load(r, &format!("{prefix}.downsample.1"), 2, 0, 1, true)?,
+                })
+            };
+            let blocks = (0..depth)
+                .map(|b| Block::load(r, &format!("{prefix}.blocks.{b}"), dim, eps))
+                .collect::<Loaded<Vec<_>>>()?;
+            stages.push(Stage { downsample, blocks });
+        }
+        Ok(Self {
+            stem_0,
+            stem_1,
+            stages,
+        })
+    }
+
+    pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
+        self.stem_1.forward_2d(self.stem_0.forward(x))
+    }
+
+    /// The last feature map (`features_only` mode's final output).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.stages
+            .iter()
+            .fold(self.stem(x), |x, stage| stage.forward(x))
+    }
+}

@@ -1,0 +1,71 @@
+//! ConvNeXtWithMetadata: backbone -> CBAM -> pool, fused with a metadata MLP.
+
+mod cbam;
+mod convnext;
+mod layers;
+
+pub use cbam::Cbam;
+pub use convnext::{Block, ConvNeXt, Downsample, Mlp, Stage};
+pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
+
+use crate::architecture::ArchitectureConfig;
+use crate::weights::{StateDict, WeightError};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// `metadata_fc`: Linear 8->64, ReLU, Dropout, Linear 64->32, ReLU, Dropout
+/// (dropout is the identity at inference).
+pub struct MetadataMlp {
+    pub fc_0: Linear,
+    pub fc_3: Linear,
+}
+
+impl MetadataMlp {
+    pub fn forward(&self, metadata: Tensor<2>) -> Tensor<2> {
+        relu(self.fc_3.forward(relu(self.fc_0.forward(metadata))))
+    }
+}
+
+pub struct ConvNeXtWithMetadata {
+    pub config: ArchitectureConfig,
+    pub convnext_backbone: ConvNeXt,
+    pub cbam: Cbam,
+    pub metadata_fc: MetadataMlp,
+    pub classifier: Linear,
+}
+
+impl ConvNeXtWithMetadata {
+    /// Builds the network from a checkpoint, after validating it against `config`.
+    pub fn from_state_dict(
+        config: ArchitectureConfig,
+        weights: StateDict,
+        device: &Device,
+    ) -> Result<Self, WeightError> {
+        config.validate(&weights)?;
+        let mut r = WeightReader::new(weights, device);
+        Ok(Self {
+            convnext_backbone: ConvNeXt::load(&mut r, &config)?,
+            cbam: Cbam::load(&mut r, &config)?,
+            metadata_fc: MetadataMlp {
+                fc_0: Linear::load(&mut r, "metadata_fc.0")?,
+                fc_3: Linear::load(&mut r, "metadata_fc.3")?,
+            },
+            classifier: Linear::load(&mut r, "classifier")?,
+            config,
+        })
+    }
+
+    /// The head after the backbone: CBAM, pooling, fusion, classifier.
+    pub fn head(&self, features: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
+        let attended = self.cbam.forward(features);
+        let [n, c, _, _] = attended.dims();
+        let pooled = attended.mean_dim(3).mean_dim(2).reshape([n, c]);
+        let fused = Tensor::cat(vec![pooled, self.metadata_fc.forward(metadata)], 1);
+        self.classifier.forward(fused)
+    }
+
+    /// Logits `[N, classes]` for normalised images `[N, 3, H, W]` and metadata `[N, 8]`.
+    pub fn forward(&self, images: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
+        self.head(self.convnext_backbone.forward(images), metadata)
+    }
+}

@@ -1,0 +1,160 @@
+//! Decoding PNG and JPEG into 8-bit planes, as the reference's
+//! `Image.open(..).convert("RGB")` sees them.
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use std::io::Cursor;
+
+/// Larger images are refused before decoding (a decompression bomb cannot
+/// allocate more than this many pixels).
+pub const MAX_PIXELS: u64 = 80_000_000;
+pub const MAX_SIDE: u32 = 30_000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImageError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("not a PNG or JPEG image")]
+    UnknownFormat,
+    #[error("{0} images are not supported; use PNG, JPEG or DICOM")]
+    UnsupportedFormat(String),
+    #[error("the image is {width}x{height} pixels, larger than the {max_mp} megapixel limit")]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_mp: u64,
+    },
+    #[error("the image has zero width or height")]
+    ZeroSize,
+    #[error("the image is corrupt or truncated ({0})")]
+    Corrupt(String),
+}
+
+/// An X-ray as 8-bit planes: one for grey images, three (R, G, B) for colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XrayImage {
+    pub width: usize,
+    pub height: usize,
+    pub planes: Vec<Vec<u8>>,
+}
+
+impl XrayImage {
+    pub fn is_grey(&self) -> bool {
+        self.planes.len() == 1
+    }
+
+    /// Interleaved RGBA, for display.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        let n = self.width * self.height;
+        let mut out = Vec::with_capacity(n * 4);
+        for i in 0..n {
+            let (r, g, b) = match self.planes.as_slice() {
+                [grey] => (grey[i], grey[i], grey[i]),
+                [r, g, b] => (r[i], g[i], b[i]),
+                _ => (0, 0, 0),
+            };
+            out.extend_from_slice(&[r, g, b, 255]);
+        }
+        out
+    }
+}
+
+/// 16-bit samples map their full range onto 0..=255. (Pillow's own
+/// `convert("RGB")` clips everything above 255, which whitens real 16-bit
+/// radiographs; chexlens deliberately does not copy that.)
+fn to_8bit(v: u16) -> u8 {
+    ((v as u32 * 255 + 32_767) / 65_535) as u8
+}
+
+fn split_planes<const C: usize, T: Copy>(
+    pixels: &[T],
+    keep: usize,
+    map: impl Fn(T) -> u8,
+) -> Vec<Vec<u8>> {
+    (0..keep)
+        .map(|c| pixels.chunks_exact(C).map(|p| map(p[c])).collect())
+        .collect()
+}
+
+/// Decodes a PNG or JPEG held in memory.
+pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    match reader.format() {
+        Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
+        Some(other) => {
+            return Err(ImageError::UnsupportedFormat(
+                format!("{other:?}").to_uppercase(),
+            ));
+        }
+        None => return Err(ImageError::UnknownFormat),
+    }
+    // Read the header alone first, so that no pixels are allocated for a bomb.
+    let (width, height) = ImageReader::with_format(
+        Cursor::new(bytes),
+        reader.format().unwrap_or(ImageFormat::Png),
+    )
+    .into_dimensions()
+    .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    if width == 0 || height == 0 {
+        return Err(ImageError::ZeroSize);
+    }
+    if width > MAX_SIDE || height > MAX_SIDE || width as u64 * height as u64 > MAX_PIXELS {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            max_mp: MAX_PIXELS / 1_000_000,
+        });
+    }
+    let mut reader = reader;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
+    reader.limits(limits);
+    let decoded = reader
+        .decode()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+
+    let planes = match &decoded {
+        DynamicImage::ImageLuma8(p) => vec![p.as_raw().clone()],
+        DynamicImage::ImageLumaA8(p) => split_planes::<2, u8>(p.as_raw(), 1, |v| v),
+        DynamicImage::ImageLuma16(p) => vec![p.as_raw().iter().map(|&v| to_8bit(v)).collect()],
+        DynamicImage::ImageLumaA16(p) => split_planes::<2, u16>(p.as_raw(), 1, to_8bit),
+        DynamicImage::ImageRgb8(p) => split_planes::<3, u8>(p.as_raw(), 3, |v| v),
+        // Alpha is dropped, not composited, as Pillow's convert("RGB") does.
+        DynamicImage::ImageRgba8(p) => split_planes::<4, u8>(p.as_raw(), 3, |v| v),
+        DynamicImage::ImageRgb16(p) => split_planes::<3, u16>(p.as_raw(), 3, to_8bit),
+        DynamicImage::ImageRgba16(p) => split_planes::<4, u16>(p.as_raw(), 3, to_8bit),
+        other => split_planes::<3, u8>(other.to_rgb8().as_raw(), 3, |v| v),
+    };
+    Ok(XrayImage {
+        width: width as usize,
+        height: height as usize,
+        planes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_bit_maps_full_range() {
+        assert_eq!(to_8bit(0), 0);
+        assert_eq!(to_8bit(65_535), 255);
+        assert_eq!(to_8bit(257 * 100), 100);
+    }
+
+    #[test]
+    fn rejects_garbage_and_empty() {
+        assert_eq!(decode_image(b"").unwrap_err(), ImageError::Empty);
+        assert_eq!(
+            decode_image(b"hello, not an image").unwrap_err(),
+            ImageError::UnknownFormat
+        );
+    }
+}

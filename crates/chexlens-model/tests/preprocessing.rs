@@ -1,0 +1,85 @@
+//! Preprocessing against Pillow (the reference's torchvision Resize on PIL images).
+
+mod common;
+
+use chexlens_model::{InputConfig, ResizeFilter, decode_image};
+use common::*;
+
+fn decode(name: &str) -> chexlens_model::XrayImage {
+    decode_image(&std::fs::read(fixture(name)).expect("fixture")).expect("decodes")
+}
+
+fn check_resize(filter: ResizeFilter) {
+    let reference = reference();
+    for (file, resized, resized_bicubic) in image_files(&reference) {
+        let expected = decode(if filter == ResizeFilter::Bilinear {
+            &resized
+        } else {
+            &resized_bicubic
+        });
+        assert_eq!((expected.width, expected.height), (384, 384));
+        let config = InputConfig {
+            resize_filter: filter,
+            ..InputConfig::default()
+        };
+        let ours = config.resize(&decode(&file));
+        let planes: Vec<&Vec<u8>> = match expected.planes.as_slice() {
+            [g] => vec![g, g, g],
+            p => p.iter().collect(),
+        };
+        let mut worst = 0i32;
+        let mut differing = 0usize;
+        for (a, b) in ours.iter().zip(planes) {
+            for (x, y) in a.iter().zip(b) {
+                let d = (*x as i32 - *y as i32).abs();
+                worst = worst.max(d);
+                differing += (d > 0) as usize;
+            }
+        }
+        // Within 1/255 everywhere. PNG inputs decode bit-exactly, so Pillow's
+        // fixed-point resample is reproduced exactly; JPEG decoders may differ by one level.
+        assert!(
+            worst <= 1,
+            "{file} ({filter:?}): max difference {worst}/255"
+        );
+        if !file.ends_with(".jpg") {
+            assert_eq!(
+                differing, 0,
+                "{file} ({filter:?}): {differing} values differ from Pillow"
+            );
+        }
+    }
+}
+
+#[test]
+fn bilinear_resize_matches_pillow() {
+    check_resize(ResizeFilter::Bilinear);
+}
+
+#[test]
+fn bicubic_resize_matches_pillow() {
+    check_resize(ResizeFilter::Bicubic);
+}
+
+#[test]
+fn grey_and_colour_inputs_decode_to_the_expected_planes() {
+    assert!(decode("xray_grey8.png").is_grey());
+    assert!(decode("xray_grey16.png").is_grey());
+    assert!(decode("xray_grey.jpg").is_grey());
+    assert_eq!(decode("xray_rgb.png").planes.len(), 3);
+    assert_eq!(decode("xray_rgba.png").planes.len(), 3);
+}
+
+#[test]
+fn normalisation_uses_the_reference_mean_and_std() {
+    let reference = reference();
+    let config = InputConfig::default();
+    let mean = reference["mean"].as_f64().unwrap() as f32;
+    let std = reference["std"].as_f64().unwrap() as f32;
+    assert_eq!(config.mean, [mean; 3]);
+    assert_eq!(config.std, [std; 3]);
+    let planes = [vec![0u8, 255], vec![128, 1], vec![64, 200]];
+    let n = config.normalise(&planes);
+    assert!((n[0] - (0.0 - mean) / std).abs() < 1e-6);
+    assert!((n[1] - (1.0 - mean) / std).abs() < 1e-6);
+}
