@@ -10,6 +10,7 @@ wrote; it never needs PyTorch.
 
     python3 tools/reference/generate_fixtures.py            # committed fixtures
     python3 tools/reference/generate_fixtures.py --full DIR # convnext_base, not committed
+    python3 tools/reference/generate_fixtures.py --demo public/models/demo
 
 Requires: torch, timm, safetensors, pillow, numpy.
 """
@@ -330,14 +331,37 @@ def full_size(out):
     (out / "full_expected.json").write_text(json.dumps(expected, indent=1))
 
 
+def demo_model(out):
+    """The page's built-in demo: three small untrained members in the real format."""
+    import hashlib
+    out.mkdir(parents=True, exist_ok=True)
+    members = []
+    for i, seed in enumerate((101, 102, 103)):
+        model = perturbed_model(TINY_DEPTHS, TINY_DIMS, seed)
+        name = f"demo_member{i}.safetensors"
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / name))
+        members.append({"weights": name, "sha256": hashlib.sha256((out / name).read_bytes()).hexdigest()})
+    manifest = {
+        "name": "chexlens demo (untrained)",
+        "description": "Three small randomly initialised members with the real key structure. "
+                       "Its numbers mean nothing; it shows the page working.",
+        "demo": True,
+        "members": members,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "crates/chexlens-model/tests/fixtures"))
     parser.add_argument("--full", metavar="DIR", help="write the full-size convnext_base check into DIR instead")
+    parser.add_argument("--demo", metavar="DIR", help="write the page's demo model into DIR instead")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if args.full:
         full_size(Path(args.full))
+    elif args.demo:
+        demo_model(Path(args.demo))
     else:
         committed_fixtures(Path(args.out))
 

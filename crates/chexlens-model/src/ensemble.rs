@@ -170,6 +170,16 @@ impl Ensemble {
         self.prediction_from_logits(logits)
     }
 
+    /// Predicts from model inputs, reading back asynchronously (required on WebGPU).
+    pub async fn predict_inputs_async(&self, images: Tensor<4>, metadata: Tensor<2>) -> Result<Prediction, String> {
+        let mut logits = Vec::with_capacity(self.members.len());
+        for tensor in self.member_logit_tensors(&images, &metadata) {
+            let data = tensor.into_data_async().await.map_err(|e| format!("reading results back failed: {e:?}"))?;
+            logits.push(data.try_to_vec::<f32>().map_err(|e| format!("unexpected result type: {e:?}"))?);
+        }
+        Ok(self.prediction_from_logits(logits))
+    }
+
     /// Decoded image in, prediction out (native backends).
     pub fn predict(&self, image: &XrayImage, metadata: &Metadata) -> Prediction {
         let (images, meta) = self.inputs(image, metadata);

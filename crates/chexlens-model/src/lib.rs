@@ -18,3 +18,7 @@ pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Threshold
 pub use metadata::{Metadata, Projection, Sex, View};
 pub use preprocess::{ImageError, InputConfig, ResizeFilter, XrayImage, decode_image};
 pub use weights::{StateDict, WeightError, WeightErrorKind};
+
+/// burn's wgpu runtime options (WebGPU initialisation in browsers).
+#[cfg(feature = "webgpu")]
+pub use burn::tensor::wgpu;

@@ -1,0 +1,113 @@
+//! Image input (picker, drag and drop, paste) and the X-ray on a canvas.
+
+use super::{AppState, ImageFile, read_file};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageBitmap};
+
+/// Files above this are refused before reading (no X-ray is this large).
+const MAX_FILE_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
+const PREVIEW_SIZE: u32 = 512;
+
+fn take_file(state: AppState, file: web_sys::File) {
+    if file.size() == 0.0 {
+        state.error.set(Some(format!("{}: the file is empty", file.name())));
+        return;
+    }
+    if file.size() > MAX_FILE_BYTES {
+        state.error.set(Some(format!("{}: the file is larger than 512 MB", file.name())));
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        match read_file(&file).await {
+            Ok(bytes) => {
+                state.error.set(None);
+                state.image.set(Some(ImageFile { name: file.name(), bytes }));
+            }
+            Err(e) => state.error.set(Some(e)),
+        }
+    });
+}
+
+fn draw(canvas: &HtmlCanvasElement, image: &ImageFile) {
+    let Ok(Some(ctx)) = canvas.get_context("2d") else { return };
+    let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else { return };
+    ctx.clear_rect(0.0, 0.0, canvas.width() as f64, canvas.height() as f64);
+    let array = js_sys::Array::of1(&js_sys::Uint8Array::from(image.bytes.as_slice()));
+    let Ok(blob) = Blob::new_with_u8_array_sequence(&array) else { return };
+    let Some(window) = web_sys::window() else { return };
+    // Decoded straight from memory: no object URL, nothing that looks like a request.
+    let Ok(promise) = window.create_image_bitmap_with_blob(&blob) else { return };
+    let canvas = canvas.clone();
+    leptos::task::spawn_local(async move {
+        // Undisplayable files are still sent for analysis, whose message explains.
+        let Ok(bitmap) = wasm_bindgen_futures::JsFuture::from(promise).await else { return };
+        let bitmap: ImageBitmap = bitmap.unchecked_into();
+        let (w, h) = (bitmap.width() as f64, bitmap.height() as f64);
+        let scale = (PREVIEW_SIZE as f64 / w.max(h)).min(1.0);
+        canvas.set_width((w * scale).round().max(1.0) as u32);
+        canvas.set_height((h * scale).round().max(1.0) as u32);
+        let _ = ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, w * scale, h * scale);
+        bitmap.close();
+    });
+}
+
+#[component]
+pub fn ImagePanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    let dragging = RwSignal::new(false);
+
+    Effect::new(move |_| {
+        if let (Some(canvas), Some(image)) = (canvas_ref.get(), state.image.get()) {
+            draw(&canvas, &image);
+        }
+    });
+
+    // Paste anywhere on the page.
+    let paste = window_event_listener(leptos::ev::paste, move |ev| {
+        let file = ev.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0));
+        if let Some(file) = file {
+            ev.prevent_default();
+            take_file(state, file);
+        }
+    });
+    on_cleanup(move || paste.remove());
+
+    let on_change = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            take_file(state, file);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
+            take_file(state, file);
+        }
+    };
+
+    view! {
+        <div class="panel">
+            <h2>"X-ray"</h2>
+            <div
+                class="drop-zone"
+                class:dragging=move || dragging.get()
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+            >
+                <label class="file-button">
+                    "Open an image…"
+                    <input type="file" accept=".png,.jpg,.jpeg,image/png,image/jpeg" data-testid="image-input" on:change=on_change/>
+                </label>
+                <p class="hint">"or drop a PNG or JPEG here, or paste one."</p>
+                <p class="file-name">{move || state.image.get().map(|i| i.name).unwrap_or_default()}</p>
+                <canvas node_ref=canvas_ref width="1" height="1" aria-label="The X-ray being analysed"></canvas>
+            </div>
+        </div>
+    }
+}

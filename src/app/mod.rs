@@ -1,0 +1,151 @@
+//! The page: model loading, image input, metadata, results.
+
+mod image_panel;
+mod metadata_form;
+mod model_panel;
+mod results;
+mod state;
+mod worker_client;
+
+use crate::protocol::{Backend, ModelSource, ToWorker};
+use image_panel::ImagePanel;
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use metadata_form::MetadataForm;
+use model_panel::ModelPanel;
+use results::Results;
+pub use state::{AnalysisStatus, AppState, ImageFile, ModelStatus};
+use worker_client::WorkerClient;
+
+/// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`.
+#[derive(Clone, Debug, Default)]
+pub struct PageOptions {
+    pub backend: Option<Backend>,
+    pub model_url: Option<String>,
+}
+
+impl PageOptions {
+    fn from_location() -> Self {
+        let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+        let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
+        let get = |k: &str| params.as_ref().and_then(|p| p.get(k)).filter(|v| !v.is_empty());
+        Self {
+            backend: match get("backend").as_deref() {
+                Some("cpu") => Some(Backend::Cpu),
+                Some("webgpu") => Some(Backend::Webgpu),
+                _ => None,
+            },
+            model_url: get("model"),
+        }
+    }
+}
+
+/// What components call to reach the worker (a `Copy` handle to it).
+#[derive(Clone, Copy)]
+pub struct Actions {
+    client: StoredValue<WorkerClient, LocalStorage>,
+    state: AppState,
+    backend: StoredValue<Option<Backend>>,
+}
+
+impl Actions {
+    pub fn load_model(&self, source: ModelSource, files: Vec<Uint8Array>) {
+        self.state.error.set(None);
+        let backend = self.backend.get_value();
+        self.client.with_value(|c| c.send(&ToWorker::LoadModel { source, backend }, files));
+    }
+
+    pub fn cancel_load(&self) {
+        self.client.with_value(|c| c.send(&ToWorker::CancelLoad, Vec::new()));
+    }
+
+    /// Analyses the current image with the current metadata, if a model is ready.
+    pub fn analyse(&self) {
+        let Some(image) = self.state.image.get_untracked() else { return };
+        if !matches!(self.state.model.get_untracked(), ModelStatus::Ready(_)) {
+            return;
+        }
+        let id = self.state.pending.get_untracked() + 1;
+        self.state.pending.set(id);
+        self.state.analysis.set(AnalysisStatus::Running);
+        let message = ToWorker::Analyse {
+            id,
+            file_name: image.name.clone(),
+            metadata: self.state.metadata.get_untracked(),
+        };
+        let bytes = Uint8Array::from(image.bytes.as_slice());
+        self.client.with_value(|c| c.send(&message, vec![bytes]));
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let options = PageOptions::from_location();
+    let state = AppState::new();
+    provide_context(state);
+    let actions = Actions {
+        client: StoredValue::new_local(WorkerClient::start(state)),
+        state,
+        backend: StoredValue::new(options.backend),
+    };
+    provide_context(actions);
+    if let Some(url) = options.model_url.clone() {
+        actions.load_model(ModelSource::ManifestUrl(url), Vec::new());
+    }
+    // A new model, image or metadata means a new analysis.
+    Effect::new(move |_| {
+        state.image.track();
+        state.metadata.track();
+        if matches!(state.model.get(), ModelStatus::Ready(_)) {
+            actions.analyse();
+        }
+    });
+
+    view! {
+        <header class="top">
+            <h1>"chexlens"</h1>
+            <p class="tagline">"Chest X-ray analysis that runs entirely in this browser."</p>
+        </header>
+        <p class="privacy" data-testid="privacy">
+            "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
+            "The page fetches only its own files and the model files you choose, and makes no request while analysing."
+        </p>
+        <p class="disclaimer" role="note">
+            "For research and education only. Not a medical device; not for diagnosis."
+        </p>
+        <ErrorBanner/>
+        <main class="layout">
+            <section class="column">
+                <ModelPanel/>
+                <MetadataForm/>
+            </section>
+            <section class="column">
+                <ImagePanel/>
+            </section>
+            <section class="column">
+                <Results/>
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn ErrorBanner() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <Show when=move || state.error.get().is_some()>
+            <div class="error" role="alert" data-testid="error">
+                <span>{move || state.error.get().unwrap_or_default()}</span>
+                <button class="dismiss" aria-label="Dismiss message" on:click=move |_| state.error.set(None)>"×"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// Reads a picked or dropped file's bytes.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| format!("{}: the file could not be read", file.name()))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}

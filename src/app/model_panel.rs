@@ -1,0 +1,129 @@
+//! Choosing and loading a model, with progress and cancel.
+
+use super::{Actions, AppState, ModelStatus, read_file};
+use crate::protocol::ModelSource;
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use web_sys::HtmlInputElement;
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+#[component]
+pub fn ModelPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<Actions>();
+    let url = RwSignal::new(String::new());
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        let Some(list) = input.files() else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        input.set_value("");
+        leptos::task::spawn_local(async move {
+            let mut names = Vec::new();
+            let mut bytes = Vec::new();
+            for file in &files {
+                match read_file(file).await {
+                    Ok(b) => {
+                        names.push(file.name());
+                        bytes.push(Uint8Array::from(b.as_slice()));
+                    }
+                    Err(e) => {
+                        state.error.set(Some(e));
+                        return;
+                    }
+                }
+            }
+            if !names.is_empty() {
+                actions.load_model(ModelSource::LocalFiles(names), bytes);
+            }
+        });
+    };
+    let load_url = move || {
+        let u = url.get_untracked();
+        if u.trim().is_empty() {
+            state.error.set(Some("enter the address of a model manifest".into()));
+        } else {
+            actions.load_model(ModelSource::ManifestUrl(u.trim().to_string()), Vec::new());
+        }
+    };
+
+    view! {
+        <div class="panel">
+            <h2>"Model"</h2>
+            <div class="row">
+                <button data-testid="load-demo" on:click=move |_| actions.load_model(ModelSource::Demo, Vec::new())>
+                    "Load demo model"
+                </button>
+                <label class="file-button">
+                    "Open model files…"
+                    <input
+                        type="file"
+                        multiple
+                        accept=".pth,.pt,.safetensors,.json"
+                        data-testid="model-input"
+                        on:change=on_files
+                    />
+                </label>
+            </div>
+            <form class="row" on:submit=move |ev| { ev.prevent_default(); load_url(); }>
+                <label class="sr-only" for="model-url">"Manifest address"</label>
+                <input
+                    id="model-url"
+                    type="url"
+                    placeholder="https://…/manifest.json"
+                    prop:value=move || url.get()
+                    on:input=move |ev| url.set(event_target_value(&ev))
+                />
+                <button type="submit">"Load"</button>
+            </form>
+            <ModelStatusView/>
+        </div>
+    }
+}
+
+#[component]
+fn ModelStatusView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<Actions>();
+    let status = move || state.model.get();
+    view! {
+        <div class="status" data-testid="model-status" data-state=move || status().state_name() aria-live="polite">
+            {move || match status() {
+                ModelStatus::None => view! { <p>"No model loaded. Try the demo, or open your own weights."</p> }.into_any(),
+                ModelStatus::Loading { stage, done, total, file } => {
+                    let (value, max, text) = match total {
+                        Some(t) if t > 0 => (done as f64, t as f64, format!("{} {file}: {} of {}", stage.label(), megabytes(done), megabytes(t))),
+                        _ => (0.0, 0.0, format!("{} {file}: {}", stage.label(), megabytes(done))),
+                    };
+                    view! {
+                        <div>
+                            <p>{text}</p>
+                            {if max > 0.0 {
+                                view! { <progress value=value max=max aria-label="Model load progress"></progress> }.into_any()
+                            } else {
+                                view! { <progress aria-label="Model load progress"></progress> }.into_any()
+                            }}
+                            <button on:click=move |_| actions.cancel_load()>"Cancel"</button>
+                        </div>
+                    }.into_any()
+                }
+                ModelStatus::Ready(info) => view! {
+                    <div>
+                        <p>
+                            <strong>{info.name.clone()}</strong>
+                            {format!(" — {} member{}, on ", info.members, if info.members == 1 { "" } else { "s" })}
+                            <span data-testid="backend">{info.backend.name()}</span>
+                        </p>
+                        {info.demo.then(|| view! {
+                            <p class="demo-warning">"Untrained demonstration model: its numbers mean nothing."</p>
+                        })}
+                    </div>
+                }.into_any(),
+                ModelStatus::Error(message) => view! { <p class="failed">"Model not loaded: " {message}</p> }.into_any(),
+            }}
+        </div>
+    }
+}

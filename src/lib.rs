@@ -1,0 +1,11 @@
+//! The chexlens page: a Leptos UI (`app`) on the main thread and a Web Worker
+//! (`worker`) that owns the model, talking through `protocol`.
+
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod transport;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

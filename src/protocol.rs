@@ -1,0 +1,92 @@
+//! Messages between the page and the model worker. Each message travels as
+//! `{ json: string, bytes: Uint8Array[] }`: the JSON below plus any file
+//! contents, whose buffers are transferred rather than copied.
+
+use chexlens_model::manifest::Thresholds;
+use chexlens_model::metadata::Metadata;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Webgpu,
+    Cpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Webgpu => "webgpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+/// Which backend the page asked for (`?backend=`); `None` picks WebGPU when offered.
+pub type BackendRequest = Option<Backend>;
+
+/// Where a model comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModelSource {
+    /// The built-in demo, deployed with the page.
+    Demo,
+    /// A manifest at a URL (relative to the page or absolute); members are
+    /// fetched relative to it.
+    ManifestUrl(String),
+    /// Files the user picked or dropped: their names, in the order of the
+    /// message's byte buffers. A `.json` among them is the manifest.
+    LocalFiles(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    LoadModel { source: ModelSource, backend: BackendRequest },
+    /// Stops the model load in progress.
+    CancelLoad,
+    /// Analyse the image in the message's first byte buffer.
+    Analyse { id: u32, file_name: String, metadata: Metadata },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadStage {
+    Download,
+    Verify,
+    Read,
+    Prepare,
+}
+
+impl LoadStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadStage::Download => "Downloading",
+            LoadStage::Verify => "Verifying",
+            LoadStage::Read => "Reading weights",
+            LoadStage::Prepare => "Preparing model",
+        }
+    }
+}
+
+/// What the page needs to know about a loaded model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub demo: bool,
+    pub members: usize,
+    pub backend: Backend,
+    pub labels: Vec<String>,
+    pub thresholds: Thresholds,
+    pub metadata_defaults: Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker listens: messages sent before this would be lost.
+    Ready,
+    Progress { stage: LoadStage, done: u64, total: Option<u64>, file: String },
+    ModelReady(ModelInfo),
+    ModelFailed { message: String },
+    LoadCancelled,
+    AnalysisDone { id: u32, probabilities: Vec<f32>, elapsed_ms: f64 },
+    AnalysisFailed { id: u32, message: String },
+}

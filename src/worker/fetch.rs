@@ -1,0 +1,97 @@
+//! Downloads with byte progress that a load's abort signal can stop.
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
+
+/// Why a download stopped.
+pub enum FetchError {
+    Cancelled,
+    Failed(String),
+}
+
+fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Resolves `url` against `base` (or the worker's own location).
+pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, String> {
+    let own = scope().location().href();
+    let base = base.unwrap_or(&own);
+    web_sys::Url::new_with_base(url, base)
+        .map(|u| u.href())
+        .map_err(|_| format!("'{url}' is not a valid address"))
+}
+
+/// Fetches `url` completely, reporting `(done, total)` as chunks arrive.
+pub async fn fetch_bytes(
+    url: &str,
+    signal: &AbortSignal,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, FetchError> {
+    let failed = |e: JsValue| {
+        if signal.aborted() {
+            FetchError::Cancelled
+        } else {
+            FetchError::Failed(js_error_text(&e))
+        }
+    };
+    let init = RequestInit::new();
+    init.set_signal(Some(signal));
+    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
+        .await
+        .map_err(|e| failed(e))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(FetchError::Failed(format!("the server answered {} {}", response.status(), response.status_text())));
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(body) = response.body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failed(e))?;
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            break;
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| failed(e))?.unchecked_into();
+        let start = bytes.len();
+        bytes.resize(start + value.length() as usize, 0);
+        value.copy_to(&mut bytes[start..]);
+        progress(bytes.len() as u64, total);
+    }
+    if signal.aborted() {
+        return Err(FetchError::Cancelled);
+    }
+    // A body shorter than announced is a broken download, never a model.
+    if let Some(total) = total
+        && (bytes.len() as u64) < total
+    {
+        return Err(FetchError::Failed(format!("the download stopped after {} of {total} bytes", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+/// A one-line description of a JS exception, for messages.
+pub fn js_error_text(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| "network error".into())
+}
+
+/// Yields to the event loop so that queued messages (a cancel) are handled.
+pub async fn yield_to_events() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}

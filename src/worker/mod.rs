@@ -1,0 +1,137 @@
+//! The model worker: owns the ensemble and runs every load and analysis off
+//! the page's main thread.
+
+mod backend;
+mod fetch;
+mod loading;
+
+use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
+use crate::transport;
+use chexlens_model::{Device, Ensemble, decode_image};
+use js_sys::Uint8Array;
+use loading::{LoadError, Loader};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
+
+#[derive(Default)]
+struct State {
+    ensemble: Option<Rc<Ensemble>>,
+    webgpu: Option<Device>,
+    loading: Option<AbortController>,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn post(message: &FromWorker) {
+    let (value, transfer) = transport::encode(message, Vec::new());
+    let _ = scope().post_message_with_transfer(&value, &transfer);
+}
+
+/// Starts the worker: from now on it answers the page's messages.
+pub fn run() {
+    let state = Rc::new(RefCell::new(State::default()));
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some((message, bytes)) = transport::decode::<ToWorker>(&event.data()) else {
+            return;
+        };
+        let state = state.clone();
+        wasm_bindgen_futures::spawn_local(handle(state, message, bytes));
+    });
+    scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    handler.forget();
+    post(&FromWorker::Ready);
+}
+
+async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Array>) {
+    match message {
+        ToWorker::CancelLoad => {
+            if let Some(controller) = state.borrow_mut().loading.take() {
+                controller.abort();
+            }
+        }
+        ToWorker::LoadModel { source, backend } => load(state, source, backend, bytes).await,
+        ToWorker::Analyse { id, file_name, metadata } => {
+            let ensemble = state.borrow().ensemble.clone();
+            let reply = match (ensemble, bytes.first()) {
+                (None, _) => FromWorker::AnalysisFailed { id, message: "load a model first".into() },
+                (_, None) => FromWorker::AnalysisFailed { id, message: format!("{file_name}: no image data received") },
+                (Some(ensemble), Some(image)) => {
+                    let started = js_sys::Date::now();
+                    match analyse(&ensemble, &image.to_vec(), &metadata).await {
+                        Ok(probabilities) => FromWorker::AnalysisDone {
+                            id,
+                            probabilities,
+                            elapsed_ms: js_sys::Date::now() - started,
+                        },
+                        Err(message) => FromWorker::AnalysisFailed { id, message: format!("{file_name}: {message}") },
+                    }
+                }
+            };
+            post(&reply);
+        }
+    }
+}
+
+async fn analyse(ensemble: &Ensemble, bytes: &[u8], metadata: &chexlens_model::Metadata) -> Result<Vec<f32>, String> {
+    let image = decode_image(bytes).map_err(|e| e.to_string())?;
+    let (images, meta) = ensemble.inputs(&image, metadata);
+    let prediction = ensemble.predict_inputs_async(images, meta).await?;
+    Ok(prediction.probabilities)
+}
+
+async fn load(state: Rc<RefCell<State>>, source: ModelSource, request: crate::protocol::BackendRequest, files: Vec<Uint8Array>) {
+    let Ok(controller) = AbortController::new() else {
+        post(&FromWorker::ModelFailed { message: "the browser cannot run a cancellable load".into() });
+        return;
+    };
+    // A new load replaces (and stops) any load still running.
+    if let Some(previous) = state.borrow_mut().loading.replace(controller.clone()) {
+        previous.abort();
+    }
+    let signal = controller.signal();
+    let mut webgpu = state.borrow().webgpu.clone();
+    let selected = backend::select(request, &mut webgpu).await;
+    state.borrow_mut().webgpu = webgpu;
+    let (device, backend) = match selected {
+        Ok(d) => d,
+        Err(message) => {
+            post(&FromWorker::ModelFailed { message });
+            return;
+        }
+    };
+    let progress = |stage: LoadStage, done: u64, total: Option<u64>, file: &str| {
+        post(&FromWorker::Progress { stage, done, total, file: file.to_string() });
+    };
+    let loader = Loader { signal: &signal, progress: &progress };
+    let result = loader.load(source, files, device).await;
+    let still_current = state.borrow().loading.as_ref().is_some_and(|c| c.signal() == signal);
+    if still_current {
+        state.borrow_mut().loading = None;
+    }
+    match result {
+        Ok(loaded) => {
+            let settings = &loaded.ensemble.settings;
+            let info = ModelInfo {
+                name: loaded.name.clone(),
+                demo: loaded.demo,
+                members: loaded.ensemble.members.len(),
+                backend,
+                labels: settings.labels.clone(),
+                thresholds: settings.thresholds.clone(),
+                metadata_defaults: settings.metadata.defaults,
+            };
+            state.borrow_mut().ensemble = Some(Rc::new(loaded.ensemble));
+            post(&FromWorker::ModelReady(info));
+        }
+        Err(LoadError::Cancelled) => {
+            if still_current {
+                post(&FromWorker::LoadCancelled);
+            }
+        }
+        Err(LoadError::Failed(message)) => post(&FromWorker::ModelFailed { message }),
+    }
+}

@@ -1,0 +1,131 @@
+// The page end to end in Debian's headless Chromium, once per backend: load
+// the demo, analyse real-size PNG and JPEG radiographs, compare every
+// probability with the native CLI, recover from bad files, and make no
+// network request while analysing.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serveDist, launchChromium, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES } from "./harness.mjs";
+
+let server;
+let browser;
+const scratch = mkdtempSync(join(tmpdir(), "chexlens-e2e-"));
+
+before(async () => {
+  server = await serveDist();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+function assertClose(page, cli, where) {
+  const labels = Object.keys(cli);
+  assert.equal(labels.length, 14);
+  assert.deepEqual(Object.keys(page).sort(), [...labels].sort(), `${where}: all 14 labels on the page`);
+  for (const label of labels) {
+    const diff = Math.abs(page[label] - cli[label]);
+    assert.ok(diff <= 1e-4, `${where} ${label}: page ${page[label]} vs CLI ${cli[label]} (diff ${diff})`);
+  }
+}
+
+for (const backend of ["cpu", "webgpu"]) {
+  test(`analysis on ${backend} equals the CLI and uploads nothing`, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`${server.url}?backend=${backend}`);
+    const started = Date.now();
+    await loadDemo(page);
+    const loadSeconds = (Date.now() - started) / 1000;
+    assert.equal(await page.getByTestId("backend").textContent(), backend);
+
+    // From here on nothing may be fetched: record the browser's and the server's view.
+    const browserRequests = [];
+    context.on("request", (r) => browserRequests.push(r.url()));
+    const served = server.requests.length;
+
+    for (const image of ["xray_grey8.png", "xray_grey.jpg"]) {
+      const t0 = Date.now();
+      assert.equal(await analyse(page, join(FIXTURES, image)), "done", `${image} analysed`);
+      const seconds = (Date.now() - t0) / 1000;
+      assertClose(await pageProbabilities(page), cliProbabilities(join(FIXTURES, image)), `${backend} ${image}`);
+      console.log(`# ${backend}: ${image} analysed in ${seconds.toFixed(1)} s (model load ${loadSeconds.toFixed(1)} s)`);
+    }
+    const findings = await page.getByTestId("finding").count();
+    const cli = cliProbabilities(join(FIXTURES, "xray_grey.jpg"));
+    assert.equal(findings, Object.values(cli).filter((p) => p >= 0.55).length, "findings at the default 0.55");
+
+    // A file that is not an image: a clear message, and the next good file still works.
+    const bogus = join(scratch, "not-an-xray.png");
+    writeFileSync(bogus, "this is a text file, not a PNG");
+    assert.equal(await analyse(page, bogus), "error");
+    const message = await page.getByTestId("error").textContent();
+    assert.match(message, /not-an-xray\.png: not a PNG or JPEG image/);
+    assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
+    assert.equal(await analyse(page, join(FIXTURES, "xray_rgb.png")), "done");
+    assertClose(await pageProbabilities(page), cliProbabilities(join(FIXTURES, "xray_rgb.png")), `${backend} after a bad file`);
+
+    assert.deepEqual(browserRequests, [], "no request while analysing");
+    assert.equal(server.requests.length, served, "the server saw no request while analysing");
+    assert.deepEqual(pageErrors, []);
+    await context.close();
+  });
+}
+
+test("threshold slider re-filters without a new analysis", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  await analyse(page, join(FIXTURES, "xray_grey8.png"));
+  const run = await page.getByTestId("analysis-status").getAttribute("data-run");
+  const probabilities = Object.values(await pageProbabilities(page));
+  for (const t of [0.0, 0.5, 0.62, 1.0]) {
+    await page.getByTestId("threshold").fill(String(t));
+    const expected = probabilities.filter((p) => p >= t).length;
+    assert.equal(await page.getByTestId("finding").count(), expected, `findings at threshold ${t}`);
+  }
+  assert.equal(await page.getByTestId("analysis-status").getAttribute("data-run"), run, "no new analysis");
+  await context.close();
+});
+
+test("metadata changes re-run the analysis with the CLI's numbers", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  const image = join(FIXTURES, "xray_grey8.png");
+  await analyse(page, image);
+  const status = page.getByTestId("analysis-status");
+  const before = Number(await status.getAttribute("data-run"));
+  await page.getByTestId("sex").selectOption("female");
+  await page.waitForFunction((b) => {
+    const el = document.querySelector('[data-testid="analysis-status"]');
+    return Number(el.getAttribute("data-run")) > b && el.getAttribute("data-state") === "done";
+  }, before);
+  const { execFileSync } = await import("node:child_process");
+  const { ROOT, DEMO_MANIFEST } = await import("./harness.mjs");
+  const out = execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--sex", "female", "--model", DEMO_MANIFEST, image], { encoding: "utf8" });
+  assertClose(await pageProbabilities(page), JSON.parse(out).probabilities, "female");
+  await context.close();
+});
+
+test("corrupt weights give a plain message and the page recovers", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await page.getByTestId("model-input").setInputFiles(join(FIXTURES, "bad_os_system.pth"));
+  await page.waitForSelector('[data-testid="model-status"][data-state="error"]');
+  assert.match(await page.getByTestId("error").textContent(), /bad_os_system\.pth: .*posix\.system.* not allowed/);
+  await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(FIXTURES, "tiny_m2.pth")]);
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]');
+  assert.equal(await analyse(page, join(FIXTURES, "xray_grey16.png")), "done");
+  await context.close();
+});

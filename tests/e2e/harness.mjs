@@ -1,0 +1,87 @@
+// Shared pieces of the browser tests: a static server for dist/ that logs
+// every request it serves, Debian's headless Chromium, the page's hooks, and
+// the native CLI that gives the expected numbers.
+
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { extname, join, normalize, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const DIST = join(ROOT, "dist");
+export const FIXTURES = join(ROOT, "crates/chexlens-model/tests/fixtures");
+export const DEMO_MANIFEST = join(ROOT, "public/models/demo/manifest.json");
+const CLI = join(ROOT, "target/release/chexlens");
+
+const TYPES = {
+  ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
+  ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
+};
+
+/** Serves dist/ on a free loopback port; `requests` lists every path asked for. */
+export async function serveDist() {
+  const requests = [];
+  const server = createServer(async (req, res) => {
+    requests.push(req.url);
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+    let file = join(DIST, path);
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return { url, requests, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+export async function launchChromium() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+      "--no-first-run",
+    ],
+  });
+}
+
+/** The CLI's ensemble probabilities for an image, by label. */
+export function cliProbabilities(image, manifest = DEMO_MANIFEST) {
+  const out = execFileSync(CLI, ["predict", "--json", "--model", manifest, image], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n")[0]).probabilities;
+}
+
+export async function loadDemo(page) {
+  await page.getByTestId("load-demo").click();
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });
+}
+
+/** Uploads an image and waits for the analysis it starts to finish (or fail). */
+export async function analyse(page, file) {
+  const status = page.getByTestId("analysis-status");
+  const before = Number(await status.getAttribute("data-run"));
+  await page.getByTestId("image-input").setInputFiles(file);
+  await page.waitForFunction(
+    (before) => {
+      const el = document.querySelector('[data-testid="analysis-status"]');
+      const state = el.getAttribute("data-state");
+      return Number(el.getAttribute("data-run")) > before && (state === "done" || state === "error");
+    },
+    before,
+    { timeout: 600_000 },
+  );
+  return status.getAttribute("data-state");
+}
+
+/** The page's probabilities, by label, at full precision. */
+export async function pageProbabilities(page) {
+  return page.$$eval('[data-testid="probability"]', (rows) =>
+    Object.fromEntries(rows.map((r) => [r.dataset.label, Number(r.dataset.value)])),
+  );
+}
