@@ -40,11 +40,18 @@ pub enum ModelSource {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    LoadModel { source: ModelSource, backend: BackendRequest },
+    LoadModel {
+        source: ModelSource,
+        backend: BackendRequest,
+    },
     /// Stops the model load in progress.
     CancelLoad,
     /// Analyse the image in the message's first byte buffer.
-    Analyse { id: u32, file_name: String, metadata: Metadata },
+    Analyse {
+        id: u32,
+        file_name: String,
+        metadata: Metadata,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,10 +90,24 @@ pub struct ModelInfo {
 pub enum FromWorker {
     /// The worker listens: messages sent before this would be lost.
     Ready,
-    Progress { stage: LoadStage, done: u64, total: Option<u64>, file: String },
+    Progress {
+        stage: LoadStage,
+        done: u64,
+        total: Option<u64>,
+        file: String,
+    },
     ModelReady(ModelInfo),
-    ModelFailed { message: String },
+    ModelFailed {
+        message: String,
+    },
     LoadCancelled,
-    AnalysisDone { id: u32, probabilities: Vec<f32>, elapsed_ms: f64 },
-    AnalysisFailed { id: u32, message: String },
+    AnalysisDone {
+        id: u32,
+        probabilities: Vec<f32>,
+        elapsed_ms: f64,
+    },
+    AnalysisFailed {
+        id: u32,
+        message: String,
+    },
 }

@@ -16,14 +16,19 @@ fn take_file(state: AppState, file: web_sys::File) {
         return;
     }
     if file.size() > MAX_FILE_BYTES {
-        state.error.set(Some(format!("{}: the file is larger than 512 MB", file.name())));
+        state
+            .error
+            .set(Some(format!("{}: the file is larger than 512 MB", file.name())));
         return;
     }
     leptos::task::spawn_local(async move {
         match read_file(&file).await {
             Ok(bytes) => {
                 state.error.set(None);
-                state.image.set(Some(ImageFile { name: file.name(), bytes }));
+                state.image.set(Some(ImageFile {
+                    name: file.name(),
+                    bytes,
+                }));
             }
             Err(e) => state.error.set(Some(e)),
         }
@@ -31,18 +36,28 @@ fn take_file(state: AppState, file: web_sys::File) {
 }
 
 fn draw(canvas: &HtmlCanvasElement, image: &ImageFile) {
-    let Ok(Some(ctx)) = canvas.get_context("2d") else { return };
-    let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else { return };
+    let Ok(Some(ctx)) = canvas.get_context("2d") else {
+        return;
+    };
+    let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else {
+        return;
+    };
     ctx.clear_rect(0.0, 0.0, canvas.width() as f64, canvas.height() as f64);
     let array = js_sys::Array::of1(&js_sys::Uint8Array::from(image.bytes.as_slice()));
-    let Ok(blob) = Blob::new_with_u8_array_sequence(&array) else { return };
+    let Ok(blob) = Blob::new_with_u8_array_sequence(&array) else {
+        return;
+    };
     let Some(window) = web_sys::window() else { return };
     // Decoded straight from memory: no object URL, nothing that looks like a request.
-    let Ok(promise) = window.create_image_bitmap_with_blob(&blob) else { return };
+    let Ok(promise) = window.create_image_bitmap_with_blob(&blob) else {
+        return;
+    };
     let canvas = canvas.clone();
     leptos::task::spawn_local(async move {
         // Undisplayable files are still sent for analysis, whose message explains.
-        let Ok(bitmap) = wasm_bindgen_futures::JsFuture::from(promise).await else { return };
+        let Ok(bitmap) = wasm_bindgen_futures::JsFuture::from(promise).await else {
+            return;
+        };
         let bitmap: ImageBitmap = bitmap.unchecked_into();
         let (w, h) = (bitmap.width() as f64, bitmap.height() as f64);
         let scale = (PREVIEW_SIZE as f64 / w.max(h)).min(1.0);

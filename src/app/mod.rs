@@ -26,7 +26,9 @@ pub struct PageOptions {
 
 impl PageOptions {
     fn from_location() -> Self {
-        let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+        let search = web_sys::window()
+            .and_then(|w| w.location().search().ok())
+            .unwrap_or_default();
         let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
         let get = |k: &str| params.as_ref().and_then(|p| p.get(k)).filter(|v| !v.is_empty());
         Self {
@@ -52,7 +54,8 @@ impl Actions {
     pub fn load_model(&self, source: ModelSource, files: Vec<Uint8Array>) {
         self.state.error.set(None);
         let backend = self.backend.get_value();
-        self.client.with_value(|c| c.send(&ToWorker::LoadModel { source, backend }, files));
+        self.client
+            .with_value(|c| c.send(&ToWorker::LoadModel { source, backend }, files));
     }
 
     pub fn cancel_load(&self) {
@@ -61,7 +64,9 @@ impl Actions {
 
     /// Analyses the current image with the current metadata, if a model is ready.
     pub fn analyse(&self) {
-        let Some(image) = self.state.image.get_untracked() else { return };
+        let Some(image) = self.state.image.get_untracked() else {
+            return;
+        };
         if !matches!(self.state.model.get_untracked(), ModelStatus::Ready(_)) {
             return;
         }

@@ -4,7 +4,24 @@ use super::{Actions, AppState, ModelStatus, read_file};
 use crate::protocol::ModelSource;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
+
+/// Where a site's own model manifest lives, next to the page.
+const DEPLOYED_MANIFEST: &str = "models/manifest.json";
+
+/// Asks (HEAD, same origin) whether a model manifest is deployed next to the page.
+async fn deployed_manifest_exists() -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    let Ok(response) =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(DEPLOYED_MANIFEST, &init)).await
+    else {
+        return false;
+    };
+    response.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok())
+}
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -15,6 +32,11 @@ pub fn ModelPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let actions = expect_context::<Actions>();
     let url = RwSignal::new(String::new());
+    // A model deployed next to the page gets its own button.
+    let deployed = RwSignal::new(false);
+    leptos::task::spawn_local(async move {
+        deployed.set(deployed_manifest_exists().await);
+    });
 
     let on_files = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
@@ -57,6 +79,14 @@ pub fn ModelPanel() -> impl IntoView {
                 <button data-testid="load-demo" on:click=move |_| actions.load_model(ModelSource::Demo, Vec::new())>
                     "Load demo model"
                 </button>
+                <Show when=move || deployed.get()>
+                    <button
+                        data-testid="load-deployed"
+                        on:click=move |_| actions.load_model(ModelSource::ManifestUrl(DEPLOYED_MANIFEST.into()), Vec::new())
+                    >
+                        "Load deployed model"
+                    </button>
+                </Show>
                 <label class="file-button">
                     "Open model files…"
                     <input

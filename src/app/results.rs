@@ -15,7 +15,8 @@ pub fn Results() -> impl IntoView {
     let state = expect_context::<AppState>();
     // Rows sorted by probability; re-filtering by threshold needs no new analysis.
     let rows = Memo::new(move |_| {
-        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info()) else {
+        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
+        else {
             return Vec::new();
         };
         let default = state.threshold.get();

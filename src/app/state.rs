@@ -7,7 +7,12 @@ use leptos::prelude::*;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelStatus {
     None,
-    Loading { stage: LoadStage, done: u64, total: Option<u64>, file: String },
+    Loading {
+        stage: LoadStage,
+        done: u64,
+        total: Option<u64>,
+        file: String,
+    },
     Ready(ModelInfo),
     Error(String),
 }

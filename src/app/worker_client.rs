@@ -14,11 +14,14 @@ use web_sys::{MessageEvent, Worker, WorkerOptions};
 /// Written by trunk next to the page (data-loader-shim on the worker).
 const WORKER_SCRIPT: &str = "./chexlens-worker_loader.js";
 
+/// An encoded message and the buffers it transfers.
+type Outgoing = (JsValue, js_sys::Array);
+
 #[derive(Clone)]
 pub struct WorkerClient {
     worker: Rc<RefCell<Option<Worker>>>,
     /// Messages waiting for the worker to say it is ready.
-    queue: Rc<RefCell<Option<Vec<(JsValue, js_sys::Array)>>>>,
+    queue: Rc<RefCell<Option<Vec<Outgoing>>>>,
     state: AppState,
 }
 
@@ -38,7 +41,9 @@ impl WorkerClient {
         let worker = match Worker::new_with_options(WORKER_SCRIPT, &options) {
             Ok(w) => w,
             Err(_) => {
-                self.state.model.set(ModelStatus::Error("this browser cannot start the analysis worker".into()));
+                self.state.model.set(ModelStatus::Error(
+                    "this browser cannot start the analysis worker".into(),
+                ));
                 return;
             }
         };
@@ -93,7 +98,9 @@ impl WorkerClient {
         if let Some(worker) = self.worker.borrow().as_ref()
             && worker.post_message_with_transfer(value, transfer).is_err()
         {
-            self.state.error.set(Some("the analysis worker could not be reached".into()));
+            self.state
+                .error
+                .set(Some("the analysis worker could not be reached".into()));
         }
     }
 
@@ -109,8 +116,18 @@ impl WorkerClient {
 fn apply(state: AppState, message: FromWorker) {
     match message {
         FromWorker::Ready => {}
-        FromWorker::Progress { stage, done, total, file } => {
-            state.model.set(ModelStatus::Loading { stage, done, total, file });
+        FromWorker::Progress {
+            stage,
+            done,
+            total,
+            file,
+        } => {
+            state.model.set(ModelStatus::Loading {
+                stage,
+                done,
+                total,
+                file,
+            });
         }
         FromWorker::ModelReady(info) => {
             state.threshold.set(info.thresholds.default);
@@ -123,9 +140,16 @@ fn apply(state: AppState, message: FromWorker) {
             state.error.set(Some(message));
         }
         FromWorker::LoadCancelled => state.model.set(ModelStatus::None),
-        FromWorker::AnalysisDone { id, probabilities, elapsed_ms } => {
+        FromWorker::AnalysisDone {
+            id,
+            probabilities,
+            elapsed_ms,
+        } => {
             if id == state.pending.get_untracked() {
-                state.analysis.set(AnalysisStatus::Done { probabilities, elapsed_ms });
+                state.analysis.set(AnalysisStatus::Done {
+                    probabilities,
+                    elapsed_ms,
+                });
             }
         }
         FromWorker::AnalysisFailed { id, message } => {

@@ -18,9 +18,9 @@ async fn webgpu_adapter_available() -> bool {
     if gpu.is_undefined() || gpu.is_null() {
         return false;
     }
-    let Ok(request) = Reflect::get(&gpu, &"requestAdapter".into()).and_then(|f| {
-        f.unchecked_into::<js_sys::Function>().call0(&gpu)
-    }) else {
+    let Ok(request) =
+        Reflect::get(&gpu, &"requestAdapter".into()).and_then(|f| f.unchecked_into::<js_sys::Function>().call0(&gpu))
+    else {
         return false;
     };
     match JsFuture::from(js_sys::Promise::from(request)).await {

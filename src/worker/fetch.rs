@@ -41,10 +41,14 @@ pub async fn fetch_bytes(
     init.set_signal(Some(signal));
     let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
         .await
-        .map_err(|e| failed(e))?
+        .map_err(&failed)?
         .unchecked_into();
     if !response.ok() {
-        return Err(FetchError::Failed(format!("the server answered {} {}", response.status(), response.status_text())));
+        return Err(FetchError::Failed(format!(
+            "the server answered {} {}",
+            response.status(),
+            response.status_text()
+        )));
     }
     let total = response
         .headers()
@@ -58,11 +62,15 @@ pub async fn fetch_bytes(
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failed(e))?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+        let chunk = JsFuture::from(reader.read()).await.map_err(&failed)?;
+        if Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(|e| failed(e))?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(&failed)?.unchecked_into();
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
@@ -75,7 +83,10 @@ pub async fn fetch_bytes(
     if let Some(total) = total
         && (bytes.len() as u64) < total
     {
-        return Err(FetchError::Failed(format!("the download stopped after {} of {total} bytes", bytes.len())));
+        return Err(FetchError::Failed(format!(
+            "the download stopped after {} of {total} bytes",
+            bytes.len()
+        )));
     }
     Ok(bytes)
 }

@@ -32,9 +32,12 @@ struct Fetched {
     members: Vec<(String, Vec<u8>, Option<String>)>,
 }
 
+/// Reports a stage, bytes done, bytes in all (when known) and the file.
+pub type Progress = dyn Fn(LoadStage, u64, Option<u64>, &str);
+
 pub struct Loader<'a> {
     pub signal: &'a AbortSignal,
-    pub progress: &'a dyn Fn(LoadStage, u64, Option<u64>, &str),
+    pub progress: &'a Progress,
 }
 
 pub struct Loaded {
@@ -45,13 +48,17 @@ pub struct Loaded {
 
 impl Loader<'_> {
     fn check_cancel(&self) -> Result<(), LoadError> {
-        if self.signal.aborted() { Err(LoadError::Cancelled) } else { Ok(()) }
+        if self.signal.aborted() {
+            Err(LoadError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     pub async fn load(&self, source: ModelSource, files: Vec<Uint8Array>, device: Device) -> Result<Loaded, LoadError> {
         let fetched = match source {
-            ModelSource::Demo => self.from_url(DEMO_MANIFEST).await?,
-            ModelSource::ManifestUrl(url) => self.from_url(&url).await?,
+            ModelSource::Demo => self.fetch_manifest_and_members(DEMO_MANIFEST).await?,
+            ModelSource::ManifestUrl(url) => self.fetch_manifest_and_members(&url).await?,
             ModelSource::LocalFiles(names) => local_files(names, files)?,
         };
         self.build(fetched, device).await
@@ -70,7 +77,7 @@ impl Loader<'_> {
         Ok(bytes)
     }
 
-    async fn from_url(&self, url: &str) -> Result<Fetched, LoadError> {
+    async fn fetch_manifest_and_members(&self, url: &str) -> Result<Fetched, LoadError> {
         let manifest_url = resolve_url(url, None).map_err(LoadError::Failed)?;
         let text = self.download(&manifest_url, "manifest").await?;
         let text = String::from_utf8(text).map_err(|_| LoadError::Failed("the manifest is not text".into()))?;
@@ -82,7 +89,11 @@ impl Loader<'_> {
             let bytes = self.download(&url, &name).await?;
             members.push((name, bytes, member.sha256.clone()));
         }
-        Ok(Fetched { name: manifest.name.clone(), manifest: Some(manifest), members })
+        Ok(Fetched {
+            name: manifest.name.clone(),
+            manifest: Some(manifest),
+            members,
+        })
     }
 
     async fn build(&self, fetched: Fetched, device: Device) -> Result<Loaded, LoadError> {
@@ -111,7 +122,11 @@ impl Loader<'_> {
         };
         let ensemble = Ensemble::from_state_dicts(weights, architecture, settings, device)
             .map_err(|e| LoadError::Failed(e.to_string()))?;
-        Ok(Loaded { ensemble, name: fetched.name, demo })
+        Ok(Loaded {
+            ensemble,
+            name: fetched.name,
+            demo,
+        })
     }
 }
 
@@ -122,10 +137,15 @@ fn local_files(names: Vec<String>, files: Vec<Uint8Array>) -> Result<Fetched, Lo
         return fail("no files were received".into());
     }
     let mut entries: Vec<(String, Vec<u8>)> = names.into_iter().zip(files.iter().map(|f| f.to_vec())).collect();
-    let manifest_at = entries.iter().position(|(n, _)| n.to_ascii_lowercase().ends_with(".json"));
+    let manifest_at = entries
+        .iter()
+        .position(|(n, _)| n.to_ascii_lowercase().ends_with(".json"));
     let Some(at) = manifest_at else {
         if entries.len() > 3 {
-            return fail(format!("{} weight files picked; an ensemble without a manifest takes one to three", entries.len()));
+            return fail(format!(
+                "{} weight files picked; an ensemble without a manifest takes one to three",
+                entries.len()
+            ));
         }
         let name = entries.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" + ");
         return Ok(Fetched {
@@ -141,10 +161,16 @@ fn local_files(names: Vec<String>, files: Vec<Uint8Array>) -> Result<Fetched, Lo
     for member in &manifest.members {
         let wanted = member.weights.rsplit('/').next().unwrap_or(&member.weights);
         let Some(i) = entries.iter().position(|(n, _)| n == wanted) else {
-            return fail(format!("the manifest names '{wanted}', which is not among the picked files"));
+            return fail(format!(
+                "the manifest names '{wanted}', which is not among the picked files"
+            ));
         };
         let (name, bytes) = entries.remove(i);
         members.push((name, bytes, member.sha256.clone()));
     }
-    Ok(Fetched { name: manifest.name.clone(), manifest: Some(manifest), members })
+    Ok(Fetched {
+        name: manifest.name.clone(),
+        manifest: Some(manifest),
+        members,
+    })
 }

@@ -54,11 +54,21 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             }
         }
         ToWorker::LoadModel { source, backend } => load(state, source, backend, bytes).await,
-        ToWorker::Analyse { id, file_name, metadata } => {
+        ToWorker::Analyse {
+            id,
+            file_name,
+            metadata,
+        } => {
             let ensemble = state.borrow().ensemble.clone();
             let reply = match (ensemble, bytes.first()) {
-                (None, _) => FromWorker::AnalysisFailed { id, message: "load a model first".into() },
-                (_, None) => FromWorker::AnalysisFailed { id, message: format!("{file_name}: no image data received") },
+                (None, _) => FromWorker::AnalysisFailed {
+                    id,
+                    message: "load a model first".into(),
+                },
+                (_, None) => FromWorker::AnalysisFailed {
+                    id,
+                    message: format!("{file_name}: no image data received"),
+                },
                 (Some(ensemble), Some(image)) => {
                     let started = js_sys::Date::now();
                     match analyse(&ensemble, &image.to_vec(), &metadata).await {
@@ -67,7 +77,10 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                             probabilities,
                             elapsed_ms: js_sys::Date::now() - started,
                         },
-                        Err(message) => FromWorker::AnalysisFailed { id, message: format!("{file_name}: {message}") },
+                        Err(message) => FromWorker::AnalysisFailed {
+                            id,
+                            message: format!("{file_name}: {message}"),
+                        },
                     }
                 }
             };
@@ -83,9 +96,16 @@ async fn analyse(ensemble: &Ensemble, bytes: &[u8], metadata: &chexlens_model::M
     Ok(prediction.probabilities)
 }
 
-async fn load(state: Rc<RefCell<State>>, source: ModelSource, request: crate::protocol::BackendRequest, files: Vec<Uint8Array>) {
+async fn load(
+    state: Rc<RefCell<State>>,
+    source: ModelSource,
+    request: crate::protocol::BackendRequest,
+    files: Vec<Uint8Array>,
+) {
     let Ok(controller) = AbortController::new() else {
-        post(&FromWorker::ModelFailed { message: "the browser cannot run a cancellable load".into() });
+        post(&FromWorker::ModelFailed {
+            message: "the browser cannot run a cancellable load".into(),
+        });
         return;
     };
     // A new load replaces (and stops) any load still running.
@@ -104,9 +124,17 @@ async fn load(state: Rc<RefCell<State>>, source: ModelSource, request: crate::pr
         }
     };
     let progress = |stage: LoadStage, done: u64, total: Option<u64>, file: &str| {
-        post(&FromWorker::Progress { stage, done, total, file: file.to_string() });
+        post(&FromWorker::Progress {
+            stage,
+            done,
+            total,
+            file: file.to_string(),
+        });
     };
-    let loader = Loader { signal: &signal, progress: &progress };
+    let loader = Loader {
+        signal: &signal,
+        progress: &progress,
+    };
     let result = loader.load(source, files, device).await;
     let still_current = state.borrow().loading.as_ref().is_some_and(|c| c.signal() == signal);
     if still_current {

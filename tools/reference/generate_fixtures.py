@@ -12,7 +12,7 @@ wrote; it never needs PyTorch.
     python3 tools/reference/generate_fixtures.py --full DIR # convnext_base, not committed
     python3 tools/reference/generate_fixtures.py --demo public/models/demo
 
-Requires: torch, timm, safetensors, pillow, numpy.
+Requires: torch, timm, safetensors, pillow, numpy, grad-cam (pytorch-grad-cam), opencv-python-headless.
 """
 
 import argparse
@@ -315,6 +315,78 @@ def committed_fixtures(out):
             for case in METADATA_CASES
         }
     (out / "reference.json").write_text(json.dumps(reference, indent=1))
+    grad_cam_fixtures(out, members, images[0]["resized"])
+
+
+# --- Grad-CAM, by pytorch-grad-cam ----------------------------------------------
+
+CAM_LABELS = [0, 3, 9, 13]
+
+
+class FixedMetadata(nn.Module):
+    """pytorch-grad-cam calls model(x): hold the metadata fixed, as the reference does."""
+
+    def __init__(self, model, metadata):
+        super().__init__()
+        self.model = model
+        self.register_buffer("metadata", torch.tensor([metadata], dtype=torch.float32))
+
+    def forward(self, x):
+        return self.model(x, self.metadata)
+
+
+def grad_cams(model, x, metadata, labels, target="conv_dw"):
+    """Per label: the map at the target layer's resolution (min-max scaled, as
+    pytorch-grad-cam scales it) and the library's own upsampled output."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.image import scale_cam_image
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    last_block = model.convnext_backbone.stages_3.blocks[-1]
+    layer = last_block.conv_dw if target == "conv_dw" else model.convnext_backbone.stages_3
+    wrapped = FixedMetadata(model, metadata).eval()
+    out = {}
+    with GradCAM(model=wrapped, target_layers=[layer]) as cam:
+        for label in labels:
+            targets = [ClassifierOutputTarget(label)]
+            upsampled = cam(input_tensor=x, targets=targets)[0]
+            acts = cam.activations_and_grads.activations[0].cpu().numpy()
+            grads = cam.activations_and_grads.gradients[0].cpu().numpy()
+            raw = cam.get_cam_image(x, layer, targets, acts, grads, False)
+            small = scale_cam_image(np.maximum(raw, 0))[0]
+            out[label] = (small, upsampled)
+    return out
+
+
+def grad_cam_fixtures(out, members, image_file):
+    import cv2
+    with Image.open(out / image_file) as im:
+        x = to_input(im.convert("RGB"))
+    meta = METADATA_CASES["reference_default"]
+    reference = {"image": image_file, "metadata_case": "reference_default", "labels": CAM_LABELS,
+                 "members": {}, "ensemble": {}, "last_stage": {}, "upsampled": {}}
+    per_member = []
+    for i, model in enumerate(members):
+        cams = grad_cams(model, x, meta, CAM_LABELS)
+        per_member.append(cams)
+        reference["members"][f"tiny_m{i}"] = {str(l): cams[l][0].tolist() for l in CAM_LABELS}
+    stage = grad_cams(members[0], x, meta, CAM_LABELS[:2], target="stage")
+    reference["last_stage"]["tiny_m0"] = {str(l): stage[l][0].tolist() for l in CAM_LABELS[:2]}
+    from pytorch_grad_cam.utils.image import scale_cam_image
+    for label in CAM_LABELS:
+        # The ensemble rule: mean of the members' scaled maps, scaled again.
+        mean = np.mean([c[label][0] for c in per_member], axis=0)
+        ensemble = scale_cam_image(mean[None])[0]
+        reference["ensemble"][str(label)] = ensemble.tolist()
+    # Upsampled maps as raw little-endian f32, 384 x 384: pytorch-grad-cam's own
+    # output for one member, and the ensemble map resized the same way.
+    label = CAM_LABELS[1]
+    per_member[0][label][1].astype("<f4").tofile(out / "cam_upsampled_m0.f32")
+    ens = np.asarray(reference["ensemble"][str(label)], dtype=np.float32)
+    scale_cam_image(ens[None], (INPUT_SIZE, INPUT_SIZE))[0].astype("<f4").tofile(out / "cam_upsampled_ensemble.f32")
+    reference["upsampled"] = {"label": label, "size": INPUT_SIZE, "member": "cam_upsampled_m0.f32",
+                              "ensemble": "cam_upsampled_ensemble.f32", "cv2": cv2.__version__}
+    (out / "gradcam.json").write_text(json.dumps(reference))
 
 
 def full_size(out):

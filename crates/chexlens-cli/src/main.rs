@@ -55,6 +55,13 @@ struct PredictArgs {
     /// One JSON object per line per image.
     #[arg(long)]
     json: bool,
+    /// Write one Grad-CAM overlay PNG per finding into DIR (JET colormap over
+    /// the image at its own resolution, 50% image weight).
+    #[arg(long, value_name = "DIR")]
+    cam: Option<PathBuf>,
+    /// With --cam, write overlays for every label, not only findings.
+    #[arg(long, requires = "cam")]
+    all_labels: bool,
     /// Print model load time and each image's analysis time to stderr.
     #[arg(long)]
     timings: bool,
@@ -125,7 +132,18 @@ fn run_predict(args: PredictArgs) -> ExitCode {
     let mut failures = 0;
     for image in &args.images {
         let started = Instant::now();
-        let result = predict::predict_file(&model, image, &metadata);
+        // Heat maps for --cam, and for --json, whose findings carry theirs.
+        let cam_labels = match (&args.cam, args.all_labels, args.json) {
+            (Some(_), true, _) => predict::CamLabels::All,
+            (Some(_), false, _) | (None, _, true) => predict::CamLabels::Findings,
+            (None, _, false) => predict::CamLabels::None,
+        };
+        let result = predict::analyse_file(&model, image, &metadata, &thresholds, cam_labels).and_then(|analysis| {
+            if let Some(dir) = &args.cam {
+                predict::write_overlays(dir, image, &analysis)?;
+            }
+            Ok(analysis)
+        });
         if args.timings {
             eprintln!(
                 "chexlens: {}: analysed in {:.3} s",
@@ -134,20 +152,13 @@ fn run_predict(args: PredictArgs) -> ExitCode {
             );
         }
         match result {
-            Ok(prediction) => {
-                let findings = prediction.findings(&thresholds);
+            Ok(analysis) => {
+                let findings = analysis.prediction.findings(&thresholds);
                 if args.json {
-                    println!(
-                        "{}",
-                        predict::json_line(
-                            image,
-                            &prediction,
-                            &findings,
-                            model.ensemble.members.len()
-                        )
-                    );
+                    let members = model.ensemble.members.len();
+                    println!("{}", predict::json_line(image, &analysis, &findings, members));
                 } else {
-                    print!("{}", predict::table(image, &prediction, &thresholds));
+                    print!("{}", predict::table(image, &analysis.prediction, &thresholds));
                 }
             }
             Err(e) => {

@@ -1,9 +1,7 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
 use chexlens_model::weights::verify_sha256;
-use chexlens_model::{
-    Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind,
-};
+use chexlens_model::{Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind};
 use std::path::{Path, PathBuf};
 
 /// A loaded model and the name it is shown under.
@@ -14,8 +12,8 @@ pub struct LoadedModel {
 }
 
 pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read the manifest ({e})", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read the manifest ({e})", path.display()))?;
     let manifest = Manifest::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let members = manifest
@@ -52,8 +50,8 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .iter()
         .map(|f| read_member(f, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let ensemble = Ensemble::from_state_dicts(members, None, ModelSettings::default(), device)
-        .map_err(|e| e.to_string())?;
+    let ensemble =
+        Ensemble::from_state_dicts(members, None, ModelSettings::default(), device).map_err(|e| e.to_string())?;
     Ok(LoadedModel {
         name: files
             .iter()
@@ -67,8 +65,7 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
 
 fn read_member(file: &Path, sha256: Option<&str>) -> Result<StateDict, WeightError> {
     let source = file.display().to_string();
-    let bytes = std::fs::read(file)
-        .map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+    let bytes = std::fs::read(file).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
     if let Some(expected) = sha256 {
         verify_sha256(&bytes, expected, &source)?;
     }

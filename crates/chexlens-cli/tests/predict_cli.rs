@@ -32,11 +32,7 @@ fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
         path("tiny_m1_checkpoint.pth"),
         path("tiny_m2.safetensors"),
     );
-    let (good1, bad, good2) = (
-        path("xray_grey8.png"),
-        path("tiny_m0.pth"),
-        path("xray_rgb.png"),
-    );
+    let (good1, bad, good2) = (path("xray_grey8.png"), path("tiny_m0.pth"), path("xray_rgb.png"));
     let out = chexlens(&[
         "predict",
         "--json",
@@ -94,10 +90,7 @@ fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
         for (i, label) in labels.iter().enumerate() {
             let got = probabilities[*label].as_f64().unwrap();
             let want = expected[i].as_f64().unwrap();
-            assert!(
-                (got - want).abs() < 1e-5,
-                "{file} {label}: {got} vs PyTorch {want}"
-            );
+            assert!((got - want).abs() < 1e-5, "{file} {label}: {got} vs PyTorch {want}");
         }
         let findings = line["findings"].as_array().unwrap();
         let expected_count = expected
@@ -106,11 +99,7 @@ fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
             .iter()
             .filter(|p| p.as_f64().unwrap() >= 0.55)
             .count();
-        assert_eq!(
-            findings.len(),
-            expected_count,
-            "findings are those at or above 0.55"
-        );
+        assert_eq!(findings.len(), expected_count, "findings are those at or above 0.55");
         assert!(
             findings
                 .windows(2)
@@ -142,14 +131,9 @@ fn manifest_members_are_sha256_checked() {
         dir.join("good.json").to_str().unwrap(),
         &image,
     ]);
-    assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let line: Value = serde_json::from_slice(&good.stdout).unwrap();
-    let expected =
-        &reference()["members"]["tiny_m0"]["xray_grey8.png"]["reference_default"]["probabilities"];
+    let expected = &reference()["members"]["tiny_m0"]["xray_grey8.png"]["reference_default"]["probabilities"];
     let got = line["probabilities"]["No Finding"].as_f64().unwrap();
     assert!((got - expected[0].as_f64().unwrap()).abs() < 1e-5);
     let above: usize = expected
@@ -164,18 +148,10 @@ fn manifest_members_are_sha256_checked() {
         "the manifest's threshold applies"
     );
 
-    let bad = chexlens(&[
-        "predict",
-        "--model",
-        dir.join("bad.json").to_str().unwrap(),
-        &image,
-    ]);
+    let bad = chexlens(&["predict", "--model", dir.join("bad.json").to_str().unwrap(), &image]);
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8(bad.stderr).unwrap();
-    assert!(
-        stderr.contains("sha256 is ") && stderr.contains(&digest),
-        "{stderr}"
-    );
+    assert!(stderr.contains("sha256 is ") && stderr.contains(&digest), "{stderr}");
 }
 
 #[test]
@@ -205,13 +181,89 @@ fn table_marks_findings() {
     ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        text.lines().count(),
-        15,
-        "the image line and 14 labels: {text}"
-    );
+    assert_eq!(text.lines().count(), 15, "the image line and 14 labels: {text}");
+    assert!(!text.contains("finding"), "nothing reaches 0.99 in this fixture");
+}
+
+#[test]
+fn cam_overlays_and_json_maps_match_pytorch_grad_cam() {
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixture("gradcam.json")).unwrap()).unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cam-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let members = [path("tiny_m0.pth"), path("tiny_m1_checkpoint.pth"), path("tiny_m2.pth")];
+    let image = path(reference["image"].as_str().unwrap());
+    let mut args = vec![
+        "predict",
+        "--json",
+        "--threshold",
+        "0",
+        "--cam",
+        dir.to_str().unwrap(),
+        "--all-labels",
+    ];
+    for m in &members {
+        args.extend(["--weights", m]);
+    }
+    args.push(&image);
+    let out = chexlens(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<String> = reference_labels();
+    for label in reference["labels"].as_array().unwrap() {
+        let name = &labels[label.as_u64().unwrap() as usize];
+        let finding = line["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["label"] == *name)
+            .unwrap();
+        let cam: Vec<f64> = finding["cam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().clone())
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let expected: Vec<f64> = reference["ensemble"][label.to_string()]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().clone())
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(cam.len(), 144);
+        let diff = cam
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            diff <= 1e-3,
+            "{name}: ensemble map differs from pytorch-grad-cam's rule by {diff}"
+        );
+    }
+    let written: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(written.len(), 14, "one overlay per label: {written:?}");
     assert!(
-        !text.contains("finding"),
-        "nothing reaches 0.99 in this fixture"
+        written.contains(&"resized_xray_grey8_pleural_effusion.png".to_string()),
+        "{written:?}"
     );
+    let overlay = image::open(dir.join("resized_xray_grey8_pleural_effusion.png")).unwrap();
+    assert_eq!(
+        (overlay.width(), overlay.height()),
+        (384, 384),
+        "overlays keep the image's resolution"
+    );
+}
+
+fn reference_labels() -> Vec<String> {
+    reference()["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect()
 }

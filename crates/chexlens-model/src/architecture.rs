@@ -77,14 +77,8 @@ impl ArchitectureConfig {
         if self.metadata_widths.len() != 3 {
             return Err("metadata_widths must list three widths (input, hidden, output)".into());
         }
-        if self.in_channels == 0
-            || self.patch_size == 0
-            || self.num_classes == 0
-            || self.cbam_hidden == 0
-        {
-            return Err(
-                "in_channels, patch_size, num_classes and cbam_hidden must be positive".into(),
-            );
+        if self.in_channels == 0 || self.patch_size == 0 || self.num_classes == 0 || self.cbam_hidden == 0 {
+            return Err("in_channels, patch_size, num_classes and cbam_hidden must be positive".into());
         }
         if self.spatial_kernel.is_multiple_of(2) {
             return Err("spatial_kernel must be odd".into());
@@ -97,10 +91,7 @@ impl ArchitectureConfig {
         let mut shapes = Vec::new();
         let mut add = |name: String, shape: Vec<usize>| shapes.push((name, shape));
         let (p, c0) = (self.patch_size, self.dims[0]);
-        add(
-            format!("{BACKBONE}.stem_0.weight"),
-            vec![c0, self.in_channels, p, p],
-        );
+        add(format!("{BACKBONE}.stem_0.weight"), vec![c0, self.in_channels, p, p]);
         add(format!("{BACKBONE}.stem_0.bias"), vec![c0]);
         add(format!("{BACKBONE}.stem_1.weight"), vec![c0]);
         add(format!("{BACKBONE}.stem_1.bias"), vec![c0]);
@@ -110,10 +101,7 @@ impl ArchitectureConfig {
                 let prev = self.dims[s - 1];
                 add(format!("{stage}.downsample.0.weight"), vec![prev]);
                 add(format!("{stage}.downsample.0.bias"), vec![prev]);
-                add(
-                    format!("{stage}.downsample.1.weight"),
-                    vec![dim, prev, 2, 2],
-                );
+                add(format!("{stage}.downsample.1.weight"), vec![dim, prev, 2, 2]);
                 add(format!("{stage}.downsample.1.bias"), vec![dim]);
             }
             for b in 0..depth {
@@ -162,9 +150,7 @@ impl ArchitectureConfig {
         };
         let stem = shape(&format!("{BACKBONE}.stem_0.weight"))?;
         let [_, in_channels, patch_size, _] = stem[..] else {
-            return Err(fail(format!(
-                "stem_0.weight has shape {stem:?}, expected 4 dimensions"
-            )));
+            return Err(fail(format!("stem_0.weight has shape {stem:?}, expected 4 dimensions")));
         };
         let mut depths = Vec::new();
         let mut dims = Vec::new();
@@ -173,13 +159,7 @@ impl ArchitectureConfig {
             let blocks = weights
                 .tensors
                 .keys()
-                .filter_map(|k| {
-                    k.strip_prefix(&prefix)?
-                        .split('.')
-                        .next()?
-                        .parse::<usize>()
-                        .ok()
-                })
+                .filter_map(|k| k.strip_prefix(&prefix)?.split('.').next()?.parse::<usize>().ok())
                 .max();
             let Some(last) = blocks else { break };
             let gamma = shape(&format!("{prefix}0.gamma"))?;

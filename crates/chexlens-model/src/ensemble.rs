@@ -31,9 +31,7 @@ impl CombineRule {
         let classes = member_logits.first().map_or(0, Vec::len);
         (0..classes)
             .map(|c| match self {
-                Self::MeanProbability => {
-                    member_logits.iter().map(|m| sigmoid(m[c])).sum::<f32>() / n
-                }
+                Self::MeanProbability => member_logits.iter().map(|m| sigmoid(m[c])).sum::<f32>() / n,
                 Self::MeanLogit => sigmoid(member_logits.iter().map(|m| m[c]).sum::<f32>() / n),
             })
             .collect()
@@ -107,9 +105,7 @@ impl Ensemble {
         }
         let members = members
             .into_iter()
-            .map(|weights| {
-                ConvNeXtWithMetadata::from_state_dict(architecture.clone(), weights, &device)
-            })
+            .map(|weights| ConvNeXtWithMetadata::from_state_dict(architecture.clone(), weights, &device))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             members,
@@ -129,12 +125,7 @@ impl Ensemble {
         self.inputs_from_normalised(pixels, size, metadata)
     }
 
-    pub fn inputs_from_normalised(
-        &self,
-        pixels: Vec<f32>,
-        size: usize,
-        metadata: &Metadata,
-    ) -> (Tensor<4>, Tensor<2>) {
+    pub fn inputs_from_normalised(&self, pixels: Vec<f32>, size: usize, metadata: &Metadata) -> (Tensor<4>, Tensor<2>) {
         let encoded = metadata.encode(self.settings.metadata.age_scale).to_vec();
         let meta_len = encoded.len();
         (
@@ -174,8 +165,14 @@ impl Ensemble {
     pub async fn predict_inputs_async(&self, images: Tensor<4>, metadata: Tensor<2>) -> Result<Prediction, String> {
         let mut logits = Vec::with_capacity(self.members.len());
         for tensor in self.member_logit_tensors(&images, &metadata) {
-            let data = tensor.into_data_async().await.map_err(|e| format!("reading results back failed: {e:?}"))?;
-            logits.push(data.try_to_vec::<f32>().map_err(|e| format!("unexpected result type: {e:?}"))?);
+            let data = tensor
+                .into_data_async()
+                .await
+                .map_err(|e| format!("reading results back failed: {e:?}"))?;
+            logits.push(
+                data.try_to_vec::<f32>()
+                    .map_err(|e| format!("unexpected result type: {e:?}"))?,
+            );
         }
         Ok(self.prediction_from_logits(logits))
     }
@@ -211,10 +208,7 @@ mod tests {
         let mut t = Thresholds::default();
         t.per_label.insert("C".into(), 0.3);
         let f = p.findings(&t);
-        assert_eq!(
-            f.iter().map(|f| f.label.as_str()).collect::<Vec<_>>(),
-            ["B", "A", "C"]
-        );
+        assert_eq!(f.iter().map(|f| f.label.as_str()).collect::<Vec<_>>(), ["B", "A", "C"]);
         t.per_label.insert("A".into(), 0.7);
         assert_eq!(p.findings(&t).len(), 2);
     }

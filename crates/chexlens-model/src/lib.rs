@@ -4,6 +4,8 @@
 
 pub mod architecture;
 pub mod ensemble;
+#[cfg(feature = "autodiff")]
+pub mod gradcam;
 pub mod labels;
 pub mod manifest;
 pub mod metadata;

@@ -132,8 +132,7 @@ pub struct ManifestError(pub String);
 impl Manifest {
     /// Parses and validates a manifest.
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
-        let manifest: Self =
-            serde_json::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
+        let manifest: Self = serde_json::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -154,8 +153,7 @@ impl Manifest {
             }
         }
         if let Some(arch) = &self.architecture {
-            arch.check()
-                .map_err(|e| ManifestError(format!("architecture: {e}")))?;
+            arch.check().map_err(|e| ManifestError(format!("architecture: {e}")))?;
             if arch.num_classes != self.settings.labels.len() {
                 return fail(format!(
                     "{} labels for a model with {} outputs",
@@ -190,9 +188,7 @@ impl ModelSettings {
         if i.size < 32 || i.size > 2048 {
             return fail(format!("input size {} is outside 32..2048", i.size));
         }
-        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-            || i.mean.iter().any(|m| !m.is_finite())
-        {
+        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || i.mean.iter().any(|m| !m.is_finite()) {
             return fail("input mean/std must be finite, std positive".into());
         }
         Ok(())
@@ -205,8 +201,7 @@ mod tests {
 
     #[test]
     fn minimal_manifest_gets_reference_defaults() {
-        let m = Manifest::from_json(r#"{"name": "x", "members": [{"weights": "a.safetensors"}]}"#)
-            .unwrap();
+        let m = Manifest::from_json(r#"{"name": "x", "members": [{"weights": "a.safetensors"}]}"#).unwrap();
         assert_eq!(m.settings.thresholds.default, 0.55);
         assert_eq!(m.settings.labels.len(), 14);
         assert_eq!(m.settings.input.size, 384);
@@ -218,16 +213,11 @@ mod tests {
     fn rejects_bad_manifests_with_reasons() {
         let err = |s: &str| Manifest::from_json(s).unwrap_err().0;
         assert!(err(r#"{"name": "x", "members": []}"#).contains("no members"));
-        assert!(
-            err(r#"{"name": "x", "members": [{"weights": "a", "sha256": "zz"}]}"#)
-                .contains("64 hex")
-        );
+        assert!(err(r#"{"name": "x", "members": [{"weights": "a", "sha256": "zz"}]}"#).contains("64 hex"));
         assert!(
             err(r#"{"name": "x", "members": [{"weights": "a"}], "thresholds": {"per_label": {"Flu": 0.3}}}"#)
                 .contains("unknown label 'Flu'")
         );
-        assert!(
-            err(r#"{"name": "x", "members": [{"weights": "a"}], "colour": 1}"#).contains("colour")
-        );
+        assert!(err(r#"{"name": "x", "members": [{"weights": "a"}], "colour": 1}"#).contains("colour"));
     }
 }

@@ -98,11 +98,7 @@ impl FromStr for Sex {
 impl FromStr for View {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        parse_choice(
-            s,
-            "view",
-            &[("frontal", View::Frontal), ("lateral", View::Lateral)],
-        )
+        parse_choice(s, "view", &[("frontal", View::Frontal), ("lateral", View::Lateral)])
     }
 }
 
@@ -129,9 +125,7 @@ pub fn parse_age(s: &str) -> Result<Option<f32>, String> {
     }
     match s.trim().parse::<f32>() {
         Ok(a) if (0.0..=130.0).contains(&a) => Ok(Some(a)),
-        _ => Err(format!(
-            "'{s}' is not an age in years (0 to 130) or 'unknown'"
-        )),
+        _ => Err(format!("'{s}' is not an age in years (0 to 130) or 'unknown'")),
     }
 }
 
@@ -170,11 +164,6 @@ mod tests {
         assert_eq!("PA".parse::<Projection>().unwrap(), Projection::Pa);
         assert_eq!(parse_age("unknown").unwrap(), None);
         assert!(parse_age("-3").is_err());
-        assert!(
-            "sideways"
-                .parse::<View>()
-                .unwrap_err()
-                .contains("frontal, lateral")
-        );
+        assert!("sideways".parse::<View>().unwrap_err().contains("frontal, lateral"));
     }
 }

@@ -14,10 +14,7 @@ fn load(name: &str) -> Result<(), WeightError> {
 
 fn error_of(name: &str) -> WeightError {
     let err = load(name).expect_err("must be refused");
-    assert!(
-        err.to_string().contains(name),
-        "message names the file: {err}"
-    );
+    assert!(err.to_string().contains(name), "message names the file: {err}");
     err
 }
 
@@ -91,10 +88,7 @@ fn pickle_naming_os_system_is_refused_by_name() {
 #[test]
 fn safetensors_claiming_more_bytes_than_the_file_has_is_refused() {
     let err = error_of("bad_safetensors_overclaim.safetensors");
-    assert!(
-        matches!(err.kind, WeightErrorKind::SizeMismatch { .. }),
-        "{err}"
-    );
+    assert!(matches!(err.kind, WeightErrorKind::SizeMismatch { .. }), "{err}");
 }
 
 #[test]
@@ -139,11 +133,7 @@ fn storage_size_claims_are_checked_against_the_archive() {
     assert!(!weights.tensors.is_empty());
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
-    let pkl = names
-        .iter()
-        .find(|n| n.ends_with("data.pkl"))
-        .unwrap()
-        .clone();
+    let pkl = names.iter().find(|n| n.ends_with("data.pkl")).unwrap().clone();
     let mut pickle = Vec::new();
     std::io::Read::read_to_end(&mut archive.by_name(&pkl).unwrap(), &mut pickle).unwrap();
     // The stem conv of 16x3x4x4 = 768 elements is pickled as BININT2 768 (M\x00\x03)
@@ -163,8 +153,7 @@ fn storage_size_claims_are_checked_against_the_archive() {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut writer = zip::ZipWriter::new(&mut out);
     for name in &names {
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         writer.start_file(name.as_str(), options).unwrap();
         let data = if *name == pkl {
             pickle.clone()
@@ -177,8 +166,5 @@ fn storage_size_claims_are_checked_against_the_archive() {
     }
     writer.finish().unwrap();
     let err = StateDict::from_bytes(out.get_ref(), "lying.pth").unwrap_err();
-    assert!(
-        matches!(err.kind, WeightErrorKind::SizeMismatch { .. }),
-        "{err}"
-    );
+    assert!(matches!(err.kind, WeightErrorKind::SizeMismatch { .. }), "{err}");
 }

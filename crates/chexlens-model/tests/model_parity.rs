@@ -2,9 +2,7 @@
 
 mod common;
 
-use chexlens_model::{
-    ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image,
-};
+use chexlens_model::{ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image};
 use common::*;
 
 fn load(files: &[&str]) -> Ensemble {
@@ -38,14 +36,8 @@ fn check_member(weights: &str, reference_member: &str) {
             let expected = &reference["members"][reference_member][&file][case];
             let diff = max_abs_diff(&prediction.member_logits[0], &floats(&expected["logits"]));
             worst = worst.max(diff);
-            let pdiff = max_abs_diff(
-                &prediction.probabilities,
-                &floats(&expected["probabilities"]),
-            );
-            assert!(
-                diff <= 1e-4,
-                "{weights} {file} {case}: logits differ by {diff}"
-            );
+            let pdiff = max_abs_diff(&prediction.probabilities, &floats(&expected["probabilities"]));
+            assert!(diff <= 1e-4, "{weights} {file} {case}: logits differ by {diff}");
             assert!(
                 pdiff <= 1e-5,
                 "{weights} {file} {case}: probabilities differ by {pdiff}"
@@ -114,11 +106,7 @@ fn architecture_is_inferred_from_the_checkpoint() {
 #[test]
 fn ensemble_probabilities_match_pytorch_end_to_end() {
     let reference = reference();
-    let ensemble = load(&[
-        "tiny_m0.safetensors",
-        "tiny_m1_checkpoint.pth",
-        "tiny_m2.pth",
-    ]);
+    let ensemble = load(&["tiny_m0.safetensors", "tiny_m1_checkpoint.pth", "tiny_m2.pth"]);
     for (file, _, _) in image_files(&reference) {
         let image = decode_image(&std::fs::read(fixture(&file)).unwrap()).unwrap();
         for case in reference["metadata_cases"].as_object().unwrap().keys() {

@@ -38,10 +38,7 @@ fn check_resize(filter: ResizeFilter) {
         }
         // Within 1/255 everywhere. PNG inputs decode bit-exactly, so Pillow's
         // fixed-point resample is reproduced exactly; JPEG decoders may differ by one level.
-        assert!(
-            worst <= 1,
-            "{file} ({filter:?}): max difference {worst}/255"
-        );
+        assert!(worst <= 1, "{file} ({filter:?}): max difference {worst}/255");
         if !file.ends_with(".jpg") {
             assert_eq!(
                 differing, 0,
@@ -82,4 +79,62 @@ fn normalisation_uses_the_reference_mean_and_std() {
     let n = config.normalise(&planes);
     assert!((n[0] - (0.0 - mean) / std).abs() < 1e-6);
     assert!((n[1] - (1.0 - mean) / std).abs() < 1e-6);
+}
+
+/// A PNG whose header claims `width x height` (the pixels are never read).
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = std::fs::read(fixture("resized_xray_grey8.png")).unwrap();
+    // IHDR data starts at byte 16: width, height (big-endian), then 5 bytes of
+    // flags; its CRC (over type and data) follows at byte 29.
+    bytes[16..20].copy_from_slice(&width.to_be_bytes());
+    bytes[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn decompression_bomb_is_refused_before_decoding() {
+    let err = decode_image(&png_claiming(60_000, 60_000)).unwrap_err();
+    assert_eq!(
+        err,
+        chexlens_model::ImageError::TooLarge {
+            width: 60_000,
+            height: 60_000,
+            max_mp: 80
+        }
+    );
+    let err = decode_image(&png_claiming(20_000, 20_000)).unwrap_err();
+    assert!(matches!(err, chexlens_model::ImageError::TooLarge { .. }), "{err}");
+    // The patch itself is sound: the real size still decodes.
+    assert!(decode_image(&png_claiming(384, 384)).is_ok());
+}
+
+#[test]
+fn truncated_and_corrupt_images_give_errors() {
+    let bytes = std::fs::read(fixture("xray_grey8.png")).unwrap();
+    for cut in [8, 40, 1000, bytes.len() / 2] {
+        let err = decode_image(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(err, chexlens_model::ImageError::Corrupt(_)),
+            "cut at {cut}: {err}"
+        );
+    }
+    let jpeg = std::fs::read(fixture("xray_grey.jpg")).unwrap();
+    assert!(decode_image(&jpeg[..jpeg.len() / 3]).is_err());
 }

@@ -25,14 +25,7 @@ impl Cbam {
         Ok(Self {
             channel_reduce: as_matrix(r.tensor("cbam.channel_attention.1.weight")?),
             channel_expand: as_matrix(r.tensor("cbam.channel_attention.3.weight")?),
-            spatial: Conv2d::load(
-                r,
-                "cbam.spatial_attention.0",
-                1,
-                config.spatial_kernel / 2,
-                1,
-                false,
-            )?,
+            spatial: Conv2d::load(r, "cbam.spatial_attention.0", 1, config.spatial_kernel / 2, 1, false)?,
         })
     }
 

@@ -100,11 +100,7 @@ impl ConvNeXt {
                 .collect::<Loaded<Vec<_>>>()?;
             stages.push(Stage { downsample, blocks });
         }
-        Ok(Self {
-            stem_0,
-            stem_1,
-            stages,
-        })
+        Ok(Self { stem_0, stem_1, stages })
     }
 
     pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
@@ -113,8 +109,6 @@ impl ConvNeXt {
 
     /// The last feature map (`features_only` mode's final output).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.stages
-            .iter()
-            .fold(self.stem(x), |x, stage| stage.forward(x))
+        self.stages.iter().fold(self.stem(x), |x, stage| stage.forward(x))
     }
 }

@@ -19,16 +19,13 @@ impl<'a> WeightReader<'a> {
     }
 
     fn take_raw(&mut self, key: &str) -> Result<TensorF32, crate::weights::WeightError> {
-        self.weights.tensors.remove(key).ok_or_else(|| {
-            self.weights
-                .error(WeightErrorKind::MissingKeys(vec![key.to_string()]))
-        })
+        self.weights
+            .tensors
+            .remove(key)
+            .ok_or_else(|| self.weights.error(WeightErrorKind::MissingKeys(vec![key.to_string()])))
     }
 
-    pub fn tensor<const D: usize>(
-        &mut self,
-        key: &str,
-    ) -> Result<Tensor<D>, crate::weights::WeightError> {
+    pub fn tensor<const D: usize>(&mut self, key: &str) -> Result<Tensor<D>, crate::weights::WeightError> {
         let t = self.take_raw(key)?;
         if t.shape.len() != D {
             return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
@@ -37,10 +34,7 @@ impl<'a> WeightReader<'a> {
                 found: t.shape,
             }));
         }
-        Ok(Tensor::from_data(
-            TensorData::new(t.data, t.shape),
-            self.device,
-        ))
+        Ok(Tensor::from_data(TensorData::new(t.data, t.shape), self.device))
     }
 
     /// A PyTorch Linear weight `[out, in]`, stored transposed as burn's `[in, out]`.
@@ -59,10 +53,7 @@ impl<'a> WeightReader<'a> {
                 transposed[i * out + o] = t.data[o * inp + i];
             }
         }
-        Ok(Tensor::from_data(
-            TensorData::new(transposed, [inp, out]),
-            self.device,
-        ))
+        Ok(Tensor::from_data(TensorData::new(transposed, [inp, out]), self.device))
     }
 }
 
@@ -96,12 +87,7 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(
-            x,
-            self.weight.clone(),
-            self.bias.clone(),
-            self.options.clone(),
-        )
+        conv2d(x, self.weight.clone(), self.bias.clone(), self.options.clone())
     }
 }
 

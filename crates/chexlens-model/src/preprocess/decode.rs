@@ -18,11 +18,7 @@ pub enum ImageError {
     #[error("{0} images are not supported; use PNG, JPEG or DICOM")]
     UnsupportedFormat(String),
     #[error("the image is {width}x{height} pixels, larger than the {max_mp} megapixel limit")]
-    TooLarge {
-        width: u32,
-        height: u32,
-        max_mp: u64,
-    },
+    TooLarge { width: u32, height: u32, max_mp: u64 },
     #[error("the image has zero width or height")]
     ZeroSize,
     #[error("the image is corrupt or truncated ({0})")]
@@ -65,14 +61,17 @@ fn to_8bit(v: u16) -> u8 {
     ((v as u32 * 255 + 32_767) / 65_535) as u8
 }
 
-fn split_planes<const C: usize, T: Copy>(
-    pixels: &[T],
-    keep: usize,
-    map: impl Fn(T) -> u8,
-) -> Vec<Vec<u8>> {
+fn split_planes<const C: usize, T: Copy>(pixels: &[T], keep: usize, map: impl Fn(T) -> u8) -> Vec<Vec<u8>> {
     (0..keep)
         .map(|c| pixels.chunks_exact(C).map(|p| map(p[c])).collect())
         .collect()
+}
+
+/// Whether an end-of-image marker follows the last scan. Inside scan data a
+/// 0xFF byte is always stuffed (FF 00), so FF D9 there is the real EOI.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap_or(0);
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Decodes a PNG or JPEG held in memory.
@@ -86,19 +85,21 @@ pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
         Some(other) => {
-            return Err(ImageError::UnsupportedFormat(
-                format!("{other:?}").to_uppercase(),
-            ));
+            return Err(ImageError::UnsupportedFormat(format!("{other:?}").to_uppercase()));
         }
         None => return Err(ImageError::UnknownFormat),
     }
     // Read the header alone first, so that no pixels are allocated for a bomb.
-    let (width, height) = ImageReader::with_format(
-        Cursor::new(bytes),
-        reader.format().unwrap_or(ImageFormat::Png),
-    )
-    .into_dimensions()
-    .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_has_end_marker(bytes) {
+        // JPEG decoders fill a missing tail with grey; a cut-off radiograph must
+        // not be analysed as if it were whole.
+        return Err(ImageError::Corrupt(
+            "the JPEG is truncated (no end-of-image marker)".into(),
+        ));
+    }
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), reader.format().unwrap_or(ImageFormat::Png))
+        .into_dimensions()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
     if width == 0 || height == 0 {
         return Err(ImageError::ZeroSize);
     }
@@ -115,9 +116,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
     reader.limits(limits);
-    let decoded = reader
-        .decode()
-        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    let decoded = reader.decode().map_err(|e| ImageError::Corrupt(e.to_string()))?;
 
     let planes = match &decoded {
         DynamicImage::ImageLuma8(p) => vec![p.as_raw().clone()],

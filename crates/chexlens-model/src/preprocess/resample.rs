@@ -120,10 +120,7 @@ pub fn resize_plane(
         for y in 0..height {
             let row = &plane[y * width..(y + 1) * width];
             let f = convolve(&c, |x| row[x]);
-            for (x, v) in tmp[y * out_width..(y + 1) * out_width]
-                .iter_mut()
-                .enumerate()
-            {
+            for (x, v) in tmp[y * out_width..(y + 1) * out_width].iter_mut().enumerate() {
                 *v = f(x);
             }
         }
@@ -158,9 +155,6 @@ mod tests {
                 .all(|&v| v == 77)
         );
         let ramp: Vec<u8> = (0..64).map(|v| v as u8).collect();
-        assert_eq!(
-            resize_plane(&ramp, 8, 8, 8, 8, ResizeFilter::Bilinear),
-            ramp
-        );
+        assert_eq!(resize_plane(&ramp, 8, 8, 8, 8, ResizeFilter::Bilinear), ramp);
     }
 }

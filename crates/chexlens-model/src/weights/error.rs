@@ -34,9 +34,7 @@ pub enum WeightErrorKind {
     Empty,
     #[error("not a weight file: expected a PyTorch .pth (zip archive) or a .safetensors file")]
     UnknownFormat,
-    #[error(
-        "this is PyTorch's legacy (pre-1.6, non-zip) checkpoint format; re-save it with a current torch.save"
-    )]
+    #[error("this is PyTorch's legacy (pre-1.6, non-zip) checkpoint format; re-save it with a current torch.save")]
     LegacyTorchFormat,
     #[error("the file is truncated or its archive is damaged ({0})")]
     DamagedArchive(String),
@@ -50,20 +48,14 @@ pub enum WeightErrorKind {
         "the pickle refers to '{module}.{name}', which is not allowed in a weight file (nothing in it is executed)"
     )]
     ForbiddenGlobal { module: String, name: String },
-    #[error(
-        "the pickle uses opcode 0x{opcode:02x} at byte {position}, which a tensor state dict never needs"
-    )]
+    #[error("the pickle uses opcode 0x{opcode:02x} at byte {position}, which a tensor state dict never needs")]
     ForbiddenOpcode { opcode: u8, position: usize },
     #[error("the pickle is malformed at byte {position}: {detail}")]
     MalformedPickle { position: usize, detail: String },
     #[error("no state dict found: {0}")]
     NoStateDict(String),
     #[error("'{key}' claims {claimed} bytes but the file holds {actual}")]
-    SizeMismatch {
-        key: String,
-        claimed: u64,
-        actual: u64,
-    },
+    SizeMismatch { key: String, claimed: u64, actual: u64 },
     #[error("safetensors header: {0}")]
     SafetensorsHeader(String),
     #[error("'{key}' has storage type {dtype}, which is not supported")]

@@ -40,9 +40,7 @@ impl StateDict {
         } else if safetensors::looks_like_safetensors(bytes) {
             safetensors::read_safetensors(bytes)
         } else if bytes.starts_with(b"PK") {
-            Err(WeightErrorKind::DamagedArchive(
-                "the zip header is damaged".into(),
-            ))
+            Err(WeightErrorKind::DamagedArchive("the zip header is damaged".into()))
         } else {
             Err(WeightErrorKind::UnknownFormat)
         }
@@ -59,8 +57,7 @@ impl StateDict {
     /// Reads a weight file from disk.
     pub fn from_file(path: &std::path::Path) -> Result<Self, WeightError> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+        let bytes = std::fs::read(path).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
         Self::from_bytes(&bytes, &source)
     }
 
@@ -82,10 +79,7 @@ fn strip_wrapper_prefixes(mut key: &str) -> &str {
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Checks `bytes` against an expected sha256 (hex, any case).
@@ -114,10 +108,7 @@ mod tests {
             strip_wrapper_prefixes("module._orig_mod.classifier.weight"),
             "classifier.weight"
         );
-        assert_eq!(
-            strip_wrapper_prefixes("classifier.weight"),
-            "classifier.weight"
-        );
+        assert_eq!(strip_wrapper_prefixes("classifier.weight"), "classifier.weight");
     }
 
     #[test]

@@ -196,8 +196,7 @@ impl<'a> Machine<'a> {
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| self.malformed("unterminated line"))?;
-        let text =
-            std::str::from_utf8(&rest[..end]).map_err(|_| self.malformed("line is not UTF-8"))?;
+        let text = std::str::from_utf8(&rest[..end]).map_err(|_| self.malformed("line is not UTF-8"))?;
         self.pos += end + 1;
         Ok(text)
     }
@@ -290,9 +289,7 @@ impl<'a> Machine<'a> {
             Callable::OrderedDict => Ok(Value::new_dict()),
             Callable::Opaque => Ok(Value::Opaque),
             Callable::CodecsEncode => match args.first() {
-                Some(Value::Str(s)) => {
-                    Ok(Value::Bytes(s.chars().map(|c| c as u32 as u8).collect()))
-                }
+                Some(Value::Str(s)) => Ok(Value::Bytes(s.chars().map(|c| c as u32 as u8).collect())),
                 _ => Err(self.malformed("_codecs.encode expects a string")),
             },
             Callable::RebuildParameter => args
@@ -305,14 +302,8 @@ impl<'a> Machine<'a> {
                     return Err(bad());
                 };
                 let offset = args.get(1).and_then(Value::as_usize).ok_or_else(bad)?;
-                let shape = args
-                    .get(2)
-                    .and_then(Value::as_usize_tuple)
-                    .ok_or_else(bad)?;
-                let stride = args
-                    .get(3)
-                    .and_then(Value::as_usize_tuple)
-                    .ok_or_else(bad)?;
+                let shape = args.get(2).and_then(Value::as_usize_tuple).ok_or_else(bad)?;
+                let stride = args.get(3).and_then(Value::as_usize_tuple).ok_or_else(bad)?;
                 if shape.len() != stride.len() {
                     return Err(bad());
                 }
@@ -407,9 +398,7 @@ impl<'a> Machine<'a> {
                 }
                 b'G' => {
                     let b = self.take(8)?;
-                    self.push(Value::Float(f64::from_be_bytes(
-                        b.try_into().expect("8 bytes"),
-                    )))
+                    self.push(Value::Float(f64::from_be_bytes(b.try_into().expect("8 bytes"))))
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
@@ -422,8 +411,7 @@ impl<'a> Machine<'a> {
                     self.push(s)
                 }
                 0x8d => {
-                    let n = usize::try_from(self.u64()?)
-                        .map_err(|_| self.malformed("string too long"))?;
+                    let n = usize::try_from(self.u64()?).map_err(|_| self.malformed("string too long"))?;
                     let s = self.string(n)?;
                     self.push(s)
                 }

@@ -8,17 +8,11 @@ use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
 /// Entries under which training scripts keep the model's state dict, in the order tried.
-const STATE_DICT_ENTRIES: [&str; 5] = [
-    "model_state_dict",
-    "state_dict",
-    "model",
-    "state_dict_ema",
-    "model_ema",
-];
+const STATE_DICT_ENTRIES: [&str; 5] = ["model_state_dict", "state_dict", "model", "state_dict_ema", "model_ema"];
 
 pub fn read_pth(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, WeightErrorKind> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| WeightErrorKind::DamagedArchive(e.to_string()))?;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| WeightErrorKind::DamagedArchive(e.to_string()))?;
     let pickle_name = (0..archive.len())
         .filter_map(|i| archive.name_for_index(i).map(str::to_string))
         .find(|name| name == "data.pkl" || name.ends_with("/data.pkl"))
@@ -43,17 +37,10 @@ pub fn read_pth(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, WeightError
     Ok(out)
 }
 
-fn read_entry(
-    archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
-    name: &str,
-) -> Result<Vec<u8>, WeightErrorKind> {
+fn read_entry(archive: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Vec<u8>, WeightErrorKind> {
     let mut file = archive.by_name(name).map_err(|e| match e {
-        zip::result::ZipError::FileNotFound => {
-            WeightErrorKind::MissingArchiveEntry(name.to_string())
-        }
-        zip::result::ZipError::UnsupportedArchive(m) => {
-            WeightErrorKind::CompressedEntry(m.to_string())
-        }
+        zip::result::ZipError::FileNotFound => WeightErrorKind::MissingArchiveEntry(name.to_string()),
+        zip::result::ZipError::UnsupportedArchive(m) => WeightErrorKind::CompressedEntry(m.to_string()),
         other => WeightErrorKind::DamagedArchive(other.to_string()),
     })?;
     if file.compression() != zip::CompressionMethod::Stored {
@@ -73,9 +60,7 @@ fn read_entry(
 /// are tensors, else one of the usual training-checkpoint entries.
 fn state_dict_entries(root: &Value) -> Result<Vec<(String, TensorRef)>, WeightErrorKind> {
     let Value::Dict(dict) = root else {
-        return Err(WeightErrorKind::NoStateDict(
-            "the file holds no dictionary".into(),
-        ));
+        return Err(WeightErrorKind::NoStateDict("the file holds no dictionary".into()));
     };
     let dict = dict.borrow();
     if let Some(entries) = tensor_entries(&dict) {
@@ -89,11 +74,7 @@ fn state_dict_entries(root: &Value) -> Result<Vec<(String, TensorRef)>, WeightEr
             return Ok(entries);
         }
     }
-    let keys: Vec<&str> = dict
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .take(8)
-        .collect();
+    let keys: Vec<&str> = dict.iter().filter_map(|(k, _)| k.as_str()).take(8).collect();
     Err(WeightErrorKind::NoStateDict(format!(
         "top-level entries are [{}], none of them a tensor dictionary",
         keys.join(", ")
@@ -128,13 +109,7 @@ fn materialize(key: &str, t: &TensorRef, storage: &[u8]) -> Result<TensorF32, We
     let extent = if numel == 0 {
         0
     } else {
-        t.offset
-            + t.shape
-                .iter()
-                .zip(&t.stride)
-                .map(|(n, s)| (n - 1) * s)
-                .sum::<usize>()
-            + 1
+        t.offset + t.shape.iter().zip(&t.stride).map(|(n, s)| (n - 1) * s).sum::<usize>() + 1
     };
     if extent as u64 > t.storage.numel as u64 {
         return Err(WeightErrorKind::SizeMismatch {
@@ -143,9 +118,7 @@ fn materialize(key: &str, t: &TensorRef, storage: &[u8]) -> Result<TensorF32, We
             actual: claimed,
         });
     }
-    let contiguous_stride: Vec<usize> = (0..t.shape.len())
-        .map(|i| t.shape[i + 1..].iter().product())
-        .collect();
+    let contiguous_stride: Vec<usize> = (0..t.shape.len()).map(|i| t.shape[i + 1..].iter().product()).collect();
     let data = if t.stride == contiguous_stride || numel <= 1 {
         let begin = t.offset * dtype.size_bytes();
         dtype.to_f32(&storage[begin..begin + numel * dtype.size_bytes()])

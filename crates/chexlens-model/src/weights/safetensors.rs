@@ -21,9 +21,7 @@ pub fn looks_like_safetensors(bytes: &[u8]) -> bool {
 pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, WeightErrorKind> {
     let header_err = |m: String| WeightErrorKind::SafetensorsHeader(m);
     if bytes.len() < 8 {
-        return Err(header_err(
-            "file shorter than its 8-byte length prefix".into(),
-        ));
+        return Err(header_err("file shorter than its 8-byte length prefix".into()));
     }
     let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let available = bytes.len() as u64 - 8;
@@ -35,8 +33,8 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, Wei
         });
     }
     let header_end = 8 + header_len as usize;
-    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..header_end])
-        .map_err(|e| header_err(format!("not valid JSON ({e})")))?;
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..header_end]).map_err(|e| header_err(format!("not valid JSON ({e})")))?;
     let data = &bytes[header_end..];
 
     let mut out = BTreeMap::new();
@@ -44,8 +42,8 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, Wei
         if key == "__metadata__" {
             continue;
         }
-        let entry: Entry = serde_json::from_value(value)
-            .map_err(|e| header_err(format!("entry '{key}' is malformed ({e})")))?;
+        let entry: Entry =
+            serde_json::from_value(value).map_err(|e| header_err(format!("entry '{key}' is malformed ({e})")))?;
         let dtype = match entry.dtype.as_str() {
             "F32" => StoredDType::F32,
             "F16" => StoredDType::F16,

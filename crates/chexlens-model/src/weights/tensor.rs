@@ -64,20 +64,11 @@ impl StoredDType {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
         }
-        bytes
-            .chunks_exact(self.size_bytes())
-            .map(|b| self.decode(b))
-            .collect()
+        bytes.chunks_exact(self.size_bytes()).map(|b| self.decode(b)).collect()
     }
 
     /// Gathers a strided view (PyTorch's size/stride/offset, in elements) into a dense f32 vector.
-    pub fn gather_f32(
-        self,
-        storage: &[u8],
-        offset: usize,
-        shape: &[usize],
-        stride: &[usize],
-    ) -> Vec<f32> {
+    pub fn gather_f32(self, storage: &[u8], offset: usize, shape: &[usize], stride: &[usize]) -> Vec<f32> {
         let size = self.size_bytes();
         let numel: usize = shape.iter().product();
         let mut out = Vec::with_capacity(numel);
