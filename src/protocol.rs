@@ -2,6 +2,7 @@
 //! `{ json: string, bytes: Uint8Array[] }`: the JSON below plus any file
 //! contents, whose buffers are transferred rather than copied.
 
+use chexlens_model::cam::CamMap;
 use chexlens_model::manifest::Thresholds;
 use chexlens_model::metadata::Metadata;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,8 @@ pub enum ToWorker {
         file_name: String,
         metadata: Metadata,
     },
+    /// Grad-CAM heat maps of analysis `id` for these label indices.
+    HeatMaps { id: u32, labels: Vec<usize> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +110,15 @@ pub enum FromWorker {
         elapsed_ms: f64,
     },
     AnalysisFailed {
+        id: u32,
+        message: String,
+    },
+    /// The ensemble's maps at the target layer's resolution, by label index.
+    HeatMapsDone {
+        id: u32,
+        maps: Vec<(usize, CamMap)>,
+    },
+    HeatMapsFailed {
         id: u32,
         message: String,
     },

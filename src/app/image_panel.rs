@@ -1,6 +1,6 @@
 //! Image input (picker, drag and drop, paste) and the X-ray on a canvas.
 
-use super::{AppState, ImageFile, read_file};
+use super::{AppState, ImageFile, Preview, read_file};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -35,7 +35,8 @@ fn take_file(state: AppState, file: web_sys::File) {
     });
 }
 
-fn draw(canvas: &HtmlCanvasElement, image: &ImageFile) {
+fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
+    state.preview.set(None);
     let Ok(Some(ctx)) = canvas.get_context("2d") else {
         return;
     };
@@ -63,8 +64,17 @@ fn draw(canvas: &HtmlCanvasElement, image: &ImageFile) {
         let scale = (PREVIEW_SIZE as f64 / w.max(h)).min(1.0);
         canvas.set_width((w * scale).round().max(1.0) as u32);
         canvas.set_height((h * scale).round().max(1.0) as u32);
+        let (pw, ph) = (canvas.width(), canvas.height());
         let _ = ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, w * scale, h * scale);
         bitmap.close();
+        // Heat maps are drawn over these pixels.
+        if let Ok(data) = ctx.get_image_data(0.0, 0.0, pw as f64, ph as f64) {
+            state.preview.set(Some(Preview {
+                width: pw as usize,
+                height: ph as usize,
+                rgba: data.data().0,
+            }));
+        }
     });
 }
 
@@ -76,7 +86,7 @@ pub fn ImagePanel() -> impl IntoView {
 
     Effect::new(move |_| {
         if let (Some(canvas), Some(image)) = (canvas_ref.get(), state.image.get()) {
-            draw(&canvas, &image);
+            draw(state, &canvas, &image);
         }
     });
 

@@ -1,5 +1,6 @@
 //! The page: model loading, image input, metadata, results.
 
+mod heatmaps;
 mod image_panel;
 mod metadata_form;
 mod model_panel;
@@ -8,13 +9,14 @@ mod state;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
+use heatmaps::HeatMaps;
 use image_panel::ImagePanel;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use metadata_form::MetadataForm;
 use model_panel::ModelPanel;
 use results::Results;
-pub use state::{AnalysisStatus, AppState, ImageFile, ModelStatus};
+pub use state::{AnalysisStatus, AppState, ImageFile, ModelStatus, Preview};
 use worker_client::WorkerClient;
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`.
@@ -72,6 +74,8 @@ impl Actions {
         }
         let id = self.state.pending.get_untracked() + 1;
         self.state.pending.set(id);
+        self.state.heatmaps.set(Vec::new());
+        self.state.heatmaps_requested.set(Vec::new());
         self.state.analysis.set(AnalysisStatus::Running);
         let message = ToWorker::Analyse {
             id,
@@ -80,6 +84,23 @@ impl Actions {
         };
         let bytes = Uint8Array::from(image.bytes.as_slice());
         self.client.with_value(|c| c.send(&message, vec![bytes]));
+    }
+}
+
+impl Actions {
+    /// Asks for the heat maps of these labels (by index) that were not asked for yet.
+    pub fn request_heatmaps(&self, labels: Vec<usize>) {
+        let asked = self.state.heatmaps_requested.get_untracked();
+        let new: Vec<usize> = labels.into_iter().filter(|l| !asked.contains(l)).collect();
+        if new.is_empty() || !matches!(self.state.analysis.get_untracked(), AnalysisStatus::Done { .. }) {
+            return;
+        }
+        self.state.heatmaps_requested.update(|r| r.extend(new.iter().copied()));
+        let message = ToWorker::HeatMaps {
+            id: self.state.pending.get_untracked(),
+            labels: new,
+        };
+        self.client.with_value(|c| c.send(&message, Vec::new()));
     }
 }
 
@@ -106,6 +127,24 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // Every finding gets its heat map, also when the threshold admits new ones.
+    Effect::new(move |_| {
+        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
+        else {
+            return;
+        };
+        let threshold = state.threshold.get();
+        let findings = info
+            .labels
+            .iter()
+            .zip(&probabilities)
+            .enumerate()
+            .filter(|(_, (label, p))| **p >= info.thresholds.per_label.get(*label).copied().unwrap_or(threshold))
+            .map(|(i, _)| i)
+            .collect();
+        actions.request_heatmaps(findings);
+    });
+
     view! {
         <header class="top">
             <h1>"chexlens"</h1>
@@ -126,6 +165,7 @@ pub fn App() -> impl IntoView {
             </section>
             <section class="column">
                 <ImagePanel/>
+                <HeatMaps/>
             </section>
             <section class="column">
                 <Results/>

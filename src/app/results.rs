@@ -13,6 +13,7 @@ struct Row {
 #[component]
 pub fn Results() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let actions = expect_context::<super::Actions>();
     // Rows sorted by probability; re-filtering by threshold needs no new analysis.
     let rows = Memo::new(move |_| {
         let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
@@ -89,6 +90,20 @@ pub fn Results() -> impl IntoView {
                                 <div class="bar" style=format!("width: {:.1}%", row.probability * 100.0)></div>
                             </td>
                             <td class="value">{format!("{:.3}", row.probability)}</td>
+                            <td>
+                                <button
+                                    class="small"
+                                    aria-label=format!("Heat map for {}", row.label)
+                                    title="Show the heat map for this label"
+                                    on:click={
+                                        let label = row.label.clone();
+                                        move |_| {
+                                            let index = state.model_info().and_then(|i| i.labels.iter().position(|l| *l == label));
+                                            if let Some(i) = index { actions.request_heatmaps(vec![i]); }
+                                        }
+                                    }
+                                >"map"</button>
+                            </td>
                         </tr>
                     </For>
                 </tbody>

@@ -2,6 +2,7 @@
 
 use crate::protocol::{LoadStage, ModelInfo};
 use chexlens_model::Metadata;
+use chexlens_model::cam::CamMap;
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,14 @@ impl AnalysisStatus {
     }
 }
 
+/// The preview's pixels (RGBA at canvas size), which heat maps are drawn over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    pub width: usize,
+    pub height: usize,
+    pub rgba: Vec<u8>,
+}
+
 /// The image being analysed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageFile {
@@ -67,6 +76,11 @@ pub struct AppState {
     pub error: RwSignal<Option<String>>,
     /// Id of the analysis whose result the page waits for.
     pub pending: RwSignal<u32>,
+    pub preview: RwSignal<Option<Preview>>,
+    /// Heat maps of the current analysis, by label index.
+    pub heatmaps: RwSignal<Vec<(usize, CamMap)>>,
+    /// Label indices whose heat maps were asked for (done or under way).
+    pub heatmaps_requested: RwSignal<Vec<usize>>,
 }
 
 impl AppState {
@@ -79,6 +93,9 @@ impl AppState {
             threshold: RwSignal::new(chexlens_model::manifest::DEFAULT_THRESHOLD),
             error: RwSignal::new(None),
             pending: RwSignal::new(0),
+            preview: RwSignal::new(None),
+            heatmaps: RwSignal::new(Vec::new()),
+            heatmaps_requested: RwSignal::new(Vec::new()),
         }
     }
 

@@ -152,6 +152,18 @@ fn apply(state: AppState, message: FromWorker) {
                 });
             }
         }
+        FromWorker::HeatMapsDone { id, maps } => {
+            if id == state.pending.get_untracked() {
+                state.heatmaps.update(|h| h.extend(maps));
+            }
+        }
+        FromWorker::HeatMapsFailed { id, message } => {
+            if id == state.pending.get_untracked() {
+                state
+                    .error
+                    .set(Some(format!("Heat maps could not be computed: {message}")));
+            }
+        }
         FromWorker::AnalysisFailed { id, message } => {
             if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Error(message.clone()));

@@ -7,6 +7,8 @@ mod loading;
 
 use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
 use crate::transport;
+use chexlens_model::Tensor;
+use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Device, Ensemble, decode_image};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
@@ -15,9 +17,17 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
 
+/// An analysed image's model inputs, kept for its heat maps.
+struct LastInputs {
+    id: u32,
+    images: Tensor<4>,
+    metadata: Tensor<2>,
+}
+
 #[derive(Default)]
 struct State {
     ensemble: Option<Rc<Ensemble>>,
+    last: Option<Rc<LastInputs>>,
     webgpu: Option<Device>,
     loading: Option<AbortController>,
 }
@@ -72,11 +82,14 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 (Some(ensemble), Some(image)) => {
                     let started = js_sys::Date::now();
                     match analyse(&ensemble, &image.to_vec(), &metadata).await {
-                        Ok(probabilities) => FromWorker::AnalysisDone {
-                            id,
-                            probabilities,
-                            elapsed_ms: js_sys::Date::now() - started,
-                        },
+                        Ok((probabilities, images, metadata)) => {
+                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, images, metadata }));
+                            FromWorker::AnalysisDone {
+                                id,
+                                probabilities,
+                                elapsed_ms: js_sys::Date::now() - started,
+                            }
+                        }
                         Err(message) => FromWorker::AnalysisFailed {
                             id,
                             message: format!("{file_name}: {message}"),
@@ -86,14 +99,44 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             };
             post(&reply);
         }
+        ToWorker::HeatMaps { id, labels } => {
+            let (ensemble, last) = {
+                let s = state.borrow();
+                (s.ensemble.clone(), s.last.clone())
+            };
+            let reply = match (ensemble, last) {
+                (Some(ensemble), Some(last)) if last.id == id => {
+                    let target = CamTarget::default();
+                    match ensemble
+                        .grad_cam_async(&last.images, &last.metadata, &labels, target)
+                        .await
+                    {
+                        Ok(maps) => FromWorker::HeatMapsDone {
+                            id,
+                            maps: labels.into_iter().zip(maps).collect(),
+                        },
+                        Err(message) => FromWorker::HeatMapsFailed { id, message },
+                    }
+                }
+                _ => FromWorker::HeatMapsFailed {
+                    id,
+                    message: "that analysis is no longer current".into(),
+                },
+            };
+            post(&reply);
+        }
     }
 }
 
-async fn analyse(ensemble: &Ensemble, bytes: &[u8], metadata: &chexlens_model::Metadata) -> Result<Vec<f32>, String> {
+async fn analyse(
+    ensemble: &Ensemble,
+    bytes: &[u8],
+    metadata: &chexlens_model::Metadata,
+) -> Result<(Vec<f32>, Tensor<4>, Tensor<2>), String> {
     let image = decode_image(bytes).map_err(|e| e.to_string())?;
     let (images, meta) = ensemble.inputs(&image, metadata);
-    let prediction = ensemble.predict_inputs_async(images, meta).await?;
-    Ok(prediction.probabilities)
+    let prediction = ensemble.predict_inputs_async(images.clone(), meta.clone()).await?;
+    Ok((prediction.probabilities, images, meta))
 }
 
 async fn load(

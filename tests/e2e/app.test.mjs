@@ -129,3 +129,43 @@ test("corrupt weights give a plain message and the page recovers", async () => {
   assert.equal(await analyse(page, join(FIXTURES, "xray_grey16.png")), "done");
   await context.close();
 });
+
+/** Each finding's heat map on the page: its label, shape and values. */
+async function heatmaps(page, count) {
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="heatmap"]').length >= n, count, { timeout: 600_000 });
+  return page.$$eval('[data-testid="heatmap"]', (canvases) =>
+    Object.fromEntries(canvases.map((c) => [c.dataset.label, {
+      shape: c.dataset.shape, values: c.dataset.values.split(",").map(Number), drawn: c.width > 1 && c.height > 1,
+    }])),
+  );
+}
+
+test("every finding gets a heat map, the same on webgpu and cpu and as the CLI's", async () => {
+  const image = join(FIXTURES, "xray_grey8.png");
+  const { execFileSync } = await import("node:child_process");
+  const { ROOT, DEMO_MANIFEST } = await import("./harness.mjs");
+  const cli = JSON.parse(execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--model", DEMO_MANIFEST, image], { encoding: "utf8" }));
+  const expected = Object.fromEntries(cli.findings.map((f) => [f.label, f.cam.flat()]));
+  assert.ok(cli.findings.length > 0, "the fixture has findings at 0.55");
+  const maps = {};
+  for (const backend of ["cpu", "webgpu"]) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}?backend=${backend}`);
+    await loadDemo(page);
+    await analyse(page, image);
+    maps[backend] = await heatmaps(page, cli.findings.length);
+    assert.deepEqual(Object.keys(maps[backend]).sort(), Object.keys(expected).sort(), `${backend}: one map per finding`);
+    for (const [label, map] of Object.entries(maps[backend])) {
+      assert.equal(map.shape, "12x12");
+      assert.ok(map.drawn, `${backend} ${label}: drawn on its canvas`);
+      const diff = Math.max(...map.values.map((v, i) => Math.abs(v - expected[label][i])));
+      assert.ok(diff <= 1e-3, `${backend} ${label}: map differs from the CLI's by ${diff}`);
+    }
+    await context.close();
+  }
+  for (const label of Object.keys(expected)) {
+    const diff = Math.max(...maps.cpu[label].values.map((v, i) => Math.abs(v - maps.webgpu[label].values[i])));
+    assert.ok(diff <= 1e-3, `${label}: webgpu and cpu maps differ by ${diff}`);
+  }
+});

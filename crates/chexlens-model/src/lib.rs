@@ -3,6 +3,7 @@
 //! nothing about browsers or command lines.
 
 pub mod architecture;
+pub mod cam;
 pub mod ensemble;
 #[cfg(feature = "autodiff")]
 pub mod gradcam;
@@ -14,7 +15,7 @@ pub mod preprocess;
 pub mod weights;
 
 pub use architecture::ArchitectureConfig;
-pub use burn::tensor::Device;
+pub use burn::tensor::{Device, Tensor};
 pub use ensemble::{CombineRule, Ensemble, Finding, Prediction};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};

@@ -1,0 +1,149 @@
+//! Grad-CAM heat maps over the X-ray: one canvas per label, with opacity,
+//! a legend, a switch back to the plain image, and a PNG download.
+
+use super::{AppState, Preview};
+use chexlens_model::cam::{CamMap, jet, overlay};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+
+fn paint(canvas: &HtmlCanvasElement, preview: &Preview, map: Option<&CamMap>, opacity: f32) {
+    canvas.set_width(preview.width as u32);
+    canvas.set_height(preview.height as u32);
+    let Ok(Some(ctx)) = canvas.get_context("2d") else {
+        return;
+    };
+    let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else {
+        return;
+    };
+    let rgba = match map {
+        Some(map) => {
+            let rgb: Vec<u8> = preview.rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+            let blended = overlay(&rgb, &map.upsampled(preview.width, preview.height), 1.0 - opacity);
+            blended.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+        }
+        None => preview.rgba.clone(),
+    };
+    if let Ok(data) =
+        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), preview.width as u32, preview.height as u32)
+    {
+        let _ = ctx.put_image_data(&data, 0.0, 0.0);
+    }
+}
+
+fn download(canvas: &HtmlCanvasElement, label: &str) {
+    // A data: URL made here; nothing is fetched.
+    let Ok(url) = canvas.to_data_url_with_type("image/png") else {
+        return;
+    };
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Ok(anchor) = document.create_element("a") else {
+        return;
+    };
+    let anchor: web_sys::HtmlAnchorElement = anchor.unchecked_into();
+    anchor.set_href(&url);
+    anchor.set_download(&format!("chexlens-{}.png", label.to_lowercase().replace(' ', "-")));
+    anchor.click();
+}
+
+#[component]
+fn HeatMapFigure(label: String, map: CamMap, opacity: RwSignal<f32>, show: RwSignal<bool>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    let values = map.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+    let shape = format!("{}x{}", map.width, map.height);
+    let map_for_paint = map.clone();
+    Effect::new(move |_| {
+        let (Some(canvas), Some(preview)) = (canvas_ref.get(), state.preview.get()) else {
+            return;
+        };
+        let shown = show.get().then_some(&map_for_paint);
+        paint(&canvas, &preview, shown, opacity.get());
+    });
+    let name = label.clone();
+    view! {
+        <figure class="heatmap">
+            <canvas
+                node_ref=canvas_ref
+                data-testid="heatmap"
+                data-label=label.clone()
+                data-shape=shape
+                data-values=values
+                aria-label=format!("Grad-CAM heat map for {label}")
+            ></canvas>
+            <figcaption>
+                {label.clone()}
+                <button class="small" on:click=move |_| {
+                    if let Some(c) = canvas_ref.get() { download(&c, &name); }
+                }>"Download PNG"</button>
+            </figcaption>
+        </figure>
+    }
+}
+
+#[component]
+pub fn HeatMaps() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let opacity = RwSignal::new(0.5f32);
+    let show = RwSignal::new(true);
+    let legend: String = (0..=10)
+        .map(|i| {
+            let [r, g, b] = jet(i as f32 / 10.0);
+            format!("rgb({r},{g},{b}) {}%", i * 10)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Most probable first, as the findings list.
+    let maps = move || {
+        let labels = state.model_info().map(|i| i.labels).unwrap_or_default();
+        let probabilities = match state.analysis.get() {
+            super::AnalysisStatus::Done { probabilities, .. } => probabilities,
+            _ => Vec::new(),
+        };
+        let mut maps = state.heatmaps.get();
+        maps.sort_by(|a, b| {
+            let p = |i: usize| probabilities.get(i).copied().unwrap_or(0.0);
+            p(b.0).total_cmp(&p(a.0))
+        });
+        maps.into_iter()
+            .filter_map(|(i, map)| labels.get(i).map(|l| (l.clone(), map)))
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <Show when=move || !state.heatmaps.get().is_empty()>
+            <div class="panel">
+                <h2>"Where the model looked"</h2>
+                <div class="row">
+                    <label>
+                        "Heat map opacity "
+                        <input type="range" min="0" max="1" step="0.05" data-testid="heatmap-opacity"
+                            prop:value=move || opacity.get().to_string()
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<f32>() { opacity.set(v.clamp(0.0, 1.0)) }
+                            }
+                        />
+                    </label>
+                    <label>
+                        <input type="checkbox" data-testid="heatmap-toggle" prop:checked=move || show.get()
+                            on:change=move |ev| show.set(event_target_checked(&ev))/>
+                        " show heat maps"
+                    </label>
+                </div>
+                <div class="legend" aria-hidden="true">
+                    <span>"low"</span>
+                    <div class="legend-bar" style=format!("background: linear-gradient(to right, {legend})")></div>
+                    <span>"high"</span>
+                </div>
+                <p class="hint">"Grad-CAM on the last depthwise convolution; the ensemble's map is the mean of the members' maps, rescaled."</p>
+                <div class="heatmaps">
+                    <For each=maps key=|(label, _)| label.clone() let:item>
+                        <HeatMapFigure label=item.0 map=item.1 opacity=opacity show=show/>
+                    </For>
+                </div>
+            </div>
+        </Show>
+    }
+}
