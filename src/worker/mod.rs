@@ -17,10 +17,11 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
 
-/// An analysed image's model inputs, kept for its heat maps.
+/// An analysed image's backbone states (one per member) and metadata, kept
+/// so that its heat maps run only the layers after Grad-CAM's target.
 struct LastInputs {
     id: u32,
-    images: Tensor<4>,
+    states: Vec<Tensor<4>>,
     metadata: Tensor<2>,
 }
 
@@ -82,8 +83,8 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 (Some(ensemble), Some(image)) => {
                     let started = js_sys::Date::now();
                     match analyse(&ensemble, &image.to_vec(), &metadata).await {
-                        Ok((probabilities, images, metadata)) => {
-                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, images, metadata }));
+                        Ok((probabilities, states, metadata)) => {
+                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, states, metadata }));
                             FromWorker::AnalysisDone {
                                 id,
                                 probabilities,
@@ -132,11 +133,12 @@ async fn analyse(
     ensemble: &Ensemble,
     bytes: &[u8],
     metadata: &chexlens_model::Metadata,
-) -> Result<(Vec<f32>, Tensor<4>, Tensor<2>), String> {
+) -> Result<(Vec<f32>, Vec<Tensor<4>>, Tensor<2>), String> {
     let image = decode_image(bytes).map_err(|e| e.to_string())?;
     let (images, meta) = ensemble.inputs(&image, metadata);
-    let prediction = ensemble.predict_inputs_async(images.clone(), meta.clone()).await?;
-    Ok((prediction.probabilities, images, meta))
+    let states = ensemble.backbone_states(&images);
+    let prediction = ensemble.predict_states_async(&states, &meta).await?;
+    Ok((prediction.probabilities, states, meta))
 }
 
 async fn load(

@@ -1,5 +1,6 @@
 //! The chexlens command line.
 
+mod bench;
 mod model_source;
 mod predict;
 
@@ -25,6 +26,33 @@ struct Cli {
 enum Command {
     /// Probabilities and findings for each image (PNG or JPEG).
     Predict(PredictArgs),
+    /// Time forward passes and Grad-CAM on generated weights (nothing downloaded).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Blocks per stage [default: convnext_base's 3,3,27,3].
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 3, 27, 3])]
+    depths: Vec<usize>,
+    /// Channels per stage [default: convnext_base's 128,256,512,1024].
+    #[arg(long, value_delimiter = ',', default_values_t = [128, 256, 512, 1024])]
+    dims: Vec<usize>,
+    /// Ensemble members.
+    #[arg(long, default_value_t = 3)]
+    members: usize,
+    /// Timed runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Labels given heat maps in the Grad-CAM measurement.
+    #[arg(long, default_value_t = 14)]
+    labels: usize,
+    /// Input side in pixels.
+    #[arg(long, default_value_t = 384)]
+    size: usize,
 }
 
 #[derive(clap::Args)]
@@ -85,6 +113,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Predict(args) => run_predict(args),
+        Command::Bench(args) => {
+            let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
+            if let Err(e) = config.check() {
+                eprintln!("chexlens: {e}");
+                return ExitCode::from(2);
+            }
+            bench::run(bench::BenchOptions {
+                config,
+                members: args.members.max(1),
+                runs: args.runs,
+                warmup: args.warmup,
+                labels: args.labels,
+                size: args.size,
+            });
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -33,7 +33,9 @@ pub fn analyse_file(
     let image = decode_image(&bytes).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let (images, meta) = ensemble.inputs(&image, metadata);
-    let prediction = ensemble.predict_inputs(images.clone(), meta.clone());
+    // The backbone runs once; Grad-CAM reuses its states.
+    let states = ensemble.backbone_states(&images);
+    let prediction = ensemble.predict_states(&states, &meta);
     let labels: Vec<String> = match cam_labels {
         CamLabels::None => Vec::new(),
         CamLabels::Findings => prediction.findings(thresholds).into_iter().map(|f| f.label).collect(),
@@ -43,7 +45,7 @@ pub fn analyse_file(
         .iter()
         .filter_map(|l| prediction.labels.iter().position(|p| p == l))
         .collect();
-    let maps = ensemble.grad_cam(&images, &meta, &indices, CamTarget::default());
+    let maps = ensemble.grad_cam(&states, &meta, &indices, CamTarget::default());
     Ok(Analysis {
         image,
         prediction,

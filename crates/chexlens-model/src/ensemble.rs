@@ -134,11 +134,21 @@ impl Ensemble {
         )
     }
 
-    /// Each member's logits `[1, classes]`, still on the device.
-    pub fn member_logit_tensors(&self, images: &Tensor<4>, metadata: &Tensor<2>) -> Vec<Tensor<2>> {
+    /// Each member's backbone state before its last block: computed once per
+    /// image and shared by prediction and Grad-CAM.
+    pub fn backbone_states(&self, images: &Tensor<4>) -> Vec<Tensor<4>> {
         self.members
             .iter()
-            .map(|m| m.forward(images.clone(), metadata.clone()))
+            .map(|m| m.convnext_backbone.forward_until_last_block(images.clone()))
+            .collect()
+    }
+
+    /// Each member's logits `[1, classes]` from its state, still on the device.
+    pub fn member_logit_tensors(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Vec<Tensor<2>> {
+        self.members
+            .iter()
+            .zip(states)
+            .map(|(m, state)| m.forward_from_last_block(state.clone(), metadata.clone()))
             .collect()
     }
 
@@ -153,18 +163,24 @@ impl Ensemble {
 
     /// Predicts from model inputs, reading back synchronously (native backends).
     pub fn predict_inputs(&self, images: Tensor<4>, metadata: Tensor<2>) -> Prediction {
+        self.predict_states(&self.backbone_states(&images), &metadata)
+    }
+
+    /// Predicts from the members' backbone states (native backends).
+    pub fn predict_states(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Prediction {
         let logits = self
-            .member_logit_tensors(&images, &metadata)
+            .member_logit_tensors(states, metadata)
             .into_iter()
             .map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
             .collect();
         self.prediction_from_logits(logits)
     }
 
-    /// Predicts from model inputs, reading back asynchronously (required on WebGPU).
-    pub async fn predict_inputs_async(&self, images: Tensor<4>, metadata: Tensor<2>) -> Result<Prediction, String> {
+    /// Predicts from the members' backbone states, reading back asynchronously
+    /// (required on WebGPU).
+    pub async fn predict_states_async(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Result<Prediction, String> {
         let mut logits = Vec::with_capacity(self.members.len());
-        for tensor in self.member_logit_tensors(&images, &metadata) {
+        for tensor in self.member_logit_tensors(states, metadata) {
             let data = tensor
                 .into_data_async()
                 .await

@@ -25,26 +25,19 @@ pub enum CamTarget {
 }
 
 impl ConvNeXtWithMetadata {
-    /// Unscaled maps (ReLU applied), `[labels, H, W]`, for one image
-    /// (`images` is `[1, 3, S, S]`, `metadata` `[1, 8]`).
+    /// Unscaled maps (ReLU applied), `[labels, H, W]`, for one image, from the
+    /// backbone's state before its last block (`forward_until_last_block`),
+    /// which prediction computed already.
     pub fn grad_cam_raw(
         &self,
-        images: Tensor<4>,
+        state: Tensor<4>,
         metadata: Tensor<2>,
         labels: &[usize],
         target: CamTarget,
     ) -> Tensor<3> {
         let k = labels.len().max(1);
-        let backbone = &self.convnext_backbone;
-        let Some((last_stage, earlier)) = backbone.stages.split_last() else {
-            unreachable!("an architecture has at least one stage (checked on load)")
-        };
-        let x = earlier.iter().fold(backbone.stem(images), |x, s| s.forward(x));
-        let x = last_stage.downsample_input(x);
-        let Some((last_block, blocks)) = last_stage.blocks.split_last() else {
-            unreachable!("a stage has at least one block (checked on load)")
-        };
-        let x = blocks.iter().fold(x, |x, b| b.forward(x));
+        let last_block = self.convnext_backbone.last_block();
+        let x = state;
 
         // The activation, one copy per label, is the only autodiff leaf.
         let (activation, features) = match target {
@@ -78,30 +71,41 @@ impl ConvNeXtWithMetadata {
         burn::tensor::activation::relu((activation * weights).sum_dim(1)).reshape([k, h, w])
     }
 
-    /// Scaled maps at the target layer's resolution, one per label (native backends).
+    /// Scaled maps at the target layer's resolution, one per label, from the
+    /// images (native backends).
     pub fn grad_cam(&self, images: Tensor<4>, metadata: Tensor<2>, labels: &[usize], target: CamTarget) -> Vec<CamMap> {
         if labels.is_empty() {
             return Vec::new();
         }
-        let raw = self.grad_cam_raw(images, metadata, labels, target);
+        let state = self.convnext_backbone.forward_until_last_block(images);
+        let raw = self.grad_cam_raw(state, metadata, labels, target);
         maps_from_raw(raw.dims(), raw.into_data().try_to_vec::<f32>().unwrap_or_default())
     }
 }
 
 impl crate::Ensemble {
-    /// The ensemble's map for each label: every member's scaled map, combined
-    /// by [`CamMap::ensemble`] (mean of scaled maps, scaled again). Native backends.
+    /// The ensemble's map for each label from the members' backbone states
+    /// ([`crate::Ensemble::backbone_states`]): every member's scaled map,
+    /// combined by [`CamMap::ensemble`] (mean of scaled maps, scaled again).
+    /// Native backends.
     pub fn grad_cam(
         &self,
-        images: &Tensor<4>,
+        states: &[Tensor<4>],
         metadata: &Tensor<2>,
         labels: &[usize],
         target: CamTarget,
     ) -> Vec<CamMap> {
+        if labels.is_empty() {
+            return Vec::new();
+        }
         let per_member: Vec<Vec<CamMap>> = self
             .members
             .iter()
-            .map(|m| m.grad_cam(images.clone(), metadata.clone(), labels, target))
+            .zip(states)
+            .map(|(m, state)| {
+                let raw = m.grad_cam_raw(state.clone(), metadata.clone(), labels, target);
+                maps_from_raw(raw.dims(), raw.into_data().try_to_vec::<f32>().unwrap_or_default())
+            })
             .collect();
         CamMap::ensemble_per_label(&per_member)
     }
@@ -109,7 +113,7 @@ impl crate::Ensemble {
     /// As [`Self::grad_cam`], reading back asynchronously (required on WebGPU).
     pub async fn grad_cam_async(
         &self,
-        images: &Tensor<4>,
+        states: &[Tensor<4>],
         metadata: &Tensor<2>,
         labels: &[usize],
         target: CamTarget,
@@ -118,8 +122,8 @@ impl crate::Ensemble {
             return Ok(Vec::new());
         }
         let mut per_member = Vec::with_capacity(self.members.len());
-        for member in &self.members {
-            let raw = member.grad_cam_raw(images.clone(), metadata.clone(), labels, target);
+        for (member, state) in self.members.iter().zip(states) {
+            let raw = member.grad_cam_raw(state.clone(), metadata.clone(), labels, target);
             let dims = raw.dims();
             let data = raw
                 .into_data_async()

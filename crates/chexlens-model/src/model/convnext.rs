@@ -109,6 +109,29 @@ impl ConvNeXt {
 
     /// The last feature map (`features_only` mode's final output).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.stages.iter().fold(self.stem(x), |x, stage| stage.forward(x))
+        self.last_block().forward(self.forward_until_last_block(x))
+    }
+
+    /// Everything before the last block of the last stage: the part that
+    /// prediction and Grad-CAM share.
+    pub fn forward_until_last_block(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.stem(x);
+        let Some((last_stage, earlier)) = self.stages.split_last() else {
+            return x;
+        };
+        let x = earlier.iter().fold(x, |x, stage| stage.forward(x));
+        let x = last_stage.downsample_input(x);
+        let before_last = last_stage.blocks.len().saturating_sub(1);
+        last_stage.blocks[..before_last]
+            .iter()
+            .fold(x, |x, block| block.forward(x))
+    }
+
+    /// The last block of the last stage (a loaded backbone always has one).
+    pub fn last_block(&self) -> &Block {
+        self.stages
+            .last()
+            .and_then(|s| s.blocks.last())
+            .expect("ArchitectureConfig::check guarantees a stage with blocks")
     }
 }

@@ -66,6 +66,11 @@ impl ConvNeXtWithMetadata {
 
     /// Logits `[N, classes]` for normalised images `[N, 3, H, W]` and metadata `[N, 8]`.
     pub fn forward(&self, images: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
-        self.head(self.convnext_backbone.forward(images), metadata)
+        self.forward_from_last_block(self.convnext_backbone.forward_until_last_block(images), metadata)
+    }
+
+    /// Logits from the backbone's state before its last block.
+    pub fn forward_from_last_block(&self, state: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
+        self.head(self.convnext_backbone.last_block().forward(state), metadata)
     }
 }
