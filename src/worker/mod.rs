@@ -109,7 +109,7 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 (Some(ensemble), Some(last)) if last.id == id => {
                     let target = CamTarget::default();
                     match ensemble
-                        .grad_cam_async(&last.images, &last.metadata, &labels, target)
+                        .grad_cam_async(&last.states, &last.metadata, &labels, target)
                         .await
                     {
                         Ok(maps) => FromWorker::HeatMapsDone {
