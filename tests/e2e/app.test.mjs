@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serveDist, launchChromium, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES } from "./harness.mjs";
+import { serveDist, launchChromium, cliJson, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES } from "./harness.mjs";
 
 let server;
 let browser;
@@ -110,10 +110,7 @@ test("metadata changes re-run the analysis with the CLI's numbers", async () => 
     const el = document.querySelector('[data-testid="analysis-status"]');
     return Number(el.getAttribute("data-run")) > b && el.getAttribute("data-state") === "done";
   }, before);
-  const { execFileSync } = await import("node:child_process");
-  const { ROOT, DEMO_MANIFEST } = await import("./harness.mjs");
-  const out = execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--sex", "female", "--model", DEMO_MANIFEST, image], { encoding: "utf8" });
-  assertClose(await pageProbabilities(page), JSON.parse(out).probabilities, "female");
+  assertClose(await pageProbabilities(page), cliProbabilities(image, ["--sex", "female"]), "female");
   await context.close();
 });
 
@@ -142,9 +139,7 @@ async function heatmaps(page, count) {
 
 test("every finding gets a heat map, the same on webgpu and cpu and as the CLI's", async () => {
   const image = join(FIXTURES, "xray_grey8.png");
-  const { execFileSync } = await import("node:child_process");
-  const { ROOT, DEMO_MANIFEST } = await import("./harness.mjs");
-  const cli = JSON.parse(execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--model", DEMO_MANIFEST, image], { encoding: "utf8" }));
+  const cli = cliJson(image);
   const expected = Object.fromEntries(cli.findings.map((f) => [f.label, f.cam.flat()]));
   assert.ok(cli.findings.length > 0, "the fixture has findings at 0.55");
   const maps = {};

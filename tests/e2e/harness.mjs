@@ -51,10 +51,15 @@ export async function launchChromium() {
   });
 }
 
+/** `chexlens predict --json` on the demo model for one image (extra flags first). */
+export function cliJson(image, flags = []) {
+  const out = execFileSync(CLI, ["predict", "--json", ...flags, "--model", DEMO_MANIFEST, image], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n")[0]);
+}
+
 /** The CLI's ensemble probabilities for an image, by label. */
-export function cliProbabilities(image, manifest = DEMO_MANIFEST) {
-  const out = execFileSync(CLI, ["predict", "--json", "--model", manifest, image], { encoding: "utf8" });
-  return JSON.parse(out.trim().split("\n")[0]).probabilities;
+export function cliProbabilities(image, flags = []) {
+  return cliJson(image, flags).probabilities;
 }
 
 export async function loadDemo(page) {

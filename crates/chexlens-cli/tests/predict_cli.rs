@@ -217,20 +217,8 @@ fn cam_overlays_and_json_maps_match_pytorch_grad_cam() {
             .iter()
             .find(|f| f["label"] == *name)
             .unwrap();
-        let cam: Vec<f64> = finding["cam"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.as_array().unwrap().clone())
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let expected: Vec<f64> = reference["ensemble"][label.to_string()]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.as_array().unwrap().clone())
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let cam = flat_grid(&finding["cam"]);
+        let expected = flat_grid(&reference["ensemble"][label.to_string()]);
         assert_eq!(cam.len(), 144);
         let diff = cam
             .iter()
@@ -257,6 +245,15 @@ fn cam_overlays_and_json_maps_match_pytorch_grad_cam() {
         (384, 384),
         "overlays keep the image's resolution"
     );
+}
+
+/// Rows of numbers as one flat list.
+fn flat_grid(rows: &Value) -> Vec<f64> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .collect()
 }
 
 fn reference_labels() -> Vec<String> {
