@@ -41,6 +41,11 @@ impl ConvNeXtWithMetadata {
         weights: StateDict,
         device: &Device,
     ) -> Result<Self, WeightError> {
+        // A coherent config (at least one stage, each with blocks) is what
+        // `ConvNeXt::last_block` relies on.
+        config
+            .check()
+            .map_err(|e| weights.error(crate::weights::WeightErrorKind::Architecture(e)))?;
         config.validate(&weights)?;
         let mut r = WeightReader::new(weights, device);
         Ok(Self {
