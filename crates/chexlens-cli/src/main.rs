@@ -5,7 +5,7 @@ mod model_source;
 mod predict;
 
 use chexlens_model::metadata::parse_age;
-use chexlens_model::{Device, Metadata, Projection, Sex, View};
+use chexlens_model::{Device, Projection, Sex, View};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Probabilities and findings for each image (PNG or JPEG).
+    /// Probabilities and findings for each image (PNG, JPEG or DICOM).
     Predict(PredictArgs),
     /// Time forward passes and Grad-CAM on generated weights (nothing downloaded).
     Bench(BenchArgs),
@@ -64,16 +64,16 @@ struct PredictArgs {
     /// settings; repeat the flag (or separate with commas) for more members.
     #[arg(long, value_delimiter = ',')]
     weights: Vec<PathBuf>,
-    /// Patient sex: male or female [default: from the manifest, else male].
+    /// Patient sex: male or female [default: a DICOM's PatientSex, else the manifest's, else male].
     #[arg(long, value_parser = |s: &str| s.parse::<Sex>())]
     sex: Option<Sex>,
-    /// Age in years, or 'unknown' [default: from the manifest, else 50].
+    /// Age in years, or 'unknown' [default: a DICOM's PatientAge (or birth and study dates), else the manifest's, else 50].
     #[arg(long, value_parser = |s: &str| parse_age(s).map(Age))]
     age: Option<Age>,
-    /// frontal or lateral [default: from the manifest, else frontal].
+    /// frontal or lateral [default: a DICOM's ViewPosition, else the manifest's, else frontal].
     #[arg(long, value_parser = |s: &str| s.parse::<View>())]
     view: Option<View>,
-    /// ap, pa, none (no AP/PA label) or unknown [default: from the manifest, else pa].
+    /// ap, pa, none (no AP/PA label) or unknown [default: a DICOM's ViewPosition, else the manifest's, else pa].
     #[arg(long, value_parser = |s: &str| s.parse::<Projection>())]
     projection: Option<Projection>,
     /// Report findings at or above this probability, for every label
@@ -160,12 +160,11 @@ fn run_predict(args: PredictArgs) -> ExitCode {
         );
     }
     let settings = &model.ensemble.settings;
-    let defaults = settings.metadata.defaults;
-    let metadata = Metadata {
-        sex: args.sex.unwrap_or(defaults.sex),
-        age: args.age.map_or(defaults.age, |a| a.0),
-        view: args.view.unwrap_or(defaults.view),
-        projection: args.projection.unwrap_or(defaults.projection),
+    let metadata = predict::MetadataFlags {
+        sex: args.sex,
+        age: args.age.map(|a| a.0),
+        view: args.view,
+        projection: args.projection,
     };
     let mut thresholds = settings.thresholds.clone();
     if let Some(t) = args.threshold {
@@ -202,7 +201,7 @@ fn run_predict(args: PredictArgs) -> ExitCode {
                     let members = model.ensemble.members.len();
                     println!("{}", predict::json_line(image, &analysis, &findings, members));
                 } else {
-                    print!("{}", predict::table(image, &analysis.prediction, &thresholds));
+                    print!("{}", predict::table(image, &analysis, &thresholds));
                 }
             }
             Err(e) => {

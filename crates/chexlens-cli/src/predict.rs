@@ -2,15 +2,40 @@
 
 use crate::model_source::LoadedModel;
 use chexlens_model::gradcam::{CamMap, CamTarget, overlay};
-use chexlens_model::{Finding, Metadata, Prediction, Thresholds, XrayImage, decode_image};
+use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
 /// One image's analysis: the prediction and, when asked, heat maps by label.
 pub struct Analysis {
     pub image: XrayImage,
+    /// The metadata the model was given (a DICOM's tags fill what flags leave open).
+    pub metadata: Metadata,
+    pub dicom: Option<DicomDetails>,
     pub prediction: Prediction,
     pub cams: Vec<(String, CamMap)>,
+}
+
+/// Metadata given on the command line; `None` leaves the field to the
+/// image's DICOM tags, then to the manifest's defaults.
+#[derive(Clone, Copy, Default)]
+pub struct MetadataFlags {
+    pub sex: Option<chexlens_model::Sex>,
+    pub age: Option<Option<f32>>,
+    pub view: Option<chexlens_model::View>,
+    pub projection: Option<chexlens_model::Projection>,
+}
+
+impl MetadataFlags {
+    fn resolve(&self, defaults: Metadata, dicom: Option<&DicomDetails>) -> Metadata {
+        let base = dicom.map_or(defaults, |d| d.tags.apply_to(defaults));
+        Metadata {
+            sex: self.sex.unwrap_or(base.sex),
+            age: self.age.unwrap_or(base.age),
+            view: self.view.unwrap_or(base.view),
+            projection: self.projection.unwrap_or(base.projection),
+        }
+    }
 }
 
 /// Which labels get heat maps.
@@ -25,14 +50,16 @@ pub enum CamLabels {
 pub fn analyse_file(
     model: &LoadedModel,
     path: &Path,
-    metadata: &Metadata,
+    flags: &MetadataFlags,
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<Analysis, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file ({e})"))?;
-    let image = decode_image(&bytes).map_err(|e| e.to_string())?;
+    let loaded = decode_xray(&bytes).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
-    let (images, meta) = ensemble.inputs(&image, metadata);
+    let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());
+    let image = loaded.image;
+    let (images, meta) = ensemble.inputs(&image, &metadata);
     // The backbone runs once; Grad-CAM reuses its states.
     let states = ensemble.backbone_states(&images);
     let prediction = ensemble.predict_states(&states, &meta);
@@ -48,6 +75,8 @@ pub fn analyse_file(
     let maps = ensemble.grad_cam(&states, &meta, &indices, CamTarget::default());
     Ok(Analysis {
         image,
+        metadata,
+        dicom: loaded.dicom,
         prediction,
         cams: labels.into_iter().zip(maps).collect(),
     })
@@ -96,8 +125,9 @@ pub fn json_line(image: &Path, analysis: &Analysis, findings: &[Finding], member
         .zip(&prediction.probabilities)
         .map(|(l, &p)| (l.clone(), json!(p)))
         .collect();
-    json!({
+    let mut line = json!({
         "image": image.display().to_string(),
+        "metadata": analysis.metadata,
         "probabilities": probabilities,
         "findings": findings.iter().map(|f| {
             let mut entry = json!({"label": f.label, "probability": f.probability});
@@ -108,11 +138,60 @@ pub fn json_line(image: &Path, analysis: &Analysis, findings: &[Finding], member
             entry
         }).collect::<Vec<_>>(),
         "members": members,
-    })
-    .to_string()
+    });
+    if let Some(dicom) = &analysis.dicom {
+        line["dicom"] = json!(dicom);
+    }
+    line.to_string()
 }
 
-pub fn table(image: &Path, prediction: &Prediction, thresholds: &Thresholds) -> String {
+/// What a DICOM file contributed, in the table's words.
+fn dicom_lines(dicom: &DicomDetails, metadata: &Metadata) -> String {
+    let s = &dicom.summary;
+    let what: Vec<&str> = [s.modality.as_deref(), s.body_part.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut out = format!(
+        "  DICOM {}: {}x{}, {} bits, {}, {}{}\n",
+        what.join(" "),
+        s.width,
+        s.height,
+        s.bits_stored,
+        s.photometric,
+        s.transfer_syntax,
+        if s.windowing.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", s.windowing)
+        },
+    );
+    let t = &dicom.tags;
+    let mut from_file = Vec::new();
+    if t.sex.is_some() {
+        from_file.push(format!("sex {:?}", metadata.sex).to_lowercase());
+    }
+    if let (Some(age), Some(source)) = (t.age, &t.age_source) {
+        from_file.push(format!("age {age:.0} ({source})"));
+    }
+    if let Some(position) = &t.view_position {
+        if t.view.is_some() {
+            from_file.push(format!("view {position}"));
+        } else {
+            from_file.push(format!("view {position} (not mapped; default used)"));
+        }
+    }
+    if !from_file.is_empty() {
+        out.push_str(&format!("  from the file: {}\n", from_file.join(", ")));
+    }
+    for notice in &dicom.notices {
+        out.push_str(&format!("  note: {notice}\n"));
+    }
+    out
+}
+
+pub fn table(image: &Path, analysis: &Analysis, thresholds: &Thresholds) -> String {
+    let prediction = &analysis.prediction;
     let mut rows: Vec<(&String, f32)> = prediction
         .labels
         .iter()
@@ -121,6 +200,9 @@ pub fn table(image: &Path, prediction: &Prediction, thresholds: &Thresholds) -> 
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut out = format!("{}\n", image.display());
+    if let Some(dicom) = &analysis.dicom {
+        out.push_str(&dicom_lines(dicom, &analysis.metadata));
+    }
     for (label, p) in rows {
         let threshold = thresholds.for_label(label);
         let mark = if p >= threshold { "finding" } else { "" };

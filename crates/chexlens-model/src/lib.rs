@@ -4,6 +4,7 @@
 
 pub mod architecture;
 pub mod cam;
+pub mod dicom;
 pub mod ensemble;
 #[cfg(feature = "autodiff")]
 pub mod gradcam;
@@ -19,7 +20,9 @@ pub use burn::tensor::{Device, Tensor};
 pub use ensemble::{CombineRule, Ensemble, Finding, Prediction};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};
-pub use preprocess::{ImageError, InputConfig, ResizeFilter, XrayImage, decode_image};
+pub use preprocess::{
+    DicomDetails, ImageError, InputConfig, LoadedXray, ResizeFilter, XrayImage, decode_image, decode_xray,
+};
 pub use weights::{StateDict, WeightError, WeightErrorKind};
 
 /// burn's wgpu runtime options (WebGPU initialisation in browsers).

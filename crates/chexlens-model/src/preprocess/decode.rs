@@ -13,7 +13,7 @@ pub const MAX_SIDE: u32 = 30_000;
 pub enum ImageError {
     #[error("the file is empty")]
     Empty,
-    #[error("not a PNG or JPEG image")]
+    #[error("not a PNG, JPEG or DICOM image")]
     UnknownFormat,
     #[error("{0} images are not supported; use PNG, JPEG or DICOM")]
     UnsupportedFormat(String),
@@ -23,6 +23,8 @@ pub enum ImageError {
     ZeroSize,
     #[error("the image is corrupt or truncated ({0})")]
     Corrupt(String),
+    #[error("{0}")]
+    Dicom(#[from] crate::dicom::DicomError),
 }
 
 /// An X-ray as 8-bit planes: one for grey images, three (R, G, B) for colour.

@@ -1,0 +1,158 @@
+//! `chexlens predict` on real DICOM files (fetched by
+//! `scripts/fetch-dicom-samples`, which `scripts/test` runs).
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn samples() -> PathBuf {
+    let dir =
+        std::env::var_os("CHEXLENS_DICOM_SAMPLES").map_or_else(|| root().join("target/dicom-samples"), PathBuf::from);
+    assert!(
+        dir.join("reference/index.json").exists(),
+        "{} is missing: run scripts/fetch-dicom-samples (scripts/test does) first",
+        dir.display()
+    );
+    dir
+}
+
+fn chexlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chexlens"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn demo_manifest() -> String {
+    root().join("public/models/demo/manifest.json").display().to_string()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn probabilities(line: &Value) -> Vec<f64> {
+    let map = line["probabilities"].as_object().unwrap();
+    map.values().map(|v| v.as_f64().unwrap()).collect()
+}
+
+#[test]
+fn a_dicom_is_analysed_as_pydicoms_image_with_metadata_from_its_tags() {
+    let dir = samples();
+    let tmp = tempdir("dicom_cli_parity");
+    // The same radiograph as pydicom displays it, as a PNG.
+    let display = std::fs::read(dir.join("reference/RG1_J2KR.dcm.display.u8")).unwrap();
+    let png = tmp.join("rg1_pydicom.png");
+    image::save_buffer(&png, &display, 1841, 1955, image::ExtendedColorType::L8).unwrap();
+    // And the DICOM under a name without an extension: the DICM magic decides.
+    let bare = tmp.join("RG1");
+    std::fs::copy(dir.join("files/RG1_J2KR.dcm"), &bare).unwrap();
+
+    let manifest = demo_manifest();
+    let from_dicom = chexlens(&["predict", "--json", "--model", &manifest, bare.to_str().unwrap()]);
+    assert!(
+        from_dicom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_dicom.stderr)
+    );
+    let line = &json_lines(&from_dicom)[0];
+    assert_eq!(
+        line["metadata"],
+        serde_json::json!({"sex": "female", "age": 64.0, "view": "frontal", "projection": "pa"})
+    );
+    assert_eq!(line["dicom"]["summary"]["photometric"], "MONOCHROME1");
+    assert_eq!(line["dicom"]["tags"]["view_position"], "PA");
+
+    let from_png = chexlens(&[
+        "predict",
+        "--json",
+        "--model",
+        &manifest,
+        "--sex",
+        "female",
+        "--age",
+        "64",
+        "--view",
+        "frontal",
+        "--projection",
+        "pa",
+        png.to_str().unwrap(),
+    ]);
+    assert!(from_png.status.success());
+    let (a, b) = (probabilities(line), probabilities(&json_lines(&from_png)[0]));
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(diff < 1e-4, "DICOM and pydicom's image differ by {diff}");
+}
+
+#[test]
+fn flags_override_the_files_tags() {
+    let dir = samples();
+    let file = dir.join("files/RG1_UNCR.dcm");
+    let out = chexlens(&[
+        "predict",
+        "--json",
+        "--model",
+        &demo_manifest(),
+        "--sex",
+        "male",
+        "--view",
+        "lateral",
+        "--projection",
+        "none",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let line = &json_lines(&out)[0];
+    assert_eq!(
+        line["metadata"],
+        serde_json::json!({"sex": "male", "age": 64.0, "view": "lateral", "projection": "none"})
+    );
+}
+
+#[test]
+fn bad_dicom_files_get_one_line_each_and_the_batch_goes_on() {
+    let dir = samples();
+    let tmp = tempdir("dicom_cli_bad");
+    let good = dir.join("files/MR_small_implicit.dcm");
+    let bytes = std::fs::read(dir.join("files/RG1_UNCR.dcm")).unwrap();
+    let truncated = tmp.join("truncated.dcm");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let unsupported = dir.join("files/MR_small_jpeg_ls_lossless.dcm");
+    let out = chexlens(&[
+        "predict",
+        "--model",
+        &demo_manifest(),
+        truncated.to_str().unwrap(),
+        unsupported.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.contains("demonstration")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].contains("truncated.dcm: the DICOM file is truncated or corrupt"),
+        "{stderr}"
+    );
+    assert!(errors[1].contains("JPEG-LS Lossless"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("MR_small_implicit.dcm"),
+        "the good file is still analysed: {stdout}"
+    );
+    assert!(stdout.contains("from the file: sex female"), "{stdout}");
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chexlens-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,308 @@
+//! DICOM Part 10 files: the first frame as the 8-bit image the model's
+//! preprocessing expects, and the patient and view tags that fill the
+//! metadata. Pure Rust (dicom-rs), so the same code runs in the browser.
+//!
+//! Steps, in order (README, "DICOM"):
+//! 1. Find `DICM` at byte 128 (standard preamble) or byte 0 (no preamble).
+//! 2. Read the file meta group; refuse a transfer syntax without a decoder,
+//!    naming it, before anything else is read.
+//! 3. Check Rows x Columns against the image size limit before decoding.
+//! 4. Decode the first frame only (multi-frame files get a notice).
+//! 5. Stored values: masked to Bits Stored, sign-extended if signed.
+//! 6. Grey images: rescale slope/intercept, then the first VOI window
+//!    (LINEAR, LINEAR_EXACT or SIGMOID), else the first VOI LUT, else the
+//!    frame's full range; MONOCHROME1 inverted; rounded half up to 0..=255.
+//!    Colour images (RGB, YBR_FULL) keep their three planes.
+
+mod error;
+mod pixels;
+mod tags;
+
+pub use error::DicomError;
+pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi, WindowFunction};
+pub use tags::{DicomTags, map_view_position, parse_age_string};
+
+use crate::preprocess::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use dicom_dictionary_std::tags as tag;
+use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};
+use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration};
+use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
+use serde::{Deserialize, Serialize};
+
+/// JPEG Extended (Process 2 & 4): the pure-Rust decoder reads its 8-bit
+/// form only.
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// What a DICOM file is, for the user to check (no identifying tags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DicomSummary {
+    pub transfer_syntax: String,
+    pub modality: Option<String>,
+    pub body_part: Option<String>,
+    pub photometric: String,
+    pub bits_stored: u16,
+    pub width: usize,
+    pub height: usize,
+    pub frames: u32,
+    /// How the grey values were windowed (empty for colour images).
+    pub windowing: String,
+}
+
+/// A decoded DICOM radiograph.
+#[derive(Debug, Clone)]
+pub struct DicomXray {
+    pub image: XrayImage,
+    pub tags: DicomTags,
+    pub summary: DicomSummary,
+    /// Things the user should know (first of several frames, no window...).
+    pub notices: Vec<String>,
+}
+
+/// Whether the bytes carry the DICM magic of a Part 10 file.
+pub fn is_dicom(bytes: &[u8]) -> bool {
+    dicm_offset(bytes).is_some()
+}
+
+fn dicm_offset(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        Some(128)
+    } else if bytes.starts_with(b"DICM") {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// Reads a DICOM file held in memory, refusing unsupported transfer
+/// syntaxes by name before the data set is parsed.
+pub fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
+    let start = dicm_offset(bytes).ok_or(DicomError::NotDicom)?;
+    let meta = FileMetaTable::from_reader(&bytes[start..]).map_err(|e| DicomError::Corrupt(error::short(&e)))?;
+    let uid = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
+    match TransferSyntaxRegistry.get(&uid) {
+        Some(ts) if ts.can_decode_all() => {}
+        Some(ts) => {
+            return Err(DicomError::UnsupportedTransferSyntax {
+                name: ts.name().to_owned(),
+                uid,
+            });
+        }
+        None => {
+            return Err(DicomError::UnsupportedTransferSyntax {
+                name: "(unknown)".to_owned(),
+                uid,
+            });
+        }
+    }
+    OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(&bytes[start..])
+        .map_err(|e| DicomError::Corrupt(error::short(&e)))
+}
+
+fn text(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<String> {
+    let value = obj.get(t)?.to_str().ok()?;
+    let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn int(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<u32> {
+    obj.get(t)?.to_int::<u32>().ok()
+}
+
+/// The first frame as decoded, before any display transform, plus how to
+/// display it. Public so that tests can compare stored values with pydicom.
+pub struct FirstFrame {
+    pub stored: StoredFrame,
+    pub photometric: PhotometricInterpretation,
+    pub display: GreyDisplay,
+    pub frames: u32,
+    pub windows_in_file: usize,
+}
+
+pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
+    if obj.get(tag::PIXEL_DATA).is_none() {
+        return Err(DicomError::NoPixelData);
+    }
+    let (rows, columns) = (int(obj, tag::ROWS).unwrap_or(0), int(obj, tag::COLUMNS).unwrap_or(0));
+    if rows == 0 || columns == 0 {
+        return Err(DicomError::ZeroSize);
+    }
+    if rows > MAX_SIDE || columns > MAX_SIDE || rows as u64 * columns as u64 > MAX_PIXELS {
+        return Err(DicomError::TooLarge {
+            width: columns,
+            height: rows,
+            max_mp: MAX_PIXELS / 1_000_000,
+        });
+    }
+    let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+    if uid == JPEG_EXTENDED && int(obj, tag::BITS_STORED).unwrap_or(8) > 8 {
+        return Err(DicomError::UnsupportedTransferSyntax {
+            name: "JPEG Extended with 12-bit samples".to_owned(),
+            uid: uid.to_owned(),
+        });
+    }
+    let decoded = obj
+        .decode_pixel_data_frame(0)
+        .map_err(|e| DicomError::Decode(error::short(&e)))?;
+    let photometric = decoded.photometric_interpretation().clone();
+    let stored = StoredFrame::from_decoded(
+        decoded
+            .frame_data(0)
+            .map_err(|e| DicomError::Decode(error::short(&e)))?,
+        decoded.columns() as usize,
+        decoded.rows() as usize,
+        SampleFormat {
+            samples_per_pixel: decoded.samples_per_pixel() as usize,
+            bits_allocated: decoded.bits_allocated(),
+            bits_stored: decoded.bits_stored(),
+            signed: decoded.pixel_representation() == PixelRepresentation::Signed,
+            planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
+        },
+    )?;
+    let rescale = decoded.rescale().ok().and_then(|r| r.first().copied());
+    let window = decoded.window().ok().flatten().and_then(|w| w.first().copied());
+    let function = match decoded
+        .voi_lut_function()
+        .ok()
+        .flatten()
+        .and_then(|f| f.first().copied())
+    {
+        Some(dicom_pixeldata::VoiLutFunction::LinearExact) => WindowFunction::LinearExact,
+        Some(dicom_pixeldata::VoiLutFunction::Sigmoid) => WindowFunction::Sigmoid,
+        _ => WindowFunction::Linear,
+    };
+    let lut = decoded.voi_lut_sequence().ok().flatten().and_then(|l| l.first());
+    let voi = match (window, lut) {
+        (Some(w), _) if w.width > 0.0 => Voi::Window {
+            center: w.center,
+            width: w.width,
+            function,
+        },
+        (_, Some(lut)) if !lut.data.is_empty() => Voi::Lut {
+            first: lut.min_pixel_value,
+            bits: lut.bits_stored,
+            data: lut.data.clone(),
+        },
+        _ => Voi::FullRange,
+    };
+    let windows_in_file = obj
+        .get(tag::WINDOW_CENTER)
+        .and_then(|e| e.to_multi_float64().ok())
+        .map_or(0, |v| v.len());
+    Ok(FirstFrame {
+        display: GreyDisplay {
+            slope: rescale.map_or(1.0, |r| r.slope),
+            intercept: rescale.map_or(0.0, |r| r.intercept),
+            voi,
+            invert: photometric == PhotometricInterpretation::Monochrome1,
+        },
+        stored,
+        photometric,
+        frames,
+        windows_in_file,
+    })
+}
+
+/// Decodes a DICOM file into the image the model sees, its tags and notices.
+pub fn decode_dicom(bytes: &[u8]) -> Result<DicomXray, DicomError> {
+    let obj = open(bytes)?;
+    let frame = first_frame(&obj)?;
+    let FirstFrame {
+        stored,
+        photometric,
+        display,
+        frames,
+        windows_in_file,
+    } = frame;
+    let (width, height) = (stored.width, stored.height);
+    let mut notices = Vec::new();
+    if frames > 1 {
+        notices.push(format!("the file has {frames} frames; the first is analysed"));
+    }
+    let (planes, windowing) = match (&photometric, stored.samples_per_pixel) {
+        (PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2, 1) => {
+            if windows_in_file > 1 {
+                notices.push(format!("the file offers {windows_in_file} windows; the first is used"));
+            }
+            if display.voi == Voi::FullRange {
+                notices.push("the file gives no window; the image's full range is shown".to_owned());
+            }
+            let mut windowing = display.voi.describe();
+            if display.invert {
+                windowing.push_str(", MONOCHROME1 inverted");
+            }
+            (vec![display.to_8bit(&stored.values)], windowing)
+        }
+        (PhotometricInterpretation::Rgb, 3) => (colour_planes(&stored, |p| p), String::new()),
+        (PhotometricInterpretation::YbrFull, 3) if stored.bits_stored <= 8 => (
+            colour_planes(&stored, |p| {
+                let rgb = pixels::ybr_full_to_rgb(p[0], p[1], p[2]);
+                [rgb[0] as i32, rgb[1] as i32, rgb[2] as i32]
+            }),
+            String::new(),
+        ),
+        (other, _) => return Err(DicomError::UnsupportedPhotometric(other.to_string())),
+    };
+    let transfer_syntax = {
+        let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+        TransferSyntaxRegistry
+            .get(uid)
+            .map_or(uid.to_owned(), |ts| ts.name().to_owned())
+    };
+    Ok(DicomXray {
+        image: XrayImage { width, height, planes },
+        tags: tags::read_tags(&obj),
+        summary: DicomSummary {
+            transfer_syntax,
+            modality: text(&obj, tag::MODALITY),
+            body_part: text(&obj, tag::BODY_PART_EXAMINED),
+            photometric: photometric.to_string(),
+            bits_stored: stored.bits_stored,
+            width,
+            height,
+            frames,
+            windowing,
+        },
+        notices,
+    })
+}
+
+/// Colour samples to three 8-bit planes; 16-bit samples map their full
+/// range as PNG's do.
+fn colour_planes(stored: &StoredFrame, convert: impl Fn([i32; 3]) -> [i32; 3]) -> Vec<Vec<u8>> {
+    let scale = |v: i32| -> u8 {
+        if stored.bits_stored <= 8 {
+            v.clamp(0, 255) as u8
+        } else {
+            let top = (1i64 << stored.bits_stored) - 1;
+            ((v.max(0) as i64 * 255 + top / 2) / top) as u8
+        }
+    };
+    let mut planes: Vec<Vec<u8>> = (0..3)
+        .map(|_| Vec::with_capacity(stored.width * stored.height))
+        .collect();
+    for p in stored.values.chunks_exact(3) {
+        let rgb = convert([p[0], p[1], p[2]]);
+        for (plane, v) in planes.iter_mut().zip(rgb) {
+            plane.push(scale(v));
+        }
+    }
+    planes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_with_and_without_preamble() {
+        let mut with = vec![0u8; 128];
+        with.extend_from_slice(b"DICM");
+        assert!(is_dicom(&with));
+        assert!(is_dicom(b"DICM\x02\x00"));
+        assert!(!is_dicom(b"\x89PNG\r\n\x1a\n"));
+        assert_eq!(decode_dicom(b"not dicom").unwrap_err(), DicomError::NotDicom);
+    }
+}
