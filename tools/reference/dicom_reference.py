@@ -40,6 +40,7 @@ SAMPLES = [
     ("RG1_J2KI.dcm", "the same radiograph, JPEG 2000 lossy", True),
     ("RG3_UNCR.dcm", "CR AP, MONOCHROME1, 10 bits, explicit VR little endian", False),
     ("RG3_J2KR.dcm", "the same radiograph, JPEG 2000 lossless", False),
+    ("MR_small_jp2klossless.dcm", "JPEG 2000 lossless, signed 16 bits", False),
     ("MR_small_implicit.dcm", "implicit VR little endian, signed 16 bits, window", False),
     ("MR_small_bigendian.dcm", "explicit VR big endian (retired), signed", False),
     ("image_dfl.dcm", "deflated explicit VR little endian, no window", False),

@@ -15,6 +15,7 @@
 //!    Colour images (RGB, YBR_FULL) keep their three planes.
 
 mod error;
+mod jpeg2000;
 mod pixels;
 mod tags;
 
@@ -80,7 +81,7 @@ pub fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
     let meta = FileMetaTable::from_reader(&bytes[start..]).map_err(|e| DicomError::Corrupt(error::short(&e)))?;
     let uid = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
     match TransferSyntaxRegistry.get(&uid) {
-        Some(ts) if ts.can_decode_all() => {}
+        Some(ts) if ts.can_decode_all() || jpeg2000::is_jpeg2000(&uid) => {}
         Some(ts) => {
             return Err(DicomError::UnsupportedTransferSyntax {
                 name: ts.name().to_owned(),
@@ -136,65 +137,72 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
         });
     }
     let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
-    let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+    let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
+    let uid = uid.as_str();
     if uid == JPEG_EXTENDED && int(obj, tag::BITS_STORED).unwrap_or(8) > 8 {
         return Err(DicomError::UnsupportedTransferSyntax {
             name: "JPEG Extended with 12-bit samples".to_owned(),
             uid: uid.to_owned(),
         });
     }
-    let decoded = obj
-        .decode_pixel_data_frame(0)
-        .map_err(|e| DicomError::Decode(error::short(&e)))?;
-    let photometric = decoded.photometric_interpretation().clone();
-    let stored = StoredFrame::from_decoded(
-        decoded
-            .frame_data(0)
-            .map_err(|e| DicomError::Decode(error::short(&e)))?,
-        decoded.columns() as usize,
-        decoded.rows() as usize,
-        SampleFormat {
-            samples_per_pixel: decoded.samples_per_pixel() as usize,
-            bits_allocated: decoded.bits_allocated(),
-            bits_stored: decoded.bits_stored(),
-            signed: decoded.pixel_representation() == PixelRepresentation::Signed,
-            planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
-        },
-    )?;
-    let rescale = decoded.rescale().ok().and_then(|r| r.first().copied());
-    let window = decoded.window().ok().flatten().and_then(|w| w.first().copied());
-    let function = match decoded
-        .voi_lut_function()
-        .ok()
-        .flatten()
-        .and_then(|f| f.first().copied())
-    {
-        Some(dicom_pixeldata::VoiLutFunction::LinearExact) => WindowFunction::LinearExact,
-        Some(dicom_pixeldata::VoiLutFunction::Sigmoid) => WindowFunction::Sigmoid,
-        _ => WindowFunction::Linear,
+    let stored = if jpeg2000::is_jpeg2000(uid) {
+        let format = SampleFormat {
+            samples_per_pixel: int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1) as usize,
+            bits_allocated: int(obj, tag::BITS_ALLOCATED).unwrap_or(16) as u16,
+            bits_stored: int(obj, tag::BITS_STORED).unwrap_or(16) as u16,
+            signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
+            planar: false,
+        };
+        let data = jpeg2000::decode_first_frame(obj, frames, format.bits_allocated, format.bits_stored, format.signed)?;
+        StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
+    } else {
+        let decoded = obj
+            .decode_pixel_data_frame(0)
+            .map_err(|e| DicomError::Decode(error::short(&e)))?;
+        StoredFrame::from_decoded(
+            decoded
+                .frame_data(0)
+                .map_err(|e| DicomError::Decode(error::short(&e)))?,
+            decoded.columns() as usize,
+            decoded.rows() as usize,
+            SampleFormat {
+                samples_per_pixel: decoded.samples_per_pixel() as usize,
+                bits_allocated: decoded.bits_allocated(),
+                bits_stored: decoded.bits_stored(),
+                signed: decoded.pixel_representation() == PixelRepresentation::Signed,
+                planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
+            },
+        )?
     };
-    let lut = decoded.voi_lut_sequence().ok().flatten().and_then(|l| l.first());
-    let voi = match (window, lut) {
-        (Some(w), _) if w.width > 0.0 => Voi::Window {
-            center: w.center,
-            width: w.width,
-            function,
-        },
-        (_, Some(lut)) if !lut.data.is_empty() => Voi::Lut {
-            first: lut.min_pixel_value,
-            bits: lut.bits_stored,
-            data: lut.data.clone(),
-        },
-        _ => Voi::FullRange,
+    let photometric = match text(obj, tag::PHOTOMETRIC_INTERPRETATION).as_deref() {
+        Some("MONOCHROME1") => PhotometricInterpretation::Monochrome1,
+        Some("MONOCHROME2") => PhotometricInterpretation::Monochrome2,
+        // Colour codecs (JPEG, JPEG 2000's RCT/ICT) hand back RGB.
+        Some("YBR_FULL")
+            if uid == EXPLICIT_LE || uid == IMPLICIT_LE || uid == BIG_ENDIAN || uid == DEFLATED || uid == RLE =>
+        {
+            PhotometricInterpretation::YbrFull
+        }
+        Some("RGB" | "YBR_FULL" | "YBR_FULL_422" | "YBR_ICT" | "YBR_RCT") if stored.samples_per_pixel == 3 => {
+            PhotometricInterpretation::Rgb
+        }
+        Some(other) => PhotometricInterpretation::from(other.to_owned()),
+        None => return Err(DicomError::UnsupportedPhotometric("(missing)".into())),
     };
+    let voi = voi_from_tags(obj);
     let windows_in_file = obj
         .get(tag::WINDOW_CENTER)
         .and_then(|e| e.to_multi_float64().ok())
         .map_or(0, |v| v.len());
+    let first = |t| {
+        obj.get(t)
+            .and_then(|e| e.to_multi_float64().ok())
+            .and_then(|v| v.first().copied())
+    };
     Ok(FirstFrame {
         display: GreyDisplay {
-            slope: rescale.map_or(1.0, |r| r.slope),
-            intercept: rescale.map_or(0.0, |r| r.intercept),
+            slope: first(tag::RESCALE_SLOPE).filter(|s| *s != 0.0).unwrap_or(1.0),
+            intercept: first(tag::RESCALE_INTERCEPT).unwrap_or(0.0),
             voi,
             invert: photometric == PhotometricInterpretation::Monochrome1,
         },
@@ -203,6 +211,58 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
         frames,
         windows_in_file,
     })
+}
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+const RLE: &str = "1.2.840.10008.1.2.5";
+
+/// The first VOI window (LINEAR, LINEAR_EXACT or SIGMOID), else the first
+/// VOI LUT Sequence item, else the full range.
+fn voi_from_tags(obj: &DefaultDicomObject) -> Voi {
+    let first = |t| {
+        obj.get(t)
+            .and_then(|e| e.to_multi_float64().ok())
+            .and_then(|v| v.first().copied())
+    };
+    if let (Some(center), Some(width)) = (first(tag::WINDOW_CENTER), first(tag::WINDOW_WIDTH))
+        && width > 0.0
+    {
+        let function = match text(obj, tag::VOILUT_FUNCTION)
+            .map(|f| f.to_ascii_uppercase())
+            .as_deref()
+        {
+            Some("LINEAR_EXACT") => WindowFunction::LinearExact,
+            Some("SIGMOID") => WindowFunction::Sigmoid,
+            _ => WindowFunction::Linear,
+        };
+        return Voi::Window {
+            center,
+            width,
+            function,
+        };
+    }
+    let lut = obj
+        .get(tag::VOILUT_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|items| items.first())
+        .and_then(|item| {
+            let descriptor = item.get(tag::LUT_DESCRIPTOR)?.to_multi_int::<i32>().ok()?;
+            let data: Vec<u16> = item.get(tag::LUT_DATA)?.uint16_slice().ok()?.to_vec();
+            let [entries, first, bits] = descriptor[..] else {
+                return None;
+            };
+            // 0 entries means 65536; the first mapped value may be signed.
+            let entries = if entries == 0 { 65_536 } else { entries as usize };
+            (data.len() == entries && (1..=16).contains(&bits)).then_some(Voi::Lut {
+                first: if first > 32_767 { first - 65_536 } else { first },
+                bits: bits as u8,
+                data,
+            })
+        });
+    lut.unwrap_or(Voi::FullRange)
 }
 
 /// Decodes a DICOM file into the image the model sees, its tags and notices.
