@@ -2,6 +2,7 @@
 //! `{ json: string, bytes: Uint8Array[] }`: the JSON below plus any file
 //! contents, whose buffers are transferred rather than copied.
 
+use chexlens_model::DicomDetails;
 use chexlens_model::cam::CamMap;
 use chexlens_model::manifest::Thresholds;
 use chexlens_model::metadata::Metadata;
@@ -47,9 +48,15 @@ pub enum ToWorker {
     },
     /// Stops the model load in progress.
     CancelLoad,
-    /// Analyse the image in the message's first byte buffer.
+    /// Decode the DICOM file in the message's first byte buffer: its preview
+    /// and tags come back before analysis, so that the tags can fill the
+    /// metadata the analysis uses. `serial` numbers the page's images.
+    Inspect { serial: u32, file_name: String },
+    /// Analyse the image in the message's first byte buffer (image `serial`;
+    /// an inspected DICOM is not decoded again).
     Analyse {
         id: u32,
+        serial: u32,
         file_name: String,
         metadata: Metadata,
     },
@@ -61,6 +68,8 @@ pub enum ToWorker {
 #[serde(rename_all = "lowercase")]
 pub enum LoadStage {
     Download,
+    /// Reading a file kept for offline use.
+    Cached,
     Verify,
     Read,
     Prepare,
@@ -70,6 +79,7 @@ impl LoadStage {
     pub fn label(self) -> &'static str {
         match self {
             LoadStage::Download => "Downloading",
+            LoadStage::Cached => "Reading from the offline copy",
             LoadStage::Verify => "Verifying",
             LoadStage::Read => "Reading weights",
             LoadStage::Prepare => "Preparing model",
@@ -87,6 +97,8 @@ pub struct ModelInfo {
     pub labels: Vec<String>,
     pub thresholds: Thresholds,
     pub metadata_defaults: Metadata,
+    /// Kept in the browser for offline use (models loaded from an address).
+    pub offline: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +116,18 @@ pub enum FromWorker {
         message: String,
     },
     LoadCancelled,
+    /// A DICOM's tags and summary; the message's first byte buffer is its
+    /// 8-bit grey preview, `width` x `height`.
+    Inspected {
+        serial: u32,
+        width: usize,
+        height: usize,
+        dicom: DicomDetails,
+    },
+    InspectFailed {
+        serial: u32,
+        message: String,
+    },
     AnalysisDone {
         id: u32,
         probabilities: Vec<f32>,

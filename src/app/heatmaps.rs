@@ -134,7 +134,7 @@ pub fn HeatMaps() -> impl IntoView {
                 </div>
                 <div class="legend" aria-hidden="true">
                     <span>"low"</span>
-                    <div class="legend-bar" style=format!("background: linear-gradient(to right, {legend})")></div>
+                    <div class="legend-bar" style:background=format!("linear-gradient(to right, {legend})")></div>
                     <span>"high"</span>
                 </div>
                 <p class="hint">"Grad-CAM on the last depthwise convolution; the ensemble's map is the mean of the members' maps, rescaled."</p>

@@ -1,16 +1,16 @@
 //! Image input (picker, drag and drop, paste) and the X-ray on a canvas.
 
-use super::{AppState, ImageFile, Preview, read_file};
+use super::{Actions, AppState, GreyPreview, ImageFile, Preview, read_file};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
-use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageBitmap};
+use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageBitmap, ImageData};
 
 /// Files above this are refused before reading (no X-ray is this large).
 const MAX_FILE_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
 const PREVIEW_SIZE: u32 = 512;
 
-fn take_file(state: AppState, file: web_sys::File) {
+fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
     if file.size() == 0.0 {
         state.error.set(Some(format!("{}: the file is empty", file.name())));
         return;
@@ -23,13 +23,7 @@ fn take_file(state: AppState, file: web_sys::File) {
     }
     leptos::task::spawn_local(async move {
         match read_file(&file).await {
-            Ok(bytes) => {
-                state.error.set(None);
-                state.image.set(Some(ImageFile {
-                    name: file.name(),
-                    bytes,
-                }));
-            }
+            Ok(bytes) => actions.open_image(file.name(), bytes),
             Err(e) => state.error.set(Some(e)),
         }
     });
@@ -44,6 +38,10 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
         return;
     };
     ctx.clear_rect(0.0, 0.0, canvas.width() as f64, canvas.height() as f64);
+    if let Some(preview) = &image.grey_preview {
+        draw_grey(state, canvas, &ctx, preview);
+        return;
+    }
     let array = js_sys::Array::of1(&js_sys::Uint8Array::from(image.bytes.as_slice()));
     let Ok(blob) = Blob::new_with_u8_array_sequence(&array) else {
         return;
@@ -78,9 +76,58 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
     });
 }
 
+/// A DICOM's preview, decoded by the worker.
+fn draw_grey(state: AppState, canvas: &HtmlCanvasElement, ctx: &CanvasRenderingContext2d, preview: &GreyPreview) {
+    let rgba: Vec<u8> = preview.grey.iter().flat_map(|&g| [g, g, g, 255]).collect();
+    let (w, h) = (preview.width as u32, preview.height as u32);
+    let Ok(data) = ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), w, h) else {
+        return;
+    };
+    canvas.set_width(w);
+    canvas.set_height(h);
+    let _ = ctx.put_image_data(&data, 0.0, 0.0);
+    state.preview.set(Some(Preview {
+        width: preview.width,
+        height: preview.height,
+        rgba,
+    }));
+}
+
+/// What a DICOM file is and what chexlens did with it; no identifying tags.
+#[component]
+fn DicomSummary() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        state.dicom.get().map(|d| {
+            let s = d.summary;
+            let what: Vec<String> = [s.modality, s.body_part].into_iter().flatten().collect();
+            let line = format!(
+                "DICOM {} · {}×{} · {} bits {} · {}",
+                what.join(" "),
+                s.width,
+                s.height,
+                s.bits_stored,
+                s.photometric,
+                s.transfer_syntax
+            );
+            view! {
+                <div class="dicom-summary" data-testid="dicom-summary">
+                    <p>{line}</p>
+                    {(!s.windowing.is_empty()).then(|| view! { <p>"Shown with " {s.windowing}</p> })}
+                    <ul class="notices">
+                        {d.notices.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
+                    </ul>
+                    <p class="hint">"Patient name, ID and dates in the file are not shown, kept or sent."</p>
+                </div>
+            }
+        })
+    }
+}
+
 #[component]
 pub fn ImagePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let actions = expect_context::<Actions>();
     let canvas_ref = NodeRef::<Canvas>::new();
     let dragging = RwSignal::new(false);
 
@@ -95,7 +142,7 @@ pub fn ImagePanel() -> impl IntoView {
         let file = ev.clipboard_data().and_then(|d| d.files()).and_then(|f| f.get(0));
         if let Some(file) = file {
             ev.prevent_default();
-            take_file(state, file);
+            take_file(state, actions, file);
         }
     });
     on_cleanup(move || paste.remove());
@@ -103,7 +150,7 @@ pub fn ImagePanel() -> impl IntoView {
     let on_change = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-            take_file(state, file);
+            take_file(state, actions, file);
         }
         input.set_value("");
     };
@@ -111,7 +158,7 @@ pub fn ImagePanel() -> impl IntoView {
         ev.prevent_default();
         dragging.set(false);
         if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
-            take_file(state, file);
+            take_file(state, actions, file);
         }
     };
 
@@ -127,10 +174,17 @@ pub fn ImagePanel() -> impl IntoView {
             >
                 <label class="file-button">
                     "Open an image…"
-                    <input type="file" accept=".png,.jpg,.jpeg,image/png,image/jpeg" data-testid="image-input" on:change=on_change/>
+                    // No accept filter: DICOM files from hospital systems often have no extension.
+                    <input type="file" data-testid="image-input" on:change=on_change/>
                 </label>
-                <p class="hint">"or drop a PNG or JPEG here, or paste one."</p>
+                <p class="hint">"or drop a PNG, JPEG or DICOM file here, or paste one."</p>
                 <p class="file-name">{move || state.image.get().map(|i| i.name).unwrap_or_default()}</p>
+                <Show when=move || state.inspecting.get().is_some()>
+                    <p class="status" role="status" data-testid="dicom-reading">
+                        {move || format!("Reading DICOM {}…", state.inspecting.get().map(|f| f.name).unwrap_or_default())}
+                    </p>
+                </Show>
+                <DicomSummary/>
                 <canvas node_ref=canvas_ref width="1" height="1" aria-label="The X-ray being analysed"></canvas>
             </div>
         </div>

@@ -5,10 +5,27 @@ use chexlens_model::metadata::parse_age;
 use chexlens_model::{Projection, Sex, View};
 use leptos::prelude::*;
 
+/// "from file" beside a field that holds a DICOM's value.
+#[component]
+fn FromFileBadge(field: &'static str, shown: Signal<bool>) -> impl IntoView {
+    view! {
+        <Show when=move || shown.get()>
+            <span class="from-file" data-testid=format!("{field}-from-file") title="Read from the DICOM file; change it if it is wrong">
+                "from file"
+            </span>
+        </Show>
+    }
+}
+
 #[component]
 pub fn MetadataForm() -> impl IntoView {
     let state = expect_context::<AppState>();
     let m = state.metadata;
+    let from = state.from_file;
+    let sex_from = Signal::derive(move || from.get().sex);
+    let age_from = Signal::derive(move || from.get().age);
+    let view_from = Signal::derive(move || from.get().view);
+    let projection_from = Signal::derive(move || from.get().projection);
     let age_text = RwSignal::new(String::from("50"));
     // Keep the text box in step when defaults arrive with a model.
     Effect::new(move |_| {
@@ -30,6 +47,7 @@ pub fn MetadataForm() -> impl IntoView {
                     data-testid="sex"
                     on:change=move |ev| {
                         if let Ok(sex) = event_target_value(&ev).parse::<Sex>() {
+                            from.update(|f| f.sex = false);
                             m.update(|m| m.sex = sex);
                         }
                     }
@@ -38,6 +56,7 @@ pub fn MetadataForm() -> impl IntoView {
                     <option value="male">"male"</option>
                     <option value="female">"female"</option>
                 </select>
+                <FromFileBadge field="sex" shown=sex_from/>
             </label>
             <label>
                 "Age "
@@ -49,11 +68,16 @@ pub fn MetadataForm() -> impl IntoView {
                         let text = event_target_value(&ev);
                         age_text.set(text.clone());
                         match parse_age(&text) {
-                            Ok(Some(age)) => { age_error.set(None); m.update(|m| m.age = Some(age)); }
+                            Ok(Some(age)) => {
+                                age_error.set(None);
+                                from.update(|f| f.age = false);
+                                m.update(|m| m.age = Some(age));
+                            }
                             Ok(None) | Err(_) => age_error.set(Some("Age must be 0 to 130 years.".into())),
                         }
                     }
                 />
+                <FromFileBadge field="age" shown=age_from/>
             </label>
             <label>
                 <input
@@ -62,6 +86,7 @@ pub fn MetadataForm() -> impl IntoView {
                     on:change=move |ev| {
                         let unknown = event_target_checked(&ev);
                         let typed = age_text.get_untracked().trim().parse::<f32>().ok();
+                        from.update(|f| f.age = false);
                         m.update(|m| m.age = if unknown { None } else { typed.or(Some(50.0)) });
                     }
                 />
@@ -76,6 +101,7 @@ pub fn MetadataForm() -> impl IntoView {
                     data-testid="view"
                     on:change=move |ev| {
                         if let Ok(view) = event_target_value(&ev).parse::<View>() {
+                            from.update(|f| f.view = false);
                             m.update(|m| m.view = view);
                         }
                     }
@@ -84,6 +110,7 @@ pub fn MetadataForm() -> impl IntoView {
                     <option value="frontal">"frontal"</option>
                     <option value="lateral">"lateral"</option>
                 </select>
+                <FromFileBadge field="view" shown=view_from/>
             </label>
             <label>
                 "Projection "
@@ -91,6 +118,7 @@ pub fn MetadataForm() -> impl IntoView {
                     data-testid="projection"
                     on:change=move |ev| {
                         if let Ok(p) = event_target_value(&ev).parse::<Projection>() {
+                            from.update(|f| f.projection = false);
                             m.update(|m| m.projection = p);
                         }
                     }
@@ -106,6 +134,7 @@ pub fn MetadataForm() -> impl IntoView {
                     <option value="none">"none (no AP/PA label)"</option>
                     <option value="unknown">"unknown"</option>
                 </select>
+                <FromFileBadge field="projection" shown=projection_from/>
             </label>
         </form>
     }

@@ -4,6 +4,8 @@ mod heatmaps;
 mod image_panel;
 mod metadata_form;
 mod model_panel;
+mod offline_models;
+mod pwa;
 mod results;
 mod state;
 mod worker_client;
@@ -15,8 +17,10 @@ use js_sys::Uint8Array;
 use leptos::prelude::*;
 use metadata_form::MetadataForm;
 use model_panel::ModelPanel;
+use offline_models::OfflineModels;
+use pwa::AppStatus;
 use results::Results;
-pub use state::{AnalysisStatus, AppState, ImageFile, ModelStatus, Preview};
+pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview};
 use worker_client::WorkerClient;
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`.
@@ -55,6 +59,10 @@ pub struct Actions {
 impl Actions {
     pub fn load_model(&self, source: ModelSource, files: Vec<Uint8Array>) {
         self.state.error.set(None);
+        if let ModelSource::ManifestUrl(url) = &source {
+            let origin = foreign_origin(url);
+            self.client.with_value(|c| c.allow_model_origin(origin));
+        }
         let backend = self.backend.get_value();
         self.client
             .with_value(|c| c.send(&ToWorker::LoadModel { source, backend }, files));
@@ -62,6 +70,36 @@ impl Actions {
 
     pub fn cancel_load(&self) {
         self.client.with_value(|c| c.send(&ToWorker::CancelLoad, Vec::new()));
+    }
+
+    /// Takes a file the user opened. A DICOM goes to the worker first, whose
+    /// reply (preview and tags) makes it the current image; other images are
+    /// current at once.
+    pub fn open_image(&self, name: String, bytes: Vec<u8>) {
+        let serial = self.state.last_serial.get_untracked() + 1;
+        self.state.last_serial.set(serial);
+        self.state.error.set(None);
+        let file = ImageFile {
+            name: name.clone(),
+            bytes,
+            serial,
+            grey_preview: None,
+        };
+        if chexlens_model::dicom::is_dicom(&file.bytes) {
+            let bytes = Uint8Array::from(file.bytes.as_slice());
+            self.state.inspecting.set(Some(file));
+            let message = ToWorker::Inspect {
+                serial,
+                file_name: name,
+            };
+            self.client.with_value(|c| c.send(&message, vec![bytes]));
+        } else {
+            self.state.inspecting.set(None);
+            self.state.dicom.set(None);
+            self.state.metadata.set(self.state.metadata_without_file_values());
+            self.state.from_file.set(FromFile::default());
+            self.state.image.set(Some(file));
+        }
     }
 
     /// Analyses the current image with the current metadata, if a model is ready.
@@ -79,6 +117,7 @@ impl Actions {
         self.state.analysis.set(AnalysisStatus::Running);
         let message = ToWorker::Analyse {
             id,
+            serial: image.serial,
             file_name: image.name.clone(),
             metadata: self.state.metadata.get_untracked(),
         };
@@ -149,10 +188,14 @@ pub fn App() -> impl IntoView {
         <header class="top">
             <h1>"chexlens"</h1>
             <p class="tagline">"Chest X-ray analysis that runs entirely in this browser."</p>
+            <AppStatus/>
         </header>
         <p class="privacy" data-testid="privacy">
             "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
-            "The page fetches only its own files and the model files you choose, and makes no request while analysing."
+            "The page fetches its own files (once; after that they are kept for offline use and the browser only checks for a new version when you open the page), "
+            "asks whether a model is deployed beside it, and downloads the model you choose when you choose it, keeping it for offline use. "
+            "It makes no request while analysing and loads nothing from any other site. "
+            "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
         </p>
         <p class="disclaimer" role="note">
             "For research and education only. Not a medical device; not for diagnosis."
@@ -161,6 +204,7 @@ pub fn App() -> impl IntoView {
         <main class="layout">
             <section class="column">
                 <ModelPanel/>
+                <OfflineModels/>
                 <MetadataForm/>
             </section>
             <section class="column">
@@ -185,6 +229,14 @@ fn ErrorBanner() -> impl IntoView {
             </div>
         </Show>
     }
+}
+
+/// The origin of a model address when it is not the page's own.
+fn foreign_origin(url: &str) -> Option<String> {
+    let page = web_sys::window()?.location().href().ok()?;
+    let target = web_sys::Url::new_with_base(url, &page).ok()?;
+    let own = web_sys::Url::new(&page).ok()?;
+    (target.origin() != own.origin()).then(|| target.origin())
 }
 
 /// Reads a picked or dropped file's bytes.

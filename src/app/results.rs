@@ -87,12 +87,13 @@ pub fn Results() -> impl IntoView {
                         >
                             <th scope="row">{row.label.clone()}</th>
                             <td class="bar-cell">
-                                <div class="bar" style=format!("width: {:.1}%", row.probability * 100.0)></div>
+                                <div class="bar" style:width=format!("{:.1}%", row.probability * 100.0)></div>
                             </td>
                             <td class="value">{format!("{:.3}", row.probability)}</td>
                             <td>
                                 <button
                                     class="small"
+                                    data-testid="map-button"
                                     aria-label=format!("Heat map for {}", row.label)
                                     title="Show the heat map for this label"
                                     on:click={

@@ -1,8 +1,8 @@
 //! The page's state: what the model, the image and the analysis are doing.
 
 use crate::protocol::{LoadStage, ModelInfo};
-use chexlens_model::Metadata;
 use chexlens_model::cam::CamMap;
+use chexlens_model::{DicomDetails, Metadata};
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,27 @@ pub struct Preview {
 pub struct ImageFile {
     pub name: String,
     pub bytes: Vec<u8>,
+    /// Numbers the page's images, so that the worker's replies match them.
+    pub serial: u32,
+    /// A DICOM's 8-bit grey preview, decoded by the worker (browsers cannot
+    /// draw DICOM themselves).
+    pub grey_preview: Option<GreyPreview>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreyPreview {
+    pub width: usize,
+    pub height: usize,
+    pub grey: Vec<u8>,
+}
+
+/// Which metadata fields hold a DICOM file's values (until the user edits them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FromFile {
+    pub sex: bool,
+    pub age: bool,
+    pub view: bool,
+    pub projection: bool,
 }
 
 /// Signals shared by the components (provided as context).
@@ -81,6 +102,13 @@ pub struct AppState {
     pub heatmaps: RwSignal<Vec<(usize, CamMap)>>,
     /// Label indices whose heat maps were asked for (done or under way).
     pub heatmaps_requested: RwSignal<Vec<usize>>,
+    /// The current image's DICOM summary, tags and notices.
+    pub dicom: RwSignal<Option<DicomDetails>>,
+    pub from_file: RwSignal<FromFile>,
+    /// A DICOM the worker is decoding; it becomes `image` when its tags are in.
+    pub inspecting: RwSignal<Option<ImageFile>>,
+    /// The serial of the latest file the user opened.
+    pub last_serial: RwSignal<u32>,
 }
 
 impl AppState {
@@ -96,6 +124,59 @@ impl AppState {
             preview: RwSignal::new(None),
             heatmaps: RwSignal::new(Vec::new()),
             heatmaps_requested: RwSignal::new(Vec::new()),
+            dicom: RwSignal::new(None),
+            from_file: RwSignal::new(FromFile::default()),
+            inspecting: RwSignal::new(None),
+            last_serial: RwSignal::new(0),
+        }
+    }
+
+    /// The current metadata with the previous file's values back at the
+    /// model's defaults: one patient's tags must not carry over to the next.
+    pub fn metadata_without_file_values(&self) -> chexlens_model::Metadata {
+        let defaults = self
+            .model_info_untracked()
+            .map_or_else(chexlens_model::Metadata::default, |i| i.metadata_defaults);
+        let from = self.from_file.get_untracked();
+        let mut m = self.metadata.get_untracked();
+        if from.sex {
+            m.sex = defaults.sex;
+        }
+        if from.age {
+            m.age = defaults.age;
+        }
+        if from.view {
+            m.view = defaults.view;
+        }
+        if from.projection {
+            m.projection = defaults.projection;
+        }
+        m
+    }
+
+    /// The worker decoded a DICOM: its tags fill the form, then it is analysed.
+    pub fn dicom_inspected(&self, serial: u32, preview: GreyPreview, dicom: chexlens_model::DicomDetails) {
+        let Some(mut file) = self.inspecting.get_untracked().filter(|f| f.serial == serial) else {
+            return;
+        };
+        self.inspecting.set(None);
+        file.grey_preview = Some(preview);
+        let tags = &dicom.tags;
+        self.metadata.set(tags.apply_to(self.metadata_without_file_values()));
+        self.from_file.set(FromFile {
+            sex: tags.sex.is_some(),
+            age: tags.age.is_some(),
+            view: tags.view.is_some(),
+            projection: tags.projection.is_some(),
+        });
+        self.dicom.set(Some(dicom));
+        self.image.set(Some(file));
+    }
+
+    pub fn model_info_untracked(&self) -> Option<ModelInfo> {
+        match self.model.get_untracked() {
+            ModelStatus::Ready(info) => Some(info),
+            _ => None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The page's side of the model worker: sending requests, applying replies
 //! to the state, and replacing a worker that stopped.
 
-use super::state::{AnalysisStatus, AppState, ModelStatus};
+use super::state::{AnalysisStatus, AppState, GreyPreview, ModelStatus};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
 use js_sys::Uint8Array;
@@ -11,8 +11,11 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions};
 
-/// Written by trunk next to the page (data-loader-shim on the worker).
-const WORKER_SCRIPT: &str = "./chexlens-worker_loader.js";
+/// The worker's start script: named in the page by the build (it carries a
+/// content hash), else trunk's plain name (development builds).
+fn worker_script() -> String {
+    super::pwa::page_meta("chexlens-worker").unwrap_or_else(|| "./chexlens-worker_loader.js".into())
+}
 
 /// An encoded message and the buffers it transfers.
 type Outgoing = (JsValue, js_sys::Array);
@@ -20,6 +23,9 @@ type Outgoing = (JsValue, js_sys::Array);
 #[derive(Clone)]
 pub struct WorkerClient {
     worker: Rc<RefCell<Option<Worker>>>,
+    /// The other origin the worker may fetch a model from (its CSP, set by
+    /// the service worker, allows only this origin and the page's own).
+    model_origin: Rc<RefCell<Option<String>>>,
     /// Messages waiting for the worker to say it is ready.
     queue: Rc<RefCell<Option<Vec<Outgoing>>>>,
     state: AppState,
@@ -29,6 +35,7 @@ impl WorkerClient {
     pub fn start(state: AppState) -> Self {
         let client = Self {
             worker: Rc::new(RefCell::new(None)),
+            model_origin: Rc::new(RefCell::new(None)),
             queue: Rc::new(RefCell::new(Some(Vec::new()))),
             state,
         };
@@ -38,7 +45,12 @@ impl WorkerClient {
 
     fn spawn(&self) {
         let options = WorkerOptions::new();
-        let worker = match Worker::new_with_options(WORKER_SCRIPT, &options) {
+        let mut script = worker_script();
+        if let Some(origin) = self.model_origin.borrow().as_ref() {
+            let origin = String::from(js_sys::encode_uri_component(origin));
+            script = format!("{script}?model-origin={origin}");
+        }
+        let worker = match Worker::new_with_options(&script, &options) {
             Ok(w) => w,
             Err(_) => {
                 self.state.model.set(ModelStatus::Error(
@@ -53,7 +65,7 @@ impl WorkerClient {
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             match transport::decode::<FromWorker>(&event.data()) {
                 Some((FromWorker::Ready, _)) => client.flush(),
-                Some((message, _)) => apply(state, message),
+                Some((message, bytes)) => apply(state, message, bytes),
                 None => {}
             }
         });
@@ -63,6 +75,10 @@ impl WorkerClient {
         let client = self.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             event.prevent_default();
+            // For developers only: what stopped it.
+            if let Ok(text) = js_sys::Reflect::get(&event, &"message".into()) {
+                web_sys::console::error_2(&"chexlens worker stopped:".into(), &text);
+            }
             client.recover();
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -78,10 +94,25 @@ impl WorkerClient {
         }
         let message = "The analysis engine stopped unexpectedly and was restarted. Load the model again to continue.";
         self.state.model.set(ModelStatus::Error(message.into()));
+        // A DICOM being read when it stopped stays unread; the image on screen stays.
+        self.state.inspecting.set(None);
         if self.state.analysis.get_untracked() == AnalysisStatus::Running {
             self.state.analysis.set(AnalysisStatus::Error(message.into()));
         }
         self.state.error.set(Some(message.into()));
+        self.spawn();
+    }
+
+    /// Makes sure the worker may fetch from `origin` (`None`: the page's own
+    /// only), replacing it when its allowance differs.
+    pub fn allow_model_origin(&self, origin: Option<String>) {
+        if *self.model_origin.borrow() == origin {
+            return;
+        }
+        *self.model_origin.borrow_mut() = origin;
+        if let Some(old) = self.worker.borrow_mut().take() {
+            old.terminate();
+        }
         self.spawn();
     }
 
@@ -113,7 +144,7 @@ impl WorkerClient {
     }
 }
 
-fn apply(state: AppState, message: FromWorker) {
+fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
     match message {
         FromWorker::Ready => {}
         FromWorker::Progress {
@@ -131,7 +162,12 @@ fn apply(state: AppState, message: FromWorker) {
         }
         FromWorker::ModelReady(info) => {
             state.threshold.set(info.thresholds.default);
-            state.metadata.set(info.metadata_defaults);
+            // An open DICOM's tags still hold over the new model's defaults.
+            let defaults = info.metadata_defaults;
+            let dicom = state.dicom.get_untracked();
+            state
+                .metadata
+                .set(dicom.map_or(defaults, |d| d.tags.apply_to(defaults)));
             state.model.set(ModelStatus::Ready(info));
             state.error.set(None);
         }
@@ -140,6 +176,23 @@ fn apply(state: AppState, message: FromWorker) {
             state.error.set(Some(message));
         }
         FromWorker::LoadCancelled => state.model.set(ModelStatus::None),
+        FromWorker::Inspected {
+            serial,
+            width,
+            height,
+            dicom,
+        } => {
+            let grey = bytes.first().map(|b| b.to_vec()).unwrap_or_default();
+            if grey.len() == width * height {
+                state.dicom_inspected(serial, GreyPreview { width, height, grey }, dicom);
+            }
+        }
+        FromWorker::InspectFailed { serial, message } => {
+            if serial == state.last_serial.get_untracked() {
+                state.inspecting.set(None);
+                state.error.set(Some(message));
+            }
+        }
         FromWorker::AnalysisDone {
             id,
             probabilities,

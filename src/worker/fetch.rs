@@ -24,24 +24,13 @@ pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, String> {
         .map_err(|_| format!("'{url}' is not a valid address"))
 }
 
-/// Fetches `url` completely, reporting `(done, total)` as chunks arrive.
-pub async fn fetch_bytes(
-    url: &str,
-    signal: &AbortSignal,
-    mut progress: impl FnMut(u64, Option<u64>),
-) -> Result<Vec<u8>, FetchError> {
-    let failed = |e: JsValue| {
-        if signal.aborted() {
-            FetchError::Cancelled
-        } else {
-            FetchError::Failed(js_error_text(&e))
-        }
-    };
+/// Fetches `url`'s response (status checked; the body not read yet).
+pub async fn fetch_response(url: &str, signal: &AbortSignal) -> Result<Response, FetchError> {
     let init = RequestInit::new();
     init.set_signal(Some(signal));
     let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
         .await
-        .map_err(&failed)?
+        .map_err(|e| failure(signal, &e))?
         .unchecked_into();
     if !response.ok() {
         return Err(FetchError::Failed(format!(
@@ -50,19 +39,43 @@ pub async fn fetch_bytes(
             response.status_text()
         )));
     }
-    let total = response
+    Ok(response)
+}
+
+fn failure(signal: &AbortSignal, e: &JsValue) -> FetchError {
+    if signal.aborted() {
+        FetchError::Cancelled
+    } else {
+        FetchError::Failed(js_error_text(e))
+    }
+}
+
+/// The size a response announces (Content-Length).
+pub fn announced_size(response: &Response, header: &str) -> Option<u64> {
+    response
         .headers()
-        .get("content-length")
+        .get(header)
         .ok()
         .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads a response's body completely, reporting `(done, total)` as chunks
+/// arrive. A body shorter than `total` is an error, never a model (longer is
+/// fine: Content-Length counts compressed bytes).
+pub async fn read_body(
+    response: &Response,
+    total: Option<u64>,
+    signal: &AbortSignal,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, FetchError> {
     let Some(body) = response.body() else {
         return Ok(Vec::new());
     };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(&failed)?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failure(signal, &e))?;
         if Reflect::get(&chunk, &"done".into())
             .ok()
             .and_then(|d| d.as_bool())
@@ -70,7 +83,9 @@ pub async fn fetch_bytes(
         {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(&failed)?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(|e| failure(signal, &e))?
+            .unchecked_into();
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
@@ -79,7 +94,6 @@ pub async fn fetch_bytes(
     if signal.aborted() {
         return Err(FetchError::Cancelled);
     }
-    // A body shorter than announced is a broken download, never a model.
     if let Some(total) = total
         && (bytes.len() as u64) < total
     {

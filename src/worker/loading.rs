@@ -1,11 +1,15 @@
-//! Turning a model source into an ensemble: download, verify, read, prepare,
-//! reporting progress and stopping at the first cancel.
+//! Turning a model source into an ensemble: download (or read the offline
+//! copy), verify, read, prepare, reporting progress and stopping at the
+//! first cancel. Each member is parsed as soon as its bytes are in and its
+//! bytes dropped, so a large ensemble is never held twice.
 
-use super::fetch::{FetchError, fetch_bytes, resolve_url, yield_to_events};
+use super::fetch::{FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
+use crate::model_cache::{self, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource};
 use chexlens_model::weights::verify_sha256;
 use chexlens_model::{Device, Ensemble, Manifest, ModelSettings, StateDict};
 use js_sys::Uint8Array;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
 /// The demo model deployed with the page.
@@ -25,13 +29,6 @@ impl From<FetchError> for LoadError {
     }
 }
 
-/// A model's manifest and its members' bytes, named for messages.
-struct Fetched {
-    manifest: Option<Manifest>,
-    name: String,
-    members: Vec<(String, Vec<u8>, Option<String>)>,
-}
-
 /// Reports a stage, bytes done, bytes in all (when known) and the file.
 pub type Progress = dyn Fn(LoadStage, u64, Option<u64>, &str);
 
@@ -44,6 +41,17 @@ pub struct Loaded {
     pub ensemble: Ensemble,
     pub name: String,
     pub demo: bool,
+    /// Every file is in the offline cache.
+    pub offline: bool,
+}
+
+/// A picked weight file: its name, bytes and expected sha256.
+type LocalMember = (String, Uint8Array, Option<String>);
+
+/// One member's bytes and where they came from.
+struct MemberBytes {
+    bytes: Vec<u8>,
+    cached: bool,
 }
 
 impl Loader<'_> {
@@ -56,121 +64,303 @@ impl Loader<'_> {
     }
 
     pub async fn load(&self, source: ModelSource, files: Vec<Uint8Array>, device: Device) -> Result<Loaded, LoadError> {
-        let fetched = match source {
-            ModelSource::Demo => self.fetch_manifest_and_members(DEMO_MANIFEST).await?,
-            ModelSource::ManifestUrl(url) => self.fetch_manifest_and_members(&url).await?,
-            ModelSource::LocalFiles(names) => local_files(names, files)?,
-        };
-        self.build(fetched, device).await
-    }
-
-    async fn download(&self, url: &str, label: &str) -> Result<Vec<u8>, LoadError> {
-        let bytes = fetch_bytes(url, self.signal, |done, total| {
-            (self.progress)(LoadStage::Download, done, total, label)
-        })
-        .await
-        .map_err(|e| match e {
-            FetchError::Failed(m) => LoadError::Failed(format!("{label}: download failed: {m}")),
-            other => other.into(),
-        })?;
-        self.check_cancel()?;
-        Ok(bytes)
-    }
-
-    async fn fetch_manifest_and_members(&self, url: &str) -> Result<Fetched, LoadError> {
-        let manifest_url = resolve_url(url, None).map_err(LoadError::Failed)?;
-        let text = self.download(&manifest_url, "manifest").await?;
-        let text = String::from_utf8(text).map_err(|_| LoadError::Failed("the manifest is not text".into()))?;
-        let manifest = Manifest::from_json(&text).map_err(|e| LoadError::Failed(e.to_string()))?;
-        let mut members = Vec::new();
-        for member in &manifest.members {
-            let url = resolve_url(&member.weights, Some(&manifest_url)).map_err(LoadError::Failed)?;
-            let name = member.weights.rsplit('/').next().unwrap_or(&member.weights).to_string();
-            let bytes = self.download(&url, &name).await?;
-            members.push((name, bytes, member.sha256.clone()));
+        match source {
+            ModelSource::Demo => self.load_url(DEMO_MANIFEST, device).await,
+            ModelSource::ManifestUrl(url) => self.load_url(&url, device).await,
+            ModelSource::LocalFiles(names) => self.load_local(names, files, device).await,
         }
-        Ok(Fetched {
-            name: manifest.name.clone(),
-            manifest: Some(manifest),
-            members,
-        })
     }
 
-    async fn build(&self, fetched: Fetched, device: Device) -> Result<Loaded, LoadError> {
-        let total: u64 = fetched.members.iter().map(|(_, b, _)| b.len() as u64).sum();
-        let mut done = 0;
-        let mut weights = Vec::with_capacity(fetched.members.len());
-        for (name, bytes, sha256) in fetched.members {
-            if let Some(expected) = &sha256 {
-                (self.progress)(LoadStage::Verify, done, Some(total), &name);
-                yield_to_events().await;
-                self.check_cancel()?;
-                verify_sha256(&bytes, expected, &name).map_err(|e| LoadError::Failed(e.to_string()))?;
-            }
-            (self.progress)(LoadStage::Read, done, Some(total), &name);
+    /// Verifies a member's checksum and parses it.
+    async fn read_member(&self, name: &str, bytes: &[u8], sha256: Option<&str>) -> Result<StateDict, LoadError> {
+        if let Some(expected) = sha256 {
+            (self.progress)(LoadStage::Verify, 0, Some(bytes.len() as u64), name);
             yield_to_events().await;
             self.check_cancel()?;
-            weights.push(StateDict::from_bytes(&bytes, &name).map_err(|e| LoadError::Failed(e.to_string()))?);
-            done += bytes.len() as u64;
+            verify_sha256(bytes, expected, name).map_err(|e| LoadError::Failed(e.to_string()))?;
         }
-        (self.progress)(LoadStage::Prepare, done, Some(total), &fetched.name);
+        (self.progress)(LoadStage::Read, 0, Some(bytes.len() as u64), name);
         yield_to_events().await;
         self.check_cancel()?;
-        let (architecture, settings, demo) = match fetched.manifest {
+        StateDict::from_bytes(bytes, name).map_err(|e| LoadError::Failed(e.to_string()))
+    }
+
+    async fn assemble(
+        &self,
+        weights: Vec<StateDict>,
+        manifest: Option<Manifest>,
+        name: String,
+        device: Device,
+    ) -> Result<(Ensemble, bool), LoadError> {
+        (self.progress)(LoadStage::Prepare, 0, None, &name);
+        yield_to_events().await;
+        self.check_cancel()?;
+        let (architecture, settings, demo) = match manifest {
             Some(m) => (m.architecture, m.settings, m.demo),
             None => (None, ModelSettings::default(), false),
         };
         let ensemble = Ensemble::from_state_dicts(weights, architecture, settings, device)
             .map_err(|e| LoadError::Failed(e.to_string()))?;
+        Ok((ensemble, demo))
+    }
+
+    /// The manifest from the network, else from the offline copy.
+    async fn manifest_text(&self, url: &str, cache: Option<&ModelCache>) -> Result<(String, bool), LoadError> {
+        let network = match fetch_response(url, self.signal).await {
+            Ok(response) => {
+                let total = announced_size(&response, "content-length");
+                read_body(&response, total, self.signal, |done, total| {
+                    (self.progress)(LoadStage::Download, done, total, "manifest")
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let network_error = match network {
+            Ok(bytes) => {
+                let text =
+                    String::from_utf8(bytes).map_err(|_| LoadError::Failed("the manifest is not text".into()))?;
+                return Ok((text, false));
+            }
+            Err(FetchError::Cancelled) => return Err(LoadError::Cancelled),
+            Err(FetchError::Failed(m)) => m,
+        };
+        if let Some(cache) = cache
+            && let Some(response) = cache.get(&model_cache::manifest_key(url)).await
+            && let Ok(promise) = response.text()
+            && let Ok(text) = JsFuture::from(promise).await
+            && let Some(text) = text.as_string()
+        {
+            return Ok((text, true));
+        }
+        Err(LoadError::Failed(format!(
+            "manifest: download failed ({network_error}) and no offline copy of this model is kept"
+        )))
+    }
+
+    /// A member from the offline copy if it checks out, else downloaded,
+    /// kept in the cache as it streams in.
+    async fn member_bytes(
+        &self,
+        url: &str,
+        name: &str,
+        sha256: Option<&str>,
+        cache: Option<&ModelCache>,
+    ) -> Result<MemberBytes, LoadError> {
+        let key = model_cache::member_key(url, sha256);
+        // Content-addressed entries are used before the network; entries
+        // without a checksum only when the network fails.
+        if sha256.is_some()
+            && let Some(cache) = cache
+            && let Some(bytes) = self.cached_member(cache, &key, name).await?
+        {
+            return Ok(MemberBytes { bytes, cached: true });
+        }
+        let response = match fetch_response(url, self.signal).await {
+            Ok(r) => r,
+            Err(FetchError::Failed(m)) => {
+                if sha256.is_none()
+                    && let Some(cache) = cache
+                    && let Some(bytes) = self.cached_member(cache, &key, name).await?
+                {
+                    return Ok(MemberBytes { bytes, cached: true });
+                }
+                return Err(LoadError::Failed(format!("{name}: download failed: {m}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let total = announced_size(&response, "content-length");
+        // Kept only when it can be checked on every read: by checksum, or by
+        // the exact size the server announced.
+        let size_header = total.map(|t| t.to_string()).unwrap_or_default();
+        let storing = match cache {
+            Some(cache) if sha256.is_some() || total.is_some() => response.clone().ok().and_then(|copy| {
+                let mut headers = vec![(model_cache::SOURCE, url)];
+                if let Some(sha) = sha256 {
+                    headers.push((model_cache::SHA256, sha));
+                } else {
+                    headers.push((model_cache::SIZE, size_header.as_str()));
+                }
+                let body = copy.body().map(wasm_bindgen::JsValue::from).unwrap_or_default();
+                response_with(&body, &headers).map(|r| (cache, cache.put(&key, &r)))
+            }),
+            _ => None,
+        };
+        let bytes = read_body(&response, total, self.signal, |done, total| {
+            (self.progress)(LoadStage::Download, done, total, name)
+        })
+        .await
+        .map_err(|e| match e {
+            FetchError::Failed(m) => LoadError::Failed(format!("{name}: download failed: {m}")),
+            other => other.into(),
+        });
+        let mut cached = false;
+        if let Some((cache, stored)) = storing {
+            // The copy is complete once stored; a body that failed part-way
+            // rejects the store, and a wrong checksum removes the entry.
+            let complete = JsFuture::from(stored).await.is_ok();
+            let checks = match (&bytes, sha256) {
+                (Ok(b), Some(expected)) => verify_sha256(b, expected, name).is_ok(),
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            if complete && checks {
+                cached = true;
+            } else {
+                cache.delete(&key).await;
+            }
+        }
+        let bytes = bytes?;
+        self.check_cancel()?;
+        Ok(MemberBytes { bytes, cached })
+    }
+
+    /// An offline copy's bytes, checked again; a copy that fails its check
+    /// is removed and `None` returned.
+    async fn cached_member(&self, cache: &ModelCache, key: &str, name: &str) -> Result<Option<Vec<u8>>, LoadError> {
+        let Some(response) = cache.get(key).await else {
+            return Ok(None);
+        };
+        let header = |h: &str| response.headers().get(h).ok().flatten();
+        let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
+        let sha = header(model_cache::SHA256);
+        let read = read_body(&response, size, self.signal, |done, total| {
+            (self.progress)(LoadStage::Cached, done, total, name)
+        })
+        .await;
+        let bytes = match read {
+            Ok(b) => b,
+            Err(FetchError::Cancelled) => return Err(LoadError::Cancelled),
+            Err(FetchError::Failed(_)) => {
+                cache.delete(key).await;
+                return Ok(None);
+            }
+        };
+        let intact = match (&sha, size) {
+            (Some(expected), _) => verify_sha256(&bytes, expected, name).is_ok(),
+            (None, Some(size)) => bytes.len() as u64 == size,
+            (None, None) => false,
+        };
+        if !intact {
+            cache.delete(key).await;
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
+
+    async fn load_url(&self, url: &str, device: Device) -> Result<Loaded, LoadError> {
+        let manifest_url = resolve_url(url, None).map_err(LoadError::Failed)?;
+        let cache = ModelCache::open().await;
+        let (text, _) = self.manifest_text(&manifest_url, cache.as_ref()).await?;
+        let manifest = Manifest::from_json(&text).map_err(|e| LoadError::Failed(e.to_string()))?;
+        let mut weights = Vec::with_capacity(manifest.members.len());
+        let mut keys = Vec::new();
+        let mut all_cached = true;
+        let mut total_bytes = 0u64;
+        for member in &manifest.members {
+            let url = resolve_url(&member.weights, Some(&manifest_url)).map_err(LoadError::Failed)?;
+            let name = member.weights.rsplit('/').next().unwrap_or(&member.weights).to_string();
+            let sha = member.sha256.as_deref();
+            let fetched = self.member_bytes(&url, &name, sha, cache.as_ref()).await?;
+            all_cached &= fetched.cached;
+            total_bytes += fetched.bytes.len() as u64;
+            keys.push(model_cache::member_key(&url, sha));
+            weights.push(self.read_member(&name, &fetched.bytes, sha).await?);
+        }
+        let name = manifest.name.clone();
+        let (ensemble, demo) = self.assemble(weights, Some(manifest), name.clone(), device).await?;
+        let offline = match (&cache, all_cached) {
+            (Some(cache), true) => {
+                let total = total_bytes.to_string();
+                let members = keys.join(" ");
+                let headers = [
+                    (model_cache::NAME, name.as_str()),
+                    (model_cache::SOURCE, manifest_url.as_str()),
+                    (model_cache::SIZE, total.as_str()),
+                    (model_cache::MEMBERS, members.as_str()),
+                ];
+                match response_with(&text.into(), &headers) {
+                    Some(r) => JsFuture::from(cache.put(&model_cache::manifest_key(&manifest_url), &r))
+                        .await
+                        .is_ok(),
+                    None => false,
+                }
+            }
+            _ => false,
+        };
         Ok(Loaded {
             ensemble,
-            name: fetched.name,
+            name,
             demo,
+            offline,
         })
     }
-}
 
-/// Picked files: a manifest with its weights, or one to three weight files.
-fn local_files(names: Vec<String>, files: Vec<Uint8Array>) -> Result<Fetched, LoadError> {
-    let fail = |m: String| Err(LoadError::Failed(m));
-    if names.len() != files.len() || names.is_empty() {
-        return fail("no files were received".into());
-    }
-    let mut entries: Vec<(String, Vec<u8>)> = names.into_iter().zip(files.iter().map(|f| f.to_vec())).collect();
-    let manifest_at = entries
-        .iter()
-        .position(|(n, _)| n.to_ascii_lowercase().ends_with(".json"));
-    let Some(at) = manifest_at else {
-        if entries.len() > 3 {
-            return fail(format!(
-                "{} weight files picked; an ensemble without a manifest takes one to three",
-                entries.len()
-            ));
+    /// Picked files: a manifest with its weights, or one to three weight files.
+    async fn load_local(
+        &self,
+        names: Vec<String>,
+        files: Vec<Uint8Array>,
+        device: Device,
+    ) -> Result<Loaded, LoadError> {
+        let fail = |m: String| Err(LoadError::Failed(m));
+        if names.len() != files.len() || names.is_empty() {
+            return fail("no files were received".into());
         }
-        let name = entries.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" + ");
-        return Ok(Fetched {
-            manifest: None,
-            name,
-            members: entries.into_iter().map(|(n, b)| (n, b, None)).collect(),
-        });
-    };
-    let (manifest_name, text) = entries.remove(at);
-    let text = String::from_utf8(text).map_err(|_| LoadError::Failed(format!("{manifest_name} is not text")))?;
-    let manifest = Manifest::from_json(&text).map_err(|e| LoadError::Failed(format!("{manifest_name}: {e}")))?;
-    let mut members = Vec::new();
-    for member in &manifest.members {
-        let wanted = member.weights.rsplit('/').next().unwrap_or(&member.weights);
-        let Some(i) = entries.iter().position(|(n, _)| n == wanted) else {
-            return fail(format!(
-                "the manifest names '{wanted}', which is not among the picked files"
-            ));
+        let mut entries: Vec<(String, Uint8Array)> = names.into_iter().zip(files).collect();
+        let manifest_at = entries
+            .iter()
+            .position(|(n, _)| n.to_ascii_lowercase().ends_with(".json"));
+        let (manifest, members): (Option<Manifest>, Vec<LocalMember>) = match manifest_at {
+            None => {
+                if entries.len() > 3 {
+                    return fail(format!(
+                        "{} weight files picked; an ensemble without a manifest takes one to three",
+                        entries.len()
+                    ));
+                }
+                (None, entries.into_iter().map(|(n, b)| (n, b, None)).collect())
+            }
+            Some(at) => {
+                let (manifest_name, text) = entries.remove(at);
+                let text = String::from_utf8(text.to_vec())
+                    .map_err(|_| LoadError::Failed(format!("{manifest_name} is not text")))?;
+                let manifest =
+                    Manifest::from_json(&text).map_err(|e| LoadError::Failed(format!("{manifest_name}: {e}")))?;
+                let mut members = Vec::new();
+                for member in &manifest.members {
+                    let wanted = member.weights.rsplit('/').next().unwrap_or(&member.weights);
+                    let Some(i) = entries.iter().position(|(n, _)| n == wanted) else {
+                        return fail(format!(
+                            "the manifest names '{wanted}', which is not among the picked files"
+                        ));
+                    };
+                    let (name, bytes) = entries.remove(i);
+                    members.push((name, bytes, member.sha256.clone()));
+                }
+                (Some(manifest), members)
+            }
         };
-        let (name, bytes) = entries.remove(i);
-        members.push((name, bytes, member.sha256.clone()));
+        let name = match &manifest {
+            Some(m) => m.name.clone(),
+            None => members
+                .iter()
+                .map(|(n, _, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+        };
+        let mut weights = Vec::with_capacity(members.len());
+        for (member, bytes, sha) in members {
+            // One member's bytes in wasm memory at a time.
+            let bytes = bytes.to_vec();
+            weights.push(self.read_member(&member, &bytes, sha.as_deref()).await?);
+        }
+        let (ensemble, demo) = self.assemble(weights, manifest, name.clone(), device).await?;
+        Ok(Loaded {
+            ensemble,
+            name,
+            demo,
+            offline: false,
+        })
     }
-    Ok(Fetched {
-        name: manifest.name.clone(),
-        manifest: Some(manifest),
-        members,
-    })
 }

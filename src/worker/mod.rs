@@ -9,7 +9,7 @@ use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
 use crate::transport;
 use chexlens_model::Tensor;
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{Device, Ensemble, decode_image};
+use chexlens_model::{Device, Ensemble, ResizeFilter, XrayImage, decode_xray};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
 use std::cell::RefCell;
@@ -25,10 +25,15 @@ struct LastInputs {
     metadata: Tensor<2>,
 }
 
+/// The preview of an inspected DICOM fits in this square (the page's canvas).
+const PREVIEW_SIZE: usize = 512;
+
 #[derive(Default)]
 struct State {
     ensemble: Option<Rc<Ensemble>>,
     last: Option<Rc<LastInputs>>,
+    /// The last inspected DICOM, decoded, so that its analysis does not decode it again.
+    inspected: Option<(u32, Rc<XrayImage>)>,
     webgpu: Option<Device>,
     loading: Option<AbortController>,
 }
@@ -38,8 +43,59 @@ fn scope() -> DedicatedWorkerGlobalScope {
 }
 
 fn post(message: &FromWorker) {
-    let (value, transfer) = transport::encode(message, Vec::new());
+    post_with(message, Vec::new());
+}
+
+fn post_with(message: &FromWorker, bytes: Vec<Uint8Array>) {
+    let (value, transfer) = transport::encode(message, bytes);
     let _ = scope().post_message_with_transfer(&value, &transfer);
+}
+
+/// Decodes a DICOM, keeps it for the analysis to come, and sends back its
+/// tags and a grey preview.
+fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, bytes: &[u8]) {
+    let loaded = match decode_xray(bytes) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            post(&FromWorker::InspectFailed {
+                serial,
+                message: format!("{file_name}: {e}"),
+            });
+            return;
+        }
+    };
+    let Some(dicom) = loaded.dicom else {
+        post(&FromWorker::InspectFailed {
+            serial,
+            message: format!("{file_name}: not a DICOM file"),
+        });
+        return;
+    };
+    let image = loaded.image;
+    let scale = (PREVIEW_SIZE as f64 / image.width.max(image.height) as f64).min(1.0);
+    let (width, height) = (
+        ((image.width as f64 * scale).round() as usize).max(1),
+        ((image.height as f64 * scale).round() as usize).max(1),
+    );
+    // Colour DICOMs preview as their first plane's grey: enough to check the image.
+    let preview = chexlens_model::preprocess::resize_plane(
+        &image.planes[0],
+        image.width,
+        image.height,
+        width,
+        height,
+        ResizeFilter::Bilinear,
+    );
+    state.borrow_mut().inspected = Some((serial, Rc::new(image)));
+    post_with(
+        &FromWorker::Inspected {
+            serial,
+            width,
+            height,
+            dicom,
+        },
+        vec![Uint8Array::from(preview.as_slice())],
+    );
 }
 
 /// Starts the worker: from now on it answers the page's messages.
@@ -65,8 +121,16 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             }
         }
         ToWorker::LoadModel { source, backend } => load(state, source, backend, bytes).await,
+        ToWorker::Inspect { serial, file_name } => match bytes.first() {
+            Some(file) => inspect(&state, serial, &file_name, &file.to_vec()),
+            None => post(&FromWorker::InspectFailed {
+                serial,
+                message: format!("{file_name}: no file data received"),
+            }),
+        },
         ToWorker::Analyse {
             id,
+            serial,
             file_name,
             metadata,
         } => {
@@ -80,9 +144,19 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                     id,
                     message: format!("{file_name}: no image data received"),
                 },
-                (Some(ensemble), Some(image)) => {
+                (Some(ensemble), Some(file)) => {
                     let started = js_sys::Date::now();
-                    match analyse(&ensemble, &image.to_vec(), &metadata).await {
+                    let inspected = match &state.borrow().inspected {
+                        Some((s, image)) if *s == serial => Some(image.clone()),
+                        _ => None,
+                    };
+                    let image = match inspected {
+                        Some(image) => Ok(image),
+                        None => decode_xray(&file.to_vec())
+                            .map(|l| Rc::new(l.image))
+                            .map_err(|e| e.to_string()),
+                    };
+                    match analyse(&ensemble, image, &metadata).await {
                         Ok((probabilities, states, metadata)) => {
                             state.borrow_mut().last = Some(Rc::new(LastInputs { id, states, metadata }));
                             FromWorker::AnalysisDone {
@@ -131,11 +205,10 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
 
 async fn analyse(
     ensemble: &Ensemble,
-    bytes: &[u8],
+    image: Result<Rc<XrayImage>, String>,
     metadata: &chexlens_model::Metadata,
 ) -> Result<(Vec<f32>, Vec<Tensor<4>>, Tensor<2>), String> {
-    let image = decode_image(bytes).map_err(|e| e.to_string())?;
-    let (images, meta) = ensemble.inputs(&image, metadata);
+    let (images, meta) = ensemble.inputs(&*image?, metadata);
     let states = ensemble.backbone_states(&images);
     let prediction = ensemble.predict_states_async(&states, &meta).await?;
     Ok((prediction.probabilities, states, meta))
@@ -196,6 +269,7 @@ async fn load(
                 labels: settings.labels.clone(),
                 thresholds: settings.thresholds.clone(),
                 metadata_defaults: settings.metadata.defaults,
+                offline: loaded.offline,
             };
             state.borrow_mut().ensemble = Some(Rc::new(loaded.ensemble));
             post(&FromWorker::ModelReady(info));

@@ -67,7 +67,7 @@ for (const backend of ["cpu", "webgpu"]) {
     writeFileSync(bogus, "this is a text file, not a PNG");
     assert.equal(await analyse(page, bogus), "error");
     const message = await page.getByTestId("error").textContent();
-    assert.match(message, /not-an-xray\.png: not a PNG or JPEG image/);
+    assert.match(message, /not-an-xray\.png: not a PNG, JPEG or DICOM image/);
     assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
     assert.equal(await analyse(page, join(FIXTURES, "xray_rgb.png")), "done");
     assertClose(await pageProbabilities(page), cliProbabilities(join(FIXTURES, "xray_rgb.png")), `${backend} after a bad file`);

@@ -19,25 +19,53 @@ const TYPES = {
   ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
 };
 
-/** Serves dist/ on a free loopback port; `requests` lists every path asked for. */
-export async function serveDist() {
+/**
+ * Serves dist/ (or another built folder) on a free loopback port; `requests`
+ * lists every path asked for. `setRoot` swaps the folder (a new deployment),
+ * `setDown(true)` drops every connection (the network is gone), and
+ * `setTruncate(fn)` cuts matching files in half after announcing their full
+ * length (a download that breaks part-way).
+ */
+export async function serveDist(root = DIST) {
   const requests = [];
+  let down = false;
+  let truncate = null;
   const server = createServer(async (req, res) => {
     requests.push(req.url);
+    if (down) {
+      req.socket.destroy();
+      return;
+    }
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    let file = join(DIST, path);
+    let file = join(root, path);
     try {
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length });
-      res.end(body);
+      res.writeHead(200, {
+        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "content-length": body.length,
+        "cache-control": "no-cache",
+      });
+      if (truncate?.(path)) {
+        res.write(body.subarray(0, body.length >> 1));
+        setTimeout(() => req.socket.destroy(), 50);
+        return;
+      }
+      res.end(req.method === "HEAD" ? undefined : body);
     } catch {
       res.writeHead(404).end("not found");
     }
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const url = `http://127.0.0.1:${server.address().port}/`;
-  return { url, requests, close: () => new Promise((ok) => server.close(ok)) };
+  return {
+    url,
+    requests,
+    setRoot: (dir) => { root = dir; },
+    setDown: (value) => { down = value; },
+    setTruncate: (fn) => { truncate = fn; },
+    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
+  };
 }
 
 export async function launchChromium() {
@@ -65,6 +93,11 @@ export function cliProbabilities(image, flags = []) {
 export async function loadDemo(page) {
   await page.getByTestId("load-demo").click();
   await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });
+}
+
+/** Waits until the service worker controls the page. */
+export async function waitForServiceWorker(page) {
+  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 120_000 });
 }
 
 /** Uploads an image and waits for the analysis it starts to finish (or fail). */

@@ -270,6 +270,11 @@ fn bad_dicom_files_get_specific_errors() {
         );
     }
 
+    // A JPEG 2000 radiograph cut short: refused, not analysed half-grey.
+    let j2k = sample_bytes("RG1_J2KR.dcm");
+    let err = decode_xray(&j2k[..j2k.len() / 3]).unwrap_err();
+    assert!(matches!(err, ImageError::Dicom(DicomError::Corrupt(_))), "{err}");
+
     let mut huge = good.clone();
     patch_us(&mut huge, 0x0028, 0x0010, 65_535);
     patch_us(&mut huge, 0x0028, 0x0011, 65_535);

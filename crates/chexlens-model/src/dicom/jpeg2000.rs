@@ -44,6 +44,15 @@ pub fn decode_first_frame(
     signed: bool,
 ) -> Result<Vec<u8>, DicomError> {
     let codestream = first_codestream(obj, frames)?;
+    // A complete codestream ends with EOC (FF D9), before the even-length
+    // padding; the decoder would fill a cut-off one with grey, and a
+    // cut-off radiograph must not be analysed as if it were whole.
+    let end = codestream.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if end < 2 || codestream[end - 2..end] != [0xFF, 0xD9] {
+        return Err(DicomError::Corrupt(
+            "its JPEG 2000 codestream stops before the end marker".into(),
+        ));
+    }
     let settings = DecodeSettings {
         resolve_palette_indices: false,
         strict: false,

@@ -1,0 +1,138 @@
+// A real DICOM radiograph dropped on the page: decoded in the worker, its
+// sex, age and view fill the form (marked "from file", still editable), the
+// analysis equals the native CLI's on the same file, nothing is fetched, and
+// a broken DICOM gets its own message without losing the image on screen.
+// The sample files come from scripts/fetch-dicom-samples (PyPI's pydicom-data).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { serveDist, launchChromium, cliJson, loadDemo, pageProbabilities, ROOT } from "./harness.mjs";
+
+const SAMPLES = join(ROOT, "target/dicom-samples/files");
+
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(SAMPLES), `${SAMPLES} is missing: run scripts/fetch-dicom-samples (scripts/test does)`);
+  server = await serveDist();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Drops a file on the image drop zone, as a user dragging it from a file manager. */
+async function dropFile(page, name, bytes) {
+  const transfer = await page.evaluateHandle(
+    ({ name, base64 }) => {
+      const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([data], name));
+      return dt;
+    },
+    { name, base64: Buffer.from(bytes).toString("base64") },
+  );
+  await page.locator(".drop-zone").dispatchEvent("drop", { dataTransfer: transfer });
+}
+
+async function runCount(page) {
+  return Number(await page.getByTestId("analysis-status").getAttribute("data-run"));
+}
+
+async function waitForRun(page, after) {
+  await page.waitForFunction(
+    (after) => {
+      const el = document.querySelector('[data-testid="analysis-status"]');
+      const state = el.getAttribute("data-state");
+      return Number(el.getAttribute("data-run")) > after && (state === "done" || state === "error");
+    },
+    after,
+    { timeout: 600_000 },
+  );
+  return page.getByTestId("analysis-status").getAttribute("data-state");
+}
+
+test("a dropped DICOM is analysed with its tags in the form, as the CLI does", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  const browserRequests = [];
+  context.on("request", (r) => browserRequests.push(r.url()));
+  const served = server.requests.length;
+
+  // RG1 of the DICOM WG04 set: a CR chest PA, MONOCHROME1, JPEG 2000 lossless,
+  // female, no PatientAge but birth and study dates (64 years). Dropped
+  // without an extension: the DICM magic decides.
+  const file = join(SAMPLES, "RG1_J2KR.dcm");
+  const before = await runCount(page);
+  const t0 = Date.now();
+  await dropFile(page, "RG1", readFileSync(file));
+  assert.equal(await waitForRun(page, before), "done");
+  console.log(`# DICOM (JPEG 2000, 1841x1955) decoded and analysed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  assert.equal(await page.getByTestId("sex").inputValue(), "female");
+  assert.equal(await page.getByTestId("age").inputValue(), "64");
+  assert.equal(await page.getByTestId("view").inputValue(), "frontal");
+  assert.equal(await page.getByTestId("projection").inputValue(), "pa");
+  for (const field of ["sex", "age", "view", "projection"]) {
+    assert.equal(await page.getByTestId(`${field}-from-file`).count(), 1, `${field} marked as from the file`);
+  }
+  const summary = await page.getByTestId("dicom-summary").textContent();
+  assert.match(summary, /CR CHEST/);
+  assert.match(summary, /MONOCHROME1/);
+  assert.match(summary, /JPEG 2000/);
+  assert.doesNotMatch(summary, /CompressedSamples|9RG1|19400305|20040826/, "no name, ID or dates shown");
+
+  const cli = cliJson(file);
+  assert.deepEqual(cli.metadata, { sex: "female", age: 64, view: "frontal", projection: "pa" });
+  const onPage = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(cli.probabilities)) {
+    assert.ok(Math.abs(onPage[label] - p) <= 1e-4, `${label}: page ${onPage[label]} vs CLI ${p}`);
+  }
+
+  // Editing a field from the file: the badge goes, the analysis re-runs with the edit.
+  const again = await runCount(page);
+  await page.getByTestId("sex").selectOption("male");
+  assert.equal(await waitForRun(page, again), "done");
+  assert.equal(await page.getByTestId("sex-from-file").count(), 0);
+  const edited = cliJson(file, ["--sex", "male"]).probabilities;
+  const afterEdit = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(edited)) {
+    assert.ok(Math.abs(afterEdit[label] - p) <= 1e-4, `after the edit, ${label}: page ${afterEdit[label]} vs CLI ${p}`);
+  }
+
+  // A truncated DICOM and an unsupported one: specific messages; the image and
+  // results on screen stay.
+  const bytes = readFileSync(file);
+  await dropFile(page, "cut.dcm", bytes.subarray(0, bytes.length / 3));
+  await page.waitForSelector('[data-testid="error"]');
+  assert.match(await page.getByTestId("error").textContent(), /cut\.dcm: the DICOM file is truncated or corrupt/);
+  await dropFile(page, "ls.dcm", readFileSync(join(SAMPLES, "MR_small_jpeg_ls_lossless.dcm")));
+  await page.waitForFunction(() => /JPEG-LS/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ""));
+  const message = await page.getByTestId("error").textContent();
+  assert.match(message, /ls\.dcm: the DICOM transfer syntax JPEG-LS Lossless Image Compression \(1\.2\.840\.10008\.1\.2\.4\.80\) is not supported/);
+  assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
+  assert.equal(await page.getByTestId("analysis-status").getAttribute("data-state"), "done", "the last analysis stays");
+  assert.match(await page.locator(".file-name").textContent(), /^RG1$/);
+
+  // A PNG after the DICOM: the file's values go back to the model's defaults.
+  const png = join(ROOT, "crates/chexlens-model/tests/fixtures/xray_grey8.png");
+  const beforePng = await runCount(page);
+  await page.getByTestId("image-input").setInputFiles(png);
+  assert.equal(await waitForRun(page, beforePng), "done");
+  assert.equal(await page.getByTestId("age").inputValue(), "50", "the DICOM's age does not carry over");
+  assert.equal(await page.getByTestId("dicom-summary").count(), 0);
+
+  assert.deepEqual(browserRequests, [], "no request while reading and analysing DICOM");
+  assert.equal(server.requests.length, served);
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});

@@ -1,0 +1,88 @@
+// chexlens service worker. tools/pwa/finish-build.mjs writes it into each
+// build with that build's version and the list of its shell files.
+//
+// - The shell (html, js, wasm, css, icons, web manifest) is precached whole
+//   into one cache per build; a build whose files cannot all be fetched
+//   never installs, and the previous one keeps serving.
+// - Every file but index.html, this script and the web manifest carries a
+//   content hash in its name, so an old page can never load a new build's
+//   code and vice versa. A new build waits until the page asks it to take
+//   over (the "update" button) or until no page of the old build is open.
+// - Model weights are not handled here: the model worker caches them itself
+//   (Cache Storage "chexlens-models"), keyed by their sha256.
+// - The model worker's script gets a Content-Security-Policy header that
+//   allows connections only to this origin and the model origin the page
+//   chose (`?model-origin=` on the worker's address).
+
+const VERSION = "__CHEXLENS_VERSION__";
+const SHELL = ["__CHEXLENS_SHELL__"];
+const SHELL_CACHE = `chexlens-shell-${VERSION}`;
+const WORKER_LOADER = /\/chexlens-worker-[0-9a-f]+_loader\.js$/;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(SHELL_CACHE);
+      // cache: "reload" skips the HTTP cache: the files must be this build's.
+      await cache.addAll(SHELL.map((path) => new Request(path, { cache: "reload" })));
+    })(),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith("chexlens-shell-") && name !== SHELL_CACHE) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data === "take-over") self.skipWaiting();
+  if (event.data === "version") event.source?.postMessage({ version: VERSION });
+});
+
+/** A model origin from the worker's address, if it is a plain http(s) origin. */
+function modelOrigin(url) {
+  const value = url.searchParams.get("model-origin");
+  if (!value) return null;
+  try {
+    const origin = new URL(value).origin;
+    return /^https?:\/\/[^\s;,']+$/.test(origin) ? origin : null;
+  } catch {
+    return null;
+  }
+}
+
+async function fromShell(request, url) {
+  const cache = await caches.open(SHELL_CACHE);
+  // The page, whatever its query (?backend=, ?model=), is index.html.
+  const key = request.mode === "navigate" ? new URL("./index.html", self.registration.scope).href : url.origin + url.pathname;
+  let response = await cache.match(key);
+  if (!response) return fetch(request);
+  if (WORKER_LOADER.test(url.pathname)) {
+    const allowed = ["'self'", modelOrigin(url)].filter(Boolean).join(" ");
+    const headers = new Headers(response.headers);
+    headers.set(
+      "Content-Security-Policy",
+      `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src ${allowed}`,
+    );
+    response = new Response(response.body, { status: 200, headers });
+  }
+  return response;
+}
+
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  const scope = new URL(self.registration.scope);
+  const path = "./" + url.pathname.slice(scope.pathname.length);
+  const page = request.mode === "navigate" && (path === "./" || path === "./index.html");
+  const inShell = page || SHELL.includes(path) || WORKER_LOADER.test(url.pathname);
+  if (inShell) event.respondWith(fromShell(request, url));
+});
