@@ -60,7 +60,7 @@ fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line per bad file: {stderr}");
     assert!(
-        stderr.contains("tiny_m0.pth") && stderr.contains("not a PNG or JPEG image"),
+        stderr.contains("tiny_m0.pth") && stderr.contains("not a PNG, JPEG or DICOM image"),
         "{stderr}"
     );
 
