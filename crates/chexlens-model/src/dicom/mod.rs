@@ -101,10 +101,11 @@ pub fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
         .map_err(|e| DicomError::Corrupt(error::short(&e)))
 }
 
-fn text(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<String> {
-    let value = obj.get(t)?.to_str().ok()?;
-    let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-    (!value.is_empty()).then(|| value.to_owned())
+use tags::text;
+
+/// The first value of a numeric (DS/IS) element.
+fn first_number(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<f64> {
+    obj.get(t)?.to_multi_float64().ok()?.first().copied()
 }
 
 fn int(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<u32> {
@@ -194,15 +195,12 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
         .get(tag::WINDOW_CENTER)
         .and_then(|e| e.to_multi_float64().ok())
         .map_or(0, |v| v.len());
-    let first = |t| {
-        obj.get(t)
-            .and_then(|e| e.to_multi_float64().ok())
-            .and_then(|v| v.first().copied())
-    };
     Ok(FirstFrame {
         display: GreyDisplay {
-            slope: first(tag::RESCALE_SLOPE).filter(|s| *s != 0.0).unwrap_or(1.0),
-            intercept: first(tag::RESCALE_INTERCEPT).unwrap_or(0.0),
+            slope: first_number(obj, tag::RESCALE_SLOPE)
+                .filter(|s| *s != 0.0)
+                .unwrap_or(1.0),
+            intercept: first_number(obj, tag::RESCALE_INTERCEPT).unwrap_or(0.0),
             voi,
             invert: photometric == PhotometricInterpretation::Monochrome1,
         },
@@ -222,13 +220,10 @@ const RLE: &str = "1.2.840.10008.1.2.5";
 /// The first VOI window (LINEAR, LINEAR_EXACT or SIGMOID), else the first
 /// VOI LUT Sequence item, else the full range.
 fn voi_from_tags(obj: &DefaultDicomObject) -> Voi {
-    let first = |t| {
-        obj.get(t)
-            .and_then(|e| e.to_multi_float64().ok())
-            .and_then(|v| v.first().copied())
-    };
-    if let (Some(center), Some(width)) = (first(tag::WINDOW_CENTER), first(tag::WINDOW_WIDTH))
-        && width > 0.0
+    if let (Some(center), Some(width)) = (
+        first_number(obj, tag::WINDOW_CENTER),
+        first_number(obj, tag::WINDOW_WIDTH),
+    ) && width > 0.0
     {
         let function = match text(obj, tag::VOILUT_FUNCTION)
             .map(|f| f.to_ascii_uppercase())

@@ -193,18 +193,8 @@ impl GreyDisplay {
 /// C.11.2.1.3.1 (SIGMOID), with the output range 0..1.
 fn window_fn(center: f64, width: f64, function: WindowFunction) -> Box<dyn Fn(f64) -> f64> {
     match function {
-        WindowFunction::Linear => {
-            let (c, w) = (center - 0.5, (width - 1.0).max(0.0));
-            Box::new(move |x| {
-                if x <= c - w / 2.0 {
-                    0.0
-                } else if x > c + w / 2.0 {
-                    1.0
-                } else {
-                    (x - c) / w + 0.5
-                }
-            })
-        }
+        // LINEAR is LINEAR_EXACT on a center half a level lower and a width one narrower.
+        WindowFunction::Linear => window_fn(center - 0.5, (width - 1.0).max(0.0), WindowFunction::LinearExact),
         WindowFunction::LinearExact => Box::new(move |x| {
             if x <= center - width / 2.0 {
                 0.0

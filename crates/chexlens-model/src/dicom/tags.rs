@@ -37,7 +37,8 @@ impl DicomTags {
     }
 }
 
-fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
+/// A text element, trimmed of padding; `None` when absent or empty.
+pub(crate) fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> Option<String> {
     let value = obj.get(tag)?.to_str().ok()?;
     let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
     (!value.is_empty()).then(|| value.to_owned())
