@@ -28,10 +28,17 @@ const TYPES = {
  */
 export async function serveDist(root = DIST) {
   const requests = [];
+  const log = [];
   let down = false;
   let truncate = null;
   const server = createServer(async (req, res) => {
     requests.push(req.url);
+    log.push({
+      method: req.method,
+      url: req.url,
+      serviceWorker: req.headers["service-worker"] ?? null,
+      hasBody: Number(req.headers["content-length"] ?? 0) > 0 || "transfer-encoding" in req.headers,
+    });
     if (down) {
       req.socket.destroy();
       return;
@@ -61,11 +68,26 @@ export async function serveDist(root = DIST) {
   return {
     url,
     requests,
+    log,
     setRoot: (dir) => { root = dir; },
     setDown: (value) => { down = value; },
     setTruncate: (fn) => { truncate = fn; },
     close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
   };
+}
+
+/**
+ * The requests the server saw from index `from` on, as "METHOD path", leaving
+ * out the browser's own service-worker update check: a GET of `/sw.js` with
+ * `Service-Worker: script` and no body. Chromium makes it on its own
+ * schedule (seconds after a burst of activity, even mid-analysis), the page
+ * cannot hold it back, and it carries nothing of the user's.
+ */
+export function requestsBesidesUpdateCheck(server, from) {
+  return server.log
+    .slice(from)
+    .filter((r) => !(r.method === "GET" && r.url === "/sw.js" && r.serviceWorker === "script" && !r.hasBody))
+    .map((r) => `${r.method} ${r.url}`);
 }
 
 export async function launchChromium() {

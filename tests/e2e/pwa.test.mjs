@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, loadDemo, analyse, pageProbabilities, waitForServiceWorker, DIST, FIXTURES,
+  serveDist, launchChromium, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, DIST, FIXTURES,
 } from "./harness.mjs";
 
 let browser;
@@ -180,6 +180,7 @@ test("a whole session requests only its own origin, and nothing once the model i
   await waitForServiceWorker(page);
   await loadDemo(page);
   ready = true;
+  const served = server.log.length;
   for (const image of ["xray_grey8.png", "xray_grey.jpg", "xray_rgb.png"]) {
     assert.equal(await analyse(page, join(FIXTURES, image)), "done");
   }
@@ -194,6 +195,7 @@ test("a whole session requests only its own origin, and nothing once the model i
   const foreign = all.filter((u) => !u.startsWith(own) && !u.startsWith("data:") && !u.startsWith("blob:"));
   assert.deepEqual(foreign, [], "no request to any other origin");
   assert.deepEqual(afterReady, [], "no request once the model is ready");
+  assert.deepEqual(requestsBesidesUpdateCheck(server, served), [], "the server saw none either");
   const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
   assert.match(csp, /default-src 'none'/);
   assert.match(csp, /connect-src 'self'(;|$)/);
