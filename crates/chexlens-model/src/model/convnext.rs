@@ -1,10 +1,10 @@
 //! The ConvNeXt backbone as timm builds it with `features_only=True`:
 //! stem, four stages, no final norm. Field names mirror the checkpoint.
 
+use super::gelu::gelu;
 use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
 use crate::architecture::{ArchitectureConfig, BACKBONE};
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
 
 /// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
 pub struct Mlp {

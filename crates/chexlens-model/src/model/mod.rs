@@ -2,6 +2,7 @@
 
 mod cbam;
 mod convnext;
+pub mod gelu;
 mod layers;
 
 pub use cbam::Cbam;
