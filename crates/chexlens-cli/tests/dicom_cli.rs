@@ -1,13 +1,12 @@
 //! `chexlens predict` on real DICOM files (fetched by
 //! `scripts/fetch-dicom-samples`, which `scripts/test` runs).
 
+mod common;
+
+use common::{chexlens, root, tempdir};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::process::Output;
 
 fn samples() -> PathBuf {
     let dir =
@@ -18,13 +17,6 @@ fn samples() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn chexlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chexlens"))
-        .args(args)
-        .output()
-        .expect("runs")
 }
 
 fn demo_manifest() -> String {
@@ -149,10 +141,4 @@ fn bad_dicom_files_get_one_line_each_and_the_batch_goes_on() {
         "the good file is still analysed: {stdout}"
     );
     assert!(stdout.contains("from the file: sex female"), "{stdout}");
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chexlens-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

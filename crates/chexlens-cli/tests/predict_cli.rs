@@ -1,28 +1,13 @@
 //! The `chexlens predict` binary against the PyTorch reference fixtures.
 
+mod common;
+
+use common::{chexlens, fixture, path};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../chexlens-model/tests/fixtures")
-        .join(name)
-}
-
-fn chexlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chexlens"))
-        .args(args)
-        .output()
-        .expect("runs")
-}
 
 fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap()).unwrap()
-}
-
-fn path(name: &str) -> String {
-    fixture(name).display().to_string()
 }
 
 #[test]

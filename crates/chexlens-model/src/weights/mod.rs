@@ -8,6 +8,7 @@ mod safetensors;
 mod tensor;
 
 pub use error::{WeightError, WeightErrorKind};
+pub use safetensors::{Written as WrittenSafetensors, write_safetensors};
 pub use tensor::{StoredDType, TensorF32};
 
 use sha2::{Digest, Sha256};

@@ -95,3 +95,102 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, Wei
     }
     Ok(out)
 }
+
+/// The largest finite f16.
+const F16_MAX: f32 = 65504.0;
+
+/// A written `.safetensors` file, and the tensors it had to keep in f32.
+pub struct Written {
+    pub bytes: Vec<u8>,
+    /// Tensors with a value beyond f16's range, kept in f32 when f16 was asked for.
+    pub kept_f32: Vec<String>,
+}
+
+/// Writes `tensors`, in the order given, as F32, or with `half` as F16 where
+/// every value fits. `metadata` goes into the header's `__metadata__`.
+pub fn write_safetensors<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a TensorF32)>,
+    half: bool,
+    metadata: &BTreeMap<String, String>,
+) -> Written {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
+    }
+    let mut data = Vec::new();
+    let mut kept_f32 = Vec::new();
+    for (name, tensor) in tensors {
+        let fits_f16 = tensor.data.iter().all(|v| v.is_finite() && v.abs() <= F16_MAX);
+        let begin = data.len();
+        let dtype = if half && fits_f16 {
+            data.extend(tensor.data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()));
+            "F16"
+        } else {
+            if half {
+                kept_f32.push(name.to_string());
+            }
+            data.extend(tensor.data.iter().flat_map(|v| v.to_le_bytes()));
+            "F32"
+        };
+        header.insert(
+            name.to_string(),
+            serde_json::json!({ "dtype": dtype, "shape": tensor.shape, "data_offsets": [begin, data.len()] }),
+        );
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    // Pad the header with spaces so that the data starts 8-byte aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + json.len() + data.len());
+    bytes.extend((json.len() as u64).to_le_bytes());
+    bytes.extend(json);
+    bytes.extend(data);
+    Written { bytes, kept_f32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(shape: Vec<usize>, data: Vec<f32>) -> TensorF32 {
+        TensorF32 {
+            shape,
+            data,
+            stored_as: StoredDType::F32,
+        }
+    }
+
+    #[test]
+    fn written_f32_reads_back_exactly() {
+        let a = tensor(vec![2, 3], vec![1.0, -2.5, 3.25e-8, 7e10, 0.0, -0.0]);
+        let b = tensor(vec![1], vec![0.1]);
+        let written = write_safetensors([("a", &a), ("b.c", &b)], false, &BTreeMap::new());
+        let header_len = u64::from_le_bytes(written.bytes[..8].try_into().unwrap());
+        assert_eq!(header_len % 8, 0, "the data starts 8-byte aligned");
+        let back = read_safetensors(&written.bytes).unwrap();
+        assert_eq!(back["a"].data, a.data);
+        assert_eq!(back["a"].shape, vec![2, 3]);
+        assert_eq!(back["b.c"].data, b.data);
+        assert!(written.kept_f32.is_empty());
+    }
+
+    #[test]
+    fn f16_rounds_to_nearest_and_keeps_what_does_not_fit() {
+        let small = tensor(vec![4], vec![1.0, 0.1, -3.0e-3, 65504.0]);
+        let large = tensor(vec![2], vec![1.0, 70000.0]);
+        let mut metadata = BTreeMap::new();
+        metadata.insert("source".to_string(), "test".to_string());
+        let written = write_safetensors([("small", &small), ("large", &large)], true, &metadata);
+        assert_eq!(written.kept_f32, vec!["large".to_string()]);
+        let back = read_safetensors(&written.bytes).unwrap();
+        assert_eq!(back["small"].stored_as, StoredDType::F16);
+        assert_eq!(back["large"].stored_as, StoredDType::F32);
+        assert_eq!(back["large"].data, large.data);
+        for (got, want) in back["small"].data.iter().zip(&small.data) {
+            // f16 keeps 11 significant bits: half an ulp is 2^-11 relative.
+            assert!((got - want).abs() <= want.abs() * 2f32.powi(-11), "{got} vs {want}");
+        }
+        let header_len = u64::from_le_bytes(written.bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&written.bytes[8..8 + header_len]).unwrap();
+        assert_eq!(header["__metadata__"]["source"], "test");
+    }
+}

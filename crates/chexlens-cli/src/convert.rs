@@ -1,0 +1,143 @@
+//! `chexlens convert`: a checkpoint (.pth or .safetensors) to `.safetensors`,
+//! optionally f16 so that a browser downloads half the bytes. Only the
+//! tensors the model uses are written. The result is read back through the
+//! real loading path and compared with the original on the images given
+//! (or, without any, on the bench input): the drift and both load times are
+//! reported.
+
+use crate::bench::bench_pixels;
+use crate::model_source::{self, LoadedModel};
+use crate::predict::{self, CamLabels, MetadataFlags};
+use chexlens_model::weights::write_safetensors;
+use chexlens_model::{Device, Metadata, StateDict};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The f16 drift the project aims to stay under (issue: browser downloads).
+const DRIFT_TARGET: f32 = 0.005;
+
+pub struct ConvertOptions {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub half: bool,
+    pub check_images: Vec<PathBuf>,
+}
+
+fn timed_load(path: &Path) -> Result<(LoadedModel, f64), String> {
+    let t = Instant::now();
+    let model = model_source::load_weights(&[path.to_path_buf()], Device::flex())?;
+    Ok((model, t.elapsed().as_secs_f64()))
+}
+
+/// Probabilities for each check image, or for the bench input without any.
+fn probabilities(model: &LoadedModel, images: &[PathBuf]) -> Result<Vec<(String, Vec<f32>)>, String> {
+    if images.is_empty() {
+        let ensemble = &model.ensemble;
+        let size = ensemble.settings.input.size;
+        let (x, meta) = ensemble.inputs_from_normalised(bench_pixels(size), size, &Metadata::default());
+        return Ok(vec![(
+            "the bench input".into(),
+            ensemble.predict_inputs(x, meta).probabilities,
+        )]);
+    }
+    let thresholds = model.ensemble.settings.thresholds.clone();
+    images
+        .iter()
+        .map(|image| {
+            predict::analyse_file(model, image, &MetadataFlags::default(), &thresholds, CamLabels::None)
+                .map(|a| (image.display().to_string(), a.prediction.probabilities))
+                .map_err(|e| format!("{}: {e}", image.display()))
+        })
+        .collect()
+}
+
+pub fn run(options: ConvertOptions) -> Result<(), String> {
+    let ConvertOptions {
+        input,
+        output,
+        half,
+        check_images,
+    } = options;
+    if output.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        return Err(format!("{}: the output must be a .safetensors file", output.display()));
+    }
+    if output.exists() && std::fs::canonicalize(&output).ok() == std::fs::canonicalize(&input).ok() {
+        return Err(format!("{}: the output would replace the input", output.display()));
+    }
+    let (original, original_load) = timed_load(&input)?;
+    let state = StateDict::from_file(&input).map_err(|e| e.to_string())?;
+    let names: Vec<String> = original
+        .ensemble
+        .architecture()
+        .expected_shapes()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let tensors = names.iter().map(|name| {
+        let tensor = state
+            .get(name)
+            .expect("the model loaded, so every tensor it uses is there");
+        (name.as_str(), tensor)
+    });
+    let source = input
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let metadata = BTreeMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("converted_from".to_string(), source),
+        (
+            "converted_by".to_string(),
+            format!("chexlens {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
+    let written = write_safetensors(tensors, half, &metadata);
+    let dropped = state.tensors.len() - names.len();
+    drop(state);
+
+    // Write beside the target, then rename: a failure never leaves half a file.
+    let partial = output.with_extension("safetensors.partial");
+    std::fs::write(&partial, &written.bytes).map_err(|e| format!("{}: cannot write ({e})", partial.display()))?;
+    std::fs::rename(&partial, &output).map_err(|e| format!("{}: cannot write ({e})", output.display()))?;
+
+    let (converted, converted_load) = timed_load(&output)?;
+    let before = probabilities(&original, &check_images)?;
+    let after = probabilities(&converted, &check_images)?;
+
+    let input_bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{} -> {} ({}, {} tensors{})",
+        input.display(),
+        output.display(),
+        if half { "f16" } else { "f32" },
+        names.len(),
+        if dropped > 0 {
+            format!("; {dropped} unused tensors left out")
+        } else {
+            String::new()
+        }
+    );
+    if !written.kept_f32.is_empty() {
+        println!(
+            "kept in f32 (values beyond f16's range): {}",
+            written.kept_f32.join(", ")
+        );
+    }
+    println!(
+        "size: {:.1} MB -> {:.1} MB ({:.2}x)",
+        input_bytes as f64 / 1e6,
+        written.bytes.len() as f64 / 1e6,
+        written.bytes.len() as f64 / input_bytes.max(1) as f64
+    );
+    println!("load: {original_load:.3} s -> {converted_load:.3} s");
+    let mut worst = 0.0f32;
+    for ((name, p), (_, q)) in before.iter().zip(&after) {
+        let drift = p.iter().zip(q).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        worst = worst.max(drift);
+        println!("largest probability change on {name}: {drift:.2e}");
+    }
+    if worst > DRIFT_TARGET {
+        println!("note: the change exceeds {DRIFT_TARGET}; keep the f32 file for this model");
+    }
+    Ok(())
+}
