@@ -1,10 +1,14 @@
-//! `chexlens bench`: forward and Grad-CAM times on generated weights of the
-//! chosen architecture (nothing downloaded), median and spread over runs,
-//! and the process's peak memory.
+//! `chexlens bench`: load, forward, ensemble and Grad-CAM times, median and
+//! spread over runs, and the process's peak memory; on checkpoints from disk
+//! (the real loading path) or on generated weights of a chosen architecture
+//! (nothing downloaded). `--json` is what `tools/bench/pytorch_peer.py` reads.
 
+use crate::model_source;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::weights::{StoredDType, TensorF32};
 use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict};
+use serde_json::json;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Deterministic weights with the scales the reference generator uses, so
@@ -49,6 +53,15 @@ fn generated_weights(config: &ArchitectureConfig, seed: u64) -> StateDict {
     }
 }
 
+/// The bench input: a fixed pattern of normalised pixels that
+/// `tools/bench/pytorch_peer.py` rebuilds exactly, so both sides see the
+/// same tensor.
+pub fn bench_pixels(size: usize) -> Vec<f32> {
+    (0..3 * size * size)
+        .map(|i| ((i % 997) as f32 / 997.0 - 0.5) * 2.0)
+        .collect()
+}
+
 fn peak_memory_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -60,6 +73,12 @@ struct Stats {
     median: f64,
     min: f64,
     max: f64,
+}
+
+impl Stats {
+    fn json(&self) -> serde_json::Value {
+        json!({ "median": self.median, "min": self.min, "max": self.max })
+    }
 }
 
 fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut()) -> Stats {
@@ -81,60 +100,67 @@ fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut()) -> Stats {
     }
 }
 
+/// Where the benchmarked weights come from.
+pub enum BenchModel {
+    Generated { config: ArchitectureConfig, members: usize },
+    Files(Vec<PathBuf>),
+}
+
 pub struct BenchOptions {
-    pub config: ArchitectureConfig,
-    pub members: usize,
+    pub model: BenchModel,
     pub runs: usize,
     pub warmup: usize,
     pub labels: usize,
     pub size: usize,
+    pub json: bool,
 }
 
-pub fn run(options: BenchOptions) {
+pub fn run(options: BenchOptions) -> Result<(), String> {
     let BenchOptions {
-        config,
-        members,
+        model,
         runs,
         warmup,
         labels,
         size,
+        json,
     } = options;
-    println!(
-        "chexlens bench: depths {:?} dims {:?}, {size}x{size} input, {members} member(s), {runs} runs after {warmup} warm-up",
-        config.depths, config.dims
-    );
     let t = Instant::now();
-    let weights: Vec<StateDict> = (0..members).map(|i| generated_weights(&config, i as u64 + 1)).collect();
-    let weight_bytes: usize = weights
-        .iter()
-        .flat_map(|w| w.tensors.values())
-        .map(|t| t.data.len() * 4)
-        .sum();
-    let device = Device::flex();
-    let ensemble = match Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), device) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("chexlens: {e}");
-            return;
+    let (ensemble, source) = match model {
+        BenchModel::Generated { config, members } => {
+            let weights = (0..members).map(|i| generated_weights(&config, i as u64 + 1)).collect();
+            let ensemble = Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), Device::flex())
+                .map_err(|e| e.to_string())?;
+            (ensemble, format!("generated, {members} member(s)"))
+        }
+        BenchModel::Files(files) => {
+            let loaded = model_source::load_weights(&files, Device::flex())?;
+            (loaded.ensemble, loaded.name)
         }
     };
-    println!(
-        "prepare (generated weights, {:.0} MB f32): {:.3} s",
-        weight_bytes as f64 / 1e6,
-        t.elapsed().as_secs_f64()
-    );
+    let load = t.elapsed().as_secs_f64();
+    let config = ensemble.architecture().clone();
+    let members = ensemble.members.len();
+    let weight_bytes: usize = config
+        .expected_shapes()
+        .iter()
+        .map(|(_, shape)| shape.iter().product::<usize>() * 4)
+        .sum::<usize>()
+        * members;
 
-    let pixels: Vec<f32> = (0..3 * size * size)
-        .map(|i| ((i % 997) as f32 / 997.0 - 0.5) * 2.0)
-        .collect();
-    let (images, meta) = ensemble.inputs_from_normalised(pixels, size, &Metadata::default());
+    let (images, meta) = ensemble.inputs_from_normalised(bench_pixels(size), size, &Metadata::default());
+    let metadata_vector = meta.clone().into_data().try_to_vec::<f32>().unwrap_or_default();
     let member = &ensemble.members[0];
+    let mut first_logits = Vec::new();
     let forward = time_runs(warmup, runs, || {
-        let logits = member.forward(images.clone(), meta.clone());
-        let _ = logits.into_data();
+        first_logits = member
+            .forward(images.clone(), meta.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
     });
+    let mut probabilities = Vec::new();
     let whole = time_runs(warmup.min(1), runs, || {
-        let _ = ensemble.predict_inputs(images.clone(), meta.clone());
+        probabilities = ensemble.predict_inputs(images.clone(), meta.clone()).probabilities;
     });
     let label_list: Vec<usize> = (0..labels.min(ensemble.settings.labels.len())).collect();
     // As in an analysis: the backbone state comes from the prediction; Grad-CAM
@@ -144,12 +170,43 @@ pub fn run(options: BenchOptions) {
         let raw = member.grad_cam_raw(state.clone(), meta.clone(), &label_list, CamTarget::default());
         let _ = raw.into_data();
     });
+    let peak = peak_memory_mb();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    if json {
+        let report = json!({
+            "model": source,
+            "depths": config.depths,
+            "dims": config.dims,
+            "members": members,
+            "size": size,
+            "threads": threads,
+            "runs": runs,
+            "load_s": load,
+            "forward_s": forward.json(),
+            "ensemble_s": whole.json(),
+            "gradcam_s": cam.json(),
+            "gradcam_labels": label_list.len(),
+            "peak_memory_mb": peak,
+            "weight_mb": weight_bytes as f64 / 1e6,
+            "metadata": metadata_vector,
+            "member0_logits": first_logits,
+            "probabilities": probabilities,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "chexlens bench: {source}; depths {:?} dims {:?}, {size}x{size} input, {threads} thread(s), {runs} runs after {warmup} warm-up",
+        config.depths, config.dims
+    );
     let show = |name: &str, s: &Stats| {
         println!(
             "{name:<40} median {:.3} s  (min {:.3}, max {:.3})",
             s.median, s.min, s.max
         )
     };
+    println!("{:<40} {load:.3} s", "load");
     show("forward, one member", &forward);
     show(&format!("ensemble of {members}, all members"), &whole);
     show(&format!("Grad-CAM, {} labels, one member", label_list.len()), &cam);
@@ -158,10 +215,11 @@ pub fn run(options: BenchOptions) {
         label_list.len(),
         cam.median / forward.median
     );
-    if let Some(peak) = peak_memory_mb() {
+    if let Some(peak) = peak {
         println!(
             "peak memory: {peak:.0} MB (f32 weights {:.0} MB)",
             weight_bytes as f64 / 1e6
         );
     }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The chexlens command line.
 
 mod bench;
+mod convert;
 mod model_source;
 mod predict;
 
@@ -28,6 +29,24 @@ enum Command {
     Predict(PredictArgs),
     /// Time forward passes and Grad-CAM on generated weights (nothing downloaded).
     Bench(BenchArgs),
+    /// Rewrite a checkpoint as .safetensors (optionally f16) and report the drift.
+    Convert(ConvertArgs),
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// The checkpoint to convert (.pth or .safetensors, as `predict` reads it).
+    input: PathBuf,
+    /// Where to write the .safetensors file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Store the weights as f16 (half the bytes); a tensor beyond f16's range stays f32.
+    #[arg(long)]
+    f16: bool,
+    /// Images (PNG, JPEG or DICOM) to compare the two files' probabilities on
+    /// [default: the bench input]; repeat the flag or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    check: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -53,6 +72,13 @@ struct BenchArgs {
     /// Input side in pixels.
     #[arg(long, default_value_t = 384)]
     size: usize,
+    /// Checkpoints (.pth or .safetensors) to bench instead of generated weights,
+    /// loaded as `predict` loads them; repeat the flag or separate with commas.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["depths", "dims", "members"])]
+    weights: Vec<PathBuf>,
+    /// One JSON object instead of the table (read by tools/bench/pytorch_peer.py).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -113,21 +139,46 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Predict(args) => run_predict(args),
-        Command::Bench(args) => {
-            let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
-            if let Err(e) = config.check() {
-                eprintln!("chexlens: {e}");
-                return ExitCode::from(2);
-            }
-            bench::run(bench::BenchOptions {
-                config,
-                members: args.members.max(1),
-                runs: args.runs,
-                warmup: args.warmup,
-                labels: args.labels,
-                size: args.size,
-            });
-            ExitCode::SUCCESS
+        Command::Bench(args) => run_bench(args),
+        Command::Convert(args) => report(convert::run(convert::ConvertOptions {
+            input: args.input,
+            output: args.output,
+            half: args.f16,
+            check_images: args.check,
+        })),
+    }
+}
+
+fn run_bench(args: BenchArgs) -> ExitCode {
+    let model = if args.weights.is_empty() {
+        let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
+        if let Err(e) = config.check() {
+            eprintln!("chexlens: {e}");
+            return ExitCode::from(2);
+        }
+        bench::BenchModel::Generated {
+            config,
+            members: args.members.max(1),
+        }
+    } else {
+        bench::BenchModel::Files(args.weights)
+    };
+    report(bench::run(bench::BenchOptions {
+        model,
+        runs: args.runs,
+        warmup: args.warmup,
+        labels: args.labels,
+        size: args.size,
+        json: args.json,
+    }))
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chexlens: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""chexlens against PyTorch on this machine, in one invocation.
+
+Both sides run the same convnext_base + CBAM + metadata checkpoints (generated
+once in the original .pth layout, ~350 MB each, kept in --dir) on the same
+input tensor (the fixed pattern `chexlens bench` uses) with every core, and
+this prints chexlens/PyTorch ratios of load time, one forward, the ensemble
+and peak memory; below 1.0 chexlens is faster or smaller. It also checks that
+both computed the same logits, so the ratios compare like with like.
+
+    cargo build --release --bin chexlens
+    python3 tools/bench/pytorch_peer.py [--runs 5] [--members 3] [--dir /tmp/chexlens-bench]
+
+Requires torch and timm. Not run in CI (minutes, and 1 GB of checkpoints).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / "target/release/chexlens"
+DEPTHS, DIMS = (3, 3, 27, 3), (128, 256, 512, 1024)
+
+
+def checkpoints(out, members):
+    """Generated members in the original layout, written once."""
+    sys.path.insert(0, str(ROOT / "tools/reference"))
+    files = [out / f"convnext_base_member{i}.pth" for i in range(members)]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        import torch
+        from generate_fixtures import perturbed_model
+
+        out.mkdir(parents=True, exist_ok=True)
+        for i, f in enumerate(files):
+            if f in missing:
+                print(f"writing {f} ...", file=sys.stderr)
+                model = perturbed_model(DEPTHS, DIMS, 31 + i)
+                torch.save({"model_state_dict": model.state_dict(), "epoch": 1}, f)
+    return files
+
+
+def stats(times):
+    times = sorted(times)
+    return {"median": times[len(times) // 2], "min": times[0], "max": times[-1]}
+
+
+def time_runs(warmup, runs, f):
+    for _ in range(warmup):
+        f()
+    times = []
+    for _ in range(max(1, runs)):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return stats(times)
+
+
+def pytorch_side(files, size, metadata, runs, warmup):
+    """Runs in its own process, so that its peak memory is its own."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tools/reference"))
+    from generate_fixtures import ConvNeXtWithMetadata
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t = time.perf_counter()
+    models = []
+    for f in files:
+        model = ConvNeXtWithMetadata(DEPTHS, DIMS)
+        model.load_state_dict(torch.load(f, map_location="cpu", weights_only=True)["model_state_dict"])
+        models.append(model.eval())
+    load = time.perf_counter() - t
+    i = np.arange(3 * size * size)
+    pixels = (((i % 997).astype(np.float32) / np.float32(997.0) - np.float32(0.5)) * np.float32(2.0)).astype(np.float32)
+    x = torch.from_numpy(pixels.reshape(1, 3, size, size))
+    meta = torch.tensor([metadata], dtype=torch.float32)
+    logits = {}
+    with torch.inference_mode():
+        def one():
+            logits["m0"] = models[0](x, meta)[0]
+
+        def ensemble():
+            torch.stack([torch.sigmoid(m(x, meta)[0]) for m in models]).mean(0)
+
+        forward = time_runs(warmup, runs, one)
+        whole = time_runs(min(warmup, 1), runs, ensemble)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_s": load,
+        "forward_s": forward,
+        "ensemble_s": whole,
+        "peak_memory_mb": peak_mb,
+        "member0_logits": logits["m0"].tolist(),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", default="/tmp/chexlens-bench")
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--pytorch-side", metavar="JSON", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.pytorch_side:
+        job = json.loads(args.pytorch_side)
+        print(json.dumps(pytorch_side(**job)))
+        return
+    if not CLI.exists():
+        sys.exit(f"{CLI} is missing: cargo build --release --bin chexlens")
+
+    files = checkpoints(Path(args.dir), args.members)
+    ours = json.loads(subprocess.run(
+        [str(CLI), "bench", "--json", "--runs", str(args.runs), "--warmup", str(args.warmup),
+         "--weights", ",".join(map(str, files))],
+        capture_output=True, text=True, check=True).stdout)
+    job = {"files": list(map(str, files)), "size": ours["size"], "metadata": ours["metadata"],
+           "runs": args.runs, "warmup": args.warmup}
+    theirs = json.loads(subprocess.run(
+        [sys.executable, __file__, "--pytorch-side", json.dumps(job)],
+        capture_output=True, text=True, check=True).stdout)
+
+    drift = max(abs(a - b) for a, b in zip(ours["member0_logits"], theirs["member0_logits"]))
+    print(f"chexlens vs PyTorch {theirs['torch']} on {os.cpu_count()} cores: "
+          f"{args.members} convnext_base member(s), {ours['size']}x{ours['size']}, "
+          f"median of {args.runs} runs after {args.warmup} warm-up")
+    print(f"{'':<28}{'chexlens':>12}{'PyTorch':>12}{'ratio':>9}")
+
+    def row(name, a, b, unit):
+        print(f"{name:<28}{a:>10.3f} {unit:<1}{b:>10.3f} {unit:<1}{a / b:>9.2f}")
+
+    row("load", ours["load_s"], theirs["load_s"], "s")
+    row("forward, one member", ours["forward_s"]["median"], theirs["forward_s"]["median"], "s")
+    row(f"ensemble of {args.members}", ours["ensemble_s"]["median"], theirs["ensemble_s"]["median"], "s")
+    print(f"{'peak memory':<28}{ours['peak_memory_mb']:>9.0f} MB{theirs['peak_memory_mb']:>9.0f} MB"
+          f"{ours['peak_memory_mb'] / theirs['peak_memory_mb']:>9.2f}")
+    print(f"chexlens Grad-CAM, {ours['gradcam_labels']} labels: {ours['gradcam_s']['median']:.3f} s = "
+          f"{ours['gradcam_s']['median'] / ours['forward_s']['median']:.3f} of one forward")
+    budget = 1.3 * ours["weight_mb"] + 300
+    print(f"chexlens peak memory {ours['peak_memory_mb']:.0f} MB against 1.3 x {ours['weight_mb']:.0f} MB f32 weights"
+          f" + 300 MB = {budget:.0f} MB")
+    print(f"largest member-0 logit difference: {drift:.2e}")
+    if drift > 1e-3:
+        sys.exit("the two sides computed different logits: the ratios would compare different work")
+
+
+if __name__ == "__main__":
+    main()
