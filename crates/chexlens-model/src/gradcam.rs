@@ -2,13 +2,16 @@
 //! cam = ReLU(sum_c mean_hw(dScore/dA_c) * A_c) at the target layer, then
 //! min-max scaled (`(x - min) / (max + 1e-7)` after subtracting the min).
 //!
-//! The backbone runs once, without gradients, up to the target layer; only
-//! what follows it runs under autodiff, with one copy of the activation per
-//! requested label in a batch, so a single backward pass yields every label's
-//! gradient.
+//! The backbone runs once, without gradients, up to the target layer. The
+//! head runs under autodiff with one copy of the last block's output per
+//! requested label in a batch, so a single backward pass yields every
+//! label's gradient there; for the reference's target layer the rest of the
+//! last block is then differentiated by hand (`BlockTail`).
 
 pub use crate::cam::{CamMap, jet, maps_from_raw, overlay};
-use crate::model::ConvNeXtWithMetadata;
+use crate::model::gelu::{gelu, gelu_derivative};
+use crate::model::{Block, ConvNeXtWithMetadata};
+use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -37,38 +40,40 @@ impl ConvNeXtWithMetadata {
     ) -> Tensor<3> {
         let k = labels.len().max(1);
         let last_block = self.convnext_backbone.last_block();
-        let x = state;
-
-        // The activation, one copy per label, is the only autodiff leaf.
-        let (activation, features) = match target {
+        let metadata = metadata.repeat_dim(0, k);
+        match target {
             CamTarget::LastDepthwiseConv => {
-                let a = last_block
-                    .conv_dw
-                    .forward(x.clone())
-                    .repeat_dim(0, k)
-                    .autodiff()
-                    .require_grad();
-                let features = last_block.forward_after_conv_dw(x.repeat_dim(0, k), a.clone());
-                (a, features)
+                // Autodiff runs only the head; the block is differentiated by hand.
+                let activation = last_block.conv_dw.forward(state.clone());
+                let tail = BlockTail::forward(last_block, state, activation.clone());
+                let features = tail.features.clone().repeat_dim(0, k).autodiff().require_grad();
+                let d_features = self.label_gradients(features, metadata, labels);
+                let weights = tail.mean_input_gradient(last_block, d_features);
+                weighted_map(activation, weights)
             }
             CamTarget::LastStage => {
-                let a = last_block.forward(x).repeat_dim(0, k).autodiff().require_grad();
-                (a.clone(), a)
+                let activation = last_block.forward(state);
+                let leaf = activation.clone().repeat_dim(0, k).autodiff().require_grad();
+                let weights = self.label_gradients(leaf, metadata, labels).mean_dim(3).mean_dim(2);
+                let [_, c, _, _] = activation.dims();
+                weighted_map(activation, weights.reshape([k, c]))
             }
-        };
-        let logits = self.head(features, metadata.repeat_dim(0, k));
-        let classes = logits.dims()[1];
+        }
+    }
+
+    /// d(logit of `labels[i]`)/d(features), row `i` for label `i`: one
+    /// backward pass through the head for every label, the features' copies
+    /// (`[k, C, H, W]`, an autodiff leaf) keeping them apart.
+    fn label_gradients(&self, features: Tensor<4>, metadata: Tensor<2>, labels: &[usize]) -> Tensor<4> {
+        let logits = self.head(features.clone(), metadata);
+        let [k, classes] = logits.dims();
         let mut mask = vec![0f32; k * classes];
         for (row, &label) in labels.iter().enumerate() {
             mask[row * classes + label] = 1.0;
         }
-        let mask = Tensor::<2>::from_data(TensorData::new(mask, [k, classes]), &activation.device()).without_autodiff();
+        let mask = Tensor::<2>::from_data(TensorData::new(mask, [k, classes]), &features.device()).without_autodiff();
         let gradients = (logits * mask).sum().backward();
-        let gradient = activation.grad(&gradients).expect("the activation is a tracked leaf");
-        let activation = activation.without_autodiff();
-        let weights = gradient.mean_dim(3).mean_dim(2);
-        let [_, _, h, w] = activation.dims();
-        burn::tensor::activation::relu((activation * weights).sum_dim(1)).reshape([k, h, w])
+        features.grad(&gradients).expect("the features are a tracked leaf")
     }
 
     /// Scaled maps at the target layer's resolution, one per label, from the
@@ -80,6 +85,72 @@ impl ConvNeXtWithMetadata {
         let state = self.convnext_backbone.forward_until_last_block(images);
         let raw = self.grad_cam_raw(state, metadata, labels, target);
         maps_from_raw(raw.dims(), raw.into_data().try_to_vec::<f32>().unwrap_or_default())
+    }
+}
+
+/// ReLU(sum over channels of weight x activation) for each of the `k` rows of
+/// `weights` `[k, C]`, over one image's activation `[1, C, H, W]`: `[k, H, W]`.
+fn weighted_map(activation: Tensor<4>, weights: Tensor<2>) -> Tensor<3> {
+    let [_, c, h, w] = activation.dims();
+    let k = weights.dims()[0];
+    let map = weights.matmul(activation.reshape([c, h * w]));
+    relu(map).reshape([k, h, w])
+}
+
+/// The last block after its depthwise conv, run forward once with what its
+/// backward needs kept: the gradient of every label then flows back through
+/// it by hand, in two batched matmuls, instead of a k-fold forward and an
+/// autodiff backward (half the work of Grad-CAM).
+struct BlockTail {
+    /// The LayerNorm's normalised input and 1/std, `[HW, C]` and `[HW, 1]`.
+    x_hat: Tensor<2>,
+    inv_std: Tensor<2>,
+    /// `mlp.fc1`'s output, `[HW, 4C]`.
+    hidden: Tensor<2>,
+    /// The block's output, `[1, C, H, W]`.
+    features: Tensor<4>,
+}
+
+impl BlockTail {
+    /// `Block::forward_after_conv_dw` on one image, keeping its intermediates.
+    fn forward(block: &Block, shortcut: Tensor<4>, dw: Tensor<4>) -> Self {
+        let [_, c, h, w] = dw.dims();
+        let dw = dw.permute([0, 2, 3, 1]).reshape([h * w, c]);
+        let centred = dw.clone() - dw.mean_dim(1);
+        let variance = (centred.clone() * centred.clone()).mean_dim(1);
+        let inv_std = variance.add_scalar(block.norm.eps()).sqrt().recip();
+        let x_hat = centred * inv_std.clone();
+        let x = x_hat.clone() * block.norm.weight.clone().unsqueeze::<2>() + block.norm.bias.clone().unsqueeze::<2>();
+        let hidden = block.mlp.fc1.forward(x);
+        let out = block.mlp.fc2.forward(gelu(hidden.clone())) * block.gamma.clone().unsqueeze::<2>();
+        let features = out.reshape([1, h, w, c]).permute([0, 3, 1, 2]) + shortcut;
+        Self {
+            x_hat,
+            inv_std,
+            hidden,
+            features,
+        }
+    }
+
+    /// For each of the `k` gradients at the block's output `[k, C, H, W]`,
+    /// the spatial mean of the gradient at the depthwise conv's output: `[k, C]`.
+    fn mean_input_gradient(&self, block: &Block, d_features: Tensor<4>) -> Tensor<2> {
+        let [k, c, h, w] = d_features.dims();
+        let hw = h * w;
+        let d_out = d_features.permute([0, 2, 3, 1]).reshape([k * hw, c]) * block.gamma.clone().unsqueeze::<2>();
+        let d_gelu = d_out.matmul(block.mlp.fc2.weight.clone().transpose());
+        let hidden = d_gelu.dims()[1];
+        let d_hidden = d_gelu.reshape([k, hw, hidden]) * gelu_derivative(self.hidden.clone()).unsqueeze::<3>();
+        let d_x = d_hidden
+            .reshape([k * hw, hidden])
+            .matmul(block.mlp.fc1.weight.clone().transpose());
+        // LayerNorm: dA = (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) / std, per position.
+        let d_x_hat = (d_x * block.norm.weight.clone().unsqueeze::<2>()).reshape([k, hw, c]);
+        let x_hat = self.x_hat.clone().unsqueeze::<3>();
+        let mean = d_x_hat.clone().mean_dim(2);
+        let projection = (d_x_hat.clone() * x_hat.clone()).mean_dim(2);
+        let d_dw = (d_x_hat - mean - x_hat * projection) * self.inv_std.clone().unsqueeze::<3>();
+        d_dw.mean_dim(1).reshape([k, c])
     }
 }
 

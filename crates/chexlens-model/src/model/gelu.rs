@@ -56,6 +56,14 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
+/// GELU's derivative, Φ(x) + x φ(x), for Grad-CAM's backward pass.
+pub fn gelu_derivative<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let cdf = (x.clone() * std::f32::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0) * 0.5;
+    let pdf = (x.clone() * x.clone() * -0.5).exp()
+        * (0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2);
+    cdf + x * pdf
+}
+
 #[cfg(feature = "cpu-fast")]
 fn apply_in_place(values: &mut [f32]) {
     use rayon::prelude::*;

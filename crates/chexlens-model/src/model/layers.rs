@@ -131,6 +131,10 @@ impl LayerNorm {
         layer_norm(x, self.weight.clone(), Some(self.bias.clone()), self.eps)
     }
 
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
     /// timm's LayerNorm2d: normalise each pixel over channels of an NCHW map.
     pub fn forward_2d(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
