@@ -15,7 +15,7 @@ export const DEMO_MANIFEST = join(ROOT, "public/models/demo/manifest.json");
 const CLI = join(ROOT, "target/release/chexlens");
 
 const TYPES = {
-  ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
+  ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
   ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
 };
 
@@ -24,9 +24,10 @@ const TYPES = {
  * lists every path asked for. `setRoot` swaps the folder (a new deployment),
  * `setDown(true)` drops every connection (the network is gone), and
  * `setTruncate(fn)` cuts matching files in half after announcing their full
- * length (a download that breaks part-way).
+ * length (a download that breaks part-way). `headers` go on every file
+ * (the browser benchmark's cross-origin isolation).
  */
-export async function serveDist(root = DIST) {
+export async function serveDist(root = DIST, { headers = {} } = {}) {
   const requests = [];
   const log = [];
   let down = false;
@@ -52,6 +53,7 @@ export async function serveDist(root = DIST) {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
         "content-length": body.length,
         "cache-control": "no-cache",
+        ...headers,
       });
       if (truncate?.(path)) {
         res.write(body.subarray(0, body.length >> 1));

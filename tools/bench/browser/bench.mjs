@@ -1,0 +1,116 @@
+// chexlens in headless Chromium against ONNX Runtime Web, same machine, same
+// run: one convnext_base member (the checkpoint tools/bench/pytorch_peer.py
+// writes; chexlens reads it converted to f16 safetensors, ORT as ONNX),
+// 384x384. chexlens is timed by the page's own "Analysed in N ms" (decode,
+// preprocessing and the forward pass, in its worker); ORT by session.run.
+// Run through tools/bench/browser-bench, which prepares the files.
+//
+//   node bench.mjs DIR [--runs 3] [--webgpu-runs 1]
+
+import { mkdirSync, rmSync, symlinkSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { serveDist, launchChromium, analyse, DIST, FIXTURES } from "../../../tests/e2e/harness.mjs";
+
+const args = process.argv.slice(2);
+const dir = args[0];
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const runs = option("--runs", 3);
+const webgpuRuns = option("--webgpu-runs", 1);
+const HERE = import.meta.dirname;
+const IMAGES = ["resized_xray_grey.png", "resized_xray_rgb.png"].map((f) => join(FIXTURES, f));
+
+function site() {
+  const root = join(dir, "site");
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, "bench"), { recursive: true });
+  for (const entry of readdirSync(DIST)) symlinkSync(join(DIST, entry), join(root, entry));
+  const bench = join(root, "bench");
+  symlinkSync(join(dir, "member0_f16.safetensors"), join(bench, "member0_f16.safetensors"));
+  symlinkSync(join(dir, "member0.onnx"), join(bench, "member0.onnx"));
+  symlinkSync(join(dir, "member0.expected.json"), join(bench, "member0.expected.json"));
+  symlinkSync(join(HERE, "node_modules/onnxruntime-web/dist"), join(bench, "ort"));
+  for (const f of ["ort.html", "ort-bench.mjs"]) symlinkSync(join(HERE, f), join(bench, f));
+  writeFileSync(join(bench, "manifest.json"), JSON.stringify({
+    name: "convnext_base bench member",
+    members: [{ weights: "member0_f16.safetensors" }],
+  }));
+  return root;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function chexlens(browser, url, backend, count) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const started = Date.now();
+  await page.goto(`${url}?backend=${backend}&model=${encodeURIComponent(`${url}bench/manifest.json`)}`);
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', { timeout: 600_000 });
+  if ((await page.getByTestId("model-status").getAttribute("data-state")) === "error") {
+    throw new Error(`chexlens (${backend}) could not load the model: ${await page.getByTestId("model-status").textContent()}`);
+  }
+  const loadMs = Date.now() - started;
+  await page.getByTestId("threshold").fill("1"); // no findings, so no heat maps between runs
+  const times = [];
+  for (let i = 0; i < count + 1; i++) {
+    const state = await analyse(page, IMAGES[i % IMAGES.length]);
+    if (state !== "done") throw new Error(`chexlens (${backend}): analysis ${state}`);
+    const text = await page.getByTestId("analysis-status").textContent();
+    const ms = Number(/Analysed in (\d+) ms/.exec(text)?.[1]);
+    if (i > 0) times.push(ms); // the first is the warm-up
+  }
+  await context.close();
+  return { loadMs, times };
+}
+
+async function ort(browser, url, threads, count) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}bench/ort.html`);
+  await page.waitForFunction(() => window.ortReady === true);
+  const result = await page.evaluate((o) => window.runOrt(o), { threads, runs: count, warmup: 1 });
+  await context.close();
+  if (threads > 1 && !result.isolated) throw new Error("the ORT page is not cross-origin isolated: no threads");
+  if (result.drift > 1e-3) throw new Error(`ONNX Runtime Web's logits differ from PyTorch's by ${result.drift}`);
+  return result;
+}
+
+for (const f of ["member0_f16.safetensors", "member0.onnx", "member0.expected.json"]) {
+  if (!existsSync(join(dir, f))) throw new Error(`${join(dir, f)} is missing: run tools/bench/browser-bench`);
+}
+const root = site();
+const plain = await serveDist(root);
+const isolated = await serveDist(root, {
+  headers: { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" },
+});
+const browser = await launchChromium();
+try {
+  const results = [];
+  const add = (name, r) => {
+    results.push({ name, load: r.loadMs / 1000, forward: median(r.times) / 1000, spread: [Math.min(...r.times), Math.max(...r.times)].map((t) => t / 1000) });
+    const last = results.at(-1);
+    console.error(`# ${name}: load ${last.load.toFixed(1)} s, median ${last.forward.toFixed(2)} s of ${r.times.length}`);
+  };
+  add("chexlens, CPU backend (1 thread)", await chexlens(browser, plain.url, "cpu", runs));
+  const ort1 = await ort(browser, isolated.url, 1, runs);
+  add("ONNX Runtime Web, wasm SIMD, 1 thread", ort1);
+  const cores = await (async () => { const c = await browser.newContext(); const p = await c.newPage(); const n = await p.evaluate(() => navigator.hardwareConcurrency); await c.close(); return n; })();
+  const ortN = await ort(browser, isolated.url, cores, runs);
+  add(`ONNX Runtime Web, wasm SIMD, ${cores} threads`, ortN);
+  if (webgpuRuns > 0) add("chexlens, WebGPU backend", await chexlens(browser, plain.url, "webgpu", webgpuRuns));
+
+  const version = browser.version();
+  console.log(`chexlens vs ONNX Runtime Web 1.30.0 in Chromium ${version}: one convnext_base member, 384x384, median after 1 warm-up`);
+  console.log(`${"".padEnd(40)}${"load".padStart(9)}${"forward".padStart(10)}   ratio to ORT 1 thread / ${cores} threads`);
+  const [, ortOne, ortMany] = results;
+  for (const r of results) {
+    console.log(`${r.name.padEnd(40)}${r.load.toFixed(1).padStart(7)} s${r.forward.toFixed(2).padStart(8)} s   ${(r.forward / ortOne.forward).toFixed(2)} / ${(r.forward / ortMany.forward).toFixed(2)}`);
+  }
+  console.log(`ONNX Runtime Web's logits vs PyTorch's: largest difference ${Math.max(ort1.drift, ortN.drift).toExponential(2)}`);
+} finally {
+  await browser.close();
+  await plain.close();
+  await isolated.close();
+}
