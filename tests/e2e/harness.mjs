@@ -20,20 +20,19 @@ const TYPES = {
 };
 
 /**
- * Serves dist/ (or another built folder) on a free loopback port; `requests`
- * lists every path asked for. `setRoot` swaps the folder (a new deployment),
+ * Serves dist/ (or another built folder) on a free loopback port; `log`
+ * records every request (method, path, Service-Worker header, whether it had
+ * a body) and `requests` lists their paths. `setRoot` swaps the folder (a new deployment),
  * `setDown(true)` drops every connection (the network is gone), and
  * `setTruncate(fn)` cuts matching files in half after announcing their full
  * length (a download that breaks part-way). `headers` go on every file
  * (the browser benchmark's cross-origin isolation).
  */
 export async function serveDist(root = DIST, { headers = {} } = {}) {
-  const requests = [];
   const log = [];
   let down = false;
   let truncate = null;
   const server = createServer(async (req, res) => {
-    requests.push(req.url);
     log.push({
       method: req.method,
       url: req.url,
@@ -69,8 +68,8 @@ export async function serveDist(root = DIST, { headers = {} } = {}) {
   const url = `http://127.0.0.1:${server.address().port}/`;
   return {
     url,
-    requests,
     log,
+    get requests() { return log.map((r) => r.url); },
     setRoot: (dir) => { root = dir; },
     setDown: (value) => { down = value; },
     setTruncate: (fn) => { truncate = fn; },

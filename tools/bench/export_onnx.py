@@ -15,28 +15,17 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools/reference"))
-from generate_fixtures import ConvNeXtWithMetadata  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pytorch_peer import bench_pixels, load_member  # noqa: E402
 
-DEPTHS, DIMS = (3, 3, 27, 3), (128, 256, 512, 1024)
 SIZE = 384
-
-
-def bench_pixels(size):
-    """The input `chexlens bench` uses, exactly."""
-    i = np.arange(3 * size * size)
-    return (((i % 997).astype(np.float32) / np.float32(997.0) - np.float32(0.5)) * np.float32(2.0)).astype(np.float32)
 
 
 def main():
     checkpoint, out = Path(sys.argv[1]), Path(sys.argv[2])
-    model = ConvNeXtWithMetadata(DEPTHS, DIMS)
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["model_state_dict"])
-    model.eval()
+    model = load_member(checkpoint)
     x = torch.from_numpy(bench_pixels(SIZE).reshape(1, 3, SIZE, SIZE))
     meta = torch.tensor([[0, 50, 0, 1, 0, 1, 0, 0]], dtype=torch.float32)
     with torch.inference_mode():

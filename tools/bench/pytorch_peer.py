@@ -46,6 +46,26 @@ def checkpoints(out, members):
     return files
 
 
+def bench_pixels(size):
+    """The input `chexlens bench` uses, exactly (f32 at every step), flat."""
+    import numpy as np
+
+    i = np.arange(3 * size * size)
+    return (((i % 997).astype(np.float32) / np.float32(997.0) - np.float32(0.5)) * np.float32(2.0)).astype(np.float32)
+
+
+def load_member(path):
+    """A member checkpoint in the original layout, as an eval-mode PyTorch model."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tools/reference"))
+    from generate_fixtures import ConvNeXtWithMetadata
+
+    model = ConvNeXtWithMetadata(DEPTHS, DIMS)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model_state_dict"])
+    return model.eval()
+
+
 def stats(times):
     times = sorted(times)
     return {"median": times[len(times) // 2], "min": times[0], "max": times[-1]}
@@ -64,23 +84,13 @@ def time_runs(warmup, runs, f):
 
 def pytorch_side(files, size, metadata, runs, warmup):
     """Runs in its own process, so that its peak memory is its own."""
-    import numpy as np
     import torch
-
-    sys.path.insert(0, str(ROOT / "tools/reference"))
-    from generate_fixtures import ConvNeXtWithMetadata
 
     torch.set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
-    models = []
-    for f in files:
-        model = ConvNeXtWithMetadata(DEPTHS, DIMS)
-        model.load_state_dict(torch.load(f, map_location="cpu", weights_only=True)["model_state_dict"])
-        models.append(model.eval())
+    models = [load_member(f) for f in files]
     load = time.perf_counter() - t
-    i = np.arange(3 * size * size)
-    pixels = (((i % 997).astype(np.float32) / np.float32(997.0) - np.float32(0.5)) * np.float32(2.0)).astype(np.float32)
-    x = torch.from_numpy(pixels.reshape(1, 3, size, size))
+    x = torch.from_numpy(bench_pixels(size).reshape(1, 3, size, size))
     meta = torch.tensor([metadata], dtype=torch.float32)
     logits = {}
     with torch.inference_mode():

@@ -6,7 +6,7 @@
 use crate::model_source;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::weights::{StoredDType, TensorF32};
-use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict};
+use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict, Tensor};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -55,11 +55,12 @@ fn generated_weights(config: &ArchitectureConfig, seed: u64) -> StateDict {
 
 /// The bench input: a fixed pattern of normalised pixels that
 /// `tools/bench/pytorch_peer.py` rebuilds exactly, so both sides see the
-/// same tensor.
-pub fn bench_pixels(size: usize) -> Vec<f32> {
-    (0..3 * size * size)
+/// same tensor, with the default metadata.
+pub fn bench_inputs(ensemble: &Ensemble, size: usize) -> (Tensor<4>, Tensor<2>) {
+    let pixels = (0..3 * size * size)
         .map(|i| ((i % 997) as f32 / 997.0 - 0.5) * 2.0)
-        .collect()
+        .collect();
+    ensemble.inputs_from_normalised(pixels, size, &Metadata::default())
 }
 
 fn peak_memory_mb() -> Option<f64> {
@@ -147,7 +148,7 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
         .sum::<usize>()
         * members;
 
-    let (images, meta) = ensemble.inputs_from_normalised(bench_pixels(size), size, &Metadata::default());
+    let (images, meta) = bench_inputs(&ensemble, size);
     let metadata_vector = meta.clone().into_data().try_to_vec::<f32>().unwrap_or_default();
     let member = &ensemble.members[0];
     let mut first_logits = Vec::new();

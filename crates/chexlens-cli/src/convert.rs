@@ -5,11 +5,11 @@
 //! (or, without any, on the bench input): the drift and both load times are
 //! reported.
 
-use crate::bench::bench_pixels;
+use crate::bench::bench_inputs;
 use crate::model_source::{self, LoadedModel};
 use crate::predict::{self, CamLabels, MetadataFlags};
 use chexlens_model::weights::write_safetensors;
-use chexlens_model::{Device, Metadata, StateDict};
+use chexlens_model::{Device, StateDict};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,8 +34,7 @@ fn timed_load(path: &Path) -> Result<(LoadedModel, f64), String> {
 fn probabilities(model: &LoadedModel, images: &[PathBuf]) -> Result<Vec<(String, Vec<f32>)>, String> {
     if images.is_empty() {
         let ensemble = &model.ensemble;
-        let size = ensemble.settings.input.size;
-        let (x, meta) = ensemble.inputs_from_normalised(bench_pixels(size), size, &Metadata::default());
+        let (x, meta) = bench_inputs(ensemble, ensemble.settings.input.size);
         return Ok(vec![(
             "the bench input".into(),
             ensemble.predict_inputs(x, meta).probabilities,
@@ -65,8 +64,15 @@ pub fn run(options: ConvertOptions) -> Result<(), String> {
     if output.exists() && std::fs::canonicalize(&output).ok() == std::fs::canonicalize(&input).ok() {
         return Err(format!("{}: the output would replace the input", output.display()));
     }
-    let (original, original_load) = timed_load(&input)?;
+    // The input is read once: its state dict is both loaded as a model
+    // (which validates it) and written out.
+    let t = Instant::now();
     let state = StateDict::from_file(&input).map_err(|e| e.to_string())?;
+    let parsed = t.elapsed().as_secs_f64();
+    let copy = state.clone();
+    let t = Instant::now();
+    let original = model_source::from_members(vec![copy], input.display().to_string(), Device::flex())?;
+    let original_load = parsed + t.elapsed().as_secs_f64();
     let names: Vec<String> = original
         .ensemble
         .architecture()

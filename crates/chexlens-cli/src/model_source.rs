@@ -50,14 +50,21 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .iter()
         .map(|f| read_member(f, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
+    let name = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    from_members(members, name, device)
+}
+
+/// An ensemble of already-read members, with the reference settings and the
+/// architecture read off the first.
+pub fn from_members(members: Vec<StateDict>, name: String, device: Device) -> Result<LoadedModel, String> {
     let ensemble =
         Ensemble::from_state_dicts(members, None, ModelSettings::default(), device).map_err(|e| e.to_string())?;
     Ok(LoadedModel {
-        name: files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" + "),
+        name,
         demo: false,
         ensemble,
     })

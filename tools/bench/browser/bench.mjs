@@ -9,6 +9,7 @@
 
 import { mkdirSync, rmSync, symlinkSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { serveDist, launchChromium, analyse, DIST, FIXTURES } from "../../../tests/e2e/harness.mjs";
 
 const args = process.argv.slice(2);
@@ -98,7 +99,7 @@ try {
   add("chexlens, CPU backend (1 thread)", await chexlens(browser, plain.url, "cpu", runs));
   const ort1 = await ort(browser, isolated.url, 1, runs);
   add("ONNX Runtime Web, wasm SIMD, 1 thread", ort1);
-  const cores = await (async () => { const c = await browser.newContext(); const p = await c.newPage(); const n = await p.evaluate(() => navigator.hardwareConcurrency); await c.close(); return n; })();
+  const cores = availableParallelism();
   const ortN = await ort(browser, isolated.url, cores, runs);
   add(`ONNX Runtime Web, wasm SIMD, ${cores} threads`, ortN);
   if (webgpuRuns > 0) add("chexlens, WebGPU backend", await chexlens(browser, plain.url, "webgpu", webgpuRuns));

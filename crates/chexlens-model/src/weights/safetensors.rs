@@ -120,9 +120,8 @@ pub fn write_safetensors<'a>(
     let mut data = Vec::new();
     let mut kept_f32 = Vec::new();
     for (name, tensor) in tensors {
-        let fits_f16 = tensor.data.iter().all(|v| v.is_finite() && v.abs() <= F16_MAX);
         let begin = data.len();
-        let dtype = if half && fits_f16 {
+        let dtype = if half && tensor.data.iter().all(|v| v.is_finite() && v.abs() <= F16_MAX) {
             data.extend(tensor.data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()));
             "F16"
         } else {
