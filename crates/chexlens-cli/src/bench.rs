@@ -5,53 +5,10 @@
 
 use crate::model_source;
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::weights::{StoredDType, TensorF32};
 use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict, Tensor};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Deterministic weights with the scales the reference generator uses, so
-/// activations stay in a realistic range.
-fn generated_weights(config: &ArchitectureConfig, seed: u64) -> StateDict {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut uniform = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    };
-    let tensors = config
-        .expected_shapes()
-        .into_iter()
-        .map(|(name, shape)| {
-            let numel: usize = shape.iter().product();
-            let fan_in: usize = shape.iter().skip(1).product::<usize>().max(1);
-            let data: Vec<f32> = if name.ends_with("gamma") {
-                (0..numel).map(|_| 0.5 + 0.25 * uniform()).collect()
-            } else if shape.len() == 1 && name.ends_with("weight") {
-                (0..numel).map(|_| 1.0 + 0.2 * uniform()).collect()
-            } else if shape.len() == 1 {
-                (0..numel).map(|_| 0.05 * uniform()).collect()
-            } else {
-                let bound = (3.0 / fan_in as f32).sqrt();
-                (0..numel).map(|_| bound * uniform()).collect()
-            };
-            (
-                name,
-                TensorF32 {
-                    shape,
-                    data,
-                    stored_as: StoredDType::F32,
-                },
-            )
-        })
-        .collect();
-    StateDict {
-        source: format!("generated (seed {seed})"),
-        tensors,
-    }
-}
 
 /// The bench input: a fixed pattern of normalised pixels that
 /// `tools/bench/pytorch_peer.py` rebuilds exactly, so both sides see the
@@ -128,7 +85,9 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
     let t = Instant::now();
     let (ensemble, source) = match model {
         BenchModel::Generated { config, members } => {
-            let weights = (0..members).map(|i| generated_weights(&config, i as u64 + 1)).collect();
+            let weights = (0..members)
+                .map(|i| StateDict::generated(&config, i as u64 + 1))
+                .collect();
             let ensemble = Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), Device::flex())
                 .map_err(|e| e.to_string())?;
             (ensemble, format!("generated, {members} member(s)"))

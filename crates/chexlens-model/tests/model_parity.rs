@@ -2,6 +2,7 @@
 
 mod common;
 
+use chexlens_model::model::{Backbone, BackboneLayout, ConvNeXtWithMetadata};
 use chexlens_model::{ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image};
 use common::*;
 
@@ -17,8 +18,11 @@ fn load(files: &[&str]) -> Ensemble {
 /// Runs one member on the reference's own resized images (so that only the
 /// network is compared) and checks every metadata case's logits.
 fn check_member(weights: &str, reference_member: &str) {
+    check_member_in(load(&[weights]), weights, reference_member);
+}
+
+fn check_member_in(ensemble: Ensemble, weights: &str, reference_member: &str) {
     let reference = reference();
-    let ensemble = load(&[weights]);
     let input = InputConfig::default();
     let mut worst = 0f32;
     for (file, resized, _) in image_files(&reference) {
@@ -50,6 +54,30 @@ fn check_member(weights: &str, reference_member: &str) {
 #[test]
 fn pth_bare_state_dict_matches_pytorch() {
     check_member("tiny_m0.pth", "tiny_m0");
+}
+
+/// The CPU backend runs the fused channels-last backbone; the burn tensor
+/// form (what WebGPU runs) must match PyTorch on the CPU as well.
+#[test]
+fn tensor_layout_matches_pytorch() {
+    let weights = StateDict::from_file(&fixture("tiny_m0.pth")).unwrap();
+    let config = ArchitectureConfig::infer(&weights).unwrap();
+    let device = Device::flex();
+    let member = ConvNeXtWithMetadata::from_state_dict_in(config, weights, &device, BackboneLayout::Tensors).unwrap();
+    assert!(matches!(member.convnext_backbone, Backbone::Tensors(_)));
+    assert!(
+        matches!(
+            load(&["tiny_m0.pth"]).members[0].convnext_backbone,
+            Backbone::ChannelsLast { .. }
+        ),
+        "the CPU backend's default is the channels-last backbone"
+    );
+    let ensemble = Ensemble {
+        members: vec![member],
+        settings: ModelSettings::default(),
+        device,
+    };
+    check_member_in(ensemble, "tiny_m0.pth (tensor layout)", "tiny_m0");
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The ConvNeXt backbone as timm builds it with `features_only=True`:
 //! stem, four stages, no final norm. Field names mirror the checkpoint.
 
+use super::channels_last::ConvNeXtTrunk;
 use super::gelu::gelu;
 use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
 use crate::architecture::{ArchitectureConfig, BACKBONE};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 /// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
 pub struct Mlp {
@@ -21,7 +22,7 @@ pub struct Block {
 }
 
 impl Block {
-    fn load(r: &mut WeightReader, prefix: &str, dim: usize, eps: f64) -> Loaded<Self> {
+    pub(crate) fn load(r: &mut WeightReader, prefix: &str, dim: usize, eps: f64) -> Loaded<Self> {
         Ok(Self {
             conv_dw: Conv2d::load(r, &format!("{prefix}.conv_dw"), 1, 3, dim, true)?,
             norm: LayerNorm::load(r, &format!("{prefix}.norm"), eps)?,
@@ -133,5 +134,68 @@ impl ConvNeXt {
             .last()
             .and_then(|s| s.blocks.last())
             .expect("ArchitectureConfig::check guarantees a stage with blocks")
+    }
+}
+
+/// How the backbone before its last block is held and run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackboneLayout {
+    /// burn tensor ops throughout: every device, and the form that mirrors timm.
+    Tensors,
+    /// The fused channels-last CPU kernels (`channels_last`), about a third
+    /// faster on burn's CPU backend; the last block stays in tensors.
+    ChannelsLast,
+}
+
+impl BackboneLayout {
+    /// Channels-last on the CPU backend, tensors everywhere else.
+    pub fn for_device(device: &Device) -> Self {
+        if *device == Device::flex() {
+            Self::ChannelsLast
+        } else {
+            Self::Tensors
+        }
+    }
+}
+
+/// The backbone in one of the two layouts; both give the same numbers.
+pub enum Backbone {
+    Tensors(Box<ConvNeXt>),
+    ChannelsLast {
+        trunk: ConvNeXtTrunk,
+        last_block: Box<Block>,
+    },
+}
+
+impl Backbone {
+    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig, layout: BackboneLayout) -> Loaded<Self> {
+        Ok(match layout {
+            BackboneLayout::Tensors => Self::Tensors(Box::new(ConvNeXt::load(r, config)?)),
+            BackboneLayout::ChannelsLast => {
+                let trunk = ConvNeXtTrunk::load(r, config)?;
+                let stage = config.depths.len() - 1;
+                let (depth, dim) = (config.depths[stage], config.dims[stage]);
+                let prefix = format!("{BACKBONE}.stages_{stage}.blocks.{}", depth - 1);
+                let last_block = Box::new(Block::load(r, &prefix, dim, config.layer_norm_eps)?);
+                Self::ChannelsLast { trunk, last_block }
+            }
+        })
+    }
+
+    /// Everything before the last block of the last stage: the part that
+    /// prediction and Grad-CAM share.
+    pub fn forward_until_last_block(&self, images: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Tensors(convnext) => convnext.forward_until_last_block(images),
+            Self::ChannelsLast { trunk, .. } => trunk.forward(images),
+        }
+    }
+
+    /// The last block of the last stage.
+    pub fn last_block(&self) -> &Block {
+        match self {
+            Self::Tensors(convnext) => convnext.last_block(),
+            Self::ChannelsLast { last_block, .. } => last_block,
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! 5e-7 * (1 + |x|) for GELU (tested against an f64 erf); other backends and
 //! Grad-CAM's autodiff pass keep burn's.
 
+use super::cpu_kernels::gelu_in_place;
 use burn::tensor::activation;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
@@ -25,7 +26,7 @@ const ERF_P: [f32; 7] = [
 const ERF_Q: [f32; 5] = [1.0, 5.224_145e-1, 1.205_524_4e-1, 1.549_652_9e-2, 1.090_038_4e-3];
 
 /// The rational erf; Q >= 1 on the whole range, so the division is safe.
-#[inline]
+#[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let t = x * x;
@@ -35,7 +36,7 @@ pub fn erf(x: f32) -> f32 {
 }
 
 /// Exact-form GELU of one value, with the rational erf.
-#[inline]
+#[inline(always)]
 pub fn gelu_value(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
@@ -52,7 +53,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         .into_data()
         .try_into_vec::<f32>()
         .expect("an f32 tensor's data is f32");
-    apply_in_place(&mut values);
+    gelu_in_place(&mut values);
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
@@ -62,19 +63,6 @@ pub fn gelu_derivative<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let pdf = (x.clone() * x.clone() * -0.5).exp()
         * (0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2);
     cdf + x * pdf
-}
-
-#[cfg(feature = "cpu-fast")]
-fn apply_in_place(values: &mut [f32]) {
-    use rayon::prelude::*;
-    values
-        .par_chunks_mut(1 << 14)
-        .for_each(|chunk| chunk.iter_mut().for_each(|v| *v = gelu_value(*v)));
-}
-
-#[cfg(not(feature = "cpu-fast"))]
-fn apply_in_place(values: &mut [f32]) {
-    values.iter_mut().for_each(|v| *v = gelu_value(*v));
 }
 
 #[cfg(test)]

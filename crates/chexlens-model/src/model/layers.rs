@@ -18,7 +18,8 @@ impl<'a> WeightReader<'a> {
         Self { weights, device }
     }
 
-    fn take_raw(&mut self, key: &str) -> Result<TensorF32, crate::weights::WeightError> {
+    /// A tensor's values and shape as the checkpoint holds them.
+    pub(crate) fn raw(&mut self, key: &str) -> Result<TensorF32, crate::weights::WeightError> {
         self.weights
             .tensors
             .remove(key)
@@ -26,7 +27,7 @@ impl<'a> WeightReader<'a> {
     }
 
     pub fn tensor<const D: usize>(&mut self, key: &str) -> Result<Tensor<D>, crate::weights::WeightError> {
-        let t = self.take_raw(key)?;
+        let t = self.raw(key)?;
         if t.shape.len() != D {
             return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
                 key: key.to_string(),
@@ -39,7 +40,7 @@ impl<'a> WeightReader<'a> {
 
     /// A PyTorch Linear weight `[out, in]`, stored transposed as burn's `[in, out]`.
     pub fn linear_weight(&mut self, key: &str) -> Result<Tensor<2>, crate::weights::WeightError> {
-        let t = self.take_raw(key)?;
+        let t = self.raw(key)?;
         let [out, inp] = t.shape[..] else {
             return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
                 key: key.to_string(),

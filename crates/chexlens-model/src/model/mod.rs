@@ -1,12 +1,14 @@
 //! ConvNeXtWithMetadata: backbone -> CBAM -> pool, fused with a metadata MLP.
 
 mod cbam;
+mod channels_last;
 mod convnext;
+mod cpu_kernels;
 pub mod gelu;
 mod layers;
 
 pub use cbam::Cbam;
-pub use convnext::{Block, ConvNeXt, Downsample, Mlp, Stage};
+pub use convnext::{Backbone, BackboneLayout, Block, ConvNeXt, Downsample, Mlp, Stage};
 pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
 
 use crate::architecture::ArchitectureConfig;
@@ -29,18 +31,29 @@ impl MetadataMlp {
 
 pub struct ConvNeXtWithMetadata {
     pub config: ArchitectureConfig,
-    pub convnext_backbone: ConvNeXt,
+    pub convnext_backbone: Backbone,
     pub cbam: Cbam,
     pub metadata_fc: MetadataMlp,
     pub classifier: Linear,
 }
 
 impl ConvNeXtWithMetadata {
-    /// Builds the network from a checkpoint, after validating it against `config`.
+    /// Builds the network from a checkpoint, after validating it against
+    /// `config`, in the backbone layout that runs fastest on `device`.
     pub fn from_state_dict(
         config: ArchitectureConfig,
         weights: StateDict,
         device: &Device,
+    ) -> Result<Self, WeightError> {
+        Self::from_state_dict_in(config, weights, device, BackboneLayout::for_device(device))
+    }
+
+    /// `from_state_dict` with the backbone layout chosen by the caller.
+    pub fn from_state_dict_in(
+        config: ArchitectureConfig,
+        weights: StateDict,
+        device: &Device,
+        layout: BackboneLayout,
     ) -> Result<Self, WeightError> {
         // A coherent config (at least one stage, each with blocks) is what
         // `ConvNeXt::last_block` relies on.
@@ -50,7 +63,7 @@ impl ConvNeXtWithMetadata {
         config.validate(&weights)?;
         let mut r = WeightReader::new(weights, device);
         Ok(Self {
-            convnext_backbone: ConvNeXt::load(&mut r, &config)?,
+            convnext_backbone: Backbone::load(&mut r, &config, layout)?,
             cbam: Cbam::load(&mut r, &config)?,
             metadata_fc: MetadataMlp {
                 fc_0: Linear::load(&mut r, "metadata_fc.0")?,

@@ -2,6 +2,7 @@
 //! `.safetensors`, in f32, f16 or bf16, into one f32 state dict.
 
 mod error;
+mod generated;
 mod pickle;
 mod pth;
 mod safetensors;
