@@ -134,23 +134,36 @@ impl BlockTail {
 
     /// For each of the `k` gradients at the block's output `[k, C, H, W]`,
     /// the spatial mean of the gradient at the depthwise conv's output: `[k, C]`.
+    ///
+    /// Per position p, with u_p the gradient at fc1's output, r_p = u_p W1^T
+    /// and x̂_p, σ_p the LayerNorm's normalised input and std, the gradient is
+    /// (γr_p - mean(γr_p) - x̂_p mean(γr_p x̂_p)) / σ_p. Only its mean over p is
+    /// needed, and each term is linear in u_p, so fc1 is applied once to
+    /// the σ-weighted mean of u_p per label instead of to every position's.
     fn mean_input_gradient(&self, block: &Block, d_features: Tensor<4>) -> Tensor<2> {
         let [k, c, h, w] = d_features.dims();
         let hw = h * w;
-        let d_out = d_features.permute([0, 2, 3, 1]).reshape([k * hw, c]) * block.gamma.clone().unsqueeze::<2>();
+        let gamma = block.gamma.clone().unsqueeze::<2>();
+        let d_out = d_features.permute([0, 2, 3, 1]).reshape([k * hw, c]) * gamma;
         let d_gelu = d_out.matmul(block.mlp.fc2.weight.clone().transpose());
         let hidden = d_gelu.dims()[1];
-        let d_hidden = d_gelu.reshape([k, hw, hidden]) * gelu_derivative(self.hidden.clone()).unsqueeze::<3>();
-        let d_x = d_hidden
-            .reshape([k * hw, hidden])
-            .matmul(block.mlp.fc1.weight.clone().transpose());
-        // LayerNorm: dA = (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) / std, per position.
-        let d_x_hat = (d_x * block.norm.weight.clone().unsqueeze::<2>()).reshape([k, hw, c]);
-        let x_hat = self.x_hat.clone().unsqueeze::<3>();
-        let mean = d_x_hat.clone().mean_dim(2);
-        let projection = (d_x_hat.clone() * x_hat.clone()).mean_dim(2);
-        let d_dw = (d_x_hat - mean - x_hat * projection) * self.inv_std.clone().unsqueeze::<3>();
-        d_dw.mean_dim(1).reshape([k, c])
+        // u_p for every label: [k, HW, 4C].
+        let u = d_gelu.reshape([k, hw, hidden]) * gelu_derivative(self.hidden.clone()).unsqueeze::<3>();
+        // The mean's weights 1/(σ_p HW): [1, HW, 1].
+        let weights = (self.inv_std.clone() / hw as f32).unsqueeze::<3>();
+        let norm_weight = block.norm.weight.clone().unsqueeze::<2>();
+        let fc1 = block.mlp.fc1.weight.clone();
+
+        // mean_p γ r_p / σ_p = γ ((mean_p u_p / σ_p) W1^T).
+        let u_mean = (u.clone() * weights.clone()).sum_dim(1).reshape([k, hidden]);
+        let scaled = u_mean.clone().matmul(fc1.clone().transpose()) * norm_weight.clone();
+        // mean(γ r_p) = u_p . (γ W1 / C), its weighted mean over p per label: [k, 1].
+        let through_mean = (u_mean * (norm_weight.clone().matmul(fc1.clone()) / c as f32)).sum_dim(1);
+        // mean(γ r_p x̂_p) = u_p . ((γ x̂_p) W1 / C), then weighted by x̂_p over p: [k, C].
+        let projections = (self.x_hat.clone() * norm_weight).matmul(fc1) / c as f32;
+        let coefficients = (u * projections.unsqueeze::<3>()).sum_dim(2) * weights;
+        let through_projection = coefficients.reshape([k, hw]).matmul(self.x_hat.clone());
+        scaled - through_mean - through_projection
     }
 }
 
