@@ -7,8 +7,8 @@ mod loading;
 
 use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
 use crate::transport;
-use chexlens_model::Tensor;
 use chexlens_model::gradcam::CamTarget;
+use chexlens_model::model::BackboneState;
 use chexlens_model::{Device, Ensemble, ResizeFilter, XrayImage, decode_xray};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
@@ -17,12 +17,12 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
 
-/// An analysed image's backbone states (one per member) and metadata, kept
-/// so that its heat maps run only the layers after Grad-CAM's target.
+/// An analysed image's backbone states (one per member), kept so that its
+/// heat maps run only the layers after Grad-CAM's target (the metadata does
+/// not change them).
 struct LastInputs {
     id: u32,
-    states: Vec<Tensor<4>>,
-    metadata: Tensor<2>,
+    states: Vec<BackboneState>,
 }
 
 /// The preview of an inspected DICOM fits in this square (the page's canvas).
@@ -157,8 +157,8 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                             .map_err(|e| e.to_string()),
                     };
                     match analyse(&ensemble, image, &metadata).await {
-                        Ok((probabilities, states, metadata)) => {
-                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, states, metadata }));
+                        Ok((probabilities, states)) => {
+                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, states }));
                             FromWorker::AnalysisDone {
                                 id,
                                 probabilities,
@@ -182,10 +182,7 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             let reply = match (ensemble, last) {
                 (Some(ensemble), Some(last)) if last.id == id => {
                     let target = CamTarget::default();
-                    match ensemble
-                        .grad_cam_async(&last.states, &last.metadata, &labels, target)
-                        .await
-                    {
+                    match ensemble.grad_cam_async(&last.states, &labels, target).await {
                         Ok(maps) => FromWorker::HeatMapsDone {
                             id,
                             maps: labels.into_iter().zip(maps).collect(),
@@ -207,11 +204,11 @@ async fn analyse(
     ensemble: &Ensemble,
     image: Result<Rc<XrayImage>, String>,
     metadata: &chexlens_model::Metadata,
-) -> Result<(Vec<f32>, Vec<Tensor<4>>, Tensor<2>), String> {
+) -> Result<(Vec<f32>, Vec<BackboneState>), String> {
     let (images, meta) = ensemble.inputs(&*image?, metadata);
     let states = ensemble.backbone_states(&images);
     let prediction = ensemble.predict_states_async(&states, &meta).await?;
-    Ok((prediction.probabilities, states, meta))
+    Ok((prediction.probabilities, states))
 }
 
 async fn load(

@@ -122,12 +122,12 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
     let whole = time_runs(warmup.min(1), runs, || {
         probabilities = ensemble.predict_inputs(images.clone(), meta.clone()).probabilities;
     });
-    let label_list: Vec<usize> = (0..labels.min(ensemble.settings.labels.len())).collect();
-    // As in an analysis: the backbone state comes from the prediction; Grad-CAM
-    // runs the last block and the head under autodiff.
-    let state = member.convnext_backbone.forward_until_last_block(images.clone());
+    let label_list: Vec<usize> = (0..labels.clamp(1, ensemble.settings.labels.len())).collect();
+    // As in an analysis: the backbone's pass comes from the prediction;
+    // Grad-CAM differentiates the head and the last block from it.
+    let state = member.backbone_state(images.clone());
     let cam = time_runs(warmup, runs, || {
-        let raw = member.grad_cam_raw(state.clone(), meta.clone(), &label_list, CamTarget::default());
+        let raw = member.grad_cam_raw(&state, &label_list, CamTarget::default());
         let _ = raw.into_data();
     });
     let peak = peak_memory_mb();

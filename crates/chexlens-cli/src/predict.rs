@@ -72,7 +72,7 @@ pub fn analyse_file(
         .iter()
         .filter_map(|l| prediction.labels.iter().position(|p| p == l))
         .collect();
-    let maps = ensemble.grad_cam(&states, &meta, &indices, CamTarget::default());
+    let maps = ensemble.grad_cam(&states, &indices, CamTarget::default());
     Ok(Analysis {
         image,
         metadata,

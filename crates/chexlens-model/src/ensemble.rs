@@ -3,7 +3,7 @@
 use crate::architecture::ArchitectureConfig;
 use crate::manifest::{ModelSettings, Thresholds};
 use crate::metadata::Metadata;
-use crate::model::ConvNeXtWithMetadata;
+use crate::model::{BackboneState, ConvNeXtWithMetadata};
 use crate::preprocess::XrayImage;
 use crate::weights::{StateDict, WeightError, WeightErrorKind};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -134,21 +134,18 @@ impl Ensemble {
         )
     }
 
-    /// Each member's backbone state before its last block: computed once per
-    /// image and shared by prediction and Grad-CAM.
-    pub fn backbone_states(&self, images: &Tensor<4>) -> Vec<Tensor<4>> {
-        self.members
-            .iter()
-            .map(|m| m.convnext_backbone.forward_until_last_block(images.clone()))
-            .collect()
+    /// Each member's pass over the images: computed once per image and
+    /// shared by prediction and Grad-CAM.
+    pub fn backbone_states(&self, images: &Tensor<4>) -> Vec<BackboneState> {
+        self.members.iter().map(|m| m.backbone_state(images.clone())).collect()
     }
 
     /// Each member's logits `[1, classes]` from its state, still on the device.
-    pub fn member_logit_tensors(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Vec<Tensor<2>> {
+    pub fn member_logit_tensors(&self, states: &[BackboneState], metadata: &Tensor<2>) -> Vec<Tensor<2>> {
         self.members
             .iter()
             .zip(states)
-            .map(|(m, state)| m.forward_from_last_block(state.clone(), metadata.clone()))
+            .map(|(m, state)| m.logits(state, metadata.clone()))
             .collect()
     }
 
@@ -167,7 +164,7 @@ impl Ensemble {
     }
 
     /// Predicts from the members' backbone states (native backends).
-    pub fn predict_states(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Prediction {
+    pub fn predict_states(&self, states: &[BackboneState], metadata: &Tensor<2>) -> Prediction {
         let logits = self
             .member_logit_tensors(states, metadata)
             .into_iter()
@@ -178,7 +175,11 @@ impl Ensemble {
 
     /// Predicts from the members' backbone states, reading back asynchronously
     /// (required on WebGPU).
-    pub async fn predict_states_async(&self, states: &[Tensor<4>], metadata: &Tensor<2>) -> Result<Prediction, String> {
+    pub async fn predict_states_async(
+        &self,
+        states: &[BackboneState],
+        metadata: &Tensor<2>,
+    ) -> Result<Prediction, String> {
         let mut logits = Vec::with_capacity(self.members.len());
         for tensor in self.member_logit_tensors(states, metadata) {
             let data = tensor

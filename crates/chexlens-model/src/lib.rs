@@ -6,7 +6,6 @@ pub mod architecture;
 pub mod cam;
 pub mod dicom;
 pub mod ensemble;
-#[cfg(feature = "autodiff")]
 pub mod gradcam;
 pub mod labels;
 pub mod manifest;

@@ -32,8 +32,8 @@ fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize], target:
         .members
         .iter()
         .map(|m| {
-            let (images, meta) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
-            m.grad_cam(images, meta, labels, target)
+            let (images, _) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
+            m.grad_cam(images, labels, target)
         })
         .collect()
 }

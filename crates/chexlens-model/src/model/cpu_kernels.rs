@@ -4,7 +4,7 @@
 //! them; in the browser it runs on the worker's one thread with the build's
 //! wasm SIMD.
 
-use crate::model::gelu::gelu_value;
+use crate::model::gelu::{gelu_derivative_value, gelu_value};
 
 /// Floats handed to one task: enough to amortise scheduling, small enough
 /// to balance two to sixteen cores.
@@ -132,6 +132,16 @@ pub fn gelu_in_place(data: &mut [f32]) {
         }
     }
     for_each_chunk(data, 1, |_, chunk| gelu_values(chunk));
+}
+
+/// GELU's derivative of every value (see `gelu`).
+pub fn gelu_derivative_in_place(data: &mut [f32]) {
+    simd_fn! {
+        fn gelu_derivative_values(chunk: &mut [f32]) {
+            chunk.iter_mut().for_each(|v| *v = gelu_derivative_value(*v));
+        }
+    }
+    for_each_chunk(data, 1, |_, chunk| gelu_derivative_values(chunk));
 }
 
 /// LayerNorm over each pixel's channels, as `nn.LayerNorm` computes it:

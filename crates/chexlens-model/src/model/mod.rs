@@ -1,5 +1,6 @@
 //! ConvNeXtWithMetadata: backbone -> CBAM -> pool, fused with a metadata MLP.
 
+mod backbone_state;
 mod cbam;
 mod channels_last;
 mod convnext;
@@ -7,6 +8,7 @@ mod cpu_kernels;
 pub mod gelu;
 mod layers;
 
+pub use backbone_state::BackboneState;
 pub use cbam::Cbam;
 pub use convnext::{Backbone, BackboneLayout, Block, ConvNeXt, Downsample, Mlp, Stage};
 pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
@@ -85,11 +87,11 @@ impl ConvNeXtWithMetadata {
 
     /// Logits `[N, classes]` for normalised images `[N, 3, H, W]` and metadata `[N, 8]`.
     pub fn forward(&self, images: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
-        self.forward_from_last_block(self.convnext_backbone.forward_until_last_block(images), metadata)
+        self.logits(&self.backbone_state(images), metadata)
     }
 
-    /// Logits from the backbone's state before its last block.
-    pub fn forward_from_last_block(&self, state: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
-        self.head(self.convnext_backbone.last_block().forward(state), metadata)
+    /// Logits from the backbone's pass over the images.
+    pub fn logits(&self, state: &BackboneState, metadata: Tensor<2>) -> Tensor<2> {
+        self.head(state.features.clone(), metadata)
     }
 }
