@@ -3,9 +3,10 @@
 //! (the real loading path) or on generated weights of a chosen architecture
 //! (nothing downloaded). `--json` is what `tools/bench/pytorch_peer.py` reads.
 
+use crate::device::DeviceChoice;
 use crate::model_source;
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict, Tensor};
+use chexlens_model::{ArchitectureConfig, Ensemble, Metadata, ModelSettings, StateDict, Tensor};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -71,6 +72,7 @@ pub struct BenchOptions {
     pub labels: usize,
     pub size: usize,
     pub json: bool,
+    pub device: DeviceChoice,
 }
 
 pub fn run(options: BenchOptions) -> Result<(), String> {
@@ -81,19 +83,21 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
         labels,
         size,
         json,
+        device: choice,
     } = options;
+    let device = choice.open()?;
     let t = Instant::now();
     let (ensemble, source) = match model {
         BenchModel::Generated { config, members } => {
             let weights = (0..members)
                 .map(|i| StateDict::generated(&config, i as u64 + 1))
                 .collect();
-            let ensemble = Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), Device::flex())
+            let ensemble = Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), device)
                 .map_err(|e| e.to_string())?;
             (ensemble, format!("generated, {members} member(s)"))
         }
         BenchModel::Files(files) => {
-            let loaded = model_source::load_weights(&files, Device::flex())?;
+            let loaded = model_source::load_weights(&files, device)?;
             (loaded.ensemble, loaded.name)
         }
     };
@@ -141,6 +145,7 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
             "members": members,
             "size": size,
             "threads": threads,
+            "device": format!("{choice:?}").to_lowercase(),
             "runs": runs,
             "load_s": load,
             "forward_s": forward.json(),
@@ -157,8 +162,13 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "chexlens bench: {source}; depths {:?} dims {:?}, {size}x{size} input, {threads} thread(s), {runs} runs after {warmup} warm-up",
-        config.depths, config.dims
+        "chexlens bench: {source}; depths {:?} dims {:?}, {size}x{size} input, {}, {runs} runs after {warmup} warm-up",
+        config.depths,
+        config.dims,
+        match choice {
+            DeviceChoice::Cpu => format!("CPU, {threads} thread(s)"),
+            DeviceChoice::Gpu => "GPU (wgpu, Vulkan)".to_string(),
+        }
     );
     let show = |name: &str, s: &Stats| {
         println!(

@@ -2,11 +2,12 @@
 
 mod bench;
 mod convert;
+mod device;
 mod model_source;
 mod predict;
 
 use chexlens_model::metadata::parse_age;
-use chexlens_model::{Device, Projection, Sex, View};
+use chexlens_model::{Projection, Sex, View};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,9 @@ struct BenchArgs {
     /// One JSON object instead of the table (read by tools/bench/pytorch_peer.py).
     #[arg(long)]
     json: bool,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t)]
+    device: device::DeviceChoice,
 }
 
 #[derive(clap::Args)]
@@ -119,6 +123,9 @@ struct PredictArgs {
     /// Print model load time and each image's analysis time to stderr.
     #[arg(long)]
     timings: bool,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t)]
+    device: device::DeviceChoice,
     /// Images to analyse.
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -170,6 +177,7 @@ fn run_bench(args: BenchArgs) -> ExitCode {
         labels: args.labels,
         size: args.size,
         json: args.json,
+        device: args.device,
     }))
 }
 
@@ -184,7 +192,13 @@ fn report(result: Result<(), String>) -> ExitCode {
 }
 
 fn run_predict(args: PredictArgs) -> ExitCode {
-    let device = Device::flex();
+    let device = match args.device.open() {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("chexlens: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
     let loaded = match &args.model {
         Some(manifest) => model_source::load_manifest(manifest, device),

@@ -249,3 +249,30 @@ fn reference_labels() -> Vec<String> {
         .map(|l| l.as_str().unwrap().to_string())
         .collect()
 }
+
+/// Without a GPU backend in the build (or a Vulkan driver on the machine),
+/// `--device gpu` says so in one line and stops before loading anything.
+#[test]
+fn an_unavailable_gpu_is_one_plain_message() {
+    let out = chexlens(&[
+        "predict",
+        "--device",
+        "gpu",
+        "--weights",
+        &path("tiny_m0.pth"),
+        &path("xray_grey8.png"),
+    ]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    if out.status.success() {
+        // A build with `--features gpu` on a machine with a Vulkan GPU.
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("built without its GPU backend") || stderr.contains("could not be started through Vulkan"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing is reported without a model");
+}
