@@ -169,7 +169,7 @@ struct Workspace {
 }
 
 /// The first `len` floats of `buffer`, grown (never shrunk) to fit.
-fn prefix(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buffer.len() < len {
         buffer.resize(len, 0.0);
     }
@@ -193,7 +193,7 @@ impl Block {
     /// `x += gamma * fc2(GELU(fc1(norm(conv_dw(x)))))`, in place.
     fn forward(&self, x: &mut FeatureMap, workspace: &mut Workspace) {
         let pixels = x.pixels();
-        let normed = prefix(&mut workspace.normed, x.data.len());
+        let normed = scratch(&mut workspace.normed, x.data.len());
         let conv = &self.conv_dw;
         let taps = DepthwiseTaps {
             weight: &conv.weight,
@@ -203,7 +203,7 @@ impl Block {
         depthwise_conv_norm(x, &taps, &self.norm.kernel(), normed);
 
         let (fc1, fc2) = (&self.mlp.fc1, &self.mlp.fc2);
-        let hidden = prefix(&mut workspace.hidden, pixels * fc1.bias.len());
+        let hidden = scratch(&mut workspace.hidden, pixels * fc1.bias.len());
         matmul_transposed(normed, &fc1.weight, fc1.inputs(), hidden, false);
         add_bias_gelu(hidden, &fc1.bias);
 
