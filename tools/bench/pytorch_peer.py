@@ -69,6 +69,12 @@ def load_member(path):
     return model.eval()
 
 
+def usable_cores():
+    """The cores this process may run on (taskset, container limits), as
+    chexlens's thread pool counts them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def stats(times):
     times = sorted(times)
     return {"median": times[len(times) // 2], "min": times[0], "max": times[-1]}
@@ -89,7 +95,7 @@ def pytorch_side(files, size, metadata, runs, warmup, device):
     """Runs in its own process, so that its peak memory is its own."""
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cores())
     # GPU work is asynchronous: a timed run ends when the device is done.
     done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t = time.perf_counter()
@@ -153,7 +159,7 @@ def main():
         capture_output=True, text=True, check=True).stdout)
 
     drift = max(abs(a - b) for a, b in zip(ours["member0_logits"], theirs["member0_logits"]))
-    where = "one GPU: chexlens on wgpu/Vulkan, PyTorch on CUDA" if args.gpu else f"{os.cpu_count()} cores"
+    where = "one GPU: chexlens on wgpu/Vulkan, PyTorch on CUDA" if args.gpu else f"{usable_cores()} cores"
     print(f"chexlens vs PyTorch {theirs['torch']} on {where}: "
           f"{args.members} convnext_base member(s), {ours['size']}x{ours['size']}, "
           f"median of {args.runs} runs after {args.warmup} warm-up")
