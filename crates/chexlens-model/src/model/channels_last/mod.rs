@@ -147,6 +147,14 @@ impl DepthwiseConv {
             k,
         })
     }
+
+    fn taps(&self) -> DepthwiseTaps<'_> {
+        DepthwiseTaps {
+            weight: &self.weight,
+            bias: &self.bias,
+            k: self.k,
+        }
+    }
 }
 
 /// `mlp.fc1` -> GELU -> `mlp.fc2`, the block's `gamma` folded into fc2.
@@ -194,13 +202,7 @@ impl Block {
     fn forward(&self, x: &mut FeatureMap, workspace: &mut Workspace) {
         let pixels = x.pixels();
         let normed = scratch(&mut workspace.normed, x.data.len());
-        let conv = &self.conv_dw;
-        let taps = DepthwiseTaps {
-            weight: &conv.weight,
-            bias: &conv.bias,
-            k: conv.k,
-        };
-        depthwise_conv_norm(x, &taps, &self.norm.kernel(), normed);
+        depthwise_conv_norm(x, &self.conv_dw.taps(), &self.norm.kernel(), normed);
 
         let (fc1, fc2) = (&self.mlp.fc1, &self.mlp.fc2);
         let hidden = scratch(&mut workspace.hidden, pixels * fc1.bias.len());
