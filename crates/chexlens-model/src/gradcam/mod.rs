@@ -99,6 +99,18 @@ impl crate::Ensemble {
         labels: &[usize],
         target: CamTarget,
     ) -> Result<Vec<CamMap>, String> {
+        let per_member = self.member_grad_cams_async(states, labels, target).await?;
+        Ok(CamMap::ensemble_per_label(&per_member))
+    }
+
+    /// Each member's scaled maps (`members x labels`), before they are
+    /// combined: members run in separate workers combine them where they meet.
+    pub async fn member_grad_cams_async(
+        &self,
+        states: &[BackboneState],
+        labels: &[usize],
+        target: CamTarget,
+    ) -> Result<Vec<Vec<CamMap>>, String> {
         if labels.is_empty() {
             return Ok(Vec::new());
         }
@@ -115,7 +127,7 @@ impl crate::Ensemble {
                 .map_err(|e| format!("unexpected heat map type: {e:?}"))?;
             per_member.push(maps_from_raw(dims, values));
         }
-        Ok(CamMap::ensemble_per_label(&per_member))
+        Ok(per_member)
     }
 }
 
