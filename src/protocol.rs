@@ -45,6 +45,10 @@ pub enum ToWorker {
     LoadModel {
         source: ModelSource,
         backend: BackendRequest,
+        /// The most workers the CPU backend may spread the members over
+        /// (`?workers=`); `None`: one per member where the browser reports
+        /// several cores.
+        workers: Option<usize>,
     },
     /// Stops the model load in progress.
     CancelLoad,
@@ -93,6 +97,8 @@ pub struct ModelInfo {
     pub name: String,
     pub demo: bool,
     pub members: usize,
+    /// The workers the members run in, side by side (1 on WebGPU).
+    pub workers: usize,
     pub backend: Backend,
     pub labels: Vec<String>,
     pub thresholds: Thresholds,

@@ -23,10 +23,12 @@ use results::Results;
 pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview};
 use worker_client::WorkerClient;
 
-/// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`.
+/// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`,
+/// `?workers=N` (the most workers the CPU backend spreads members over).
 #[derive(Clone, Debug, Default)]
 pub struct PageOptions {
     pub backend: Option<Backend>,
+    pub workers: Option<usize>,
     pub model_url: Option<String>,
 }
 
@@ -43,6 +45,7 @@ impl PageOptions {
                 Some("webgpu") => Some(Backend::Webgpu),
                 _ => None,
             },
+            workers: get("workers").and_then(|n| n.parse().ok()),
             model_url: get("model"),
         }
     }
@@ -54,6 +57,7 @@ pub struct Actions {
     client: StoredValue<WorkerClient, LocalStorage>,
     state: AppState,
     backend: StoredValue<Option<Backend>>,
+    workers: StoredValue<Option<usize>>,
 }
 
 impl Actions {
@@ -63,9 +67,12 @@ impl Actions {
             let origin = foreign_origin(url);
             self.client.with_value(|c| c.allow_model_origin(origin));
         }
-        let backend = self.backend.get_value();
-        self.client
-            .with_value(|c| c.send(&ToWorker::LoadModel { source, backend }, files));
+        let message = ToWorker::LoadModel {
+            source,
+            backend: self.backend.get_value(),
+            workers: self.workers.get_value(),
+        };
+        self.client.with_value(|c| c.send(&message, files));
     }
 
     pub fn cancel_load(&self) {
@@ -152,6 +159,7 @@ pub fn App() -> impl IntoView {
         client: StoredValue::new_local(WorkerClient::start(state)),
         state,
         backend: StoredValue::new(options.backend),
+        workers: StoredValue::new(options.workers),
     };
     provide_context(actions);
     if let Some(url) = options.model_url.clone() {

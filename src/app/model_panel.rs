@@ -146,6 +146,11 @@ fn ModelStatusView() -> impl IntoView {
                             <strong>{info.name.clone()}</strong>
                             {format!(" — {} member{}, on ", info.members, if info.members == 1 { "" } else { "s" })}
                             <span data-testid="backend">{info.backend.name()}</span>
+                            {(info.workers > 1).then(|| view! {
+                                ", in "
+                                <span data-testid="workers">{info.workers}</span>
+                                " workers side by side"
+                            })}
                         </p>
                         {info.demo.then(|| view! {
                             <p class="demo-warning">"Untrained demonstration model: its numbers mean nothing."</p>

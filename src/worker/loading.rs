@@ -3,11 +3,12 @@
 //! first cancel. Each member is parsed as soon as its bytes are in and its
 //! bytes dropped, so a large ensemble is never held twice.
 
+use super::engine::{Assembly, Engine, EnginePlan};
 use super::fetch::{FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::model_cache::{self, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource};
 use chexlens_model::weights::verify_sha256;
-use chexlens_model::{Device, Ensemble, Manifest, ModelSettings, StateDict};
+use chexlens_model::{Manifest, ModelSettings};
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
@@ -35,10 +36,11 @@ pub type Progress = dyn Fn(LoadStage, u64, Option<u64>, &str);
 pub struct Loader<'a> {
     pub signal: &'a AbortSignal,
     pub progress: &'a Progress,
+    pub plan: &'a EnginePlan,
 }
 
 pub struct Loaded {
-    pub ensemble: Ensemble,
+    pub engine: Engine,
     pub name: String,
     pub demo: bool,
     /// Every file is in the offline cache.
@@ -63,16 +65,22 @@ impl Loader<'_> {
         }
     }
 
-    pub async fn load(&self, source: ModelSource, files: Vec<Uint8Array>, device: Device) -> Result<Loaded, LoadError> {
+    pub async fn load(&self, source: ModelSource, files: Vec<Uint8Array>) -> Result<Loaded, LoadError> {
         match source {
-            ModelSource::Demo => self.load_url(DEMO_MANIFEST, device).await,
-            ModelSource::ManifestUrl(url) => self.load_url(&url, device).await,
-            ModelSource::LocalFiles(names) => self.load_local(names, files, device).await,
+            ModelSource::Demo => self.load_url(DEMO_MANIFEST).await,
+            ModelSource::ManifestUrl(url) => self.load_url(&url).await,
+            ModelSource::LocalFiles(names) => self.load_local(names, files).await,
         }
     }
 
-    /// Verifies a member's checksum and parses it.
-    async fn read_member(&self, name: &str, bytes: &[u8], sha256: Option<&str>) -> Result<StateDict, LoadError> {
+    /// Verifies a member's checksum and hands it to the model being assembled.
+    async fn read_member(
+        &self,
+        assembly: &mut Assembly,
+        name: &str,
+        bytes: &[u8],
+        sha256: Option<&str>,
+    ) -> Result<(), LoadError> {
         if let Some(expected) = sha256 {
             (self.progress)(LoadStage::Verify, 0, Some(bytes.len() as u64), name);
             yield_to_events().await;
@@ -82,16 +90,16 @@ impl Loader<'_> {
         (self.progress)(LoadStage::Read, 0, Some(bytes.len() as u64), name);
         yield_to_events().await;
         self.check_cancel()?;
-        StateDict::from_bytes(bytes, name).map_err(|e| LoadError::Failed(e.to_string()))
+        assembly.read(name, bytes).await.map_err(LoadError::Failed)?;
+        self.check_cancel()
     }
 
     async fn assemble(
         &self,
-        weights: Vec<StateDict>,
+        assembly: Assembly,
         manifest: Option<Manifest>,
         name: String,
-        device: Device,
-    ) -> Result<(Ensemble, bool), LoadError> {
+    ) -> Result<(Engine, bool), LoadError> {
         (self.progress)(LoadStage::Prepare, 0, None, &name);
         yield_to_events().await;
         self.check_cancel()?;
@@ -99,9 +107,12 @@ impl Loader<'_> {
             Some(m) => (m.architecture, m.settings, m.demo),
             None => (None, ModelSettings::default(), false),
         };
-        let ensemble = Ensemble::from_state_dicts(weights, architecture, settings, device)
-            .map_err(|e| LoadError::Failed(e.to_string()))?;
-        Ok((ensemble, demo))
+        let engine = assembly
+            .build(architecture, settings)
+            .await
+            .map_err(LoadError::Failed)?;
+        self.check_cancel()?;
+        Ok((engine, demo))
     }
 
     /// The manifest from the network, else from the offline copy.
@@ -248,12 +259,12 @@ impl Loader<'_> {
         Ok(Some(bytes))
     }
 
-    async fn load_url(&self, url: &str, device: Device) -> Result<Loaded, LoadError> {
+    async fn load_url(&self, url: &str) -> Result<Loaded, LoadError> {
         let manifest_url = resolve_url(url, None).map_err(LoadError::Failed)?;
         let cache = ModelCache::open().await;
         let (text, _) = self.manifest_text(&manifest_url, cache.as_ref()).await?;
         let manifest = Manifest::from_json(&text).map_err(|e| LoadError::Failed(e.to_string()))?;
-        let mut weights = Vec::with_capacity(manifest.members.len());
+        let mut assembly = self.plan.assembly(manifest.members.len()).await;
         let mut keys = Vec::new();
         let mut all_cached = true;
         let mut total_bytes = 0u64;
@@ -265,10 +276,10 @@ impl Loader<'_> {
             all_cached &= fetched.cached;
             total_bytes += fetched.bytes.len() as u64;
             keys.push(model_cache::member_key(&url, sha));
-            weights.push(self.read_member(&name, &fetched.bytes, sha).await?);
+            self.read_member(&mut assembly, &name, &fetched.bytes, sha).await?;
         }
         let name = manifest.name.clone();
-        let (ensemble, demo) = self.assemble(weights, Some(manifest), name.clone(), device).await?;
+        let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone()).await?;
         let offline = match (&cache, all_cached) {
             (Some(cache), true) => {
                 let total = total_bytes.to_string();
@@ -289,7 +300,7 @@ impl Loader<'_> {
             _ => false,
         };
         Ok(Loaded {
-            ensemble,
+            engine,
             name,
             demo,
             offline,
@@ -297,12 +308,7 @@ impl Loader<'_> {
     }
 
     /// Picked files: a manifest with its weights, or one to three weight files.
-    async fn load_local(
-        &self,
-        names: Vec<String>,
-        files: Vec<Uint8Array>,
-        device: Device,
-    ) -> Result<Loaded, LoadError> {
+    async fn load_local(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Result<Loaded, LoadError> {
         let fail = |m: String| Err(LoadError::Failed(m));
         if names.len() != files.len() || names.is_empty() {
             return fail("no files were received".into());
@@ -349,15 +355,15 @@ impl Loader<'_> {
                 .collect::<Vec<_>>()
                 .join(" + "),
         };
-        let mut weights = Vec::with_capacity(members.len());
+        let mut assembly = self.plan.assembly(members.len()).await;
         for (member, bytes, sha) in members {
             // One member's bytes in wasm memory at a time.
             let bytes = bytes.to_vec();
-            weights.push(self.read_member(&member, &bytes, sha.as_deref()).await?);
+            self.read_member(&mut assembly, &member, &bytes, sha.as_deref()).await?;
         }
-        let (ensemble, demo) = self.assemble(weights, manifest, name.clone(), device).await?;
+        let (engine, demo) = self.assemble(assembly, manifest, name.clone()).await?;
         Ok(Loaded {
-            ensemble,
+            engine,
             name,
             demo,
             offline: false,

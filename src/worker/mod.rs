@@ -1,15 +1,16 @@
-//! The model worker: owns the ensemble and runs every load and analysis off
-//! the page's main thread.
+//! The model worker: owns the ensemble (or the member workers that hold its
+//! members) and runs every load and analysis off the page's main thread.
 
 mod backend;
+mod engine;
 mod fetch;
 mod loading;
+mod members;
 
 use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
 use crate::transport;
-use chexlens_model::gradcam::CamTarget;
-use chexlens_model::model::BackboneState;
-use chexlens_model::{Device, Ensemble, ResizeFilter, XrayImage, decode_xray};
+use chexlens_model::{Device, ResizeFilter, XrayImage, decode_xray};
+use engine::{Engine, EnginePlan};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
 use std::cell::RefCell;
@@ -17,21 +18,12 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
 
-/// An analysed image's backbone states (one per member), kept so that its
-/// heat maps run only the layers after Grad-CAM's target (the metadata does
-/// not change them).
-struct LastInputs {
-    id: u32,
-    states: Vec<BackboneState>,
-}
-
 /// The preview of an inspected DICOM fits in this square (the page's canvas).
 const PREVIEW_SIZE: usize = 512;
 
 #[derive(Default)]
 struct State {
-    ensemble: Option<Rc<Ensemble>>,
-    last: Option<Rc<LastInputs>>,
+    engine: Option<Rc<Engine>>,
     /// The last inspected DICOM, decoded, so that its analysis does not decode it again.
     inspected: Option<(u32, Rc<XrayImage>)>,
     webgpu: Option<Device>,
@@ -98,8 +90,13 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, bytes: &[u8]) {
     );
 }
 
-/// Starts the worker: from now on it answers the page's messages.
+/// Starts the worker: from now on it answers the page's messages (or, as
+/// a member worker, the model worker's).
 pub fn run() {
+    if members::is_member_worker() {
+        members::run_member();
+        return;
+    }
     let state = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some((message, bytes)) = transport::decode::<ToWorker>(&event.data()) else {
@@ -120,7 +117,11 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 controller.abort();
             }
         }
-        ToWorker::LoadModel { source, backend } => load(state, source, backend, bytes).await,
+        ToWorker::LoadModel {
+            source,
+            backend,
+            workers,
+        } => load(state, source, backend, workers, bytes).await,
         ToWorker::Inspect { serial, file_name } => match bytes.first() {
             Some(file) => inspect(&state, serial, &file_name, &file.to_vec()),
             None => post(&FromWorker::InspectFailed {
@@ -134,8 +135,8 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             file_name,
             metadata,
         } => {
-            let ensemble = state.borrow().ensemble.clone();
-            let reply = match (ensemble, bytes.first()) {
+            let engine = state.borrow().engine.clone();
+            let reply = match (engine, bytes.first()) {
                 (None, _) => FromWorker::AnalysisFailed {
                     id,
                     message: "load a model first".into(),
@@ -144,7 +145,7 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                     id,
                     message: format!("{file_name}: no image data received"),
                 },
-                (Some(ensemble), Some(file)) => {
+                (Some(engine), Some(file)) => {
                     let started = js_sys::Date::now();
                     let inspected = match &state.borrow().inspected {
                         Some((s, image)) if *s == serial => Some(image.clone()),
@@ -152,22 +153,26 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                     };
                     let image = match inspected {
                         Some(image) => Ok(image),
-                        None => decode_xray(&file.to_vec())
-                            .map(|l| Rc::new(l.image))
-                            .map_err(|e| e.to_string()),
+                        None => decode_xray(&file.to_vec()).map(|l| Rc::new(l.image)),
                     };
-                    match analyse(&ensemble, image, &metadata).await {
-                        Ok((probabilities, states)) => {
-                            state.borrow_mut().last = Some(Rc::new(LastInputs { id, states }));
-                            FromWorker::AnalysisDone {
+                    match image {
+                        Err(e) => FromWorker::AnalysisFailed {
+                            id,
+                            message: format!("{file_name}: {e}"),
+                        },
+                        Ok(image) => match engine.analyse(id, &image, &metadata).await {
+                            Ok(probabilities) => FromWorker::AnalysisDone {
                                 id,
                                 probabilities,
                                 elapsed_ms: js_sys::Date::now() - started,
+                            },
+                            Err(e) => {
+                                forget_lost_model(&state, &engine, e.lost, &e.message);
+                                FromWorker::AnalysisFailed {
+                                    id,
+                                    message: format!("{file_name}: {}", e.message),
+                                }
                             }
-                        }
-                        Err(message) => FromWorker::AnalysisFailed {
-                            id,
-                            message: format!("{file_name}: {message}"),
                         },
                     }
                 }
@@ -175,22 +180,19 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             post(&reply);
         }
         ToWorker::HeatMaps { id, labels } => {
-            let (ensemble, last) = {
-                let s = state.borrow();
-                (s.ensemble.clone(), s.last.clone())
-            };
-            let reply = match (ensemble, last) {
-                (Some(ensemble), Some(last)) if last.id == id => {
-                    let target = CamTarget::default();
-                    match ensemble.grad_cam_async(&last.states, &labels, target).await {
-                        Ok(maps) => FromWorker::HeatMapsDone {
-                            id,
-                            maps: labels.into_iter().zip(maps).collect(),
-                        },
-                        Err(message) => FromWorker::HeatMapsFailed { id, message },
+            let engine = state.borrow().engine.clone();
+            let reply = match engine {
+                Some(engine) => match engine.heat_maps(id, &labels).await {
+                    Ok(maps) => FromWorker::HeatMapsDone {
+                        id,
+                        maps: labels.into_iter().zip(maps).collect(),
+                    },
+                    Err(e) => {
+                        forget_lost_model(&state, &engine, e.lost, &e.message);
+                        FromWorker::HeatMapsFailed { id, message: e.message }
                     }
-                }
-                _ => FromWorker::HeatMapsFailed {
+                },
+                None => FromWorker::HeatMapsFailed {
                     id,
                     message: "that analysis is no longer current".into(),
                 },
@@ -200,21 +202,29 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
     }
 }
 
-async fn analyse(
-    ensemble: &Ensemble,
-    image: Result<Rc<XrayImage>, String>,
-    metadata: &chexlens_model::Metadata,
-) -> Result<(Vec<f32>, Vec<BackboneState>), String> {
-    let (images, meta) = ensemble.inputs(&*image?, metadata);
-    let states = ensemble.backbone_states(&images);
-    let prediction = ensemble.predict_states_async(&states, &meta).await?;
-    Ok((prediction.probabilities, states))
+/// A model that can no longer run is dropped, and the page told to load it again.
+fn forget_lost_model(state: &RefCell<State>, engine: &Rc<Engine>, lost: bool, message: &str) {
+    let current = state.borrow().engine.as_ref().is_some_and(|e| Rc::ptr_eq(e, engine));
+    if lost && current {
+        state.borrow_mut().engine = None;
+        post(&FromWorker::ModelFailed {
+            message: message.to_string(),
+        });
+    }
+}
+
+/// Member workers: one per member, on any machine with more than one core.
+fn default_parallelism() -> usize {
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let cores = scope.navigator().hardware_concurrency() as usize;
+    if cores > 1 { usize::MAX } else { 1 }
 }
 
 async fn load(
     state: Rc<RefCell<State>>,
     source: ModelSource,
     request: crate::protocol::BackendRequest,
+    workers: Option<usize>,
     files: Vec<Uint8Array>,
 ) {
     let Ok(controller) = AbortController::new() else {
@@ -246,29 +256,37 @@ async fn load(
             file: file.to_string(),
         });
     };
+    let plan = EnginePlan {
+        device,
+        backend,
+        parallel: workers.unwrap_or_else(default_parallelism).max(1),
+    };
     let loader = Loader {
         signal: &signal,
         progress: &progress,
+        plan: &plan,
     };
-    let result = loader.load(source, files, device).await;
+    let result = loader.load(source, files).await;
     let still_current = state.borrow().loading.as_ref().is_some_and(|c| c.signal() == signal);
     if still_current {
         state.borrow_mut().loading = None;
     }
     match result {
         Ok(loaded) => {
-            let settings = &loaded.ensemble.settings;
+            let engine = loaded.engine;
+            let settings = engine.settings();
             let info = ModelInfo {
                 name: loaded.name.clone(),
                 demo: loaded.demo,
-                members: loaded.ensemble.members.len(),
+                members: engine.members(),
+                workers: engine.workers(),
                 backend,
                 labels: settings.labels.clone(),
                 thresholds: settings.thresholds.clone(),
                 metadata_defaults: settings.metadata.defaults,
                 offline: loaded.offline,
             };
-            state.borrow_mut().ensemble = Some(Rc::new(loaded.ensemble));
+            state.borrow_mut().engine = Some(Rc::new(engine));
             post(&FromWorker::ModelReady(info));
         }
         Err(LoadError::Cancelled) => {

@@ -36,13 +36,21 @@ function assertClose(page, cli, where) {
   }
 }
 
-for (const backend of ["cpu", "webgpu"]) {
-  test(`analysis on ${backend} equals the CLI and uploads nothing`, async () => {
+// The CPU backend runs the demo's three members in three member workers, or
+// all in the model worker (?workers=1); WebGPU always in the model worker.
+const ENGINES = [
+  { backend: "cpu", workers: 3 },
+  { backend: "cpu", workers: 1 },
+  { backend: "webgpu", workers: 1 },
+];
+
+for (const { backend, workers } of ENGINES) {
+  test(`analysis on ${backend} in ${workers} worker(s) equals the CLI and uploads nothing`, async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     const pageErrors = [];
     page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(`${server.url}?backend=${backend}`);
+    await page.goto(`${server.url}?backend=${backend}&workers=${workers}`);
     // On a first visit the service worker fetches the app's own files once, in
     // the background; the claim under test is about analysis, after that.
     await waitForServiceWorker(page);
@@ -50,6 +58,8 @@ for (const backend of ["cpu", "webgpu"]) {
     await loadDemo(page);
     const loadSeconds = (Date.now() - started) / 1000;
     assert.equal(await page.getByTestId("backend").textContent(), backend);
+    const shown = await page.getByTestId("workers").count() ? Number(await page.getByTestId("workers").textContent()) : 1;
+    assert.equal(shown, workers, "the members run in the workers asked for");
 
     // From here on nothing may be fetched: record the browser's and the server's view.
     const browserRequests = [];
@@ -61,7 +71,7 @@ for (const backend of ["cpu", "webgpu"]) {
       assert.equal(await analyse(page, join(FIXTURES, image)), "done", `${image} analysed`);
       const seconds = (Date.now() - t0) / 1000;
       assertClose(await pageProbabilities(page), cliProbabilities(join(FIXTURES, image)), `${backend} ${image}`);
-      console.log(`# ${backend}: ${image} analysed in ${seconds.toFixed(1)} s (model load ${loadSeconds.toFixed(1)} s)`);
+      console.log(`# ${backend}, ${workers} worker(s): ${image} analysed in ${seconds.toFixed(1)} s (model load ${loadSeconds.toFixed(1)} s)`);
     }
     const findings = await page.getByTestId("finding").count();
     const cli = cliProbabilities(join(FIXTURES, "xray_grey.jpg"));
@@ -76,6 +86,17 @@ for (const backend of ["cpu", "webgpu"]) {
     assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
     assert.equal(await analyse(page, join(FIXTURES, "xray_rgb.png")), "done");
     assertClose(await pageProbabilities(page), cliProbabilities(join(FIXTURES, "xray_rgb.png")), `${backend} after a bad file`);
+    if (workers > 1) {
+      // Heat maps come from every member worker, combined as the CLI does.
+      await page.getByTestId("threshold").fill("0");
+      const cli = cliJson(join(FIXTURES, "xray_rgb.png"), ["--threshold", "0"]);
+      const maps = await heatmaps(page, 14);
+      for (const finding of cli.findings) {
+        const expected = finding.cam.flat();
+        const diff = Math.max(...maps[finding.label].values.map((v, i) => Math.abs(v - expected[i])));
+        assert.ok(diff <= 1e-3, `${finding.label}: map from the member workers differs from the CLI's by ${diff}`);
+      }
+    }
 
     assert.deepEqual(browserRequests, [], "no request while analysing");
     assert.deepEqual(requestsBesidesUpdateCheck(server, served), [], "the server saw no request while analysing");
@@ -126,6 +147,12 @@ test("corrupt weights give a plain message and the page recovers", async () => {
   await page.getByTestId("model-input").setInputFiles(join(FIXTURES, "bad_os_system.pth"));
   await page.waitForSelector('[data-testid="model-status"][data-state="error"]');
   assert.match(await page.getByTestId("error").textContent(), /bad_os_system\.pth: .*posix\.system.* not allowed/);
+  // Two files: each goes to its own member worker, and the bad one's message still reaches the page.
+  await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(FIXTURES, "bad_nan.pth")]);
+  await page.waitForSelector('[data-testid="model-status"][data-state="error"]');
+  const message = await page.getByTestId("error").textContent();
+  assert.match(message, /bad_nan\.pth: .*non-finite values/);
+  assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
   await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(FIXTURES, "tiny_m2.pth")]);
   await page.waitForSelector('[data-testid="model-status"][data-state="ready"]');
   assert.equal(await analyse(page, join(FIXTURES, "xray_grey16.png")), "done");
@@ -153,6 +180,12 @@ test("every finding gets a heat map, the same on webgpu and cpu and as the CLI's
     const page = await context.newPage();
     await page.goto(`${server.url}?backend=${backend}`);
     await loadDemo(page);
+    if (backend === "cpu") {
+      // By default the CPU backend gives each member a worker wherever there are several cores.
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      const shown = await page.getByTestId("workers").count() ? Number(await page.getByTestId("workers").textContent()) : 1;
+      assert.equal(shown, cores > 1 ? 3 : 1, `${cores} cores`);
+    }
     await analyse(page, image);
     maps[backend] = await heatmaps(page, cli.findings.length);
     assert.deepEqual(Object.keys(maps[backend]).sort(), Object.keys(expected).sort(), `${backend}: one map per finding`);

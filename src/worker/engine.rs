@@ -1,0 +1,192 @@
+//! The loaded model as the worker runs it: the whole ensemble in this
+//! worker, or (CPU backend, several cores) its members spread over member
+//! workers. Both give the same numbers: the combining rules live once, in
+//! the model crate.
+
+use super::members::{MemberPool, PoolBuilder, PoolError};
+use crate::protocol::Backend;
+use chexlens_model::cam::CamMap;
+use chexlens_model::gradcam::CamTarget;
+use chexlens_model::model::BackboneState;
+use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict, XrayImage};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Told to the user when a member worker stops.
+const STOPPED: &str =
+    "part of the analysis engine stopped unexpectedly (the browser may be short of memory); load the model again";
+
+/// Where a model is to run.
+pub struct EnginePlan {
+    pub device: Device,
+    pub backend: Backend,
+    /// The most member workers to use; 1 keeps every member in this worker.
+    pub parallel: usize,
+}
+
+/// A model being put together as its weight files arrive.
+pub enum Assembly {
+    Here { weights: Vec<StateDict>, device: Device },
+    Pool(PoolBuilder),
+}
+
+impl EnginePlan {
+    /// Member workers where they help (CPU backend, several members and
+    /// cores); this worker otherwise, or when they cannot be started.
+    pub async fn assembly(&self, members: usize) -> Assembly {
+        let workers = self.parallel.min(members);
+        if self.backend == Backend::Cpu
+            && workers > 1
+            && let Ok(pool) = PoolBuilder::start(workers).await
+        {
+            return Assembly::Pool(pool);
+        }
+        Assembly::Here {
+            weights: Vec::with_capacity(members),
+            device: self.device.clone(),
+        }
+    }
+}
+
+fn pool_message(e: PoolError) -> String {
+    match e {
+        PoolError::Failed(message) => message,
+        PoolError::Stopped => STOPPED.into(),
+    }
+}
+
+impl Assembly {
+    /// Parses the next member's weight file.
+    pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Assembly::Here { weights, .. } => {
+                weights.push(StateDict::from_bytes(bytes, name).map_err(|e| e.to_string())?);
+                Ok(())
+            }
+            Assembly::Pool(pool) => pool.read(name, bytes).await.map_err(pool_message),
+        }
+    }
+
+    pub async fn build(
+        self,
+        architecture: Option<ArchitectureConfig>,
+        settings: ModelSettings,
+    ) -> Result<Engine, String> {
+        match self {
+            Assembly::Here { weights, device } => {
+                let ensemble =
+                    Ensemble::from_state_dicts(weights, architecture, settings, device).map_err(|e| e.to_string())?;
+                Ok(Engine(Runs::Here {
+                    ensemble,
+                    last: RefCell::new(None),
+                }))
+            }
+            Assembly::Pool(pool) => Ok(Engine(Runs::Pool(
+                pool.build(architecture, settings).await.map_err(pool_message)?,
+            ))),
+        }
+    }
+}
+
+/// A failed analysis or heat map; `lost` when the model can no longer run.
+pub struct EngineError {
+    pub message: String,
+    pub lost: bool,
+}
+
+impl From<PoolError> for EngineError {
+    fn from(e: PoolError) -> Self {
+        let lost = matches!(e, PoolError::Stopped);
+        Self {
+            message: pool_message(e),
+            lost,
+        }
+    }
+}
+
+impl From<String> for EngineError {
+    fn from(message: String) -> Self {
+        Self { message, lost: false }
+    }
+}
+
+/// The last analysis in this worker: its id and each member's backbone
+/// state, kept so that its heat maps run only the layers after Grad-CAM's
+/// target (the metadata does not change them).
+struct LastInputs {
+    id: u32,
+    states: Vec<BackboneState>,
+}
+
+pub struct Engine(Runs);
+
+enum Runs {
+    Here {
+        ensemble: Ensemble,
+        last: RefCell<Option<Rc<LastInputs>>>,
+    },
+    Pool(MemberPool),
+}
+
+impl Engine {
+    pub fn settings(&self) -> &ModelSettings {
+        match &self.0 {
+            Runs::Here { ensemble, .. } => &ensemble.settings,
+            Runs::Pool(pool) => &pool.settings,
+        }
+    }
+
+    pub fn members(&self) -> usize {
+        match &self.0 {
+            Runs::Here { ensemble, .. } => ensemble.members.len(),
+            Runs::Pool(pool) => pool.members(),
+        }
+    }
+
+    /// The workers the members run in.
+    pub fn workers(&self) -> usize {
+        match &self.0 {
+            Runs::Here { .. } => 1,
+            Runs::Pool(pool) => pool.workers(),
+        }
+    }
+
+    /// The ensemble's probabilities for one image (analysis `id`).
+    pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Vec<f32>, EngineError> {
+        match &self.0 {
+            Runs::Here { ensemble, last } => {
+                let (images, meta) = ensemble.inputs(image, metadata);
+                let states = ensemble.backbone_states(&images);
+                let prediction = ensemble.predict_states_async(&states, &meta).await?;
+                *last.borrow_mut() = Some(Rc::new(LastInputs { id, states }));
+                Ok(prediction.probabilities)
+            }
+            Runs::Pool(pool) => {
+                let settings = &pool.settings;
+                let pixels = settings.input.prepare(image);
+                let member_logits = pool.logits(id, &pixels, metadata).await?;
+                Ok(settings.combine.combine(&member_logits))
+            }
+        }
+    }
+
+    /// The ensemble's heat map for each label of analysis `id`.
+    pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let target = CamTarget::default();
+        match &self.0 {
+            Runs::Here { ensemble, last } => {
+                let last = last.borrow().clone().filter(|l| l.id == id);
+                let Some(last) = last else {
+                    return Err(String::from("that analysis is no longer current").into());
+                };
+                Ok(ensemble.grad_cam_async(&last.states, labels, target).await?)
+            }
+            Runs::Pool(pool) => Ok(CamMap::ensemble_per_label(
+                &pool.member_heat_maps(id, labels, target).await?,
+            )),
+        }
+    }
+}

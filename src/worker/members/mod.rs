@@ -1,0 +1,336 @@
+//! Members on separate cores. The CPU backend runs in one thread per worker,
+//! so the model worker starts member workers (this same script, with
+//! `?role=member`), deals the ensemble's members out to them, and combines
+//! what they send back. Nothing here needs shared memory or cross-origin
+//! isolation: it works on any static host.
+
+mod member;
+mod protocol;
+
+pub use member::run as run_member;
+
+use crate::transport;
+use chexlens_model::cam::CamMap;
+use chexlens_model::gradcam::CamTarget;
+use chexlens_model::metadata::Metadata;
+use chexlens_model::{ArchitectureConfig, ModelSettings};
+use js_sys::{Function, Promise, Uint8Array};
+use protocol::{Envelope, FromMember, ToMember};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker, WorkerGlobalScope};
+
+const ROLE_QUERY: &str = "role=member";
+
+/// This worker was started as a member worker.
+pub fn is_member_worker() -> bool {
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    scope.location().search().contains(ROLE_QUERY)
+}
+
+/// Why a member worker gave no answer.
+#[derive(Debug)]
+pub enum PoolError {
+    /// It answered with this message (bad weights, for one).
+    Failed(String),
+    /// It stopped (out of memory, an internal fault) or never started.
+    Stopped,
+}
+
+/// Requests waiting for their replies, and replies not yet collected.
+struct Pending {
+    next: u32,
+    waiting: HashMap<u32, Function>,
+    replies: HashMap<u32, (FromMember, Vec<Uint8Array>)>,
+    stopped: bool,
+}
+
+/// One member worker and its conversation.
+struct MemberWorker {
+    worker: Worker,
+    pending: Rc<RefCell<Pending>>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+/// A request that has been posted; its reply is awaited with [`Sent::reply`].
+struct Sent {
+    seq: u32,
+    arrived: Promise,
+    pending: Rc<RefCell<Pending>>,
+}
+
+impl MemberWorker {
+    /// Starts a member worker; it is usable once [`Sent::reply`] of the
+    /// returned ready request gives `Ready`.
+    fn spawn() -> Result<(Self, Sent), PoolError> {
+        let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+        let script = format!("{}?{ROLE_QUERY}", scope.location().pathname());
+        let worker = Worker::new(&script).map_err(|_| PoolError::Stopped)?;
+        let pending = Rc::new(RefCell::new(Pending {
+            next: 1,
+            waiting: HashMap::new(),
+            replies: HashMap::new(),
+            stopped: false,
+        }));
+        let ready = Sent::register(&pending, 0);
+
+        let replies = pending.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some((Envelope { seq, body }, bytes)) = transport::decode::<Envelope<FromMember>>(&event.data()) else {
+                return;
+            };
+            let mut pending = replies.borrow_mut();
+            if let Some(resolve) = pending.waiting.remove(&seq) {
+                pending.replies.insert(seq, (body, bytes));
+                drop(pending);
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+
+        let stopped = pending.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            event.prevent_default();
+            if let Ok(text) = js_sys::Reflect::get(&event, &"message".into()) {
+                web_sys::console::error_2(&"chexlens member worker stopped:".into(), &text);
+            }
+            let waiting: Vec<Function> = {
+                let mut pending = stopped.borrow_mut();
+                pending.stopped = true;
+                pending.waiting.drain().map(|(_, resolve)| resolve).collect()
+            };
+            for resolve in waiting {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+        let member = Self {
+            worker,
+            pending,
+            _on_message: on_message,
+            _on_error: on_error,
+        };
+        Ok((member, ready))
+    }
+
+    /// Posts a request now (the file buffers are transferred).
+    fn send(&self, body: ToMember, bytes: Vec<Uint8Array>) -> Sent {
+        let seq = {
+            let mut pending = self.pending.borrow_mut();
+            pending.next += 1;
+            pending.next
+        };
+        let sent = Sent::register(&self.pending, seq);
+        let (value, transfer) = transport::encode(&Envelope { seq, body }, bytes);
+        if self.worker.post_message_with_transfer(&value, &transfer).is_err() {
+            self.pending.borrow_mut().stopped = true;
+        }
+        sent
+    }
+}
+
+impl Drop for MemberWorker {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
+impl Sent {
+    fn register(pending: &Rc<RefCell<Pending>>, seq: u32) -> Self {
+        let arrived = Promise::new(&mut |resolve, _reject| {
+            let mut p = pending.borrow_mut();
+            if p.stopped {
+                let _ = resolve.call0(&JsValue::NULL);
+            } else {
+                p.waiting.insert(seq, resolve);
+            }
+        });
+        Self {
+            seq,
+            arrived,
+            pending: pending.clone(),
+        }
+    }
+
+    async fn reply(self) -> Result<(FromMember, Vec<Uint8Array>), PoolError> {
+        let _ = JsFuture::from(self.arrived).await;
+        let reply = self.pending.borrow_mut().replies.remove(&self.seq);
+        match reply {
+            Some((FromMember::Failed { message }, _)) => Err(PoolError::Failed(message)),
+            Some(reply) => Ok(reply),
+            None => Err(PoolError::Stopped),
+        }
+    }
+}
+
+fn unexpected(reply: FromMember) -> PoolError {
+    PoolError::Failed(format!("a member worker answered out of turn ({reply:?})"))
+}
+
+/// Posts a request to every worker at once (they work side by side), then
+/// collects the replies in worker order; `take` accepts the expected one.
+async fn ask_all<T>(
+    workers: &[MemberWorker],
+    request: impl Fn() -> (ToMember, Vec<Uint8Array>),
+    take: impl Fn(FromMember) -> Result<T, FromMember>,
+) -> Result<Vec<T>, PoolError> {
+    let sent: Vec<Sent> = workers
+        .iter()
+        .map(|w| {
+            let (body, bytes) = request();
+            w.send(body, bytes)
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(sent.len());
+    for s in sent {
+        let (reply, _) = s.reply().await?;
+        replies.push(take(reply).map_err(unexpected)?);
+    }
+    Ok(replies)
+}
+
+/// Member workers being filled with members, one weight file at a time.
+pub struct PoolBuilder {
+    workers: Vec<MemberWorker>,
+    read: usize,
+}
+
+impl PoolBuilder {
+    /// Starts `count` member workers and waits until each listens.
+    pub async fn start(count: usize) -> Result<Self, PoolError> {
+        let mut workers = Vec::with_capacity(count);
+        let mut ready = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (worker, sent) = MemberWorker::spawn()?;
+            workers.push(worker);
+            ready.push(sent);
+        }
+        for sent in ready {
+            match sent.reply().await? {
+                (FromMember::Ready, _) => {}
+                (other, _) => return Err(unexpected(other)),
+            }
+        }
+        Ok(Self { workers, read: 0 })
+    }
+
+    /// Hands the next member's weight file to its worker, which parses it.
+    /// Member `i` goes to worker `i % workers`.
+    pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), PoolError> {
+        let worker = &self.workers[self.read % self.workers.len()];
+        self.read += 1;
+        let sent = worker.send(ToMember::Read { name: name.into() }, vec![Uint8Array::from(bytes)]);
+        match sent.reply().await? {
+            (FromMember::Read, _) => Ok(()),
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Builds every worker's members at once; they must share one architecture.
+    pub async fn build(
+        self,
+        architecture: Option<ArchitectureConfig>,
+        settings: ModelSettings,
+    ) -> Result<MemberPool, PoolError> {
+        let build = || {
+            let body = ToMember::Build {
+                architecture: architecture.clone(),
+                settings: settings.clone(),
+            };
+            (body, Vec::new())
+        };
+        let built = ask_all(&self.workers, build, |reply| match reply {
+            FromMember::Built { architecture } => Ok(architecture),
+            other => Err(other),
+        })
+        .await?;
+        if built.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err(PoolError::Failed(
+                "the weight files do not share one architecture: an ensemble's members must".into(),
+            ));
+        }
+        Ok(MemberPool {
+            workers: self.workers,
+            members: self.read,
+            settings,
+        })
+    }
+}
+
+/// A loaded ensemble whose members live in member workers.
+pub struct MemberPool {
+    workers: Vec<MemberWorker>,
+    members: usize,
+    pub settings: ModelSettings,
+}
+
+impl MemberPool {
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// Worker `w`'s replies, one per member it holds, back in member order.
+    fn member_order<T>(&self, per_worker: Vec<Vec<T>>) -> Result<Vec<T>, PoolError> {
+        let count = self.workers.len();
+        let mut lists: Vec<std::vec::IntoIter<T>> = per_worker.into_iter().map(Vec::into_iter).collect();
+        (0..self.members)
+            .map(|i| {
+                lists[i % count]
+                    .next()
+                    .ok_or_else(|| PoolError::Failed("a member worker sent too few results".into()))
+            })
+            .collect()
+    }
+
+    /// Every member's logits for the normalised image, member workers running at once.
+    pub async fn logits(&self, id: u32, pixels: &[f32], metadata: &Metadata) -> Result<Vec<Vec<f32>>, PoolError> {
+        let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let size = self.settings.input.size;
+        let run = || {
+            let body = ToMember::Run {
+                id,
+                size,
+                metadata: *metadata,
+            };
+            (body, vec![Uint8Array::from(bytes.as_slice())])
+        };
+        let per_worker = ask_all(&self.workers, run, |reply| match reply {
+            FromMember::Ran { logits } => Ok(logits),
+            other => Err(other),
+        })
+        .await?;
+        self.member_order(per_worker)
+    }
+
+    /// Every member's scaled Grad-CAM maps (`members x labels`) for analysis `id`.
+    pub async fn member_heat_maps(
+        &self,
+        id: u32,
+        labels: &[usize],
+        target: CamTarget,
+    ) -> Result<Vec<Vec<CamMap>>, PoolError> {
+        let maps = || {
+            let body = ToMember::HeatMaps {
+                id,
+                labels: labels.to_vec(),
+                target,
+            };
+            (body, Vec::new())
+        };
+        let per_worker = ask_all(&self.workers, maps, |reply| match reply {
+            FromMember::HeatMaps { maps } => Ok(maps),
+            other => Err(other),
+        })
+        .await?;
+        self.member_order(per_worker)
+    }
+}

@@ -1,0 +1,58 @@
+//! Messages between the model worker and its member workers, in the same
+//! `{ json, bytes }` form as the page's (see `transport`). Every request
+//! carries a sequence number that its reply repeats.
+
+use chexlens_model::cam::CamMap;
+use chexlens_model::gradcam::CamTarget;
+use chexlens_model::metadata::Metadata;
+use chexlens_model::{ArchitectureConfig, ModelSettings};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub seq: u32,
+    pub body: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToMember {
+    /// Parse the weight file in the message's first byte buffer and keep it.
+    Read { name: String },
+    /// Build the members read so far, in order.
+    Build {
+        architecture: Option<ArchitectureConfig>,
+        settings: ModelSettings,
+    },
+    /// Run every member on the normalised `[3, size, size]` image in the
+    /// message's first byte buffer (f32, little-endian), keeping what
+    /// Grad-CAM needs under `id`.
+    Run { id: u32, size: usize, metadata: Metadata },
+    /// Each member's Grad-CAM maps for analysis `id`.
+    HeatMaps {
+        id: u32,
+        labels: Vec<usize>,
+        target: CamTarget,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromMember {
+    /// Listening (sequence number 0).
+    Ready,
+    Read,
+    /// Built; the architecture its members were built with.
+    Built {
+        architecture: ArchitectureConfig,
+    },
+    /// Each member's logits.
+    Ran {
+        logits: Vec<Vec<f32>>,
+    },
+    /// Each member's scaled maps, `members x labels`.
+    HeatMaps {
+        maps: Vec<Vec<CamMap>>,
+    },
+    Failed {
+        message: String,
+    },
+}
