@@ -1,9 +1,12 @@
 // chexlens in headless Chromium against ONNX Runtime Web, same machine, same
 // run: one convnext_base member (the checkpoint tools/bench/pytorch_peer.py
 // writes; chexlens reads it converted to f16 safetensors, ORT as ONNX),
-// 384x384. chexlens is timed by the page's own "Analysed in N ms" (decode,
-// preprocessing and the forward pass, in its worker); ORT by session.run.
-// Run through tools/bench/browser-bench, which prepares the files.
+// 384x384, then an analysis by a three-member ensemble (that member three
+// times: the same work as three different members). chexlens is timed by the
+// page's own "Analysed in N ms" (decode, preprocessing and the forward
+// passes, in its workers); ORT by session.run, three runs one after another
+// for the ensemble. Run through tools/bench/browser-bench, which prepares
+// the files.
 //
 //   node bench.mjs DIR [--runs 3] [--webgpu-runs 0]
 
@@ -40,21 +43,28 @@ function site() {
     name: "convnext_base bench member",
     members: [{ weights: "member0_f16.safetensors" }],
   }));
+  writeFileSync(join(bench, "ensemble.json"), JSON.stringify({
+    name: "convnext_base bench ensemble",
+    members: [0, 1, 2].map(() => ({ weights: "member0_f16.safetensors" })),
+  }));
   return root;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function chexlens(browser, url, backend, count) {
+async function chexlens(browser, url, backend, count, { manifest = "manifest.json", workers } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const started = Date.now();
-  await page.goto(`${url}?backend=${backend}&model=${encodeURIComponent(`${url}bench/manifest.json`)}`);
+  const limit = workers ? `&workers=${workers}` : "";
+  await page.goto(`${url}?backend=${backend}${limit}&model=${encodeURIComponent(`${url}bench/${manifest}`)}`);
   await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', { timeout: 600_000 });
   if ((await page.getByTestId("model-status").getAttribute("data-state")) === "error") {
     throw new Error(`chexlens (${backend}) could not load the model: ${await page.getByTestId("model-status").textContent()}`);
   }
   const loadMs = Date.now() - started;
+  const shown = await page.getByTestId("workers").count();
+  const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
   await page.getByTestId("threshold").fill("1"); // no findings, so no heat maps between runs
   const times = [];
   for (let i = 0; i < count + 1; i++) {
@@ -65,7 +75,7 @@ async function chexlens(browser, url, backend, count) {
     if (i > 0) times.push(ms); // the first is the warm-up
   }
   await context.close();
-  return { loadMs, times };
+  return { loadMs, times, workers: inWorkers };
 }
 
 async function ort(browser, url, threads, count) {
@@ -96,7 +106,7 @@ try {
     const last = results.at(-1);
     console.error(`# ${name}: load ${last.load.toFixed(1)} s, median ${last.forward.toFixed(2)} s of ${r.times.length}`);
   };
-  add("chexlens, CPU backend (1 thread)", await chexlens(browser, plain.url, "cpu", runs));
+  add("chexlens, CPU backend (1 worker)", await chexlens(browser, plain.url, "cpu", runs));
   const ort1 = await ort(browser, isolated.url, 1, runs);
   add("ONNX Runtime Web, wasm SIMD, 1 thread", ort1);
   const cores = availableParallelism();
@@ -105,12 +115,32 @@ try {
   if (webgpuRuns > 0) add("chexlens, WebGPU backend", await chexlens(browser, plain.url, "webgpu", webgpuRuns));
   else console.error("# WebGPU not timed (--webgpu-runs N, on a machine where Chromium has a GPU)");
 
+  // The analysis a user runs: three members. ORT runs them one after another.
+  const ensemble = [];
+  const addEnsemble = (name, seconds) => {
+    ensemble.push({ name, seconds });
+    console.error(`# ${name}: ${seconds.toFixed(2)} s`);
+  };
+  for (const workers of [1, undefined]) {
+    const r = await chexlens(browser, plain.url, "cpu", runs, { manifest: "ensemble.json", workers });
+    addEnsemble(`chexlens, CPU backend, ${r.workers} worker${r.workers > 1 ? "s" : ""}`, median(r.times) / 1000);
+  }
+  addEnsemble("ONNX Runtime Web, 1 thread, 3 runs", 3 * results[1].forward);
+  addEnsemble(`ONNX Runtime Web, ${cores} threads, 3 runs`, 3 * results[2].forward);
+
   const version = browser.version();
-  console.log(`chexlens vs ONNX Runtime Web 1.30.0 in Chromium ${version}: one convnext_base member, 384x384, median after 1 warm-up`);
-  console.log(`${"".padEnd(40)}${"load".padStart(9)}${"forward".padStart(10)}   ratio to ORT 1 thread / ${cores} threads`);
+  console.log(`chexlens vs ONNX Runtime Web 1.30.0 in Chromium ${version} (${cores} cores): convnext_base, 384x384, median after 1 warm-up`);
+  console.log("One member:");
+  console.log(`${"".padEnd(44)}${"load".padStart(9)}${"forward".padStart(10)}   ratio to ORT 1 thread / ${cores} threads`);
   const [, ortOne, ortMany] = results;
   for (const r of results) {
-    console.log(`${r.name.padEnd(40)}${r.load.toFixed(1).padStart(7)} s${r.forward.toFixed(2).padStart(8)} s   ${(r.forward / ortOne.forward).toFixed(2)} / ${(r.forward / ortMany.forward).toFixed(2)}`);
+    console.log(`${r.name.padEnd(44)}${r.load.toFixed(1).padStart(7)} s${r.forward.toFixed(2).padStart(8)} s   ${(r.forward / ortOne.forward).toFixed(2)} / ${(r.forward / ortMany.forward).toFixed(2)}`);
+  }
+  console.log("An analysis, three members:");
+  console.log(`${"".padEnd(44)}${"time".padStart(9)}   ratio to ORT 1 thread / ${cores} threads`);
+  const [, , ensOne, ensMany] = ensemble;
+  for (const r of ensemble) {
+    console.log(`${r.name.padEnd(44)}${r.seconds.toFixed(2).padStart(7)} s   ${(r.seconds / ensOne.seconds).toFixed(2)} / ${(r.seconds / ensMany.seconds).toFixed(2)}`);
   }
   console.log(`ONNX Runtime Web's logits vs PyTorch's: largest difference ${Math.max(ort1.drift, ortN.drift).toExponential(2)}`);
 } finally {
