@@ -181,10 +181,11 @@ test("every finding gets a heat map, the same on webgpu and cpu and as the CLI's
     await page.goto(`${server.url}?backend=${backend}`);
     await loadDemo(page);
     if (backend === "cpu") {
-      // By default the CPU backend gives each member a worker wherever there are several cores.
-      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      // By default the CPU backend gives each member a worker wherever there
+      // are several cores and (where the browser says) 8 GB of memory.
+      const { cores, memory } = await page.evaluate(() => ({ cores: navigator.hardwareConcurrency, memory: navigator.deviceMemory }));
       const shown = await page.getByTestId("workers").count() ? Number(await page.getByTestId("workers").textContent()) : 1;
-      assert.equal(shown, cores > 1 ? 3 : 1, `${cores} cores`);
+      assert.equal(shown, cores > 1 && (memory === undefined || memory >= 8) ? 3 : 1, `${cores} cores, ${memory} GB`);
     }
     await analyse(page, image);
     maps[backend] = await heatmaps(page, cli.findings.length);
