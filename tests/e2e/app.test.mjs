@@ -149,7 +149,9 @@ test("corrupt weights give a plain message and the page recovers", async () => {
   assert.match(await page.getByTestId("error").textContent(), /bad_os_system\.pth: .*posix\.system.* not allowed/);
   // Two files: each goes to its own member worker, and the bad one's message still reaches the page.
   await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(FIXTURES, "bad_nan.pth")]);
-  await page.waitForSelector('[data-testid="model-status"][data-state="error"]');
+  // The status is still "error" from the first file: wait for the new message.
+  await page.waitForFunction(() => /bad_nan/.test(document.querySelector('[data-testid="error"]')?.textContent ?? ""));
+  assert.equal(await page.getByTestId("model-status").getAttribute("data-state"), "error");
   const message = await page.getByTestId("error").textContent();
   assert.match(message, /bad_nan\.pth: .*non-finite values/);
   assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError/);
