@@ -6,8 +6,6 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageBitmap, ImageData};
 
-/// Files above this are refused before reading (no X-ray is this large).
-const MAX_FILE_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
 const PREVIEW_SIZE: u32 = 512;
 
 fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
@@ -15,10 +13,11 @@ fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
         state.error.set(Some(format!("{}: the file is empty", file.name())));
         return;
     }
-    if file.size() > MAX_FILE_BYTES {
-        state
-            .error
-            .set(Some(format!("{}: the file is larger than 512 MB", file.name())));
+    // Refused before reading, with the model crate's own message.
+    let limit = chexlens_model::preprocess::MAX_FILE_BYTES;
+    if file.size() > limit as f64 {
+        let error = chexlens_model::ImageError::FileTooLarge(file.size() as u64);
+        state.error.set(Some(format!("{}: {error}", file.name())));
         return;
     }
     leptos::task::spawn_local(async move {

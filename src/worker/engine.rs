@@ -60,7 +60,7 @@ impl Assembly {
     pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
         match self {
             Assembly::Here { weights, .. } => {
-                weights.push(StateDict::from_bytes(bytes, name).map_err(|e| e.to_string())?);
+                weights.push(StateDict::read_model(bytes, name, None).map_err(|e| e.to_string())?);
                 Ok(())
             }
             Assembly::Pool(pool) => pool.read(name, bytes).await.map_err(pool_message),

@@ -8,8 +8,8 @@
 use crate::bench::bench_inputs;
 use crate::model_source::{self, LoadedModel};
 use crate::predict::{self, CamLabels, MetadataFlags};
+use chexlens_model::Device;
 use chexlens_model::weights::write_safetensors;
-use chexlens_model::{Device, StateDict};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,7 +67,7 @@ pub fn run(options: ConvertOptions) -> Result<(), String> {
     // The input is read once: its state dict is both loaded as a model
     // (which validates it) and written out.
     let t = Instant::now();
-    let state = StateDict::from_file(&input).map_err(|e| e.to_string())?;
+    let state = model_source::read_member(&input, None, None).map_err(|e| e.to_string())?;
     let parsed = t.elapsed().as_secs_f64();
     let copy = state.clone();
     let t = Instant::now();

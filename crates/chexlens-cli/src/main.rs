@@ -3,6 +3,7 @@
 mod bench;
 mod convert;
 mod device;
+mod files;
 mod model_source;
 mod predict;
 

@@ -1,7 +1,10 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
+use crate::files::{ReadError, read_bounded};
 use chexlens_model::weights::verify_sha256;
-use chexlens_model::{Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind};
+use chexlens_model::{
+    ArchitectureConfig, Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind,
+};
 use std::path::{Path, PathBuf};
 
 /// A loaded model and the name it is shown under.
@@ -12,8 +15,9 @@ pub struct LoadedModel {
 }
 
 pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read the manifest ({e})", path.display()))?;
+    let bytes = read_bounded(path, chexlens_model::manifest::MAX_MANIFEST_BYTES as u64)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))?;
     let manifest = Manifest::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let members = manifest
@@ -28,7 +32,7 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
                 ));
             }
             let file = base.join(&m.weights);
-            read_member(&file, m.sha256.as_deref()).map_err(|e| e.to_string())
+            read_member(&file, m.sha256.as_deref(), manifest.architecture.as_ref()).map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ensemble = Ensemble::from_state_dicts(
@@ -48,7 +52,7 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
 pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, String> {
     let members = files
         .iter()
-        .map(|f| read_member(f, None).map_err(|e| e.to_string()))
+        .map(|f| read_member(f, None, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let name = files
         .iter()
@@ -70,11 +74,21 @@ pub fn from_members(members: Vec<StateDict>, name: String, device: Device) -> Re
     })
 }
 
-fn read_member(file: &Path, sha256: Option<&str>) -> Result<StateDict, WeightError> {
+pub fn read_member(
+    file: &Path,
+    sha256: Option<&str>,
+    architecture: Option<&ArchitectureConfig>,
+) -> Result<StateDict, WeightError> {
     let source = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+    let bytes = read_bounded(file, chexlens_model::weights::MAX_FILE_BYTES).map_err(|e| {
+        let kind = match e {
+            ReadError::Io(e) => WeightErrorKind::Io(e.to_string()),
+            ReadError::TooLarge { size, .. } => WeightErrorKind::FileTooLarge(size),
+        };
+        WeightError::new(&source, kind)
+    })?;
     if let Some(expected) = sha256 {
         verify_sha256(&bytes, expected, &source)?;
     }
-    StateDict::from_bytes(&bytes, &source)
+    StateDict::read_model(&bytes, &source, architecture)
 }

@@ -54,7 +54,8 @@ pub fn analyse_file(
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<Analysis, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file ({e})"))?;
+    let bytes =
+        crate::files::read_bounded(path, chexlens_model::preprocess::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray(&bytes).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());

@@ -1,20 +1,17 @@
 //! chexlens-model: the ConvNeXt-Base + CBAM + metadata chest X-ray classifier,
-//! its weights, preprocessing and ensemble, on any burn device. It knows
+//! its ensemble and Grad-CAM, on any burn device. It knows
 //! nothing about browsers or command lines.
 
-pub mod architecture;
 pub mod cam;
-pub mod dicom;
 pub mod ensemble;
 pub mod gradcam;
-pub mod labels;
-pub mod manifest;
-pub mod metadata;
 pub mod model;
-pub mod preprocess;
-pub mod weights;
 
-pub use architecture::ArchitectureConfig;
+// The file formats and settings live in chexlens-formats (no burn, so that
+// they fuzz quickly); they are re-exported under their old paths.
+pub use chexlens_formats::{architecture, combine, dicom, labels, manifest, metadata, preprocess, weights};
+
+pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use burn::tensor::{Device, Tensor};
 pub use ensemble::{CombineRule, Ensemble, Finding, Prediction};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};

@@ -61,7 +61,7 @@ fn pth_bare_state_dict_matches_pytorch() {
 #[test]
 fn tensor_layout_matches_pytorch() {
     let weights = StateDict::from_file(&fixture("tiny_m0.pth")).unwrap();
-    let config = ArchitectureConfig::infer(&weights).unwrap();
+    let config = ArchitectureConfig::infer(&weights.shapes()).unwrap();
     let device = Device::flex();
     let member = ConvNeXtWithMetadata::from_state_dict_in(config, weights, &device, BackboneLayout::Tensors).unwrap();
     assert!(matches!(member.convnext_backbone, Backbone::Tensors(_)));
@@ -113,7 +113,7 @@ fn pth_and_safetensors_hold_identical_tensors() {
 fn architecture_is_inferred_from_the_checkpoint() {
     let reference = reference();
     let weights = StateDict::from_file(&fixture("tiny_m0.pth")).unwrap();
-    let arch = ArchitectureConfig::infer(&weights).unwrap();
+    let arch = ArchitectureConfig::infer(&weights.shapes()).unwrap();
     let ints = |v: &serde_json::Value| {
         v.as_array()
             .unwrap()

@@ -51,7 +51,7 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
     match message {
         ToMember::Read { name } => {
             let file = bytes.first().ok_or_else(|| format!("{name}: no file data received"))?;
-            let weights = StateDict::from_bytes(&file.to_vec(), &name).map_err(|e| e.to_string())?;
+            let weights = StateDict::read_model(&file.to_vec(), &name, None).map_err(|e| e.to_string())?;
             state.borrow_mut().read.push(weights);
             Ok(FromMember::Read)
         }

@@ -143,14 +143,14 @@ mod tests {
 
     fn model_and_state() -> (ConvNeXtWithMetadata, Tensor<4>, BackboneState, Tensor<2>) {
         // 48 channels at the end: CBAM's reduction keeps 3.
-        let config = ArchitectureConfig::with_backbone(vec![1, 2], vec![24, 48]);
+        let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 2], vec![8, 16, 24, 48]);
         let device = Device::flex();
         let model =
             ConvNeXtWithMetadata::from_state_dict(config.clone(), StateDict::generated(&config, 3), &device).unwrap();
-        let pixels: Vec<f32> = (0..3 * 72 * 56)
+        let pixels: Vec<f32> = (0..3 * 144 * 112)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();
-        let images = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, 72, 56]), &device);
+        let images = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, 144, 112]), &device);
         let metadata = Tensor::<2>::from_data(
             TensorData::new(vec![1.0f32, 0., 0.5, 1., 0., 0., 1., 0.], [1, 8]),
             &device,

@@ -310,14 +310,14 @@ mod tests {
     /// remainder) and whose last map is smaller than the 7x7 kernel.
     #[test]
     fn channels_last_matches_tensor_ops() {
-        let config = ArchitectureConfig::with_backbone(vec![2, 1, 2], vec![12, 20, 36]);
+        let config = ArchitectureConfig::with_backbone(vec![2, 1, 1, 2], vec![12, 20, 28, 36]);
         let device = Device::flex();
         let load = |layout| {
             let weights = StateDict::generated(&config, 7);
             ConvNeXtWithMetadata::from_state_dict_in(config.clone(), weights, &device, layout).unwrap()
         };
         let (tensors, channels_last) = (load(BackboneLayout::Tensors), load(BackboneLayout::ChannelsLast));
-        let (n, h, w) = (2, 75, 61);
+        let (n, h, w) = (2, 150, 122);
         let pixels: Vec<f32> = (0..n * 3 * h * w)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();

@@ -50,9 +50,12 @@ impl Default for Metadata {
 }
 
 impl Metadata {
+    /// How many inputs the encoding gives the model's metadata MLP.
+    pub const INPUTS: usize = 8;
+
     /// The model's 8 inputs. Age is multiplied by `age_scale` (1 = years, as the
     /// reference script feeds them); unknown age is 0 with the missing flag set.
-    pub fn encode(&self, age_scale: f32) -> [f32; 8] {
+    pub fn encode(&self, age_scale: f32) -> [f32; Self::INPUTS] {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         [
             flag(self.sex == Sex::Female),

@@ -15,6 +15,7 @@
 //!    Colour images (RGB, YBR_FULL) keep their three planes.
 
 mod error;
+mod frame_header;
 mod jpeg2000;
 mod pixels;
 mod tags;
@@ -33,6 +34,14 @@ use serde::{Deserialize, Serialize};
 /// JPEG Extended (Process 2 & 4): the pure-Rust decoder reads its 8-bit
 /// form only.
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+/// The JPEG transfer syntaxes decoded: baseline, extended, lossless (process
+/// 14 and its first-order prediction form).
+const JPEG_FAMILY: [&str; 4] = [
+    "1.2.840.10008.1.2.4.50",
+    JPEG_EXTENDED,
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+];
 
 /// What a DICOM file is, for the user to check (no identifying tags).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +149,45 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
     let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
     let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
     let uid = uid.as_str();
+    // What the decoders will allocate follows from these tags (and, for
+    // compressed frames, from the frame's own header): check them first.
+    let samples_per_pixel = int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1);
+    if samples_per_pixel != 1 && samples_per_pixel != 3 {
+        return Err(DicomError::Corrupt(format!(
+            "it has {samples_per_pixel} samples per pixel; images have 1 (grey) or 3 (colour)"
+        )));
+    }
+    let bits_allocated = int(obj, tag::BITS_ALLOCATED).unwrap_or(0);
+    let bits_stored = int(obj, tag::BITS_STORED).unwrap_or(bits_allocated);
+    if !matches!(bits_allocated, 8 | 16) || bits_stored == 0 || bits_stored > bits_allocated {
+        return Err(DicomError::UnsupportedBits {
+            allocated: bits_allocated.min(u16::MAX.into()) as u16,
+            stored: bits_stored.min(u16::MAX.into()) as u16,
+        });
+    }
+    let first_fragment = || {
+        obj.get(tag::PIXEL_DATA)
+            .and_then(|e| e.value().fragments())
+            .and_then(|f| f.first())
+            .map_or(&[][..], Vec::as_slice)
+    };
+    if JPEG_FAMILY.contains(&uid) {
+        frame_header::check(
+            frame_header::jpeg(first_fragment()),
+            "JPEG",
+            columns,
+            rows,
+            samples_per_pixel,
+        )?;
+    } else if jpeg2000::is_jpeg2000(uid) {
+        frame_header::check(
+            frame_header::jpeg2000(first_fragment()),
+            "JPEG 2000",
+            columns,
+            rows,
+            samples_per_pixel,
+        )?;
+    }
     if uid == JPEG_EXTENDED && int(obj, tag::BITS_STORED).unwrap_or(8) > 8 {
         return Err(DicomError::UnsupportedTransferSyntax {
             name: "JPEG Extended with 12-bit samples".to_owned(),

@@ -4,7 +4,7 @@
 mod decode;
 mod resample;
 
-pub use decode::{ImageError, MAX_PIXELS, MAX_SIDE, XrayImage, decode_image};
+pub use decode::{ImageError, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage, decode_image};
 
 use crate::dicom::{DicomSummary, DicomTags, decode_dicom, is_dicom};
 
@@ -27,6 +27,9 @@ pub struct LoadedXray {
 /// Decodes PNG, JPEG or DICOM (recognised by its DICM magic, whatever the
 /// file's name).
 pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImageError::FileTooLarge(bytes.len() as u64));
+    }
     if is_dicom(bytes) {
         let dicom = decode_dicom(bytes)?;
         return Ok(LoadedXray {

@@ -1,24 +1,87 @@
 //! `.safetensors`: an 8-byte little-endian header length, a JSON header, then the data.
 
 use super::error::WeightErrorKind;
-use super::tensor::{StoredDType, TensorF32};
+use super::tensor::{Placement, StoredDType, TensorF32, TensorSlot};
 use std::collections::BTreeMap;
 
 /// The format's own cap on the header, which keeps a hostile length from allocating.
 const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
     dtype: String,
     shape: Vec<usize>,
     data_offsets: [u64; 2],
 }
 
+/// The header's entries, parsed straight into their types (no generic JSON
+/// tree, whose size could be many times the header's) and capped in count.
+struct Header(Vec<(String, Entry)>);
+
+impl<'de> serde::Deserialize<'de> for Header {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Header;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of tensor entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "__metadata__" {
+                        map.next_value::<BTreeMap<String, String>>()?;
+                        continue;
+                    }
+                    if entries.len() >= super::MAX_TENSORS {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than {} tensors",
+                            super::MAX_TENSORS
+                        )));
+                    }
+                    let entry: Entry = map.next_value()?;
+                    if entry.shape.len() > super::MAX_RANK {
+                        return Err(serde::de::Error::custom(format!(
+                            "'{key}' has {} dimensions",
+                            entry.shape.len()
+                        )));
+                    }
+                    entries.push((key, entry));
+                }
+                Ok(Header(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 pub fn looks_like_safetensors(bytes: &[u8]) -> bool {
     bytes.len() >= 9 && bytes[8] == b'{'
 }
 
-pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, WeightErrorKind> {
+fn dtype_of(key: &str, name: &str) -> Result<StoredDType, WeightErrorKind> {
+    Ok(match name {
+        "F32" => StoredDType::F32,
+        "F16" => StoredDType::F16,
+        "BF16" => StoredDType::BF16,
+        "F64" => StoredDType::F64,
+        "I64" => StoredDType::I64,
+        "I32" => StoredDType::I32,
+        "I16" => StoredDType::I16,
+        "I8" => StoredDType::I8,
+        "U8" => StoredDType::U8,
+        "BOOL" => StoredDType::Bool,
+        other => {
+            return Err(WeightErrorKind::UnsupportedDType {
+                key: key.to_string(),
+                dtype: other.chars().take(16).collect(),
+            });
+        }
+    })
+}
+
+pub fn index_safetensors(bytes: &[u8]) -> Result<Vec<(String, TensorSlot<'_>)>, WeightErrorKind> {
     let header_err = |m: String| WeightErrorKind::SafetensorsHeader(m);
     if bytes.len() < 8 {
         return Err(header_err("file shorter than its 8-byte length prefix".into()));
@@ -33,67 +96,45 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, Wei
         });
     }
     let header_end = 8 + header_len as usize;
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..header_end]).map_err(|e| header_err(format!("not valid JSON ({e})")))?;
+    let Header(entries) =
+        serde_json::from_slice(&bytes[8..header_end]).map_err(|e| header_err(format!("not valid ({e})")))?;
     let data = &bytes[header_end..];
 
-    let mut out = BTreeMap::new();
-    for (key, value) in raw {
-        if key == "__metadata__" {
-            continue;
-        }
-        let entry: Entry =
-            serde_json::from_value(value).map_err(|e| header_err(format!("entry '{key}' is malformed ({e})")))?;
-        let dtype = match entry.dtype.as_str() {
-            "F32" => StoredDType::F32,
-            "F16" => StoredDType::F16,
-            "BF16" => StoredDType::BF16,
-            "F64" => StoredDType::F64,
-            "I64" => StoredDType::I64,
-            "I32" => StoredDType::I32,
-            "I16" => StoredDType::I16,
-            "I8" => StoredDType::I8,
-            "U8" => StoredDType::U8,
-            "BOOL" => StoredDType::Bool,
-            other => {
-                return Err(WeightErrorKind::UnsupportedDType {
-                    key,
-                    dtype: other.to_string(),
-                });
-            }
-        };
+    let mut ranges = Vec::with_capacity(entries.len());
+    let mut out = Vec::with_capacity(entries.len());
+    for (key, entry) in entries {
+        let dtype = dtype_of(&key, &entry.dtype)?;
         let [begin, end] = entry.data_offsets;
-        if end > data.len() as u64 {
+        if begin > end || end > data.len() as u64 {
             return Err(WeightErrorKind::SizeMismatch {
                 key,
                 claimed: end,
                 actual: data.len() as u64,
             });
         }
-        let numel = entry
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-            .ok_or_else(|| header_err(format!("entry '{key}' has an absurd shape")))?;
-        let needed = numel.saturating_mul(dtype.size_bytes() as u64);
-        if begin > end || end - begin != needed {
-            return Err(WeightErrorKind::SizeMismatch {
-                key,
-                claimed: needed,
-                actual: end.saturating_sub(begin),
-            });
-        }
-        let data = dtype.to_f32(&data[begin as usize..end as usize]);
-        out.insert(
+        ranges.push((begin, end, key.clone()));
+        out.push((
             key,
-            TensorF32 {
+            TensorSlot {
+                dtype,
                 shape: entry.shape,
-                data,
-                stored_as: dtype,
+                placement: Placement::Dense(&data[begin as usize..end as usize]),
             },
-        );
+        ));
+    }
+    // The format lays tensors out one after another: overlapping ranges
+    // would let one stretch of bytes be read as many tensors.
+    ranges.sort();
+    if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
+        return Err(header_err(format!("'{}' and '{}' overlap", w[0].2, w[1].2)));
     }
     Ok(out)
+}
+
+/// Reads every tensor of a `.safetensors` file (tests).
+#[cfg(test)]
+fn read_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, TensorF32>, WeightErrorKind> {
+    index_safetensors(bytes).map(|slots| slots.into_iter().map(|(k, s)| (k, s.to_f32())).collect())
 }
 
 /// The largest finite f16.

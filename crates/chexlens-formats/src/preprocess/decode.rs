@@ -8,6 +8,9 @@ use std::io::Cursor;
 /// allocate more than this many pixels).
 pub const MAX_PIXELS: u64 = 80_000_000;
 pub const MAX_SIDE: u32 = 30_000;
+/// Image files above this are refused before they are read: no radiograph
+/// is this large (80 MP of 16-bit samples is 160 MB).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ImageError {
@@ -19,6 +22,8 @@ pub enum ImageError {
     UnsupportedFormat(String),
     #[error("the image is {width}x{height} pixels, larger than the {max_mp} megapixel limit")]
     TooLarge { width: u32, height: u32, max_mp: u64 },
+    #[error("the file is {0} bytes; images are read up to {max} MB", max = MAX_FILE_BYTES >> 20)]
+    FileTooLarge(u64),
     #[error("the image has zero width or height")]
     ZeroSize,
     #[error("the image is corrupt or truncated ({0})")]

@@ -2,7 +2,7 @@
 //! that turns their logits into what a user sees.
 
 use crate::architecture::ArchitectureConfig;
-use crate::ensemble::CombineRule;
+use crate::combine::CombineRule;
 use crate::labels::default_labels;
 use crate::metadata::Metadata;
 use crate::preprocess::InputConfig;
@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_THRESHOLD: f32 = 0.55;
+/// A manifest is a few kB; anything past this is refused before parsing.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+/// Members of one ensemble at most (Ensemble_C has 3).
+pub const MAX_MEMBERS: usize = 16;
+/// Longest name, path or label accepted.
+const MAX_TEXT: usize = 2048;
+/// The range of `age_scale`: years (1) or a model trained on age / 100 (0.01) fit well inside.
+pub const AGE_SCALE_RANGE: std::ops::RangeInclusive<f32> = 1e-4..=10.0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +140,12 @@ pub struct ManifestError(pub String);
 impl Manifest {
     /// Parses and validates a manifest.
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError(format!(
+                "it is {} bytes; a manifest is at most {MAX_MANIFEST_BYTES}",
+                text.len()
+            )));
+        }
         let manifest: Self = serde_json::from_str(text).map_err(|e| ManifestError(e.to_string()))?;
         manifest.validate()?;
         Ok(manifest)
@@ -142,9 +156,24 @@ impl Manifest {
         if self.members.is_empty() {
             return fail("lists no members".into());
         }
+        if self.members.len() > MAX_MEMBERS {
+            return fail(format!(
+                "lists {} members; an ensemble has at most {MAX_MEMBERS}",
+                self.members.len()
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.len() > MAX_TEXT {
+            return fail(format!("the name must be 1 to {MAX_TEXT} characters"));
+        }
+        if self.description.as_ref().is_some_and(|d| d.len() > 16 * MAX_TEXT) {
+            return fail("the description is too long".into());
+        }
         for m in &self.members {
             if m.weights.trim().is_empty() {
                 return fail("a member has an empty 'weights' entry".into());
+            }
+            if m.weights.len() > MAX_TEXT {
+                return fail(format!("a member's 'weights' is longer than {MAX_TEXT} characters"));
             }
             if let Some(h) = &m.sha256
                 && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
@@ -169,6 +198,24 @@ impl Manifest {
 impl ModelSettings {
     pub fn validate(&self) -> Result<(), ManifestError> {
         let fail = |m: String| Err(ManifestError(m));
+        let labels = &self.labels;
+        if labels.is_empty() || labels.len() > crate::architecture::MAX_CLASSES {
+            return fail(format!(
+                "{} labels; a model has 1 to {}",
+                labels.len(),
+                crate::architecture::MAX_CLASSES
+            ));
+        }
+        if let Some(bad) = labels.iter().find(|l| l.trim().is_empty() || l.len() > 200) {
+            return fail(format!(
+                "label '{}' must be 1 to 200 characters",
+                bad.chars().take(40).collect::<String>()
+            ));
+        }
+        let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+        if distinct.len() != labels.len() {
+            return fail("the labels are not distinct".into());
+        }
         let t = &self.thresholds;
         if !(0.0..=1.0).contains(&t.default) {
             return fail(format!("default threshold {} is outside 0..1", t.default));
@@ -181,15 +228,25 @@ impl ModelSettings {
                 return fail(format!("threshold {v} for '{label}' is outside 0..1"));
             }
         }
-        if !(self.metadata.age_scale.is_finite() && self.metadata.age_scale > 0.0) {
-            return fail("age_scale must be a positive number".into());
+        if !AGE_SCALE_RANGE.contains(&self.metadata.age_scale) {
+            return fail(format!(
+                "age_scale {} is outside {} to {}",
+                self.metadata.age_scale,
+                AGE_SCALE_RANGE.start(),
+                AGE_SCALE_RANGE.end()
+            ));
+        }
+        if let Some(age) = self.metadata.defaults.age
+            && !(0.0..=130.0).contains(&age)
+        {
+            return fail(format!("the default age {age} is outside 0 to 130 years"));
         }
         let i = &self.input;
         if i.size < 32 || i.size > 2048 {
             return fail(format!("input size {} is outside 32..2048", i.size));
         }
-        if i.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || i.mean.iter().any(|m| !m.is_finite()) {
-            return fail("input mean/std must be finite, std positive".into());
+        if i.std.iter().any(|s| !(1e-3..=10.0).contains(s)) || i.mean.iter().any(|m| !(-10.0..=10.0).contains(m)) {
+            return fail("input mean must lie in -10..10 and std in 0.001..10".into());
         }
         Ok(())
     }
@@ -219,5 +276,21 @@ mod tests {
                 .contains("unknown label 'Flu'")
         );
         assert!(err(r#"{"name": "x", "members": [{"weights": "a"}], "colour": 1}"#).contains("colour"));
+        let many: Vec<String> = (0..100_000).map(|i| format!(r#"{{"weights": "m{i}"}}"#)).collect();
+        assert!(err(&format!(r#"{{"name": "x", "members": [{}]}}"#, many.join(","))).contains("at most"));
+        assert!(
+            err(r#"{"name": "x", "members": [{"weights": "a"}], "metadata": {"age_scale": 1e30}}"#)
+                .contains("age_scale")
+        );
+        let arch = |depths: &str, eps: &str| {
+            err(&format!(
+                r#"{{"name": "x", "members": [{{"weights": "a"}}], "architecture": {{"in_channels": 3, "patch_size": 4,
+                "depths": {depths}, "dims": [128, 256, 512, 1024], "cbam_hidden": 64, "spatial_kernel": 7,
+                "metadata_widths": [8, 64, 32], "num_classes": 14, "layer_norm_eps": {eps}}}}}"#
+            ))
+        };
+        assert!(arch("[3, 3, 27, 3]", "-1e-6").contains("layer_norm_eps"));
+        assert!(arch("[1000000000, 3, 3, 3]", "1e-6").contains("blocks"));
+        assert!(arch("[3, 3, 3, 3, 3, 3, 3, 3, 3]", "1e-6").contains("stages"));
     }
 }

@@ -32,6 +32,8 @@ pub enum WeightErrorKind {
     Io(String),
     #[error("the file is empty")]
     Empty,
+    #[error("the file is {0} bytes; weight files are read up to {max} GiB", max = super::MAX_FILE_BYTES >> 30)]
+    FileTooLarge(u64),
     #[error("not a weight file: expected a PyTorch .pth (zip archive) or a .safetensors file")]
     UnknownFormat,
     #[error("this is PyTorch's legacy (pre-1.6, non-zip) checkpoint format; re-save it with a current torch.save")]
@@ -58,7 +60,7 @@ pub enum WeightErrorKind {
     SizeMismatch { key: String, claimed: u64, actual: u64 },
     #[error("safetensors header: {0}")]
     SafetensorsHeader(String),
-    #[error("'{key}' has storage type {dtype}, which is not supported")]
+    #[error("'{key}' has storage type {dtype}; model weights are floating point (f32, f16, bf16 or f64)")]
     UnsupportedDType { key: String, dtype: String },
     #[error("missing weights: {}", .0.join(", "))]
     MissingKeys(Vec<String>),
@@ -72,8 +74,12 @@ pub enum WeightErrorKind {
     },
     #[error("'{key}' holds {count} non-finite values (NaN or infinity)")]
     NonFinite { key: String, count: usize },
-    #[error("cannot tell the architecture from the weights: {0}")]
-    Architecture(String),
+    #[error("not a usable ConvNeXt checkpoint: {0}")]
+    Architecture(crate::architecture::ArchitectureError),
+    #[error("the file holds more than {0} tensors, far more than a model's state dict")]
+    TooManyTensors(usize),
+    #[error("'{key}' has {rank} dimensions; weights have at most {max}")]
+    TooManyDimensions { key: String, rank: usize, max: usize },
     #[error("sha256 is {actual}, the manifest expects {expected}")]
     Sha256Mismatch { expected: String, actual: String },
 }

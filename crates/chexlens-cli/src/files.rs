@@ -1,0 +1,31 @@
+//! Reading a user's file whole, after checking its size against the limit
+//! for its kind, so that a huge file is refused before it is allocated.
+
+use std::fmt;
+use std::path::Path;
+
+pub enum ReadError {
+    Io(std::io::Error),
+    TooLarge { size: u64, limit: u64 },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "cannot read the file ({e})"),
+            Self::TooLarge { size, limit } => write!(
+                f,
+                "the file is {size} bytes, larger than the {} MB read for its kind",
+                limit >> 20
+            ),
+        }
+    }
+}
+
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let size = std::fs::metadata(path).map_err(ReadError::Io)?.len();
+    if size > limit {
+        return Err(ReadError::TooLarge { size, limit });
+    }
+    std::fs::read(path).map_err(ReadError::Io)
+}

@@ -1,0 +1,24 @@
+//! chexlens-formats: every file chexlens reads from a user — PyTorch and
+//! safetensors checkpoints, model manifests, PNG, JPEG and DICOM images —
+//! turned into plain data (f32 tensors, 8-bit planes, settings). Each is
+//! checked against hard bounds before anything is allocated from what the
+//! file says about itself. No tensors, no burn: the fuzz targets build this
+//! crate alone.
+
+pub mod architecture;
+pub mod combine;
+pub mod dicom;
+pub mod labels;
+pub mod manifest;
+pub mod metadata;
+pub mod preprocess;
+pub mod weights;
+
+pub use architecture::{ArchitectureConfig, ArchitectureError};
+pub use combine::CombineRule;
+pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
+pub use metadata::{Metadata, Projection, Sex, View};
+pub use preprocess::{
+    DicomDetails, ImageError, InputConfig, LoadedXray, ResizeFilter, XrayImage, decode_image, decode_xray,
+};
+pub use weights::{StateDict, WeightError, WeightErrorKind};

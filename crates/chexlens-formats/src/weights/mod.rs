@@ -1,0 +1,269 @@
+//! Reading checkpoints: `.pth` (restricted pickle, never executed) and
+//! `.safetensors`, in f32, f16 or bf16, into one f32 state dict.
+
+mod error;
+mod generated;
+mod pickle;
+mod pth;
+mod safetensors;
+mod tensor;
+mod zip;
+
+pub use error::{WeightError, WeightErrorKind};
+pub use safetensors::{Written as WrittenSafetensors, write_safetensors};
+pub use tensor::{StoredDType, TensorF32, TensorSlot};
+
+use crate::architecture::ArchitectureConfig;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Prefixes that wrappers add to every key: DataParallel / EMA (`module.`),
+/// `torch.compile` (`_orig_mod.`).
+const WRAPPER_PREFIXES: [&str; 2] = ["module.", "_orig_mod."];
+
+/// Weight files above this are refused before they are read: one member
+/// of the largest architecture allowed is 4 GiB of f32.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Tensors in one state dict at most (convnext_base has 344).
+pub const MAX_TENSORS: usize = 4096;
+/// Dimensions of one tensor at most.
+pub const MAX_RANK: usize = 8;
+
+/// Each tensor's shape by name.
+pub type TensorShapes<'a> = BTreeMap<&'a str, &'a [usize]>;
+
+/// A checkpoint's tensors as the file describes them, checked against the
+/// file but not yet read: shapes can be checked against an architecture
+/// before a single value is converted.
+pub struct CheckpointIndex<'a> {
+    pub source: String,
+    pub tensors: BTreeMap<String, TensorSlot<'a>>,
+}
+
+impl<'a> CheckpointIndex<'a> {
+    /// Indexes a weight file held in memory; `source` names it in errors.
+    pub fn parse(bytes: &'a [u8], source: &str) -> Result<Self, WeightError> {
+        let fail = |kind| WeightError::new(source, kind);
+        if bytes.is_empty() {
+            return Err(fail(WeightErrorKind::Empty));
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(fail(WeightErrorKind::FileTooLarge(bytes.len() as u64)));
+        }
+        let slots = if bytes.starts_with(b"PK\x03\x04") {
+            pth::index_pth(bytes)
+        } else if bytes.starts_with(b"\x80\x02\x8a") {
+            // The legacy format opens with a pickled magic number.
+            Err(WeightErrorKind::LegacyTorchFormat)
+        } else if safetensors::looks_like_safetensors(bytes) {
+            safetensors::index_safetensors(bytes)
+        } else if bytes.starts_with(b"PK") {
+            Err(WeightErrorKind::DamagedArchive("the zip header is damaged".into()))
+        } else {
+            Err(WeightErrorKind::UnknownFormat)
+        }
+        .map_err(fail)?;
+        let mut tensors = BTreeMap::new();
+        let mut claimed = 0u64;
+        for (key, slot) in slots {
+            slot.check(&key).map_err(fail)?;
+            // Views that share or overlap storage would each be read in
+            // full: together they may claim no more than the file holds.
+            claimed = claimed.saturating_add(slot.stored_bytes());
+            if claimed > bytes.len() as u64 {
+                return Err(fail(WeightErrorKind::SizeMismatch {
+                    key: format!("{key} (the tensors together)"),
+                    claimed,
+                    actual: bytes.len() as u64,
+                }));
+            }
+            tensors.insert(strip_wrapper_prefixes(&key).to_string(), slot);
+            if tensors.len() > MAX_TENSORS {
+                return Err(fail(WeightErrorKind::TooManyTensors(MAX_TENSORS)));
+            }
+        }
+        Ok(Self {
+            source: source.to_string(),
+            tensors,
+        })
+    }
+
+    pub fn shapes(&self) -> TensorShapes<'_> {
+        self.tensors
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.shape.as_slice()))
+            .collect()
+    }
+
+    pub fn error(&self, kind: WeightErrorKind) -> WeightError {
+        WeightError::new(&self.source, kind)
+    }
+
+    /// Converts every tensor to f32.
+    pub fn materialise(self) -> StateDict {
+        StateDict {
+            source: self.source,
+            tensors: self.tensors.into_iter().map(|(k, slot)| (k, slot.to_f32())).collect(),
+        }
+    }
+}
+
+/// A checkpoint's tensors by their (normalised) PyTorch names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateDict {
+    /// Where it came from, for messages.
+    pub source: String,
+    pub tensors: BTreeMap<String, TensorF32>,
+}
+
+impl StateDict {
+    /// Reads every tensor of a weight file from its bytes; `source` names it
+    /// in errors. Nothing is checked against an architecture: models load
+    /// through [`StateDict::read_model`].
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, WeightError> {
+        Ok(CheckpointIndex::parse(bytes, source)?.materialise())
+    }
+
+    /// Reads one model's weights: the file is indexed and its keys and
+    /// shapes are checked against `architecture` (read off the shapes when
+    /// `None`) before any value is converted, so a refused file costs no
+    /// more than its index. Values are checked when the model is built
+    /// ([`ArchitectureConfig::validate`]).
+    pub fn read_model(
+        bytes: &[u8],
+        source: &str,
+        architecture: Option<&ArchitectureConfig>,
+    ) -> Result<Self, WeightError> {
+        let index = CheckpointIndex::parse(bytes, source)?;
+        let shapes = index.shapes();
+        let inferred;
+        let architecture = match architecture {
+            Some(a) => a,
+            None => {
+                inferred =
+                    ArchitectureConfig::infer(&shapes).map_err(|e| index.error(WeightErrorKind::Architecture(e)))?;
+                &inferred
+            }
+        };
+        architecture
+            .validate_shapes(&shapes)
+            .map_err(|kind| index.error(kind))?;
+        drop(shapes);
+        Ok(index.materialise())
+    }
+
+    /// Reads a weight file from disk.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, WeightError> {
+        let source = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+        Self::from_bytes(&bytes, &source)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&TensorF32> {
+        self.tensors.get(key)
+    }
+
+    pub fn shapes(&self) -> TensorShapes<'_> {
+        self.tensors
+            .iter()
+            .map(|(k, t)| (k.as_str(), t.shape.as_slice()))
+            .collect()
+    }
+
+    /// Every value finite, else the first key that is not.
+    pub fn check_finite(&self) -> Result<(), WeightError> {
+        for (key, tensor) in &self.tensors {
+            let count = tensor.data.iter().filter(|v| !v.is_finite()).count();
+            if count > 0 {
+                return Err(self.error(WeightErrorKind::NonFinite {
+                    key: key.clone(),
+                    count,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn error(&self, kind: WeightErrorKind) -> WeightError {
+        WeightError::new(&self.source, kind)
+    }
+}
+
+fn strip_wrapper_prefixes(mut key: &str) -> &str {
+    while let Some(rest) = WRAPPER_PREFIXES.iter().find_map(|p| key.strip_prefix(p)) {
+        key = rest;
+    }
+    key
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks `bytes` against an expected sha256 (hex, any case).
+pub fn verify_sha256(bytes: &[u8], expected: &str, source: &str) -> Result<(), WeightError> {
+    let actual = sha256_hex(bytes);
+    if actual.eq_ignore_ascii_case(expected.trim()) {
+        Ok(())
+    } else {
+        Err(WeightError::new(
+            source,
+            WeightErrorKind::Sha256Mismatch {
+                expected: expected.trim().to_ascii_lowercase(),
+                actual,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_nested_wrapper_prefixes() {
+        assert_eq!(
+            strip_wrapper_prefixes("module._orig_mod.classifier.weight"),
+            "classifier.weight"
+        );
+        assert_eq!(strip_wrapper_prefixes("classifier.weight"), "classifier.weight");
+    }
+
+    #[test]
+    fn rejects_empty_and_unknown_files() {
+        assert_eq!(
+            StateDict::from_bytes(b"", "x").unwrap_err().kind,
+            WeightErrorKind::Empty
+        );
+        let err = StateDict::from_bytes(b"GIF89a not weights", "x.pth").unwrap_err();
+        assert_eq!(err.kind, WeightErrorKind::UnknownFormat);
+        assert_eq!(err.file, "x.pth");
+    }
+
+    #[test]
+    fn sha256_matches_known_digest() {
+        // sha256("abc") from FIPS 180-2, appendix B.1.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(
+            verify_sha256(
+                b"abc",
+                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+                "f"
+            )
+            .is_ok()
+        );
+        assert!(
+            verify_sha256(
+                b"abd",
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                "f"
+            )
+            .is_err()
+        );
+    }
+}

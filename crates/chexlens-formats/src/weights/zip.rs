@@ -1,0 +1,321 @@
+//! The zip container of a `.pth` file, read within fixed bounds: `torch.save`
+//! stores every entry uncompressed, so an entry is a byte range of the file
+//! and nothing is copied. The end record is looked for only where the format
+//! allows it (the last 64 KiB + 22 bytes), every offset and size is checked
+//! against the file before use, and the entry count is capped, so a hostile
+//! archive costs time and memory linear in its size at most.
+
+use super::error::WeightErrorKind;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const END_OF_CENTRAL_DIRECTORY: u32 = 0x0605_4b50;
+const ZIP64_END_LOCATOR: u32 = 0x0706_4b50;
+const ZIP64_END_OF_CENTRAL_DIRECTORY: u32 = 0x0606_4b50;
+const ZIP64_EXTRA_FIELD: u16 = 0x0001;
+const END_RECORD_LEN: usize = 22;
+const MAX_COMMENT_LEN: usize = u16::MAX as usize;
+/// A convnext_base state dict has about 350 entries; a training checkpoint
+/// with its optimiser state a few thousand.
+pub const MAX_ENTRIES: usize = 1 << 16;
+
+/// One stored entry: where its bytes are and the CRC-32 they must have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub data: Range<usize>,
+    crc32: u32,
+}
+
+/// The entries of a stored (uncompressed) zip archive, by name.
+pub struct StoredArchive<'a> {
+    bytes: &'a [u8],
+    entries: BTreeMap<String, Entry>,
+}
+
+fn damaged(detail: impl Into<String>) -> WeightErrorKind {
+    WeightErrorKind::DamagedArchive(detail.into())
+}
+
+/// Little-endian reads that fail, rather than panic, past the end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn at(bytes: &'a [u8], pos: usize) -> Self {
+        Self { bytes, pos }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WeightErrorKind> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| damaged("a header runs past the end of the file"))?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn u16(&mut self) -> Result<u16, WeightErrorKind> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, WeightErrorKind> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, WeightErrorKind> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), WeightErrorKind> {
+        self.take(n).map(|_| ())
+    }
+}
+
+fn to_usize(v: u64, what: &str) -> Result<usize, WeightErrorKind> {
+    usize::try_from(v).map_err(|_| damaged(format!("{what} is beyond the file")))
+}
+
+/// Where the central directory is and how many entries it claims.
+struct Directory {
+    offset: u64,
+    size: u64,
+    entries: u64,
+}
+
+fn find_end_record(bytes: &[u8]) -> Result<usize, WeightErrorKind> {
+    if bytes.len() < END_RECORD_LEN {
+        return Err(damaged("the file is too short to be a zip archive"));
+    }
+    let last = bytes.len() - END_RECORD_LEN;
+    let first = last.saturating_sub(MAX_COMMENT_LEN);
+    (first..=last)
+        .rev()
+        .find(|&p| bytes[p..p + 4] == END_OF_CENTRAL_DIRECTORY.to_le_bytes())
+        .ok_or_else(|| damaged("no end-of-central-directory record (the file is truncated)"))
+}
+
+fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
+    let end = find_end_record(bytes)?;
+    let mut r = Reader::at(bytes, end + 4);
+    let (disk, directory_disk) = (r.u16()?, r.u16()?);
+    let (_, entries) = (r.u16()?, r.u16()?);
+    let (size, offset) = (r.u32()?, r.u32()?);
+    if disk != 0 || directory_disk != 0 {
+        return Err(damaged("multi-volume archives are not weight files"));
+    }
+    let needs_zip64 = entries == u16::MAX || size == u32::MAX || offset == u32::MAX;
+    let locator = end.checked_sub(20);
+    let has_locator = locator.is_some_and(|l| bytes[l..l + 4] == ZIP64_END_LOCATOR.to_le_bytes());
+    if !has_locator {
+        if needs_zip64 {
+            return Err(damaged("a zip64 archive without its zip64 end record"));
+        }
+        return Ok(Directory {
+            offset: offset.into(),
+            size: size.into(),
+            entries: entries.into(),
+        });
+    }
+    let mut l = Reader::at(bytes, locator.unwrap_or(0) + 8);
+    let record = to_usize(l.u64()?, "the zip64 end record")?;
+    let mut r = Reader::at(bytes, record);
+    if r.u32()? != ZIP64_END_OF_CENTRAL_DIRECTORY {
+        return Err(damaged("the zip64 end record is missing"));
+    }
+    r.skip(8 + 2 + 2 + 4 + 4 + 8)?;
+    let entries = r.u64()?;
+    let size = r.u64()?;
+    let offset = r.u64()?;
+    Ok(Directory { offset, size, entries })
+}
+
+/// Reads a zip64 extra field's values for the fields the header left at their maximum.
+fn zip64_values(extra: &[u8], sizes: (&mut u64, &mut u64), header_offset: &mut u64) -> Result<(), WeightErrorKind> {
+    let mut r = Reader::at(extra, 0);
+    while r.pos + 4 <= extra.len() {
+        let id = r.u16()?;
+        let len = r.u16()? as usize;
+        let body = r.take(len)?;
+        if id != ZIP64_EXTRA_FIELD {
+            continue;
+        }
+        let mut f = Reader::at(body, 0);
+        for field in [sizes.0, sizes.1, header_offset] {
+            if *field == u64::from(u32::MAX) {
+                *field = f.u64()?;
+            }
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+impl<'a> StoredArchive<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WeightErrorKind> {
+        let directory = read_directory(bytes)?;
+        let start = to_usize(directory.offset, "the central directory")?;
+        let size = to_usize(directory.size, "the central directory")?;
+        if start.checked_add(size).is_none_or(|end| end > bytes.len()) {
+            return Err(damaged("the central directory lies beyond the end of the file"));
+        }
+        if directory.entries > MAX_ENTRIES as u64 {
+            return Err(damaged(format!(
+                "the archive claims {} entries; a weight file has far fewer than {MAX_ENTRIES}",
+                directory.entries
+            )));
+        }
+        let mut entries = BTreeMap::new();
+        let mut r = Reader::at(bytes, start);
+        for _ in 0..directory.entries {
+            if r.u32()? != CENTRAL_HEADER {
+                return Err(damaged("a central directory entry is damaged"));
+            }
+            r.skip(2 + 2 + 2)?;
+            let method = r.u16()?;
+            r.skip(4)?;
+            let crc32 = r.u32()?;
+            let mut compressed = u64::from(r.u32()?);
+            let mut uncompressed = u64::from(r.u32()?);
+            let (name_len, extra_len, comment_len) = (r.u16()? as usize, r.u16()? as usize, r.u16()? as usize);
+            r.skip(2 + 2 + 4)?;
+            let mut header_offset = u64::from(r.u32()?);
+            let name = std::str::from_utf8(r.take(name_len)?)
+                .map_err(|_| damaged("an entry name is not UTF-8"))?
+                .to_owned();
+            let extra = r.take(extra_len)?;
+            r.skip(comment_len)?;
+            zip64_values(extra, (&mut uncompressed, &mut compressed), &mut header_offset)?;
+            if method != 0 {
+                return Err(WeightErrorKind::CompressedEntry(format!(
+                    "{name}: compression method {method}"
+                )));
+            }
+            if compressed != uncompressed {
+                return Err(damaged(format!("{name}: a stored entry whose two sizes differ")));
+            }
+            let data = Self::entry_data(bytes, &name, header_offset, uncompressed, start)?;
+            entries.entry(name).or_insert(Entry { data, crc32 });
+        }
+        Ok(Self { bytes, entries })
+    }
+
+    /// The byte range behind a local header, which must end before the
+    /// central directory begins.
+    fn entry_data(
+        bytes: &[u8],
+        name: &str,
+        header_offset: u64,
+        size: u64,
+        directory_start: usize,
+    ) -> Result<Range<usize>, WeightErrorKind> {
+        let mut local = Reader::at(bytes, to_usize(header_offset, name)?);
+        if local.u32()? != LOCAL_HEADER {
+            return Err(damaged(format!("{name}: its local header is missing")));
+        }
+        local.skip(22)?;
+        let (name_len, extra_len) = (local.u16()? as usize, local.u16()? as usize);
+        local.skip(name_len + extra_len)?;
+        let begin = local.pos;
+        let end = begin
+            .checked_add(to_usize(size, name)?)
+            .filter(|&end| end <= directory_start)
+            .ok_or_else(|| damaged(format!("{name}: its data runs past the end of the archive")))?;
+        Ok(begin..end)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// An entry's bytes, after checking their CRC-32.
+    pub fn read(&self, name: &str) -> Result<&'a [u8], WeightErrorKind> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| WeightErrorKind::MissingArchiveEntry(name.to_owned()))?;
+        let data = &self.bytes[entry.data.clone()];
+        if crc32fast::hash(data) != entry.crc32 {
+            return Err(damaged(format!(
+                "{name}: its checksum does not match (the file is corrupt)"
+            )));
+        }
+        Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-entry stored archive as Python's zipfile writes it.
+    fn archive(name: &str, data: &[u8]) -> Vec<u8> {
+        let crc = crc32fast::hash(data);
+        let mut out = Vec::new();
+        let header = |out: &mut Vec<u8>, central: bool| {
+            out.extend(if central { CENTRAL_HEADER } else { LOCAL_HEADER }.to_le_bytes());
+            if central {
+                out.extend(20u16.to_le_bytes());
+            }
+            out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend(crc.to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend((name.len() as u16).to_le_bytes());
+            out.extend(0u16.to_le_bytes());
+            if central {
+                out.extend([0u8; 10]);
+                out.extend(0u32.to_le_bytes());
+            }
+            out.extend(name.as_bytes());
+        };
+        header(&mut out, false);
+        out.extend(data);
+        let directory = out.len();
+        header(&mut out, true);
+        let size = out.len() - directory;
+        out.extend(END_OF_CENTRAL_DIRECTORY.to_le_bytes());
+        out.extend([0, 0, 0, 0, 1, 0, 1, 0]);
+        out.extend((size as u32).to_le_bytes());
+        out.extend((directory as u32).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn reads_a_stored_entry_in_place() {
+        let bytes = archive("a/data.pkl", b"hello");
+        let zip = StoredArchive::parse(&bytes).unwrap();
+        assert_eq!(zip.names().collect::<Vec<_>>(), ["a/data.pkl"]);
+        assert_eq!(zip.read("a/data.pkl").unwrap(), b"hello");
+        assert_eq!(
+            zip.read("b").unwrap_err(),
+            WeightErrorKind::MissingArchiveEntry("b".into())
+        );
+    }
+
+    #[test]
+    fn a_changed_byte_fails_the_checksum() {
+        let mut bytes = archive("x", b"hello");
+        let at = bytes.windows(5).position(|w| w == b"hello").unwrap();
+        bytes[at] = b'j';
+        let zip = StoredArchive::parse(&bytes).unwrap();
+        assert!(matches!(zip.read("x"), Err(WeightErrorKind::DamagedArchive(m)) if m.contains("checksum")));
+    }
+
+    #[test]
+    fn every_truncation_is_refused_without_panic() {
+        let bytes = archive("x", b"hello world");
+        for len in 0..bytes.len() {
+            assert!(StoredArchive::parse(&bytes[..len]).is_err(), "truncated at {len}");
+        }
+    }
+}
