@@ -57,7 +57,7 @@ pub enum ArchitectureError {
     Depth { stage: usize, depth: usize },
     #[error("stage {stage} is {width} channels wide; widths are 1 to {MAX_WIDTH}")]
     Width { stage: usize, width: usize },
-    #[error("the stem takes {0} channels; chexlens feeds it {IN_CHANNELS} (RGB)")]
+    #[error("the stem takes images of {0} channels; chexlens feeds it {IN_CHANNELS} (RGB)")]
     InChannels(usize),
     #[error("the stem's patch is {0} pixels; ConvNeXt's is {PATCH_SIZE}")]
     PatchSize(usize),

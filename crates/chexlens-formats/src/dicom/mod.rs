@@ -17,6 +17,7 @@
 mod error;
 mod frame_header;
 mod jpeg2000;
+mod lengths;
 mod pixels;
 mod tags;
 
@@ -87,8 +88,18 @@ fn dicm_offset(bytes: &[u8]) -> Option<usize> {
 /// syntaxes by name before the data set is parsed.
 pub fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
     let start = dicm_offset(bytes).ok_or(DicomError::NotDicom)?;
+    let data_set = lengths::check_meta(bytes, start + 4)?;
     let meta = FileMetaTable::from_reader(&bytes[start..]).map_err(|e| DicomError::Corrupt(error::short(&e)))?;
     let uid = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
+    if uid == DEFLATED {
+        lengths::check_data_set(
+            &lengths::inflate(&bytes[data_set..])?,
+            0,
+            lengths::Encoding::ExplicitLittle,
+        )?;
+    } else {
+        lengths::check_data_set(bytes, data_set, lengths::Encoding::of(&uid))?;
+    }
     match TransferSyntaxRegistry.get(&uid) {
         Some(ts) if ts.can_decode_all() || jpeg2000::is_jpeg2000(&uid) => {}
         Some(ts) => {

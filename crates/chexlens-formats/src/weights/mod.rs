@@ -3,7 +3,7 @@
 
 mod error;
 mod generated;
-mod pickle;
+pub mod pickle;
 mod pth;
 mod safetensors;
 mod tensor;

@@ -1,0 +1,10 @@
+//! `.safetensors` files: the header, the byte ranges, then the
+//! architecture read off the shapes, as a model load does.
+#![no_main]
+use chexlens_formats::StateDict;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = StateDict::read_model(data, "fuzz.safetensors", None);
+    let _ = StateDict::from_bytes(data, "fuzz.safetensors");
+});
