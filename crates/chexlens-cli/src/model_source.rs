@@ -32,7 +32,8 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
                 ));
             }
             let file = base.join(&m.weights);
-            read_member(&file, m.sha256.as_deref(), manifest.architecture.as_ref()).map_err(|e| e.to_string())
+            read_member(&file, m.sha256.as_deref(), manifest.architecture.as_ref())
+                .map_err(|e| format!("{}: member {e}", path.display()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let ensemble = Ensemble::from_state_dicts(

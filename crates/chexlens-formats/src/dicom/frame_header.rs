@@ -84,6 +84,21 @@ pub fn jpeg2000(stream: &[u8]) -> Option<FrameHeader> {
     })
 }
 
+/// An RLE Lossless frame (PS3.5 G.3) must be able to hold its pixels: a
+/// PackBits run expands 2 bytes to at most 128, so a frame takes at least
+/// 1/64 of its decoded size. Checked before the decoded frame is
+/// allocated, so a small file cannot claim a large image.
+pub fn check_rle(fragment: &[u8], columns: u32, rows: u32, segments: u32) -> Result<(), DicomError> {
+    let decoded = u64::from(columns) * u64::from(rows) * u64::from(segments);
+    if (fragment.len() as u64).saturating_mul(64) < decoded {
+        return Err(DicomError::Corrupt(format!(
+            "its RLE frame of {} bytes cannot hold {columns}x{rows} pixels",
+            fragment.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a frame header against the tags: same size, same components,
 /// no more bits than 16.
 pub fn check(

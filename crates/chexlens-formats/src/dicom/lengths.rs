@@ -86,7 +86,13 @@ impl<'a> Walker<'a> {
             vr,
             b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
         );
-        Some(if long {
+        let short = matches!(
+            vr,
+            b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN"
+                | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
+        );
+        // dicom-rs reads an unknown VR as UN, with a 4-byte length: so do we.
+        Some(if long || !short {
             Header {
                 tag,
                 length: self.u32(at + 8)?,

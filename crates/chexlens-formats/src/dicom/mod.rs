@@ -18,6 +18,7 @@ mod error;
 mod frame_header;
 mod jpeg2000;
 mod lengths;
+mod rle;
 mod pixels;
 mod tags;
 
@@ -190,6 +191,8 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
             rows,
             samples_per_pixel,
         )?;
+    } else if uid == RLE {
+        frame_header::check_rle(first_fragment(), columns, rows, samples_per_pixel * bits_allocated / 8)?;
     } else if jpeg2000::is_jpeg2000(uid) {
         frame_header::check(
             frame_header::jpeg2000(first_fragment()),
@@ -205,7 +208,23 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
             uid: uid.to_owned(),
         });
     }
-    let stored = if jpeg2000::is_jpeg2000(uid) {
+    let stored = if uid == RLE {
+        let format = SampleFormat {
+            samples_per_pixel: samples_per_pixel as usize,
+            bits_allocated: bits_allocated as u16,
+            bits_stored: bits_stored as u16,
+            signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
+            planar: false,
+        };
+        let data = rle::decode_frame(
+            first_fragment(),
+            columns as usize,
+            rows as usize,
+            samples_per_pixel as usize,
+            bits_allocated as usize / 8,
+        )?;
+        StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
+    } else if jpeg2000::is_jpeg2000(uid) {
         let format = SampleFormat {
             samples_per_pixel: int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1) as usize,
             bits_allocated: int(obj, tag::BITS_ALLOCATED).unwrap_or(16) as u16,

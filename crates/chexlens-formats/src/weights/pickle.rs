@@ -208,6 +208,9 @@ mod op {
 /// stack and in the memo.
 const MAX_STACK: usize = 1 << 20;
 const MAX_MEMO: usize = 1 << 20;
+/// Values created in all, whatever the pickle's size (about 150 MB of
+/// values and containers; a convnext_base state dict needs about 10,000).
+const MAX_VALUES: usize = 1 << 21;
 
 fn resolve_global(module: &str, name: &str) -> Result<Callable, WeightErrorKind> {
     let storage = |dtype| Ok(Callable::StorageType(dtype));
@@ -263,7 +266,7 @@ pub fn read_pickle(data: &[u8]) -> Result<Pickle, WeightErrorKind> {
         stack: Vec::new(),
         memo: HashMap::new(),
         heap: Heap::default(),
-        values_left: data.len().saturating_mul(4).saturating_add(1024),
+        values_left: data.len().saturating_mul(4).saturating_add(1024).min(MAX_VALUES),
         bytes_left: data.len().saturating_mul(2).saturating_add(1024),
     };
     let root = machine.run()?;

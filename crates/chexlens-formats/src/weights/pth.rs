@@ -75,7 +75,7 @@ fn no_state_dict(dict: &[(Value, Value)]) -> WeightErrorKind {
         .iter()
         .filter_map(|(k, _)| k.as_str())
         .take(8)
-        .map(|k| k.chars().take(40).collect())
+        .map(|k| k.chars().take(80).collect())
         .collect();
     WeightErrorKind::NoStateDict(format!(
         "top-level entries are [{}], none of them a tensor dictionary",

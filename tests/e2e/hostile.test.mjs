@@ -1,0 +1,89 @@
+// Hostile files from tools/hostile/make_hostile.py fed to the real page: each
+// gets the model crate's plain message (the one the CLI prints, checked in
+// crates/chexlens-formats/tests/hostile_files.rs), and the worker lives on:
+// the next good image still analyses and equals the CLI.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  ROOT, serveDist, launchChromium, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES,
+} from "./harness.mjs";
+
+const HOSTILE = join(ROOT, "crates/chexlens-formats/tests/hostile");
+const EXPECTED = JSON.parse(readFileSync(join(HOSTILE, "expected.json"), "utf8"));
+const PLAIN = /panicked|\.rs:|wasm-function|RuntimeError|unreachable|backtrace/;
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serveDist();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+function escape(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+async function messageFor(page, name) {
+  await page.waitForFunction(
+    (n) => (document.querySelector('[data-testid="error"]')?.textContent ?? "").includes(n), name, { timeout: 120_000 },
+  );
+  const message = await page.getByTestId("error").textContent();
+  assert.match(message, new RegExp(escape(EXPECTED[name].refused_with), "i"), `${name}: ${message}`);
+  assert.doesNotMatch(message, PLAIN, `${name}: ${message}`);
+  return message;
+}
+
+for (const workers of [3, 1]) {
+  test(`hostile weight files are refused plainly in ${workers} worker(s) and the model still loads after`, async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`${server.url}?backend=cpu&workers=${workers}`);
+    for (const name of ["pth_nested_tuples.pth", "pth_stride_zero_tib.pth", "st_block_index_1e9.safetensors", "st_metadata_9_inputs.safetensors"]) {
+      // Beside a good member, so that with member workers each file has a worker of its own.
+      await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(HOSTILE, name)]);
+      await messageFor(page, name);
+      assert.equal(await page.getByTestId("model-status").getAttribute("data-state"), "error");
+    }
+    await loadDemo(page);
+    assert.equal(await analyse(page, join(FIXTURES, "xray_grey8.png")), "done");
+    const page_p = await pageProbabilities(page);
+    const cli = cliProbabilities(join(FIXTURES, "xray_grey8.png"));
+    for (const [label, p] of Object.entries(cli)) {
+      assert.ok(Math.abs(page_p[label] - p) <= 1e-4, `${label} after hostile weights: ${page_p[label]} vs ${p}`);
+    }
+    assert.deepEqual(pageErrors, []);
+    await context.close();
+  });
+}
+
+test("hostile DICOM files are refused plainly and the next image still analyses", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  for (const name of ["dicom_element_claims_4gb.dcm", "dicom_jpeg_sof_60000.dcm", "dicom_colour_jpeg_in_grey_file.dcm"]) {
+    assert.equal(await analyse(page, join(HOSTILE, name)), "error", name);
+    await messageFor(page, name);
+  }
+  assert.equal(await analyse(page, join(FIXTURES, "xray_grey.jpg")), "done");
+  const page_p = await pageProbabilities(page);
+  const cli = cliProbabilities(join(FIXTURES, "xray_grey.jpg"));
+  for (const [label, p] of Object.entries(cli)) {
+    assert.ok(Math.abs(page_p[label] - p) <= 1e-4, `${label} after hostile DICOM: ${page_p[label]} vs ${p}`);
+  }
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
