@@ -17,6 +17,12 @@ const ITEM: u32 = 0xFFFE_E000;
 const ITEM_END: u32 = 0xFFFE_E00D;
 const SEQUENCE_END: u32 = 0xFFFE_E0DD;
 const PIXEL_DATA: u32 = 0x7FE0_0010;
+/// VRs with a 2-byte length (PS3.5 7.1.2). Every other VR, and an unknown
+/// one (which dicom-rs reads as UN), has 2 reserved bytes and a 4-byte length.
+const SHORT_VRS: [&[u8]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS",
+    b"ST", b"TM", b"UI", b"UL", b"US",
+];
 
 /// How a data set's elements are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,17 +88,7 @@ impl<'a> Walker<'a> {
             });
         }
         let vr = self.bytes.get(at + 4..at + 6)?;
-        let long = matches!(
-            vr,
-            b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
-        );
-        let short = matches!(
-            vr,
-            b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN"
-                | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
-        );
-        // dicom-rs reads an unknown VR as UN, with a 4-byte length: so do we.
-        Some(if long || !short {
+        Some(if !SHORT_VRS.contains(&vr) {
             Header {
                 tag,
                 length: self.u32(at + 8)?,

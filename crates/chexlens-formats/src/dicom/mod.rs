@@ -18,8 +18,8 @@ mod error;
 mod frame_header;
 mod jpeg2000;
 mod lengths;
-mod rle;
 mod pixels;
+mod rle;
 mod tags;
 
 pub use error::DicomError;

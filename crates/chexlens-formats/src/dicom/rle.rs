@@ -116,8 +116,16 @@ mod tests {
     #[test]
     fn short_segments_and_bad_headers_are_refused() {
         let short = frame(&[&[0x01, 9, 9]]);
-        assert!(decode_frame(&short, 2, 2, 1, 1).unwrap_err().to_string().contains("decodes to 2 of the 4"));
-        assert!(decode_frame(&frame(&[&[0xFD, 1]]), 2, 2, 3, 1).is_err(), "3 samples need 3 segments");
+        assert!(
+            decode_frame(&short, 2, 2, 1, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("decodes to 2 of the 4")
+        );
+        assert!(
+            decode_frame(&frame(&[&[0xFD, 1]]), 2, 2, 3, 1).is_err(),
+            "3 samples need 3 segments"
+        );
         assert!(decode_frame(&[1, 0, 0, 0], 2, 2, 1, 1).is_err(), "header cut short");
         assert!(decode_frame(&[], 2, 2, 1, 1).is_err());
     }
