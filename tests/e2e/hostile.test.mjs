@@ -74,8 +74,9 @@ test("hostile DICOM files are refused plainly and the next image still analyses"
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   await page.goto(`${server.url}?backend=cpu`);
   await loadDemo(page);
+  // A DICOM is read before it is analysed: a refused one leaves no run behind.
   for (const name of ["dicom_element_claims_4gb.dcm", "dicom_jpeg_sof_60000.dcm", "dicom_colour_jpeg_in_grey_file.dcm"]) {
-    assert.equal(await analyse(page, join(HOSTILE, name)), "error", name);
+    await page.getByTestId("image-input").setInputFiles(join(HOSTILE, name));
     await messageFor(page, name);
   }
   assert.equal(await analyse(page, join(FIXTURES, "xray_grey.jpg")), "done");
