@@ -32,6 +32,14 @@ function escape(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** The page's probabilities for the image just analysed equal the CLI's. */
+async function assertMatchesCli(page, image, after) {
+  const shown = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(cliProbabilities(image))) {
+    assert.ok(Math.abs(shown[label] - p) <= 1e-4, `${label} after ${after}: page ${shown[label]} vs CLI ${p}`);
+  }
+}
+
 async function messageFor(page, name) {
   await page.waitForFunction(
     (n) => (document.querySelector('[data-testid="error"]')?.textContent ?? "").includes(n), name, { timeout: 120_000 },
@@ -57,11 +65,7 @@ for (const workers of [3, 1]) {
     }
     await loadDemo(page);
     assert.equal(await analyse(page, join(FIXTURES, "xray_grey8.png")), "done");
-    const page_p = await pageProbabilities(page);
-    const cli = cliProbabilities(join(FIXTURES, "xray_grey8.png"));
-    for (const [label, p] of Object.entries(cli)) {
-      assert.ok(Math.abs(page_p[label] - p) <= 1e-4, `${label} after hostile weights: ${page_p[label]} vs ${p}`);
-    }
+    await assertMatchesCli(page, join(FIXTURES, "xray_grey8.png"), "hostile weights");
     assert.deepEqual(pageErrors, []);
     await context.close();
   });
@@ -80,11 +84,7 @@ test("hostile DICOM files are refused plainly and the next image still analyses"
     await messageFor(page, name);
   }
   assert.equal(await analyse(page, join(FIXTURES, "xray_grey.jpg")), "done");
-  const page_p = await pageProbabilities(page);
-  const cli = cliProbabilities(join(FIXTURES, "xray_grey.jpg"));
-  for (const [label, p] of Object.entries(cli)) {
-    assert.ok(Math.abs(page_p[label] - p) <= 1e-4, `${label} after hostile DICOM: ${page_p[label]} vs ${p}`);
-  }
+  await assertMatchesCli(page, join(FIXTURES, "xray_grey.jpg"), "hostile DICOM");
   assert.deepEqual(pageErrors, []);
   await context.close();
 });
