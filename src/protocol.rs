@@ -8,6 +8,18 @@ use chexlens_model::manifest::Thresholds;
 use chexlens_model::metadata::Metadata;
 use serde::{Deserialize, Serialize};
 
+/// Previews (the page's canvas, and a DICOM's grey preview made by the
+/// worker) fit in a square of this side.
+pub const PREVIEW_SIZE: usize = 512;
+
+/// The preview size of a `width` x `height` image: scaled down to fit the
+/// square, never up, at least one pixel each way.
+pub fn preview_dimensions(width: usize, height: usize) -> (usize, usize) {
+    let scale = (PREVIEW_SIZE as f64 / width.max(height).max(1) as f64).min(1.0);
+    let side = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    (side(width), side(height))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {

@@ -1,12 +1,11 @@
 //! Image input (picker, drag and drop, paste) and the X-ray on a canvas.
 
 use super::{Actions, AppState, GreyPreview, ImageFile, Preview, read_file};
+use crate::protocol::preview_dimensions;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::{Blob, CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageBitmap, ImageData};
-
-const PREVIEW_SIZE: u32 = 512;
 
 fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
     if file.size() == 0.0 {
@@ -14,7 +13,7 @@ fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
         return;
     }
     // Refused before reading, with the model crate's own message.
-    let limit = chexlens_model::preprocess::MAX_FILE_BYTES;
+    let limit = chexlens_model::input::MAX_FILE_BYTES;
     if file.size() > limit as f64 {
         let error = chexlens_model::ImageError::FileTooLarge(file.size() as u64);
         state.error.set(Some(format!("{}: {error}", file.name())));
@@ -57,18 +56,16 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
             return;
         };
         let bitmap: ImageBitmap = bitmap.unchecked_into();
-        let (w, h) = (bitmap.width() as f64, bitmap.height() as f64);
-        let scale = (PREVIEW_SIZE as f64 / w.max(h)).min(1.0);
-        canvas.set_width((w * scale).round().max(1.0) as u32);
-        canvas.set_height((h * scale).round().max(1.0) as u32);
-        let (pw, ph) = (canvas.width(), canvas.height());
-        let _ = ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, w * scale, h * scale);
+        let (pw, ph) = preview_dimensions(bitmap.width() as usize, bitmap.height() as usize);
+        canvas.set_width(pw as u32);
+        canvas.set_height(ph as u32);
+        let _ = ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, pw as f64, ph as f64);
         bitmap.close();
         // Heat maps are drawn over these pixels.
         if let Ok(data) = ctx.get_image_data(0.0, 0.0, pw as f64, ph as f64) {
             state.preview.set(Some(Preview {
-                width: pw as usize,
-                height: ph as usize,
+                width: pw,
+                height: ph,
                 rgba: data.data().0,
             }));
         }
@@ -98,21 +95,12 @@ fn DicomSummary() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         state.dicom.get().map(|d| {
-            let s = d.summary;
-            let what: Vec<String> = [s.modality, s.body_part].into_iter().flatten().collect();
-            let line = format!(
-                "DICOM {} · {}×{} · {} bits {} · {}",
-                what.join(" "),
-                s.width,
-                s.height,
-                s.bits_stored,
-                s.photometric,
-                s.transfer_syntax
-            );
+            let line = d.summary.describe();
+            let windowing = d.summary.windowing;
             view! {
                 <div class="dicom-summary" data-testid="dicom-summary">
                     <p>{line}</p>
-                    {(!s.windowing.is_empty()).then(|| view! { <p>"Shown with " {s.windowing}</p> })}
+                    {(!windowing.is_empty()).then(|| view! { <p>"Shown with " {windowing}</p> })}
                     <ul class="notices">
                         {d.notices.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
                     </ul>

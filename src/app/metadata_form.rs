@@ -1,8 +1,8 @@
 //! The patient metadata the model takes beside the image.
 
-use super::AppState;
-use chexlens_model::metadata::parse_age;
-use chexlens_model::{Projection, Sex, View};
+use super::{AppState, FromFile};
+use chexlens_model::Metadata;
+use chexlens_model::metadata::{Choice, parse_age};
 use leptos::prelude::*;
 
 /// "from file" beside a field that holds a DICOM's value.
@@ -17,15 +17,49 @@ fn FromFileBadge(field: &'static str, shown: Signal<bool>) -> impl IntoView {
     }
 }
 
+/// One metadata field with named choices: a labelled select whose options
+/// are the model crate's names, marked "from file" while it holds a DICOM's
+/// value.
+#[component]
+fn ChoiceField<T: Choice + Send + Sync>(
+    /// The field's label and test id.
+    field: &'static str,
+    get: fn(&Metadata) -> T,
+    set: fn(&mut Metadata, T),
+    /// Whether the DICOM gave the value, and how to clear that mark.
+    from_file: fn(&FromFile) -> bool,
+    clear_from_file: fn(&mut FromFile),
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (m, from) = (state.metadata, state.from_file);
+    let shown = Signal::derive(move || from_file(&from.get()));
+    let label = format!("{}{} ", field[..1].to_uppercase(), &field[1..]);
+    view! {
+        <label>
+            {label}
+            <select
+                data-testid=field
+                on:change=move |ev| {
+                    if let Ok(value) = T::parse_choice(&event_target_value(&ev)) {
+                        from.update(clear_from_file);
+                        m.update(|m| set(m, value));
+                    }
+                }
+                prop:value=move || get(&m.get()).name()
+            >
+                {T::CHOICES.iter().map(|&(_, name, label)| view! { <option value=name>{label}</option> }).collect_view()}
+            </select>
+            <FromFileBadge field=field shown=shown/>
+        </label>
+    }
+}
+
 #[component]
 pub fn MetadataForm() -> impl IntoView {
     let state = expect_context::<AppState>();
     let m = state.metadata;
     let from = state.from_file;
-    let sex_from = Signal::derive(move || from.get().sex);
     let age_from = Signal::derive(move || from.get().age);
-    let view_from = Signal::derive(move || from.get().view);
-    let projection_from = Signal::derive(move || from.get().projection);
     let age_text = RwSignal::new(String::from("50"));
     // Keep the text box in step when defaults arrive with a model.
     Effect::new(move |_| {
@@ -41,23 +75,10 @@ pub fn MetadataForm() -> impl IntoView {
     view! {
         <form class="panel metadata" on:submit=|ev| ev.prevent_default()>
             <h2>"Patient"</h2>
-            <label>
-                "Sex "
-                <select
-                    data-testid="sex"
-                    on:change=move |ev| {
-                        if let Ok(sex) = event_target_value(&ev).parse::<Sex>() {
-                            from.update(|f| f.sex = false);
-                            m.update(|m| m.sex = sex);
-                        }
-                    }
-                    prop:value=move || if m.get().sex == Sex::Female { "female" } else { "male" }
-                >
-                    <option value="male">"male"</option>
-                    <option value="female">"female"</option>
-                </select>
-                <FromFileBadge field="sex" shown=sex_from/>
-            </label>
+            <ChoiceField
+                field="sex" get=|m| m.sex set=|m, v| m.sex = v
+                from_file=|f| f.sex clear_from_file=|f| f.sex = false
+            />
             <label>
                 "Age "
                 <input
@@ -95,47 +116,14 @@ pub fn MetadataForm() -> impl IntoView {
             <Show when=move || age_error.get().is_some()>
                 <p class="field-error" role="alert">{move || age_error.get().unwrap_or_default()}</p>
             </Show>
-            <label>
-                "View "
-                <select
-                    data-testid="view"
-                    on:change=move |ev| {
-                        if let Ok(view) = event_target_value(&ev).parse::<View>() {
-                            from.update(|f| f.view = false);
-                            m.update(|m| m.view = view);
-                        }
-                    }
-                    prop:value=move || if m.get().view == View::Lateral { "lateral" } else { "frontal" }
-                >
-                    <option value="frontal">"frontal"</option>
-                    <option value="lateral">"lateral"</option>
-                </select>
-                <FromFileBadge field="view" shown=view_from/>
-            </label>
-            <label>
-                "Projection "
-                <select
-                    data-testid="projection"
-                    on:change=move |ev| {
-                        if let Ok(p) = event_target_value(&ev).parse::<Projection>() {
-                            from.update(|f| f.projection = false);
-                            m.update(|m| m.projection = p);
-                        }
-                    }
-                    prop:value=move || match m.get().projection {
-                        Projection::Ap => "ap",
-                        Projection::Pa => "pa",
-                        Projection::None => "none",
-                        Projection::Unknown => "unknown",
-                    }
-                >
-                    <option value="pa">"PA"</option>
-                    <option value="ap">"AP"</option>
-                    <option value="none">"none (no AP/PA label)"</option>
-                    <option value="unknown">"unknown"</option>
-                </select>
-                <FromFileBadge field="projection" shown=projection_from/>
-            </label>
+            <ChoiceField
+                field="view" get=|m| m.view set=|m, v| m.view = v
+                from_file=|f| f.view clear_from_file=|f| f.view = false
+            />
+            <ChoiceField
+                field="projection" get=|m| m.projection set=|m, v| m.projection = v
+                from_file=|f| f.projection clear_from_file=|f| f.projection = false
+            />
         </form>
     }
 }

@@ -131,9 +131,7 @@ impl Actions {
         let bytes = Uint8Array::from(image.bytes.as_slice());
         self.client.with_value(|c| c.send(&message, vec![bytes]));
     }
-}
 
-impl Actions {
     /// Asks for the heat maps of these labels (by index) that were not asked for yet.
     pub fn request_heatmaps(&self, labels: Vec<usize>) {
         let asked = self.state.heatmaps_requested.get_untracked();
@@ -180,15 +178,8 @@ pub fn App() -> impl IntoView {
         else {
             return;
         };
-        let threshold = state.threshold.get();
-        let findings = info
-            .labels
-            .iter()
-            .zip(&probabilities)
-            .enumerate()
-            .filter(|(_, (label, p))| **p >= info.thresholds.per_label.get(*label).copied().unwrap_or(threshold))
-            .map(|(i, _)| i)
-            .collect();
+        let thresholds = info.thresholds.with_default(state.threshold.get());
+        let findings = thresholds.finding_indices(&info.labels, &probabilities);
         actions.request_heatmaps(findings);
     });
 
@@ -254,4 +245,9 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
         .await
         .map_err(|_| format!("{}: the file could not be read", file.name()))?;
     Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A size as the page shows it.
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -1,5 +1,6 @@
 //! Choosing and loading a model, with progress and cancel.
 
+use super::megabytes;
 use super::{Actions, AppState, ModelStatus, read_file};
 use crate::protocol::ModelSource;
 use js_sys::Uint8Array;
@@ -21,10 +22,6 @@ async fn deployed_manifest_exists() -> bool {
         return false;
     };
     response.dyn_into::<web_sys::Response>().is_ok_and(|r| r.ok())
-}
-
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 #[component]

@@ -1,14 +1,11 @@
 //! The models kept for offline use: which, how large, load or remove them.
 
+use super::megabytes;
 use super::{Actions, AppState, ModelStatus};
 use crate::model_cache::{CachedModel, ModelCache};
 use crate::protocol::ModelSource;
 use leptos::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
 
 fn refresh(models: RwSignal<Vec<CachedModel>>) {
     leptos::task::spawn_local(async move {

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 struct Row {
     label: String,
     probability: f32,
-    threshold: f32,
+    finding: bool,
 }
 
 #[component]
@@ -20,7 +20,7 @@ pub fn Results() -> impl IntoView {
         else {
             return Vec::new();
         };
-        let default = state.threshold.get();
+        let thresholds = info.thresholds.with_default(state.threshold.get());
         let mut rows: Vec<Row> = info
             .labels
             .iter()
@@ -28,7 +28,7 @@ pub fn Results() -> impl IntoView {
             .map(|(label, probability)| Row {
                 label: label.clone(),
                 probability,
-                threshold: info.thresholds.per_label.get(label).copied().unwrap_or(default),
+                finding: thresholds.is_finding(label, probability),
             })
             .collect();
         rows.sort_by(|a, b| b.probability.total_cmp(&a.probability));
@@ -70,7 +70,7 @@ pub fn Results() -> impl IntoView {
                 }}
             </div>
             <ul class="findings" aria-label="Findings at or above threshold">
-                <For each=move || rows.get().into_iter().filter(|r| r.probability >= r.threshold) key=|r| r.label.clone() let:row>
+                <For each=move || rows.get().into_iter().filter(|r| r.finding) key=|r| r.label.clone() let:row>
                     <li data-testid="finding" data-label=row.label.clone()>
                         {format!("{} — {:.1}%", row.label, row.probability * 100.0)}
                     </li>
@@ -78,12 +78,12 @@ pub fn Results() -> impl IntoView {
             </ul>
             <table class="probabilities">
                 <tbody>
-                    <For each=move || rows.get() key=|r| (r.label.clone(), r.probability.to_bits(), r.threshold.to_bits()) let:row>
+                    <For each=move || rows.get() key=|r| (r.label.clone(), r.probability.to_bits(), r.finding) let:row>
                         <tr
                             data-testid="probability"
                             data-label=row.label.clone()
                             data-value=row.probability.to_string()
-                            class={if row.probability >= row.threshold { "above" } else { "" }}
+                            class={if row.finding { "above" } else { "" }}
                         >
                             <th scope="row">{row.label.clone()}</th>
                             <td class="bar-cell">

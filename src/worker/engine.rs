@@ -7,8 +7,10 @@ use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::protocol::Backend;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::model::BackboneState;
-use chexlens_model::{ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, StateDict, XrayImage};
+use chexlens_model::{
+    Analysis, AnalysisError, ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, Prediction, StateDict,
+    XrayImage,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -104,18 +106,32 @@ impl From<PoolError> for EngineError {
     }
 }
 
-impl From<String> for EngineError {
-    fn from(message: String) -> Self {
-        Self { message, lost: false }
+impl From<AnalysisError> for EngineError {
+    fn from(e: AnalysisError) -> Self {
+        Self {
+            message: e.to_string(),
+            lost: false,
+        }
     }
 }
 
-/// The last analysis in this worker: its id and each member's backbone
-/// state, kept so that its heat maps run only the layers after Grad-CAM's
-/// target (the metadata does not change them).
-struct LastInputs {
+impl EngineError {
+    fn not_current() -> Self {
+        Self {
+            message: NOT_CURRENT.into(),
+            lost: false,
+        }
+    }
+}
+
+/// Told when heat maps are asked of an analysis that a newer one replaced.
+pub const NOT_CURRENT: &str = "that analysis is no longer current";
+
+/// The last analysis in this worker and its id: its kept backbone pass
+/// lets its heat maps run only the layers after Grad-CAM's target.
+struct LastAnalysis {
     id: u32,
-    states: Vec<BackboneState>,
+    analysis: Analysis,
 }
 
 pub struct Engine(Runs);
@@ -123,7 +139,7 @@ pub struct Engine(Runs);
 enum Runs {
     Here {
         ensemble: Ensemble,
-        last: RefCell<Option<Rc<LastInputs>>>,
+        last: RefCell<Option<Rc<LastAnalysis>>>,
     },
     Pool(MemberPool),
 }
@@ -151,38 +167,32 @@ impl Engine {
         }
     }
 
-    /// The ensemble's probabilities for one image (analysis `id`).
-    pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Vec<f32>, EngineError> {
+    /// The ensemble's prediction for one image (analysis `id`).
+    pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Prediction, EngineError> {
         match &self.0 {
             Runs::Here { ensemble, last } => {
-                let (images, meta) = ensemble.inputs(image, metadata);
-                let states = ensemble.backbone_states(&images);
-                let prediction = ensemble.predict_states_async(&states, &meta).await?;
-                *last.borrow_mut() = Some(Rc::new(LastInputs { id, states }));
-                Ok(prediction.probabilities)
+                let analysis = ensemble.analyse(image, metadata).await?;
+                let prediction = analysis.prediction.clone();
+                *last.borrow_mut() = Some(Rc::new(LastAnalysis { id, analysis }));
+                Ok(prediction)
             }
             Runs::Pool(pool) => {
                 let settings = &pool.settings;
                 let pixels = settings.input.prepare(image);
                 let member_logits = pool.logits(id, &pixels, metadata).await?;
-                Ok(settings.combine.combine(&member_logits))
+                Ok(Prediction::from_member_logits(settings, member_logits))
             }
         }
     }
 
     /// The ensemble's heat map for each label of analysis `id`.
     pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
-        if labels.is_empty() {
-            return Ok(Vec::new());
-        }
         let target = CamTarget::default();
         match &self.0 {
             Runs::Here { ensemble, last } => {
                 let last = last.borrow().clone().filter(|l| l.id == id);
-                let Some(last) = last else {
-                    return Err(String::from("that analysis is no longer current").into());
-                };
-                Ok(ensemble.grad_cam_async(&last.states, labels, target).await?)
+                let last = last.ok_or_else(EngineError::not_current)?;
+                Ok(last.analysis.heat_maps(ensemble, labels, target).await?)
             }
             Runs::Pool(pool) => Ok(CamMap::ensemble_per_label(
                 &pool.member_heat_maps(id, labels, target).await?,

@@ -7,6 +7,7 @@ use super::engine::{Assembly, Engine, EnginePlan};
 use super::fetch::{FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::model_cache::{self, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource};
+use chexlens_model::manifest;
 use chexlens_model::weights::verify_sha256;
 use chexlens_model::{Manifest, ModelSettings};
 use js_sys::Uint8Array;
@@ -314,9 +315,7 @@ impl Loader<'_> {
             return fail("no files were received".into());
         }
         let mut entries: Vec<(String, Uint8Array)> = names.into_iter().zip(files).collect();
-        let manifest_at = entries
-            .iter()
-            .position(|(n, _)| n.to_ascii_lowercase().ends_with(".json"));
+        let manifest_at = entries.iter().position(|(n, _)| manifest::is_manifest_file(n));
         let (manifest, members): (Option<Manifest>, Vec<LocalMember>) = match manifest_at {
             None => {
                 if entries.len() > 3 {
@@ -335,7 +334,7 @@ impl Loader<'_> {
                     Manifest::from_json(&text).map_err(|e| LoadError::Failed(format!("{manifest_name}: {e}")))?;
                 let mut members = Vec::new();
                 for member in &manifest.members {
-                    let wanted = member.weights.rsplit('/').next().unwrap_or(&member.weights);
+                    let wanted = member.file_name();
                     let Some(i) = entries.iter().position(|(n, _)| n == wanted) else {
                         return fail(format!(
                             "the manifest names '{wanted}', which is not among the picked files"
@@ -349,11 +348,7 @@ impl Loader<'_> {
         };
         let name = match &manifest {
             Some(m) => m.name.clone(),
-            None => members
-                .iter()
-                .map(|(n, _, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(" + "),
+            None => manifest::name_from_files(members.iter().map(|(n, _, _)| n.as_str())),
         };
         let mut assembly = self.plan.assembly(members.len()).await;
         for (member, bytes, sha) in members {

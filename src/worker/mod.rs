@@ -7,19 +7,17 @@ mod fetch;
 mod loading;
 mod members;
 
-use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker};
+use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use crate::transport;
-use chexlens_model::{Device, ResizeFilter, XrayImage, decode_xray};
-use engine::{Engine, EnginePlan};
+use chexlens_model::cam::CamMap;
+use chexlens_model::{Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray};
+use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
-
-/// The preview of an inspected DICOM fits in this square (the page's canvas).
-const PREVIEW_SIZE: usize = 512;
 
 #[derive(Default)]
 struct State {
@@ -64,11 +62,7 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, bytes: &[u8]) {
         return;
     };
     let image = loaded.image;
-    let scale = (PREVIEW_SIZE as f64 / image.width.max(image.height) as f64).min(1.0);
-    let (width, height) = (
-        ((image.width as f64 * scale).round() as usize).max(1),
-        ((image.height as f64 * scale).round() as usize).max(1),
-    );
+    let (width, height) = preview_dimensions(image.width, image.height);
     // Colour DICOMs preview as their first plane's grey: enough to check the image.
     let preview = chexlens_model::preprocess::resize_plane(
         &image.planes[0],
@@ -112,11 +106,7 @@ pub fn run() {
 
 async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Array>) {
     match message {
-        ToWorker::CancelLoad => {
-            if let Some(controller) = state.borrow_mut().loading.take() {
-                controller.abort();
-            }
-        }
+        ToWorker::CancelLoad => cancel_load(&state),
         ToWorker::LoadModel {
             source,
             backend,
@@ -135,66 +125,28 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             file_name,
             metadata,
         } => {
-            let engine = state.borrow().engine.clone();
-            let reply = match (engine, bytes.first()) {
-                (None, _) => FromWorker::AnalysisFailed {
+            let reply = match analyse(&state, id, serial, &metadata, bytes.first()).await {
+                Ok(done) => FromWorker::AnalysisDone {
                     id,
-                    message: "load a model first".into(),
+                    probabilities: done.prediction.probabilities,
+                    elapsed_ms: done.elapsed_ms,
                 },
-                (_, None) => FromWorker::AnalysisFailed {
+                Err(e) => FromWorker::AnalysisFailed {
                     id,
-                    message: format!("{file_name}: no image data received"),
+                    message: format!("{file_name}: {e}"),
                 },
-                (Some(engine), Some(file)) => {
-                    let started = js_sys::Date::now();
-                    let inspected = match &state.borrow().inspected {
-                        Some((s, image)) if *s == serial => Some(image.clone()),
-                        _ => None,
-                    };
-                    let image = match inspected {
-                        Some(image) => Ok(image),
-                        None => decode_xray(&file.to_vec()).map(|l| Rc::new(l.image)),
-                    };
-                    match image {
-                        Err(e) => FromWorker::AnalysisFailed {
-                            id,
-                            message: format!("{file_name}: {e}"),
-                        },
-                        Ok(image) => match engine.analyse(id, &image, &metadata).await {
-                            Ok(probabilities) => FromWorker::AnalysisDone {
-                                id,
-                                probabilities,
-                                elapsed_ms: js_sys::Date::now() - started,
-                            },
-                            Err(e) => {
-                                forget_lost_model(&state, &engine, e.lost, &e.message);
-                                FromWorker::AnalysisFailed {
-                                    id,
-                                    message: format!("{file_name}: {}", e.message),
-                                }
-                            }
-                        },
-                    }
-                }
             };
             post(&reply);
         }
         ToWorker::HeatMaps { id, labels } => {
-            let engine = state.borrow().engine.clone();
-            let reply = match engine {
-                Some(engine) => match engine.heat_maps(id, &labels).await {
-                    Ok(maps) => FromWorker::HeatMapsDone {
-                        id,
-                        maps: labels.into_iter().zip(maps).collect(),
-                    },
-                    Err(e) => {
-                        forget_lost_model(&state, &engine, e.lost, &e.message);
-                        FromWorker::HeatMapsFailed { id, message: e.message }
-                    }
-                },
-                None => FromWorker::HeatMapsFailed {
+            let reply = match heat_maps(&state, id, &labels).await {
+                Ok(maps) => FromWorker::HeatMapsDone {
                     id,
-                    message: "that analysis is no longer current".into(),
+                    maps: labels.into_iter().zip(maps).collect(),
+                },
+                Err(e) => FromWorker::HeatMapsFailed {
+                    id,
+                    message: e.to_string(),
                 },
             };
             post(&reply);
@@ -202,21 +154,87 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
     }
 }
 
-/// A model that can no longer run is dropped, and the page told to load it again.
-fn forget_lost_model(state: &RefCell<State>, engine: &Rc<Engine>, lost: bool, message: &str) {
-    let current = state.borrow().engine.as_ref().is_some_and(|e| Rc::ptr_eq(e, engine));
-    if lost && current {
-        state.borrow_mut().engine = None;
-        post(&FromWorker::ModelFailed {
-            message: message.to_string(),
-        });
+fn cancel_load(state: &RefCell<State>) {
+    if let Some(controller) = state.borrow_mut().loading.take() {
+        controller.abort();
     }
 }
 
+/// Why a request about an image could not be answered.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("load a model first")]
+    NoModel,
+    #[error("no image data received")]
+    NoImage,
+    #[error("{0}")]
+    Image(#[from] ImageError),
+    #[error("{}", engine::NOT_CURRENT)]
+    NotCurrent,
+    /// The engine failed (a lost model has been dropped already).
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// A finished analysis and how long it took.
+struct Analysed {
+    prediction: Prediction,
+    elapsed_ms: f64,
+}
+
+/// Analysis `id` of image `serial`: the DICOM inspected before it, else the file's bytes.
+async fn analyse(
+    state: &RefCell<State>,
+    id: u32,
+    serial: u32,
+    metadata: &Metadata,
+    file: Option<&Uint8Array>,
+) -> Result<Analysed, RequestError> {
+    let engine = state.borrow().engine.clone().ok_or(RequestError::NoModel)?;
+    let started = js_sys::Date::now();
+    let inspected = match &state.borrow().inspected {
+        Some((s, image)) if *s == serial => Some(image.clone()),
+        _ => None,
+    };
+    let image = match (inspected, file) {
+        (Some(image), _) => image,
+        (None, Some(file)) => Rc::new(decode_xray(&file.to_vec())?.image),
+        (None, None) => return Err(RequestError::NoImage),
+    };
+    let prediction = engine
+        .analyse(id, &image, metadata)
+        .await
+        .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
+    Ok(Analysed {
+        prediction,
+        elapsed_ms: js_sys::Date::now() - started,
+    })
+}
+
+async fn heat_maps(state: &RefCell<State>, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, RequestError> {
+    let engine = state.borrow().engine.clone().ok_or(RequestError::NotCurrent)?;
+    engine
+        .heat_maps(id, labels)
+        .await
+        .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))
+}
+
+/// A model that can no longer run is dropped, and the page told to load
+/// it again; the error's message is what the failed request reports.
+fn forget_lost_model(state: &RefCell<State>, engine: &Rc<Engine>, error: EngineError) -> String {
+    let current = state.borrow().engine.as_ref().is_some_and(|e| Rc::ptr_eq(e, engine));
+    if error.lost && current {
+        state.borrow_mut().engine = None;
+        post(&FromWorker::ModelFailed {
+            message: error.message.clone(),
+        });
+    }
+    error.message
+}
+
 /// Member workers cost memory: each keeps its own high-water mark from
-/// reading its weights (a convnext_base ensemble of three: about 3.6 GB in
-/// Chromium against 2.5 GB in one worker). Below this much reported memory
-/// every member stays in this worker.
+/// reading its weights (README, "The page", has the measured figures).
+/// Below this much reported memory every member stays in this worker.
 const MEMBER_WORKERS_MIN_GB: f64 = 8.0;
 
 /// Member workers: one per member on a machine with several cores and

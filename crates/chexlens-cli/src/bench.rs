@@ -5,8 +5,9 @@
 
 use crate::device::DeviceChoice;
 use crate::model_source;
-use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{ArchitectureConfig, Ensemble, Metadata, ModelSettings, StateDict, Tensor};
+use chexlens_model::analysis::read_back;
+use chexlens_model::gradcam::{self, CamTarget};
+use chexlens_model::{AnalysisError, ArchitectureConfig, Ensemble, Metadata, ModelSettings, Tensor, wait};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -75,121 +76,173 @@ pub struct BenchOptions {
     pub device: DeviceChoice,
 }
 
-pub fn run(options: BenchOptions) -> Result<(), String> {
-    let BenchOptions {
-        model,
-        runs,
-        warmup,
-        labels,
-        size,
-        json,
-        device: choice,
-    } = options;
-    let device = choice.open()?;
-    let t = Instant::now();
-    let (ensemble, source) = match model {
+/// What one bench run measured.
+struct Measured {
+    forward: Stats,
+    whole: Stats,
+    cam: Stats,
+    cam_labels: usize,
+    metadata: Vec<f32>,
+    member0_logits: Vec<f32>,
+    probabilities: Vec<f32>,
+}
+
+fn load(model: &BenchModel, device: chexlens_model::Device) -> Result<(Ensemble, String), String> {
+    match model {
         BenchModel::Generated { config, members } => {
-            let weights = (0..members)
-                .map(|i| StateDict::generated(&config, i as u64 + 1))
+            let weights = (0..*members)
+                .map(|i| chexlens_model::weights::generated(config, i as u64 + 1))
                 .collect();
-            let ensemble = Ensemble::from_state_dicts(weights, Some(config), ModelSettings::default(), device)
+            let ensemble = Ensemble::from_state_dicts(weights, Some(config.clone()), ModelSettings::default(), device)
                 .map_err(|e| e.to_string())?;
-            (ensemble, format!("generated, {members} member(s)"))
+            Ok((ensemble, format!("generated, {members} member(s)")))
         }
         BenchModel::Files(files) => {
-            let loaded = model_source::load_weights(&files, device)?;
-            (loaded.ensemble, loaded.name)
+            let loaded = model_source::load_weights(files, device)?;
+            Ok((loaded.ensemble, loaded.name))
         }
-    };
-    let load = t.elapsed().as_secs_f64();
-    let config = ensemble.architecture().clone();
-    let members = ensemble.members.len();
-    let weight_bytes: usize = config
+    }
+}
+
+/// Times one member's forward pass, the whole ensemble's analysis, and
+/// one member's Grad-CAM from the backbone pass an analysis keeps.
+fn measure(ensemble: &Ensemble, size: usize, labels: usize, warmup: usize, runs: usize) -> Result<Measured, String> {
+    let (images, meta) = bench_inputs(ensemble, size);
+    let (metadata, _) = wait(read_back(meta.clone(), "metadata")).map_err(|e| e.to_string())?;
+    let member = &ensemble.members[0];
+    let mut member0_logits = Err(AnalysisError::CannotBlock);
+    let forward = time_runs(warmup, runs, || {
+        member0_logits = wait(read_back(member.forward(images.clone(), meta.clone()), "logits"));
+    });
+    let mut analysis = Err(AnalysisError::CannotBlock);
+    let whole = time_runs(warmup.min(1), runs, || {
+        analysis = wait(ensemble.analyse_inputs(images.clone(), meta.clone()));
+    });
+    let cam_labels: Vec<usize> = (0..labels.clamp(1, ensemble.settings.labels.len())).collect();
+    let state = member.backbone_state(images.clone());
+    let mut maps = Ok((Vec::new(), [0; 3]));
+    let cam = time_runs(warmup, runs, || {
+        let raw = gradcam::raw_maps(member, &state, &cam_labels, CamTarget::default());
+        maps = wait(read_back(raw, "heat maps"));
+    });
+    maps.map_err(|e| e.to_string())?;
+    Ok(Measured {
+        forward,
+        whole,
+        cam,
+        cam_labels: cam_labels.len(),
+        metadata,
+        member0_logits: member0_logits.map_err(|e| e.to_string())?.0,
+        probabilities: analysis.map_err(|e| e.to_string())?.prediction.probabilities,
+    })
+}
+
+/// Bytes of f32 weights the ensemble holds.
+fn weight_bytes(ensemble: &Ensemble) -> usize {
+    let per_member: usize = ensemble
+        .architecture()
         .expected_shapes()
         .iter()
         .map(|(_, shape)| shape.iter().product::<usize>() * 4)
-        .sum::<usize>()
-        * members;
+        .sum();
+    per_member * ensemble.members.len()
+}
 
-    let (images, meta) = bench_inputs(&ensemble, size);
-    let metadata_vector = meta.clone().into_data().try_to_vec::<f32>().unwrap_or_default();
-    let member = &ensemble.members[0];
-    let mut first_logits = Vec::new();
-    let forward = time_runs(warmup, runs, || {
-        first_logits = member
-            .forward(images.clone(), meta.clone())
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-    });
-    let mut probabilities = Vec::new();
-    let whole = time_runs(warmup.min(1), runs, || {
-        probabilities = ensemble.predict_inputs(images.clone(), meta.clone()).probabilities;
-    });
-    let label_list: Vec<usize> = (0..labels.clamp(1, ensemble.settings.labels.len())).collect();
-    // As in an analysis: the backbone's pass comes from the prediction;
-    // Grad-CAM differentiates the head and the last block from it.
-    let state = member.backbone_state(images.clone());
-    let cam = time_runs(warmup, runs, || {
-        let raw = member.grad_cam_raw(&state, &label_list, CamTarget::default());
-        let _ = raw.into_data();
-    });
-    let peak = peak_memory_mb();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-
-    if json {
-        let report = json!({
-            "model": source,
-            "depths": config.depths,
-            "dims": config.dims,
-            "members": members,
-            "size": size,
-            "threads": threads,
-            "device": format!("{choice:?}").to_lowercase(),
-            "runs": runs,
-            "load_s": load,
-            "forward_s": forward.json(),
-            "ensemble_s": whole.json(),
-            "gradcam_s": cam.json(),
-            "gradcam_labels": label_list.len(),
-            "peak_memory_mb": peak,
-            "weight_mb": weight_bytes as f64 / 1e6,
-            "metadata": metadata_vector,
-            "member0_logits": first_logits,
-            "probabilities": probabilities,
-        });
-        println!("{report}");
-        return Ok(());
-    }
-    println!(
-        "chexlens bench: {source}; depths {:?} dims {:?}, {size}x{size} input, {}, {runs} runs after {warmup} warm-up",
-        config.depths,
-        config.dims,
-        match choice {
-            DeviceChoice::Cpu => format!("CPU, {threads} thread(s)"),
-            DeviceChoice::Gpu => "GPU (wgpu, Vulkan)".to_string(),
-        }
-    );
-    let show = |name: &str, s: &Stats| {
-        println!(
-            "{name:<40} median {:.3} s  (min {:.3}, max {:.3})",
-            s.median, s.min, s.max
-        )
+pub fn run(options: BenchOptions) -> Result<(), String> {
+    let device = options.device.open()?;
+    let t = Instant::now();
+    let (ensemble, source) = load(&options.model, device)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let measured = measure(&ensemble, options.size, options.labels, options.warmup, options.runs)?;
+    let report = Report {
+        source,
+        ensemble: &ensemble,
+        options: &options,
+        load_s,
+        measured,
+        peak_mb: peak_memory_mb(),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    println!("{:<40} {load:.3} s", "load");
-    show("forward, one member", &forward);
-    show(&format!("ensemble of {members}, all members"), &whole);
-    show(&format!("Grad-CAM, {} labels, one member", label_list.len()), &cam);
-    println!(
-        "Grad-CAM for {} labels / one forward: {:.3}",
-        label_list.len(),
-        cam.median / forward.median
-    );
-    if let Some(peak) = peak {
-        println!(
-            "peak memory: {peak:.0} MB (f32 weights {:.0} MB)",
-            weight_bytes as f64 / 1e6
-        );
+    if options.json {
+        println!("{}", report.json());
+    } else {
+        report.print();
     }
     Ok(())
+}
+
+struct Report<'a> {
+    source: String,
+    ensemble: &'a Ensemble,
+    options: &'a BenchOptions,
+    load_s: f64,
+    measured: Measured,
+    peak_mb: Option<f64>,
+    threads: usize,
+}
+
+impl Report<'_> {
+    fn json(&self) -> serde_json::Value {
+        let config = self.ensemble.architecture();
+        let m = &self.measured;
+        json!({
+            "model": self.source,
+            "depths": config.depths,
+            "dims": config.dims,
+            "members": self.ensemble.members.len(),
+            "size": self.options.size,
+            "threads": self.threads,
+            "device": format!("{:?}", self.options.device).to_lowercase(),
+            "runs": self.options.runs,
+            "load_s": self.load_s,
+            "forward_s": m.forward.json(),
+            "ensemble_s": m.whole.json(),
+            "gradcam_s": m.cam.json(),
+            "gradcam_labels": m.cam_labels,
+            "peak_memory_mb": self.peak_mb,
+            "weight_mb": weight_bytes(self.ensemble) as f64 / 1e6,
+            "metadata": m.metadata,
+            "member0_logits": m.member0_logits,
+            "probabilities": m.probabilities,
+        })
+    }
+
+    fn print(&self) {
+        let (config, o, m) = (self.ensemble.architecture(), self.options, &self.measured);
+        let members = self.ensemble.members.len();
+        println!(
+            "chexlens bench: {}; depths {:?} dims {:?}, {size}x{size} input, {}, {} runs after {} warm-up",
+            self.source,
+            config.depths,
+            config.dims,
+            match o.device {
+                DeviceChoice::Cpu => format!("CPU, {} thread(s)", self.threads),
+                DeviceChoice::Gpu => "GPU (wgpu, Vulkan)".to_string(),
+            },
+            o.runs,
+            o.warmup,
+            size = o.size,
+        );
+        let show = |name: &str, s: &Stats| {
+            println!(
+                "{name:<40} median {:.3} s  (min {:.3}, max {:.3})",
+                s.median, s.min, s.max
+            )
+        };
+        println!("{:<40} {:.3} s", "load", self.load_s);
+        show("forward, one member", &m.forward);
+        show(&format!("ensemble of {members}, all members"), &m.whole);
+        show(&format!("Grad-CAM, {} labels, one member", m.cam_labels), &m.cam);
+        println!(
+            "Grad-CAM for {} labels / one forward: {:.3}",
+            m.cam_labels,
+            m.cam.median / m.forward.median
+        );
+        if let Some(peak) = self.peak_mb {
+            println!(
+                "peak memory: {peak:.0} MB (f32 weights {:.0} MB)",
+                weight_bytes(self.ensemble) as f64 / 1e6
+            );
+        }
+    }
 }

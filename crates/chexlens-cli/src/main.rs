@@ -3,6 +3,7 @@
 mod bench;
 mod convert;
 mod device;
+mod failure;
 mod files;
 mod model_source;
 mod predict;
@@ -10,6 +11,7 @@ mod predict;
 use chexlens_model::metadata::parse_age;
 use chexlens_model::{Projection, Sex, View};
 use clap::{Parser, Subcommand};
+use failure::{Failure, exit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -145,25 +147,23 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    exit(match cli.command {
         Command::Predict(args) => run_predict(args),
         Command::Bench(args) => run_bench(args),
-        Command::Convert(args) => report(convert::run(convert::ConvertOptions {
+        Command::Convert(args) => convert::run(convert::ConvertOptions {
             input: args.input,
             output: args.output,
             half: args.f16,
             check_images: args.check,
-        })),
-    }
+        })
+        .map_err(Failure::Failed),
+    })
 }
 
-fn run_bench(args: BenchArgs) -> ExitCode {
+fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     let model = if args.weights.is_empty() {
         let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
-        if let Err(e) = config.check() {
-            eprintln!("chexlens: {e}");
-            return ExitCode::from(2);
-        }
+        config.check().map_err(|e| Failure::Setup(e.to_string()))?;
         bench::BenchModel::Generated {
             config,
             members: args.members.max(1),
@@ -171,7 +171,7 @@ fn run_bench(args: BenchArgs) -> ExitCode {
     } else {
         bench::BenchModel::Files(args.weights)
     };
-    report(bench::run(bench::BenchOptions {
+    bench::run(bench::BenchOptions {
         model,
         runs: args.runs,
         warmup: args.warmup,
@@ -179,39 +179,19 @@ fn run_bench(args: BenchArgs) -> ExitCode {
         size: args.size,
         json: args.json,
         device: args.device,
-    }))
+    })
+    .map_err(Failure::Failed)
 }
 
-fn report(result: Result<(), String>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chexlens: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run_predict(args: PredictArgs) -> ExitCode {
-    let device = match args.device.open() {
-        Ok(device) => device,
-        Err(e) => {
-            eprintln!("chexlens: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// The model `predict` runs, from a manifest or weight files.
+fn open_model(args: &PredictArgs) -> Result<model_source::LoadedModel, Failure> {
+    let device = args.device.open().map_err(Failure::Setup)?;
     let started = Instant::now();
-    let loaded = match &args.model {
+    let model = match &args.model {
         Some(manifest) => model_source::load_manifest(manifest, device),
         None => model_source::load_weights(&args.weights, device),
-    };
-    let model = match loaded {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("chexlens: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    }
+    .map_err(Failure::Setup)?;
     if args.timings {
         eprintln!(
             "chexlens: loaded {} member(s) in {:.3} s",
@@ -225,34 +205,52 @@ fn run_predict(args: PredictArgs) -> ExitCode {
             model.name
         );
     }
-    let settings = &model.ensemble.settings;
-    let metadata = predict::MetadataFlags {
-        sex: args.sex,
-        age: args.age.map(|a| a.0),
-        view: args.view,
-        projection: args.projection,
-    };
-    let mut thresholds = settings.thresholds.clone();
-    if let Some(t) = args.threshold {
-        thresholds.default = t;
-        thresholds.per_label.clear();
+    Ok(model)
+}
+
+impl PredictArgs {
+    fn metadata_flags(&self) -> predict::MetadataFlags {
+        predict::MetadataFlags {
+            sex: self.sex,
+            age: self.age.map(|a| a.0),
+            view: self.view,
+            projection: self.projection,
+        }
     }
 
-    let mut failures = 0;
-    for image in &args.images {
-        let started = Instant::now();
-        // Heat maps for --cam, and for --json, whose findings carry theirs.
-        let cam_labels = match (&args.cam, args.all_labels, args.json) {
+    /// The manifest's thresholds, or `--threshold` for every label.
+    fn thresholds(&self, model: &model_source::LoadedModel) -> chexlens_model::Thresholds {
+        let mut thresholds = model.ensemble.settings.thresholds.clone();
+        if let Some(t) = self.threshold {
+            thresholds.default = t;
+            thresholds.per_label.clear();
+        }
+        thresholds
+    }
+
+    /// Heat maps for --cam, and for --json, whose findings carry theirs.
+    fn cam_labels(&self) -> predict::CamLabels {
+        match (&self.cam, self.all_labels, self.json) {
             (Some(_), true, _) => predict::CamLabels::All,
             (Some(_), false, _) | (None, _, true) => predict::CamLabels::Findings,
             (None, _, false) => predict::CamLabels::None,
-        };
-        let result = predict::analyse_file(&model, image, &metadata, &thresholds, cam_labels).and_then(|analysis| {
-            if let Some(dir) = &args.cam {
-                predict::write_overlays(dir, image, &analysis)?;
-            }
-            Ok(analysis)
-        });
+        }
+    }
+}
+
+fn run_predict(args: PredictArgs) -> Result<(), Failure> {
+    let model = open_model(&args)?;
+    let (flags, thresholds) = (args.metadata_flags(), args.thresholds(&model));
+    let mut failed = 0;
+    for image in &args.images {
+        let started = Instant::now();
+        let result =
+            predict::analyse_file(&model, image, &flags, &thresholds, args.cam_labels()).and_then(|analysis| {
+                if let Some(dir) = &args.cam {
+                    predict::write_overlays(dir, image, &analysis)?;
+                }
+                Ok(analysis)
+            });
         if args.timings {
             eprintln!(
                 "chexlens: {}: analysed in {:.3} s",
@@ -261,24 +259,17 @@ fn run_predict(args: PredictArgs) -> ExitCode {
             );
         }
         match result {
-            Ok(analysis) => {
+            Ok(analysis) if args.json => {
                 let findings = analysis.prediction.findings(&thresholds);
-                if args.json {
-                    let members = model.ensemble.members.len();
-                    println!("{}", predict::json_line(image, &analysis, &findings, members));
-                } else {
-                    print!("{}", predict::table(image, &analysis, &thresholds));
-                }
+                let members = model.ensemble.members.len();
+                println!("{}", predict::json_line(image, &analysis, &findings, members));
             }
+            Ok(analysis) => print!("{}", predict::table(image, &analysis, &thresholds)),
             Err(e) => {
-                failures += 1;
+                failed += 1;
                 eprintln!("chexlens: {}: {e}", image.display());
             }
         }
     }
-    if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if failed == 0 { Ok(()) } else { Err(Failure::Images) }
 }

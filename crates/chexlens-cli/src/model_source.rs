@@ -55,11 +55,8 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .iter()
         .map(|f| read_member(f, None, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let name = files
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" + ");
+    let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let name = chexlens_model::manifest::name_from_files(shown.iter().map(String::as_str));
     from_members(members, name, device)
 }
 

@@ -1,13 +1,14 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
-use chexlens_model::gradcam::{CamMap, CamTarget, overlay};
-use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray};
+use chexlens_model::cam::{CamMap, overlay};
+use chexlens_model::gradcam::CamTarget;
+use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray, wait};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
-/// One image's analysis: the prediction and, when asked, heat maps by label.
-pub struct Analysis {
+/// One image file's analysis: the prediction and, when asked, heat maps by label.
+pub struct AnalysedImage {
     pub image: XrayImage,
     /// The metadata the model was given (a DICOM's tags fill what flags leave open).
     pub metadata: Metadata,
@@ -53,38 +54,37 @@ pub fn analyse_file(
     flags: &MetadataFlags,
     thresholds: &Thresholds,
     cam_labels: CamLabels,
-) -> Result<Analysis, String> {
-    let bytes =
-        crate::files::read_bounded(path, chexlens_model::preprocess::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+) -> Result<AnalysedImage, String> {
+    let bytes = crate::files::read_bounded(path, chexlens_model::input::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray(&bytes).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());
     let image = loaded.image;
-    let (images, meta) = ensemble.inputs(&image, &metadata);
-    // The backbone runs once; Grad-CAM reuses its states.
-    let states = ensemble.backbone_states(&images);
-    let prediction = ensemble.predict_states(&states, &meta);
-    let labels: Vec<String> = match cam_labels {
+    // The backbone runs once; the heat maps reuse its pass.
+    let analysis = wait(ensemble.analyse(&image, &metadata)).map_err(|e| e.to_string())?;
+    let prediction = &analysis.prediction;
+    let indices: Vec<usize> = match cam_labels {
         CamLabels::None => Vec::new(),
-        CamLabels::Findings => prediction.findings(thresholds).into_iter().map(|f| f.label).collect(),
-        CamLabels::All => prediction.labels.clone(),
+        CamLabels::Findings => prediction.finding_indices(thresholds),
+        CamLabels::All => (0..prediction.labels.len()).collect(),
     };
-    let indices: Vec<usize> = labels
+    let maps = wait(analysis.heat_maps(ensemble, &indices, CamTarget::default())).map_err(|e| e.to_string())?;
+    let cams = indices
         .iter()
-        .filter_map(|l| prediction.labels.iter().position(|p| p == l))
+        .map(|&i| prediction.labels[i].clone())
+        .zip(maps)
         .collect();
-    let maps = ensemble.grad_cam(&states, &indices, CamTarget::default());
-    Ok(Analysis {
+    Ok(AnalysedImage {
         image,
         metadata,
         dicom: loaded.dicom,
-        prediction,
-        cams: labels.into_iter().zip(maps).collect(),
+        prediction: analysis.prediction,
+        cams,
     })
 }
 
 /// Writes one overlay PNG per heat map, at the image's own resolution.
-pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &Analysis) -> Result<Vec<PathBuf>, String> {
+pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
     let stem = image_path
         .file_stem()
@@ -118,7 +118,7 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &Analysis) -> Res
     Ok(written)
 }
 
-pub fn json_line(image: &Path, analysis: &Analysis, findings: &[Finding], members: usize) -> String {
+pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], members: usize) -> String {
     let prediction = &analysis.prediction;
     let probabilities: Map<String, Value> = prediction
         .labels
@@ -146,44 +146,15 @@ pub fn json_line(image: &Path, analysis: &Analysis, findings: &[Finding], member
     line.to_string()
 }
 
-/// What a DICOM file contributed, in the table's words.
-fn dicom_lines(dicom: &DicomDetails, metadata: &Metadata) -> String {
-    let s = &dicom.summary;
-    let what: Vec<&str> = [s.modality.as_deref(), s.body_part.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut out = format!(
-        "  DICOM {}: {}x{}, {} bits, {}, {}{}\n",
-        what.join(" "),
-        s.width,
-        s.height,
-        s.bits_stored,
-        s.photometric,
-        s.transfer_syntax,
-        if s.windowing.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", s.windowing)
-        },
-    );
-    let t = &dicom.tags;
-    let mut from_file = Vec::new();
-    if t.sex.is_some() {
-        from_file.push(format!("sex {:?}", metadata.sex).to_lowercase());
+/// What a DICOM file is and what it contributed, in the table's words.
+fn dicom_lines(dicom: &DicomDetails) -> String {
+    let mut out = format!("  {}\n", dicom.summary.describe());
+    if !dicom.summary.windowing.is_empty() {
+        out.push_str(&format!("  shown with {}\n", dicom.summary.windowing));
     }
-    if let (Some(age), Some(source)) = (t.age, &t.age_source) {
-        from_file.push(format!("age {age:.0} ({source})"));
-    }
-    if let Some(position) = &t.view_position {
-        if t.view.is_some() {
-            from_file.push(format!("view {position}"));
-        } else {
-            from_file.push(format!("view {position} (not mapped; default used)"));
-        }
-    }
-    if !from_file.is_empty() {
-        out.push_str(&format!("  from the file: {}\n", from_file.join(", ")));
+    let given = dicom.tags.contributions();
+    if !given.is_empty() {
+        out.push_str(&format!("  from the file: {}\n", given.join(", ")));
     }
     for notice in &dicom.notices {
         out.push_str(&format!("  note: {notice}\n"));
@@ -191,7 +162,7 @@ fn dicom_lines(dicom: &DicomDetails, metadata: &Metadata) -> String {
     out
 }
 
-pub fn table(image: &Path, analysis: &Analysis, thresholds: &Thresholds) -> String {
+pub fn table(image: &Path, analysis: &AnalysedImage, thresholds: &Thresholds) -> String {
     let prediction = &analysis.prediction;
     let mut rows: Vec<(&String, f32)> = prediction
         .labels
@@ -202,11 +173,10 @@ pub fn table(image: &Path, analysis: &Analysis, thresholds: &Thresholds) -> Stri
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut out = format!("{}\n", image.display());
     if let Some(dicom) = &analysis.dicom {
-        out.push_str(&dicom_lines(dicom, &analysis.metadata));
+        out.push_str(&dicom_lines(dicom));
     }
     for (label, p) in rows {
-        let threshold = thresholds.for_label(label);
-        let mark = if p >= threshold { "finding" } else { "" };
+        let mark = if thresholds.is_finding(label, p) { "finding" } else { "" };
         let bar = "#".repeat((p * 20.0).round() as usize);
         out.push_str(&format!("  {label:<width$}  {p:.4}  {bar:<20}  {mark}\n"));
     }

@@ -8,6 +8,7 @@
 pub mod architecture;
 pub mod combine;
 pub mod dicom;
+pub mod input;
 pub mod labels;
 pub mod manifest;
 pub mod metadata;
@@ -16,9 +17,8 @@ pub mod weights;
 
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use combine::CombineRule;
+pub use input::{DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};
-pub use preprocess::{
-    DicomDetails, ImageError, InputConfig, LoadedXray, ResizeFilter, XrayImage, decode_image, decode_xray,
-};
+pub use preprocess::{InputConfig, ResizeFilter};
 pub use weights::{StateDict, WeightError, WeightErrorKind};

@@ -33,6 +33,22 @@ impl MemberSpec {
     pub fn is_url(&self) -> bool {
         self.weights.starts_with("https://") || self.weights.starts_with("http://")
     }
+
+    /// The weight file's own name, without any directory or address before
+    /// it: how a member is found among files the user picked.
+    pub fn file_name(&self) -> &str {
+        self.weights.rsplit('/').next().unwrap_or(&self.weights)
+    }
+}
+
+/// Whether a picked file is a manifest rather than weights (by its name).
+pub fn is_manifest_file(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".json")
+}
+
+/// The name an ensemble without a manifest is shown under: its files'.
+pub fn name_from_files<'a>(files: impl IntoIterator<Item = &'a str>) -> String {
+    files.into_iter().collect::<Vec<_>>().join(" + ")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,8 +75,34 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// The label's own threshold, else the default.
     pub fn for_label(&self, label: &str) -> f32 {
         self.per_label.get(label).copied().unwrap_or(self.default)
+    }
+
+    /// These thresholds with another default (the page's slider); the
+    /// per-label overrides stay.
+    pub fn with_default(&self, default: f32) -> Self {
+        Self {
+            default,
+            per_label: self.per_label.clone(),
+        }
+    }
+
+    /// Whether `probability` makes `label` a finding.
+    pub fn is_finding(&self, label: &str, probability: f32) -> bool {
+        probability >= self.for_label(label)
+    }
+
+    /// The indices of the labels whose probability makes them findings.
+    pub fn finding_indices(&self, labels: &[String], probabilities: &[f32]) -> Vec<usize> {
+        labels
+            .iter()
+            .zip(probabilities)
+            .enumerate()
+            .filter(|(_, (label, p))| self.is_finding(label, **p))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 

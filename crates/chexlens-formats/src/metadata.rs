@@ -70,56 +70,82 @@ impl Metadata {
     }
 }
 
-fn parse_choice<T: Copy>(s: &str, what: &str, choices: &[(&str, T)]) -> Result<T, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|(name, _)| *name == lower)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-            format!("'{s}' is not a {what}; use one of: {}", names.join(", "))
-        })
-}
+/// A metadata field with named values. The names are the ones the CLI
+/// parses, the page's options carry, output prints and serde writes; the
+/// labels are what a form shows.
+pub trait Choice: Copy + PartialEq + Sized + 'static {
+    /// The field, as messages name it.
+    const FIELD: &'static str;
+    /// Every value with its name and label, in the order a form lists them.
+    const CHOICES: &'static [(Self, &'static str, &'static str)];
+    /// Other spellings accepted when parsing.
+    const ALIASES: &'static [(&'static str, Self)] = &[];
 
-impl FromStr for Sex {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_choice(
-            s,
-            "sex",
-            &[
-                ("male", Sex::Male),
-                ("female", Sex::Female),
-                ("m", Sex::Male),
-                ("f", Sex::Female),
-            ],
-        )
+    fn name(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(v, _, _)| *v == self)
+            .map_or("", |(_, name, _)| name)
+    }
+
+    fn label(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(v, _, _)| *v == self)
+            .map_or("", |(_, _, label)| label)
+    }
+
+    /// The value named `s` (any case, surrounding space ignored).
+    fn parse_choice(s: &str) -> Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        let named = Self::CHOICES.iter().map(|&(v, name, _)| (name, v));
+        named
+            .chain(Self::ALIASES.iter().copied())
+            .find(|(name, _)| *name == lower)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::CHOICES.iter().map(|(_, n, _)| *n).collect();
+                format!("'{s}' is not a {}; use one of: {}", Self::FIELD, names.join(", "))
+            })
     }
 }
 
-impl FromStr for View {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_choice(s, "view", &[("frontal", View::Frontal), ("lateral", View::Lateral)])
-    }
+impl Choice for Sex {
+    const FIELD: &'static str = "sex";
+    const CHOICES: &'static [(Self, &'static str, &'static str)] =
+        &[(Sex::Male, "male", "male"), (Sex::Female, "female", "female")];
+    const ALIASES: &'static [(&'static str, Self)] = &[("m", Sex::Male), ("f", Sex::Female)];
 }
 
-impl FromStr for Projection {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_choice(
-            s,
-            "projection",
-            &[
-                ("ap", Projection::Ap),
-                ("pa", Projection::Pa),
-                ("none", Projection::None),
-                ("unknown", Projection::Unknown),
-            ],
-        )
-    }
+impl Choice for View {
+    const FIELD: &'static str = "view";
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (View::Frontal, "frontal", "frontal"),
+        (View::Lateral, "lateral", "lateral"),
+    ];
 }
+
+impl Choice for Projection {
+    const FIELD: &'static str = "projection";
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (Projection::Pa, "pa", "PA"),
+        (Projection::Ap, "ap", "AP"),
+        (Projection::None, "none", "none (no AP/PA label)"),
+        (Projection::Unknown, "unknown", "unknown"),
+    ];
+}
+
+macro_rules! from_str_by_choice {
+    ($($t:ty),*) => {$(
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::parse_choice(s)
+            }
+        }
+    )*};
+}
+from_str_by_choice!(Sex, View, Projection);
 
 /// Parses an age in years, or `unknown`.
 pub fn parse_age(s: &str) -> Result<Option<f32>, String> {
@@ -138,7 +164,7 @@ mod tests {
 
     #[test]
     fn default_matches_the_reference_demo_vector() {
-        // The reference demo feeds [0, 50, 0, 1, 0, 1, 0, 0] (DESIGN.md).
+        // The reference app's demo feeds [0, 50, 0, 1, 0, 1, 0, 0].
         assert_eq!(
             Metadata::default().encode(1.0),
             [0.0, 50.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0]
@@ -168,5 +194,21 @@ mod tests {
         assert_eq!(parse_age("unknown").unwrap(), None);
         assert!(parse_age("-3").is_err());
         assert!("sideways".parse::<View>().unwrap_err().contains("frontal, lateral"));
+        assert_eq!("F".parse::<Sex>().unwrap(), Sex::Female);
+    }
+
+    /// The names are serde's too, so JSON output and parsing agree.
+    #[test]
+    fn choice_names_are_the_serde_names() {
+        fn check<T: Choice + Serialize + std::fmt::Debug>() {
+            for &(value, name, _) in T::CHOICES {
+                assert_eq!(serde_json::to_string(&value).unwrap(), format!("\"{name}\""));
+                assert_eq!(T::parse_choice(name).unwrap(), value);
+                assert_eq!(value.name(), name);
+            }
+        }
+        check::<Sex>();
+        check::<View>();
+        check::<Projection>();
     }
 }

@@ -1,48 +1,15 @@
-//! Ensembles of ConvNeXtWithMetadata members and the rule that combines them.
+//! Ensembles of ConvNeXtWithMetadata members and their inputs; what they
+//! make of an image is an [`crate::Analysis`].
 
+use crate::analysis::{Analysis, AnalysisError};
 use crate::architecture::{ArchitectureConfig, ArchitectureError};
 pub use crate::combine::{CombineRule, sigmoid};
-use crate::manifest::{ModelSettings, Thresholds};
+use crate::input::XrayImage;
+use crate::manifest::ModelSettings;
 use crate::metadata::Metadata;
-use crate::model::{BackboneState, ConvNeXtWithMetadata};
-use crate::preprocess::XrayImage;
+use crate::model::ConvNeXtWithMetadata;
 use crate::weights::{StateDict, WeightError, WeightErrorKind};
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::Serialize;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub label: String,
-    pub probability: f32,
-}
-
-/// One image's result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub labels: Vec<String>,
-    /// Combined probability per label, in model order.
-    pub probabilities: Vec<f32>,
-    /// Each member's logits.
-    pub member_logits: Vec<Vec<f32>>,
-}
-
-impl Prediction {
-    /// Labels at or above their threshold, most probable first.
-    pub fn findings(&self, thresholds: &Thresholds) -> Vec<Finding> {
-        let mut found: Vec<Finding> = self
-            .labels
-            .iter()
-            .zip(&self.probabilities)
-            .filter(|(label, p)| **p >= thresholds.for_label(label))
-            .map(|(label, &probability)| Finding {
-                label: label.clone(),
-                probability,
-            })
-            .collect();
-        found.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-        found
-    }
-}
 
 pub struct Ensemble {
     pub members: Vec<ConvNeXtWithMetadata>,
@@ -107,89 +74,15 @@ impl Ensemble {
         )
     }
 
-    /// Each member's pass over the images: computed once per image and
-    /// shared by prediction and Grad-CAM.
-    pub fn backbone_states(&self, images: &Tensor<4>) -> Vec<BackboneState> {
-        self.members.iter().map(|m| m.backbone_state(images.clone())).collect()
-    }
-
-    /// Each member's logits `[1, classes]` from its state, still on the device.
-    pub fn member_logit_tensors(&self, states: &[BackboneState], metadata: &Tensor<2>) -> Vec<Tensor<2>> {
-        self.members
-            .iter()
-            .zip(states)
-            .map(|(m, state)| m.logits(state, metadata.clone()))
-            .collect()
-    }
-
-    /// Turns read-back member logits into a prediction.
-    pub fn prediction_from_logits(&self, member_logits: Vec<Vec<f32>>) -> Prediction {
-        Prediction {
-            labels: self.settings.labels.clone(),
-            probabilities: self.settings.combine.combine(&member_logits),
-            member_logits,
-        }
-    }
-
-    /// Predicts from model inputs, reading back synchronously (native backends).
-    pub fn predict_inputs(&self, images: Tensor<4>, metadata: Tensor<2>) -> Prediction {
-        self.predict_states(&self.backbone_states(&images), &metadata)
-    }
-
-    /// Predicts from the members' backbone states (native backends).
-    pub fn predict_states(&self, states: &[BackboneState], metadata: &Tensor<2>) -> Prediction {
-        let logits = self
-            .member_logit_tensors(states, metadata)
-            .into_iter()
-            .map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
-            .collect();
-        self.prediction_from_logits(logits)
-    }
-
-    /// Predicts from the members' backbone states, reading back asynchronously
-    /// (required on WebGPU).
-    pub async fn predict_states_async(
-        &self,
-        states: &[BackboneState],
-        metadata: &Tensor<2>,
-    ) -> Result<Prediction, String> {
-        let mut logits = Vec::with_capacity(self.members.len());
-        for tensor in self.member_logit_tensors(states, metadata) {
-            let data = tensor
-                .into_data_async()
-                .await
-                .map_err(|e| format!("reading results back failed: {e:?}"))?;
-            logits.push(
-                data.try_to_vec::<f32>()
-                    .map_err(|e| format!("unexpected result type: {e:?}"))?,
-            );
-        }
-        Ok(self.prediction_from_logits(logits))
-    }
-
-    /// Decoded image in, prediction out (native backends).
-    pub fn predict(&self, image: &XrayImage, metadata: &Metadata) -> Prediction {
+    /// Runs every member over one decoded image.
+    pub async fn analyse(&self, image: &XrayImage, metadata: &Metadata) -> Result<Analysis, AnalysisError> {
         let (images, meta) = self.inputs(image, metadata);
-        self.predict_inputs(images, meta)
+        self.analyse_inputs(images, meta).await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn findings_honour_per_label_thresholds_and_sort() {
-        let p = Prediction {
-            labels: vec!["A".into(), "B".into(), "C".into()],
-            probabilities: vec![0.6, 0.9, 0.4],
-            member_logits: vec![],
-        };
-        let mut t = Thresholds::default();
-        t.per_label.insert("C".into(), 0.3);
-        let f = p.findings(&t);
-        assert_eq!(f.iter().map(|f| f.label.as_str()).collect::<Vec<_>>(), ["B", "A", "C"]);
-        t.per_label.insert("A".into(), 0.7);
-        assert_eq!(p.findings(&t).len(), 2);
+    /// Runs every member over prepared inputs (`[1, 3, S, S]`, `[1, 8]`).
+    pub async fn analyse_inputs(&self, images: Tensor<4>, metadata: Tensor<2>) -> Result<Analysis, AnalysisError> {
+        let states = self.members.iter().map(|m| m.backbone_state(images.clone())).collect();
+        Analysis::from_states(self, states, metadata).await
     }
 }

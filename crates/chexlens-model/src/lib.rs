@@ -2,6 +2,7 @@
 //! its ensemble and Grad-CAM, on any burn device. It knows
 //! nothing about browsers or command lines.
 
+pub mod analysis;
 pub mod cam;
 pub mod ensemble;
 pub mod gradcam;
@@ -9,16 +10,16 @@ pub mod model;
 
 // The file formats and settings live in chexlens-formats (no burn, so that
 // they fuzz quickly); they are re-exported under their old paths.
-pub use chexlens_formats::{architecture, combine, dicom, labels, manifest, metadata, preprocess, weights};
+pub use chexlens_formats::{architecture, combine, dicom, input, labels, manifest, metadata, preprocess, weights};
 
+pub use analysis::{Analysis, AnalysisError, Finding, Prediction, wait};
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use burn::tensor::{Device, Tensor};
-pub use ensemble::{CombineRule, Ensemble, Finding, Prediction};
+pub use ensemble::{CombineRule, Ensemble};
+pub use input::{DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};
-pub use preprocess::{
-    DicomDetails, ImageError, InputConfig, LoadedXray, ResizeFilter, XrayImage, decode_image, decode_xray,
-};
+pub use preprocess::{InputConfig, ResizeFilter};
 pub use weights::{StateDict, WeightError, WeightErrorKind};
 
 /// burn's wgpu runtime options (WebGPU initialisation in browsers).

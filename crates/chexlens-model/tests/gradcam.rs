@@ -2,8 +2,9 @@
 
 mod common;
 
-use chexlens_model::gradcam::{CamMap, CamTarget};
-use chexlens_model::{Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image};
+use chexlens_model::cam::CamMap;
+use chexlens_model::gradcam::CamTarget;
+use chexlens_model::{Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image, wait};
 use common::*;
 use serde_json::Value;
 
@@ -28,14 +29,9 @@ fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize], target:
     let image = decode_image(&std::fs::read(fixture(reference["image"].as_str().unwrap())).unwrap()).unwrap();
     let input = InputConfig::default();
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
-    ensemble
-        .members
-        .iter()
-        .map(|m| {
-            let (images, _) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
-            m.grad_cam(images, labels, target)
-        })
-        .collect()
+    let (images, meta) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
+    let analysis = wait(ensemble.analyse_inputs(images, meta)).unwrap();
+    wait(analysis.member_heat_maps(ensemble, labels, target)).unwrap()
 }
 
 fn labels(reference: &Value) -> Vec<usize> {

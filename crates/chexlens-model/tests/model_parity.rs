@@ -3,7 +3,7 @@
 mod common;
 
 use chexlens_model::model::{Backbone, BackboneLayout, ConvNeXtWithMetadata};
-use chexlens_model::{ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image};
+use chexlens_model::{ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image, wait};
 use common::*;
 
 fn load(files: &[&str]) -> Ensemble {
@@ -36,7 +36,7 @@ fn check_member_in(ensemble: Ensemble, weights: &str, reference_member: &str) {
                 "encoding of {case}"
             );
             let (images, meta) = ensemble.inputs_from_normalised(pixels.clone(), 384, &metadata);
-            let prediction = ensemble.predict_inputs(images, meta);
+            let prediction = wait(ensemble.analyse_inputs(images, meta)).unwrap().prediction;
             let expected = &reference["members"][reference_member][&file][case];
             let diff = max_abs_diff(&prediction.member_logits[0], &floats(&expected["logits"]));
             worst = worst.max(diff);
@@ -138,7 +138,7 @@ fn ensemble_probabilities_match_pytorch_end_to_end() {
     for (file, _, _) in image_files(&reference) {
         let image = decode_image(&std::fs::read(fixture(&file)).unwrap()).unwrap();
         for case in reference["metadata_cases"].as_object().unwrap().keys() {
-            let prediction = ensemble.predict(&image, &metadata_case(case));
+            let prediction = wait(ensemble.analyse(&image, &metadata_case(case))).unwrap().prediction;
             let expected = floats(&reference["ensemble"][&file][case]["probabilities"]);
             let diff = max_abs_diff(&prediction.probabilities, &expected);
             // PNGs decode exactly; a JPEG decoder may round a few pixels differently.

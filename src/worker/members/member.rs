@@ -4,20 +4,36 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::transport;
-use chexlens_model::model::BackboneState;
-use chexlens_model::{Device, Ensemble, StateDict};
+use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError};
 use js_sys::Uint8Array;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+/// Why a member worker could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+enum MemberError {
+    #[error("{0}: no file data received")]
+    NoFile(String),
+    #[error("{0}")]
+    Weights(#[from] WeightError),
+    #[error("{0}")]
+    Analysis(#[from] AnalysisError),
+    #[error("no model is loaded")]
+    NotLoaded,
+    #[error("{}", crate::worker::engine::NOT_CURRENT)]
+    NotCurrent,
+    #[error("the image did not arrive whole")]
+    Incomplete,
+}
+
 #[derive(Default)]
 struct State {
     read: Vec<StateDict>,
     ensemble: Option<Rc<Ensemble>>,
-    /// The last analysis: its id and each member's backbone state.
-    last: Option<Rc<(u32, Vec<BackboneState>)>>,
+    /// The last analysis and its id.
+    last: Option<Rc<(u32, Analysis)>>,
 }
 
 fn post(seq: u32, body: FromMember) {
@@ -37,7 +53,7 @@ pub fn run() {
         wasm_bindgen_futures::spawn_local(async move {
             let reply = handle(&state, body, bytes)
                 .await
-                .unwrap_or_else(|message| FromMember::Failed { message });
+                .unwrap_or_else(|e| FromMember::Failed { message: e.to_string() });
             post(seq, reply);
         });
     });
@@ -47,18 +63,17 @@ pub fn run() {
     post(0, FromMember::Ready);
 }
 
-async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array>) -> Result<FromMember, String> {
+async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array>) -> Result<FromMember, MemberError> {
     match message {
         ToMember::Read { name } => {
-            let file = bytes.first().ok_or_else(|| format!("{name}: no file data received"))?;
-            let weights = StateDict::read_model(&file.to_vec(), &name, None).map_err(|e| e.to_string())?;
+            let file = bytes.first().ok_or_else(|| MemberError::NoFile(name.clone()))?;
+            let weights = StateDict::read_model(&file.to_vec(), &name, None)?;
             state.borrow_mut().read.push(weights);
             Ok(FromMember::Read)
         }
         ToMember::Build { architecture, settings } => {
             let read = std::mem::take(&mut state.borrow_mut().read);
-            let ensemble =
-                Ensemble::from_state_dicts(read, architecture, settings, Device::flex()).map_err(|e| e.to_string())?;
+            let ensemble = Ensemble::from_state_dicts(read, architecture, settings, Device::flex())?;
             let architecture = ensemble.architecture().clone();
             state.borrow_mut().ensemble = Some(Rc::new(ensemble));
             Ok(FromMember::Built { architecture })
@@ -67,38 +82,30 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             let pixels = normalised_pixels(bytes.first(), size)?;
             let ensemble = loaded(state)?;
             let (images, meta) = ensemble.inputs_from_normalised(pixels, size, &metadata);
-            let states = ensemble.backbone_states(&images);
-            let prediction = ensemble.predict_states_async(&states, &meta).await?;
-            state.borrow_mut().last = Some(Rc::new((id, states)));
-            Ok(FromMember::Ran {
-                logits: prediction.member_logits,
-            })
+            let analysis = ensemble.analyse_inputs(images, meta).await?;
+            let logits = analysis.prediction.member_logits.clone();
+            state.borrow_mut().last = Some(Rc::new((id, analysis)));
+            Ok(FromMember::Ran { logits })
         }
         ToMember::HeatMaps { id, labels, target } => {
             let ensemble = loaded(state)?;
             let last = state.borrow().last.clone();
-            let Some(last) = last.filter(|last| last.0 == id) else {
-                return Err("that analysis is no longer current".into());
-            };
-            let maps = ensemble.member_grad_cams_async(&last.1, &labels, target).await?;
+            let last = last.filter(|last| last.0 == id).ok_or(MemberError::NotCurrent)?;
+            let maps = last.1.member_heat_maps(&ensemble, &labels, target).await?;
             Ok(FromMember::HeatMaps { maps })
         }
     }
 }
 
-fn loaded(state: &RefCell<State>) -> Result<Rc<Ensemble>, String> {
-    state
-        .borrow()
-        .ensemble
-        .clone()
-        .ok_or_else(|| "no model is loaded".into())
+fn loaded(state: &RefCell<State>) -> Result<Rc<Ensemble>, MemberError> {
+    state.borrow().ensemble.clone().ok_or(MemberError::NotLoaded)
 }
 
 /// The image sent as little-endian f32 bytes, checked against its size.
-fn normalised_pixels(bytes: Option<&Uint8Array>, size: usize) -> Result<Vec<f32>, String> {
+fn normalised_pixels(bytes: Option<&Uint8Array>, size: usize) -> Result<Vec<f32>, MemberError> {
     let bytes = bytes.map(Uint8Array::to_vec).unwrap_or_default();
-    if bytes.len() != 3 * size * size * 4 {
-        return Err("the image did not arrive whole".into());
+    if bytes.len() != size.saturating_mul(size).saturating_mul(12) {
+        return Err(MemberError::Incomplete);
     }
     Ok(bytes
         .chunks_exact(4)

@@ -26,7 +26,7 @@ pub use error::DicomError;
 pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi, WindowFunction};
 pub use tags::{DicomTags, map_view_position, parse_age_string};
 
-use crate::preprocess::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use crate::input::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
 use dicom_dictionary_std::tags as tag;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration};
@@ -58,6 +58,26 @@ pub struct DicomSummary {
     pub frames: u32,
     /// How the grey values were windowed (empty for colour images).
     pub windowing: String,
+}
+
+impl DicomSummary {
+    /// What the file is, in one line: "DICOM CR CHEST · 2048×2500 · 12 bits
+    /// MONOCHROME1 · JPEG 2000". No identifying tag is ever part of it.
+    pub fn describe(&self) -> String {
+        let what: Vec<&str> = [self.modality.as_deref(), self.body_part.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        format!(
+            "DICOM {} · {}×{} · {} bits {} · {}",
+            what.join(" "),
+            self.width,
+            self.height,
+            self.bits_stored,
+            self.photometric,
+            self.transfer_syntax
+        )
+    }
 }
 
 /// A decoded DICOM radiograph.

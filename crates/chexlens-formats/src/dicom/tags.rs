@@ -2,7 +2,7 @@
 //! (name, ID) are never read; the birth date is used only to compute an
 //! age when PatientAge is absent, and is not kept.
 
-use crate::metadata::{Metadata, Projection, Sex, View};
+use crate::metadata::{Choice, Metadata, Projection, Sex, View};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,26 @@ impl DicomTags {
             view: self.view.unwrap_or(base.view),
             projection: self.projection.unwrap_or(base.projection),
         }
+    }
+
+    /// What the file gave the metadata, a phrase per field: "sex female",
+    /// "age 64 (PatientAge)", "view PA", or a ViewPosition that maps to nothing.
+    pub fn contributions(&self) -> Vec<String> {
+        let mut given = Vec::new();
+        if let Some(sex) = self.sex {
+            given.push(format!("sex {}", sex.name()));
+        }
+        if let (Some(age), Some(source)) = (self.age, &self.age_source) {
+            given.push(format!("age {age:.0} ({source})"));
+        }
+        if let Some(position) = &self.view_position {
+            if self.view.is_some() {
+                given.push(format!("view {position}"));
+            } else {
+                given.push(format!("view {position} (not mapped; default used)"));
+            }
+        }
+        given
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,53 +1,11 @@
-//! From file bytes to the model's input tensor, as the reference pipeline:
-//! decode -> RGB -> resize (Pillow, antialiased) -> [0, 1] -> normalise.
+//! From a decoded image to the model's input tensor, as the reference
+//! pipeline: RGB -> resize (Pillow, antialiased) -> [0, 1] -> normalise.
 
-mod decode;
 mod resample;
 
-pub use decode::{ImageError, MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage, decode_image};
-
-use crate::dicom::{DicomSummary, DicomTags, decode_dicom, is_dicom};
-
-/// What a DICOM file added to its image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DicomDetails {
-    pub tags: DicomTags,
-    pub summary: DicomSummary,
-    pub notices: Vec<String>,
-}
-
-/// An X-ray file as the model sees it.
-#[derive(Debug, Clone)]
-pub struct LoadedXray {
-    pub image: XrayImage,
-    /// Present for DICOM files.
-    pub dicom: Option<DicomDetails>,
-}
-
-/// Decodes PNG, JPEG or DICOM (recognised by its DICM magic, whatever the
-/// file's name).
-pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ImageError::FileTooLarge(bytes.len() as u64));
-    }
-    if is_dicom(bytes) {
-        let dicom = decode_dicom(bytes)?;
-        return Ok(LoadedXray {
-            image: dicom.image,
-            dicom: Some(DicomDetails {
-                tags: dicom.tags,
-                summary: dicom.summary,
-                notices: dicom.notices,
-            }),
-        });
-    }
-    Ok(LoadedXray {
-        image: decode_image(bytes)?,
-        dicom: None,
-    })
-}
 pub use resample::{ResizeFilter, resize_plane};
 
+use crate::input::XrayImage;
 use serde::{Deserialize, Serialize};
 
 /// How images are prepared for a model (part of its manifest).

@@ -3,6 +3,7 @@
 
 mod error;
 mod generated;
+pub use generated::generated;
 pub mod pickle;
 mod pth;
 mod safetensors;

@@ -2,8 +2,8 @@
 //! cam = ReLU(sum_c mean_hw(dScore/dA_c) * A_c) at the target layer, then
 //! min-max scaled (`(x - min) / (max + 1e-7)` after subtracting the min).
 //!
-//! It starts from the pass prediction made (`BackboneState`): nothing runs
-//! forward again. The gradients of every requested label are derived by
+//! It starts from the pass prediction made (`BackboneState`, kept by
+//! [`crate::Analysis`]): nothing runs forward again. The gradients of every requested label are derived by
 //! hand, in a form that keeps them cheap: through the head (`head`) and,
 //! for the reference's target layer, back through the rest of the last
 //! block (`block_tail`). No autodiff, so the same code runs on every
@@ -12,7 +12,6 @@
 mod block_tail;
 mod head;
 
-pub use crate::cam::{CamMap, jet, maps_from_raw, overlay};
 use crate::model::{BackboneState, ConvNeXtWithMetadata};
 use block_tail::mean_depthwise_gradient;
 use burn::tensor::Tensor;
@@ -32,33 +31,21 @@ pub enum CamTarget {
     LastStage,
 }
 
-impl ConvNeXtWithMetadata {
-    /// Unscaled maps (ReLU applied), `[labels, H, W]`, for one image from
-    /// the backbone's pass over it, which prediction made already. The
-    /// metadata only shifts the logits, so the maps do not depend on it.
-    pub fn grad_cam_raw(&self, state: &BackboneState, labels: &[usize], target: CamTarget) -> Tensor<3> {
-        let gradients = HeadGradients::new(self, state.features.clone(), labels);
-        match target {
-            CamTarget::LastDepthwiseConv => {
-                let block = self.convnext_backbone.last_block();
-                let weights = mean_depthwise_gradient(block, state, &gradients);
-                weighted_map(state.depthwise.clone(), weights)
-            }
-            CamTarget::LastStage => {
-                let weights = gradients.dense().mean_dim(1).squeeze_dim(1);
-                weighted_map(state.features.clone(), weights)
-            }
+/// `model`'s unscaled maps (ReLU applied), `[labels, H, W]`, for one image
+/// from the backbone's pass over it, which prediction made already. The
+/// metadata only shifts the logits, so the maps do not depend on it.
+pub fn raw_maps(model: &ConvNeXtWithMetadata, state: &BackboneState, labels: &[usize], target: CamTarget) -> Tensor<3> {
+    let gradients = HeadGradients::new(model, state.features.clone(), labels);
+    match target {
+        CamTarget::LastDepthwiseConv => {
+            let block = model.convnext_backbone.last_block();
+            let weights = mean_depthwise_gradient(block, state, &gradients);
+            weighted_map(state.depthwise.clone(), weights)
         }
-    }
-
-    /// Scaled maps at the target layer's resolution, one per label, from the
-    /// images (native backends).
-    pub fn grad_cam(&self, images: Tensor<4>, labels: &[usize], target: CamTarget) -> Vec<CamMap> {
-        if labels.is_empty() {
-            return Vec::new();
+        CamTarget::LastStage => {
+            let weights = gradients.dense().mean_dim(1).squeeze_dim(1);
+            weighted_map(state.features.clone(), weights)
         }
-        let raw = self.grad_cam_raw(&self.backbone_state(images), labels, target);
-        maps_from_raw(raw.dims(), raw.into_data().try_to_vec::<f32>().unwrap_or_default())
     }
 }
 
@@ -71,72 +58,11 @@ fn weighted_map(activation: Tensor<4>, weights: Tensor<2>) -> Tensor<3> {
     relu(map).reshape([k, h, w])
 }
 
-impl crate::Ensemble {
-    /// The ensemble's map for each label from the members' backbone states
-    /// ([`crate::Ensemble::backbone_states`]): every member's scaled map,
-    /// combined by [`CamMap::ensemble`] (mean of scaled maps, scaled again).
-    /// Native backends.
-    pub fn grad_cam(&self, states: &[BackboneState], labels: &[usize], target: CamTarget) -> Vec<CamMap> {
-        if labels.is_empty() {
-            return Vec::new();
-        }
-        let per_member: Vec<Vec<CamMap>> = self
-            .members
-            .iter()
-            .zip(states)
-            .map(|(m, state)| {
-                let raw = m.grad_cam_raw(state, labels, target);
-                maps_from_raw(raw.dims(), raw.into_data().try_to_vec::<f32>().unwrap_or_default())
-            })
-            .collect();
-        CamMap::ensemble_per_label(&per_member)
-    }
-
-    /// As [`Self::grad_cam`], reading back asynchronously (required on WebGPU).
-    pub async fn grad_cam_async(
-        &self,
-        states: &[BackboneState],
-        labels: &[usize],
-        target: CamTarget,
-    ) -> Result<Vec<CamMap>, String> {
-        let per_member = self.member_grad_cams_async(states, labels, target).await?;
-        Ok(CamMap::ensemble_per_label(&per_member))
-    }
-
-    /// Each member's scaled maps (`members x labels`), before they are
-    /// combined: members run in separate workers combine them where they meet.
-    pub async fn member_grad_cams_async(
-        &self,
-        states: &[BackboneState],
-        labels: &[usize],
-        target: CamTarget,
-    ) -> Result<Vec<Vec<CamMap>>, String> {
-        if labels.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut per_member = Vec::with_capacity(self.members.len());
-        for (member, state) in self.members.iter().zip(states) {
-            let raw = member.grad_cam_raw(state, labels, target);
-            let dims = raw.dims();
-            let data = raw
-                .into_data_async()
-                .await
-                .map_err(|e| format!("reading heat maps back failed: {e:?}"))?;
-            let values = data
-                .try_to_vec::<f32>()
-                .map_err(|e| format!("unexpected heat map type: {e:?}"))?;
-            per_member.push(maps_from_raw(dims, values));
-        }
-        Ok(per_member)
-    }
-}
-
 /// The hand-derived gradients against burn's autodiff on the same model.
 #[cfg(all(test, feature = "autodiff"))]
 mod tests {
     use super::*;
     use crate::architecture::ArchitectureConfig;
-    use crate::weights::StateDict;
     use burn::tensor::{Device, TensorData};
 
     const LABELS: [usize; 3] = [0, 5, 13];
@@ -146,7 +72,8 @@ mod tests {
         let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 2], vec![8, 16, 24, 48]);
         let device = Device::flex();
         let model =
-            ConvNeXtWithMetadata::from_state_dict(config.clone(), StateDict::generated(&config, 3), &device).unwrap();
+            ConvNeXtWithMetadata::from_state_dict(config.clone(), crate::weights::generated(&config, 3), &device)
+                .unwrap();
         let pixels: Vec<f32> = (0..3 * 144 * 112)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();

@@ -19,13 +19,13 @@ pub struct BackboneState {
     pub features: Tensor<4>,
 }
 
-impl ConvNeXtWithMetadata {
-    /// The backbone on normalised images `[N, 3, H, W]`: everything before
-    /// the last block in the device's layout, then the last block
+impl BackboneState {
+    /// `model`'s backbone on normalised images `[N, 3, H, W]`: everything
+    /// before the last block in the device's layout, then the last block
     /// (`Block::forward`, written out to keep its intermediates).
-    pub fn backbone_state(&self, images: Tensor<4>) -> BackboneState {
-        let block = self.convnext_backbone.last_block();
-        let shortcut = self.convnext_backbone.forward_until_last_block(images);
+    pub fn new(model: &ConvNeXtWithMetadata, images: Tensor<4>) -> Self {
+        let block = model.convnext_backbone.last_block();
+        let shortcut = model.convnext_backbone.forward_until_last_block(images);
         let depthwise = block.conv_dw.forward(shortcut.clone());
         let [n, c, h, w] = depthwise.dims();
         let rows = depthwise.clone().permute([0, 2, 3, 1]).reshape([n * h * w, c]);
@@ -37,7 +37,7 @@ impl ConvNeXtWithMetadata {
         let hidden = block.mlp.fc1.forward(x);
         let out = block.mlp.fc2.forward(gelu(hidden.clone())) * block.gamma.clone().unsqueeze::<2>();
         let features = out.reshape([n, h, w, c]).permute([0, 3, 1, 2]) + shortcut;
-        BackboneState {
+        Self {
             depthwise,
             x_hat,
             inv_std,

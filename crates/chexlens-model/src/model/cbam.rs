@@ -2,7 +2,7 @@
 //! only, then spatial attention from channel mean and max.
 
 use super::layers::{Conv2d, Loaded, WeightReader};
-use crate::architecture::ArchitectureConfig;
+use crate::architecture::CbamSpec;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::linear;
@@ -17,15 +17,16 @@ pub struct Cbam {
 }
 
 impl Cbam {
-    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig) -> Loaded<Self> {
+    pub fn load(r: &mut WeightReader, spec: &CbamSpec) -> Loaded<Self> {
+        let padding = spec.spatial_attention_0.weight.shape[2] / 2;
         let as_matrix = |w: Tensor<4>| {
             let [out, inp, _, _] = w.dims();
             w.reshape([out, inp]).transpose()
         };
         Ok(Self {
-            channel_reduce: as_matrix(r.tensor("cbam.channel_attention.1.weight")?),
-            channel_expand: as_matrix(r.tensor("cbam.channel_attention.3.weight")?),
-            spatial: Conv2d::load(r, "cbam.spatial_attention.0", 1, config.spatial_kernel / 2, 1, false)?,
+            channel_reduce: as_matrix(r.tensor(&spec.channel_attention_1.weight)?),
+            channel_expand: as_matrix(r.tensor(&spec.channel_attention_3.weight)?),
+            spatial: Conv2d::load(r, &spec.spatial_attention_0, 1, padding, 1)?,
         })
     }
 

@@ -4,7 +4,7 @@
 use super::channels_last::ConvNeXtTrunk;
 use super::gelu::gelu;
 use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
-use crate::architecture::{ArchitectureConfig, BACKBONE};
+use crate::architecture::{ArchitectureConfig, BackboneSpec, BlockSpec};
 use burn::tensor::{Device, Tensor};
 
 /// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
@@ -22,15 +22,17 @@ pub struct Block {
 }
 
 impl Block {
-    pub(crate) fn load(r: &mut WeightReader, prefix: &str, dim: usize, eps: f64) -> Loaded<Self> {
+    pub(crate) fn load(r: &mut WeightReader, spec: &BlockSpec, eps: f64) -> Loaded<Self> {
+        let dim = spec.gamma.shape[0];
+        let padding = spec.conv_dw.weight.shape[2] / 2;
         Ok(Self {
-            conv_dw: Conv2d::load(r, &format!("{prefix}.conv_dw"), 1, 3, dim, true)?,
-            norm: LayerNorm::load(r, &format!("{prefix}.norm"), eps)?,
+            conv_dw: Conv2d::load(r, &spec.conv_dw, 1, padding, dim)?,
+            norm: LayerNorm::load(r, &spec.norm, eps)?,
             mlp: Mlp {
-                fc1: Linear::load(r, &format!("{prefix}.mlp.fc1"))?,
-                fc2: Linear::load(r, &format!("{prefix}.mlp.fc2"))?,
+                fc1: Linear::load(r, &spec.fc1)?,
+                fc2: Linear::load(r, &spec.fc2)?,
             },
-            gamma: r.tensor(&format!("{prefix}.gamma"))?,
+            gamma: r.tensor(&spec.gamma)?,
         })
     }
 
@@ -80,24 +82,23 @@ pub struct ConvNeXt {
 }
 
 impl ConvNeXt {
-    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig) -> Loaded<Self> {
+    pub fn load(r: &mut WeightReader, spec: &BackboneSpec, config: &ArchitectureConfig) -> Loaded<Self> {
         let eps = config.layer_norm_eps;
-        let p = config.patch_size;
-        let stem_0 = Conv2d::load(r, &format!("{BACKBONE}.stem_0"), p, 0, 1, true)?;
-        let stem_1 = LayerNorm::load(r, &format!("{BACKBONE}.stem_1"), eps)?;
-        let mut stages = Vec::with_capacity(config.depths.len());
-        for (s, (&depth, &dim)) in config.depths.iter().zip(&config.dims).enumerate() {
-            let prefix = format!("{BACKBONE}.stages_{s}");
-            let downsample = if s == 0 {
-                None
-            } else {
-                Some(Downsample {
-                    norm: LayerNorm::load(r, &format!("{prefix}.downsample.0"), eps)?,
-                    conv: Conv2d::load(r, &format!("{prefix}.downsample.1"), 2, 0, 1, true)?,
-                })
+        let stem_0 = Conv2d::load(r, &spec.stem_0, config.patch_size, 0, 1)?;
+        let stem_1 = LayerNorm::load(r, &spec.stem_1, eps)?;
+        let mut stages = Vec::with_capacity(spec.stages.len());
+        for stage in &spec.stages {
+            let downsample = match &stage.downsample {
+                None => None,
+                Some(d) => Some(Downsample {
+                    norm: LayerNorm::load(r, &d.norm, eps)?,
+                    conv: Conv2d::load(r, &d.conv, 2, 0, 1)?,
+                }),
             };
-            let blocks = (0..depth)
-                .map(|b| Block::load(r, &format!("{prefix}.blocks.{b}"), dim, eps))
+            let blocks = stage
+                .blocks
+                .iter()
+                .map(|b| Block::load(r, b, eps))
                 .collect::<Loaded<Vec<_>>>()?;
             stages.push(Stage { downsample, blocks });
         }
@@ -137,8 +138,9 @@ impl ConvNeXt {
 pub enum BackboneLayout {
     /// burn tensor ops throughout: every device, and the form that mirrors timm.
     Tensors,
-    /// The fused channels-last CPU kernels (`channels_last`), about half the
-    /// time of burn's ops on its CPU backend; the last block stays in tensors.
+    /// The fused channels-last CPU kernels (`channels_last`), faster than
+    /// burn's ops on its CPU backend (README, "Benchmark"); the last block stays
+    /// in tensors.
     ChannelsLast,
 }
 
@@ -163,15 +165,20 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig, layout: BackboneLayout) -> Loaded<Self> {
+    pub fn load(
+        r: &mut WeightReader,
+        spec: &BackboneSpec,
+        config: &ArchitectureConfig,
+        layout: BackboneLayout,
+    ) -> Loaded<Self> {
         Ok(match layout {
-            BackboneLayout::Tensors => Self::Tensors(Box::new(ConvNeXt::load(r, config)?)),
+            BackboneLayout::Tensors => Self::Tensors(Box::new(ConvNeXt::load(r, spec, config)?)),
             BackboneLayout::ChannelsLast => {
-                let trunk = ConvNeXtTrunk::load(r, config)?;
-                let stage = config.depths.len() - 1;
-                let (depth, dim) = (config.depths[stage], config.dims[stage]);
-                let prefix = format!("{BACKBONE}.stages_{stage}.blocks.{}", depth - 1);
-                let last_block = Box::new(Block::load(r, &prefix, dim, config.layer_norm_eps)?);
+                let trunk = ConvNeXtTrunk::load(r, spec, config.layer_norm_eps)?;
+                let last = spec
+                    .last_block()
+                    .expect("ArchitectureConfig::check guarantees a stage with blocks");
+                let last_block = Box::new(Block::load(r, last, config.layer_norm_eps)?);
                 Self::ChannelsLast { trunk, last_block }
             }
         })

@@ -2,12 +2,14 @@
 //! Weights are plain tensors: no training here, and Grad-CAM only needs
 //! gradients with respect to activations.
 
-use crate::weights::{StateDict, TensorF32, WeightErrorKind};
+use crate::architecture::{LayerSpec, TensorSpec};
+use crate::weights::{StateDict, TensorF32, WeightError, WeightErrorKind};
 use burn::tensor::module::{conv2d, layer_norm, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Hands out a validated checkpoint's tensors by name, moving them onto a device.
+/// Hands out a validated checkpoint's tensors by their schema entry, each
+/// checked against the shape the schema gives it, moving them onto a device.
 pub struct WeightReader<'a> {
     weights: StateDict,
     device: &'a Device,
@@ -18,19 +20,28 @@ impl<'a> WeightReader<'a> {
         Self { weights, device }
     }
 
-    /// A tensor's values and shape as the checkpoint holds them.
-    pub(crate) fn raw(&mut self, key: &str) -> Result<TensorF32, crate::weights::WeightError> {
-        self.weights
+    /// A tensor's values as the checkpoint holds them, in the schema's shape.
+    pub(crate) fn raw(&mut self, spec: &TensorSpec) -> Loaded<TensorF32> {
+        let t = self
+            .weights
             .tensors
-            .remove(key)
-            .ok_or_else(|| self.weights.error(WeightErrorKind::MissingKeys(vec![key.to_string()])))
+            .remove(&spec.key)
+            .ok_or_else(|| self.weights.error(WeightErrorKind::MissingKeys(vec![spec.key.clone()])))?;
+        if t.shape != spec.shape || t.data.len() != spec.shape.iter().product::<usize>() {
+            return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
+                key: spec.key.clone(),
+                expected: spec.shape.clone(),
+                found: t.shape,
+            }));
+        }
+        Ok(t)
     }
 
-    pub fn tensor<const D: usize>(&mut self, key: &str) -> Result<Tensor<D>, crate::weights::WeightError> {
-        let t = self.raw(key)?;
+    pub fn tensor<const D: usize>(&mut self, spec: &TensorSpec) -> Loaded<Tensor<D>> {
+        let t = self.raw(spec)?;
         if t.shape.len() != D {
             return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
-                key: key.to_string(),
+                key: spec.key.clone(),
                 expected: vec![0; D],
                 found: t.shape,
             }));
@@ -39,11 +50,11 @@ impl<'a> WeightReader<'a> {
     }
 
     /// A PyTorch Linear weight `[out, in]`, stored transposed as burn's `[in, out]`.
-    pub fn linear_weight(&mut self, key: &str) -> Result<Tensor<2>, crate::weights::WeightError> {
-        let t = self.raw(key)?;
+    pub fn linear_weight(&mut self, spec: &TensorSpec) -> Loaded<Tensor<2>> {
+        let t = self.raw(spec)?;
         let [out, inp] = t.shape[..] else {
             return Err(self.weights.error(WeightErrorKind::ShapeMismatch {
-                key: key.to_string(),
+                key: spec.key.clone(),
                 expected: vec![0, 0],
                 found: t.shape,
             }));
@@ -56,9 +67,20 @@ impl<'a> WeightReader<'a> {
         }
         Ok(Tensor::from_data(TensorData::new(transposed, [inp, out]), self.device))
     }
+
+    /// A layer's bias, which the schema says it has.
+    pub(crate) fn bias(&mut self, layer: &LayerSpec) -> Loaded<Tensor<1>> {
+        match &layer.bias {
+            Some(spec) => self.tensor(spec),
+            None => Err(self.weights.error(WeightErrorKind::MissingKeys(vec![format!(
+                "{} (bias)",
+                layer.weight.key
+            )]))),
+        }
+    }
 }
 
-pub type Loaded<T> = Result<T, crate::weights::WeightError>;
+pub type Loaded<T> = Result<T, WeightError>;
 
 /// `nn.Conv2d` (any groups, symmetric padding).
 pub struct Conv2d {
@@ -68,20 +90,12 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn load(
-        r: &mut WeightReader,
-        prefix: &str,
-        stride: usize,
-        padding: usize,
-        groups: usize,
-        bias: bool,
-    ) -> Loaded<Self> {
+    pub fn load(r: &mut WeightReader, spec: &LayerSpec, stride: usize, padding: usize, groups: usize) -> Loaded<Self> {
         Ok(Self {
-            weight: r.tensor(&format!("{prefix}.weight"))?,
-            bias: if bias {
-                Some(r.tensor(&format!("{prefix}.bias"))?)
-            } else {
-                None
+            weight: r.tensor(&spec.weight)?,
+            bias: match &spec.bias {
+                Some(bias) => Some(r.tensor(bias)?),
+                None => None,
             },
             options: ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups),
         })
@@ -100,10 +114,10 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn load(r: &mut WeightReader, prefix: &str) -> Loaded<Self> {
+    pub fn load(r: &mut WeightReader, spec: &LayerSpec) -> Loaded<Self> {
         Ok(Self {
-            weight: r.linear_weight(&format!("{prefix}.weight"))?,
-            bias: r.tensor(&format!("{prefix}.bias"))?,
+            weight: r.linear_weight(&spec.weight)?,
+            bias: r.bias(spec)?,
         })
     }
 
@@ -120,10 +134,10 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub fn load(r: &mut WeightReader, prefix: &str, eps: f64) -> Loaded<Self> {
+    pub fn load(r: &mut WeightReader, spec: &LayerSpec, eps: f64) -> Loaded<Self> {
         Ok(Self {
-            weight: r.tensor(&format!("{prefix}.weight"))?,
-            bias: r.tensor(&format!("{prefix}.bias"))?,
+            weight: r.tensor(&spec.weight)?,
+            bias: r.bias(spec)?,
             eps,
         })
     }

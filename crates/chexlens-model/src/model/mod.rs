@@ -63,15 +63,16 @@ impl ConvNeXtWithMetadata {
             .check()
             .map_err(|e| weights.error(crate::weights::WeightErrorKind::Architecture(e)))?;
         config.validate(&weights)?;
+        let schema = config.schema();
         let mut r = WeightReader::new(weights, device);
         Ok(Self {
-            convnext_backbone: Backbone::load(&mut r, &config, layout)?,
-            cbam: Cbam::load(&mut r, &config)?,
+            convnext_backbone: Backbone::load(&mut r, &schema.convnext_backbone, &config, layout)?,
+            cbam: Cbam::load(&mut r, &schema.cbam)?,
             metadata_fc: MetadataMlp {
-                fc_0: Linear::load(&mut r, "metadata_fc.0")?,
-                fc_3: Linear::load(&mut r, "metadata_fc.3")?,
+                fc_0: Linear::load(&mut r, &schema.metadata_fc_0)?,
+                fc_3: Linear::load(&mut r, &schema.metadata_fc_3)?,
             },
-            classifier: Linear::load(&mut r, "classifier")?,
+            classifier: Linear::load(&mut r, &schema.classifier)?,
             config,
         })
     }
@@ -88,6 +89,11 @@ impl ConvNeXtWithMetadata {
     /// Logits `[N, classes]` for normalised images `[N, 3, H, W]` and metadata `[N, 8]`.
     pub fn forward(&self, images: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
         self.logits(&self.backbone_state(images), metadata)
+    }
+
+    /// The backbone's pass over normalised images, kept for prediction and Grad-CAM.
+    pub fn backbone_state(&self, images: Tensor<4>) -> BackboneState {
+        BackboneState::new(self, images)
     }
 
     /// Logits from the backbone's pass over the images.

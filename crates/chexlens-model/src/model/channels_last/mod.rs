@@ -11,7 +11,7 @@ use super::cpu_kernels::{
     ChannelNorm, DepthwiseTaps, FeatureMap, add_bias_gelu, add_rows, depthwise_conv_norm, matmul_transposed,
 };
 use super::layers::{Loaded, WeightReader};
-use crate::architecture::{ArchitectureConfig, BACKBONE};
+use crate::architecture::{BackboneSpec, BlockSpec, LayerSpec};
 use burn::tensor::{Tensor, TensorData};
 
 /// `nn.LayerNorm` over channels (also timm's LayerNorm2d, which is the
@@ -23,10 +23,10 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(r: &mut WeightReader, prefix: &str, eps: f64) -> Loaded<Self> {
+    fn load(r: &mut WeightReader, spec: &LayerSpec, eps: f64) -> Loaded<Self> {
         Ok(Self {
-            weight: r.raw(&format!("{prefix}.weight"))?.data,
-            bias: r.raw(&format!("{prefix}.bias"))?.data,
+            weight: r.raw(&spec.weight)?.data,
+            bias: raw_bias(r, spec)?,
             eps: eps as f32,
         })
     }
@@ -47,10 +47,10 @@ struct Linear {
 }
 
 impl Linear {
-    fn load(r: &mut WeightReader, prefix: &str) -> Loaded<Self> {
+    fn load(r: &mut WeightReader, spec: &LayerSpec) -> Loaded<Self> {
         Ok(Self {
-            weight: r.raw(&format!("{prefix}.weight"))?.data,
-            bias: r.raw(&format!("{prefix}.bias"))?.data,
+            weight: r.raw(&spec.weight)?.data,
+            bias: raw_bias(r, spec)?,
         })
     }
 
@@ -79,8 +79,8 @@ struct PatchConv {
 }
 
 impl PatchConv {
-    fn load(r: &mut WeightReader, prefix: &str) -> Loaded<Self> {
-        let weight = r.raw(&format!("{prefix}.weight"))?;
+    fn load(r: &mut WeightReader, spec: &LayerSpec) -> Loaded<Self> {
+        let weight = r.raw(&spec.weight)?;
         let [out, inp, k, _] = weight.shape[..] else {
             unreachable!("validated against the architecture: a 4-d conv weight")
         };
@@ -92,7 +92,7 @@ impl PatchConv {
                 }
             }
         }
-        let bias = r.raw(&format!("{prefix}.bias"))?.data;
+        let bias = raw_bias(r, spec)?;
         Ok(Self {
             linear: Linear {
                 weight: reordered,
@@ -130,8 +130,8 @@ struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
-    fn load(r: &mut WeightReader, prefix: &str) -> Loaded<Self> {
-        let weight = r.raw(&format!("{prefix}.weight"))?;
+    fn load(r: &mut WeightReader, spec: &LayerSpec) -> Loaded<Self> {
+        let weight = r.raw(&spec.weight)?;
         let [channels, _, k, _] = weight.shape[..] else {
             unreachable!("validated against the architecture: a 4-d conv weight")
         };
@@ -143,7 +143,7 @@ impl DepthwiseConv {
         }
         Ok(Self {
             weight: tap_major,
-            bias: r.raw(&format!("{prefix}.bias"))?.data,
+            bias: raw_bias(r, spec)?,
             k,
         })
     }
@@ -169,6 +169,14 @@ struct Block {
     mlp: Mlp,
 }
 
+/// A layer's bias as plain values.
+fn raw_bias(r: &mut WeightReader, spec: &LayerSpec) -> Loaded<Vec<f32>> {
+    match &spec.bias {
+        Some(bias) => Ok(r.raw(bias)?.data),
+        None => r.bias(spec).map(|_| Vec::new()),
+    }
+}
+
 /// Buffers a forward pass reuses from block to block.
 #[derive(Default)]
 struct Workspace {
@@ -185,12 +193,12 @@ fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 impl Block {
-    fn load(r: &mut WeightReader, prefix: &str, eps: f64) -> Loaded<Self> {
-        let conv_dw = DepthwiseConv::load(r, &format!("{prefix}.conv_dw"))?;
-        let norm = LayerNorm::load(r, &format!("{prefix}.norm"), eps)?;
-        let fc1 = Linear::load(r, &format!("{prefix}.mlp.fc1"))?;
-        let gamma = r.raw(&format!("{prefix}.gamma"))?.data;
-        let fc2 = Linear::load(r, &format!("{prefix}.mlp.fc2"))?.scaled(&gamma);
+    fn load(r: &mut WeightReader, spec: &BlockSpec, eps: f64) -> Loaded<Self> {
+        let conv_dw = DepthwiseConv::load(r, &spec.conv_dw)?;
+        let norm = LayerNorm::load(r, &spec.norm, eps)?;
+        let fc1 = Linear::load(r, &spec.fc1)?;
+        let gamma = r.raw(&spec.gamma)?.data;
+        let fc2 = Linear::load(r, &spec.fc2)?.scaled(&gamma);
         Ok(Self {
             conv_dw,
             norm,
@@ -235,25 +243,28 @@ pub struct ConvNeXtTrunk {
 impl ConvNeXtTrunk {
     /// Reads every backbone weight except the last block's, which the
     /// caller loads as a tensor `Block`.
-    pub fn load(r: &mut WeightReader, config: &ArchitectureConfig) -> Loaded<Self> {
-        let eps = config.layer_norm_eps;
-        let stem_0 = PatchConv::load(r, &format!("{BACKBONE}.stem_0"))?;
-        let stem_1 = LayerNorm::load(r, &format!("{BACKBONE}.stem_1"), eps)?;
-        let last_stage = config.depths.len() - 1;
-        let mut stages = Vec::with_capacity(config.depths.len());
-        for (s, &depth) in config.depths.iter().enumerate() {
-            let prefix = format!("{BACKBONE}.stages_{s}");
-            let downsample = if s == 0 {
-                None
-            } else {
-                Some(Downsample {
-                    norm: LayerNorm::load(r, &format!("{prefix}.downsample.0"), eps)?,
-                    conv: PatchConv::load(r, &format!("{prefix}.downsample.1"))?,
-                })
+    pub fn load(r: &mut WeightReader, spec: &BackboneSpec, eps: f64) -> Loaded<Self> {
+        let stem_0 = PatchConv::load(r, &spec.stem_0)?;
+        let stem_1 = LayerNorm::load(r, &spec.stem_1, eps)?;
+        let last_stage = spec.stages.len().saturating_sub(1);
+        let mut stages = Vec::with_capacity(spec.stages.len());
+        for (s, stage) in spec.stages.iter().enumerate() {
+            let downsample = match &stage.downsample {
+                None => None,
+                Some(d) => Some(Downsample {
+                    norm: LayerNorm::load(r, &d.norm, eps)?,
+                    conv: PatchConv::load(r, &d.conv)?,
+                }),
             };
-            let loaded = if s == last_stage { depth - 1 } else { depth };
-            let blocks = (0..loaded)
-                .map(|b| Block::load(r, &format!("{prefix}.blocks.{b}"), eps))
+            let depth = stage.blocks.len();
+            let loaded = if s == last_stage {
+                depth.saturating_sub(1)
+            } else {
+                depth
+            };
+            let blocks = stage.blocks[..loaded]
+                .iter()
+                .map(|b| Block::load(r, b, eps))
                 .collect::<Loaded<Vec<_>>>()?;
             stages.push(Stage { downsample, blocks });
         }
@@ -297,7 +308,6 @@ impl ConvNeXtTrunk {
 mod tests {
     use crate::architecture::ArchitectureConfig;
     use crate::model::{BackboneLayout, ConvNeXtWithMetadata};
-    use crate::weights::StateDict;
     use burn::tensor::{Device, Tensor, TensorData};
 
     fn values(t: Tensor<2>) -> Vec<f32> {
@@ -313,7 +323,7 @@ mod tests {
         let config = ArchitectureConfig::with_backbone(vec![2, 1, 1, 2], vec![12, 20, 28, 36]);
         let device = Device::flex();
         let load = |layout| {
-            let weights = StateDict::generated(&config, 7);
+            let weights = crate::weights::generated(&config, 7);
             ConvNeXtWithMetadata::from_state_dict_in(config.clone(), weights, &device, layout).unwrap()
         };
         let (tensors, channels_last) = (load(BackboneLayout::Tensors), load(BackboneLayout::ChannelsLast));

@@ -1,65 +1,10 @@
 //! Decoding PNG and JPEG into 8-bit planes, as the reference's
 //! `Image.open(..).convert("RGB")` sees them.
 
+use super::ImageError;
+use super::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
-
-/// Larger images are refused before decoding (a decompression bomb cannot
-/// allocate more than this many pixels).
-pub const MAX_PIXELS: u64 = 80_000_000;
-pub const MAX_SIDE: u32 = 30_000;
-/// Image files above this are refused before they are read: no radiograph
-/// is this large (80 MP of 16-bit samples is 160 MB).
-pub const MAX_FILE_BYTES: u64 = 512 << 20;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ImageError {
-    #[error("the file is empty")]
-    Empty,
-    #[error("not a PNG, JPEG or DICOM image")]
-    UnknownFormat,
-    #[error("{0} images are not supported; use PNG, JPEG or DICOM")]
-    UnsupportedFormat(String),
-    #[error("the image is {width}x{height} pixels, larger than the {max_mp} megapixel limit")]
-    TooLarge { width: u32, height: u32, max_mp: u64 },
-    #[error("the file is {0} bytes; images are read up to {max} MB", max = MAX_FILE_BYTES >> 20)]
-    FileTooLarge(u64),
-    #[error("the image has zero width or height")]
-    ZeroSize,
-    #[error("the image is corrupt or truncated ({0})")]
-    Corrupt(String),
-    #[error("{0}")]
-    Dicom(#[from] crate::dicom::DicomError),
-}
-
-/// An X-ray as 8-bit planes: one for grey images, three (R, G, B) for colour.
-#[derive(Debug, Clone, PartialEq)]
-pub struct XrayImage {
-    pub width: usize,
-    pub height: usize,
-    pub planes: Vec<Vec<u8>>,
-}
-
-impl XrayImage {
-    pub fn is_grey(&self) -> bool {
-        self.planes.len() == 1
-    }
-
-    /// Interleaved RGBA, for display.
-    pub fn to_rgba(&self) -> Vec<u8> {
-        let n = self.width * self.height;
-        let mut out = Vec::with_capacity(n * 4);
-        for i in 0..n {
-            let (r, g, b) = match self.planes.as_slice() {
-                [grey] => (grey[i], grey[i], grey[i]),
-                [r, g, b] => (r[i], g[i], b[i]),
-                _ => (0, 0, 0),
-            };
-            out.extend_from_slice(&[r, g, b, 255]);
-        }
-        out
-    }
-}
 
 /// 16-bit samples map their full range onto 0..=255. (Pillow's own
 /// `convert("RGB")` clips everything above 255, which whitens real 16-bit

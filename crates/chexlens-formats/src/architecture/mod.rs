@@ -2,11 +2,14 @@
 //! it must keep, the weights it needs, and how to recognise it from a
 //! checkpoint's shapes alone (before any value is read).
 
+mod schema;
+
 use crate::metadata::Metadata;
 use crate::weights::{StateDict, TensorShapes, WeightError, WeightErrorKind};
+pub use schema::{
+    BackboneSpec, BlockSpec, CbamSpec, DownsampleSpec, KeyPath, LayerSpec, Schema, StageSpec, TensorSpec, paths,
+};
 use serde::{Deserialize, Serialize};
-
-pub const BACKBONE: &str = "convnext_backbone";
 
 /// timm's ConvNeXt has four stages.
 pub const STAGES: usize = 4;
@@ -175,9 +178,10 @@ impl ArchitectureConfig {
         }
         // Every width is bounded above, so this sum cannot overflow a u64.
         let parameters: u64 = self
-            .expected_shapes()
+            .schema()
+            .tensors()
             .iter()
-            .map(|(_, shape)| shape.iter().map(|&d| d as u64).product::<u64>())
+            .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>())
             .sum();
         if parameters > MAX_PARAMETERS {
             return Err(E::TooLarge(parameters));
@@ -185,56 +189,19 @@ impl ArchitectureConfig {
         Ok(())
     }
 
+    /// Where each weight lives and its shape. The config must have passed
+    /// [`Self::check`].
+    pub fn schema(&self) -> Schema {
+        Schema::new(self)
+    }
+
     /// Every weight the network needs, with its PyTorch name and shape.
     pub fn expected_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let mut shapes = Vec::new();
-        let mut add = |name: String, shape: Vec<usize>| shapes.push((name, shape));
-        let (p, c0) = (self.patch_size, self.dims[0]);
-        add(format!("{BACKBONE}.stem_0.weight"), vec![c0, self.in_channels, p, p]);
-        add(format!("{BACKBONE}.stem_0.bias"), vec![c0]);
-        add(format!("{BACKBONE}.stem_1.weight"), vec![c0]);
-        add(format!("{BACKBONE}.stem_1.bias"), vec![c0]);
-        for (s, (&depth, &dim)) in self.depths.iter().zip(&self.dims).enumerate() {
-            let stage = format!("{BACKBONE}.stages_{s}");
-            if s > 0 {
-                let prev = self.dims[s - 1];
-                add(format!("{stage}.downsample.0.weight"), vec![prev]);
-                add(format!("{stage}.downsample.0.bias"), vec![prev]);
-                add(format!("{stage}.downsample.1.weight"), vec![dim, prev, 2, 2]);
-                add(format!("{stage}.downsample.1.bias"), vec![dim]);
-            }
-            for b in 0..depth {
-                let block = format!("{stage}.blocks.{b}");
-                add(format!("{block}.gamma"), vec![dim]);
-                add(format!("{block}.conv_dw.weight"), vec![dim, 1, 7, 7]);
-                add(format!("{block}.conv_dw.bias"), vec![dim]);
-                add(format!("{block}.norm.weight"), vec![dim]);
-                add(format!("{block}.norm.bias"), vec![dim]);
-                add(format!("{block}.mlp.fc1.weight"), vec![4 * dim, dim]);
-                add(format!("{block}.mlp.fc1.bias"), vec![4 * dim]);
-                add(format!("{block}.mlp.fc2.weight"), vec![dim, 4 * dim]);
-                add(format!("{block}.mlp.fc2.bias"), vec![dim]);
-            }
-        }
-        let c = self.feature_channels();
-        add(
-            "cbam.channel_attention.1.weight".into(),
-            vec![self.cbam_hidden, c, 1, 1],
-        );
-        add(
-            "cbam.channel_attention.3.weight".into(),
-            vec![c, self.cbam_hidden, 1, 1],
-        );
-        let k = self.spatial_kernel;
-        add("cbam.spatial_attention.0.weight".into(), vec![1, 2, k, k]);
-        let m = &self.metadata_widths;
-        add("metadata_fc.0.weight".into(), vec![m[1], m[0]]);
-        add("metadata_fc.0.bias".into(), vec![m[1]]);
-        add("metadata_fc.3.weight".into(), vec![m[2], m[1]]);
-        add("metadata_fc.3.bias".into(), vec![m[2]]);
-        add("classifier.weight".into(), vec![self.num_classes, c + m[2]]);
-        add("classifier.bias".into(), vec![self.num_classes]);
-        shapes
+        self.schema()
+            .tensors()
+            .into_iter()
+            .map(|t| (t.key.clone(), t.shape.clone()))
+            .collect()
     }
 
     /// Reads the architecture off a checkpoint's shapes, so that
@@ -255,42 +222,33 @@ impl ArchitectureConfig {
                 })
             }
         };
-        let stem = ranked(&format!("{BACKBONE}.stem_0.weight"), 4)?;
+        let stem = ranked(&paths::stem_conv().key("weight"), 4)?;
         // The deepest block index of each stage, from keys like
         // `convnext_backbone.stages_2.blocks.26.mlp.fc1.weight`.
-        let stages_prefix = format!("{BACKBONE}.stages_");
         let mut last_block: Vec<Option<usize>> = vec![None; STAGES];
         for key in shapes.keys() {
-            let Some(rest) = key.strip_prefix(&stages_prefix) else {
-                continue;
-            };
-            let (stage, rest) = rest.split_once('.').unwrap_or((rest, ""));
-            let Some(block) = rest.strip_prefix("blocks.") else {
-                continue;
-            };
-            let block = block.split('.').next().unwrap_or_default();
-            match (stage.parse::<usize>(), block.parse::<usize>()) {
-                (Ok(s), Ok(b)) if s < STAGES && b < MAX_DEPTH => {
-                    last_block[s] = last_block[s].max(Some(b));
-                }
-                _ => return Err(E::StrayBlock(key.to_string())),
+            match paths::parse_block(key) {
+                None => {}
+                Some(Ok((s, b))) if s < STAGES && b < MAX_DEPTH => last_block[s] = last_block[s].max(Some(b)),
+                Some(_) => return Err(E::StrayBlock(key.to_string())),
             }
         }
         let mut depths = Vec::with_capacity(STAGES);
         let mut dims = Vec::with_capacity(STAGES);
         for (s, last) in last_block.iter().enumerate() {
+            let gamma_key = paths::block(s, 0).key("gamma");
             let Some(last) = last else {
-                return Err(E::MissingKey(format!("{stages_prefix}{s}.blocks.0.gamma")));
+                return Err(E::MissingKey(gamma_key));
             };
-            let gamma = ranked(&format!("{stages_prefix}{s}.blocks.0.gamma"), 1)?;
+            let gamma = ranked(&gamma_key, 1)?;
             depths.push(last + 1);
             dims.push(gamma[0]);
         }
-        let cbam = ranked("cbam.channel_attention.1.weight", 4)?;
-        let spatial = ranked("cbam.spatial_attention.0.weight", 4)?;
-        let fc0 = ranked("metadata_fc.0.weight", 2)?;
-        let fc3 = ranked("metadata_fc.3.weight", 2)?;
-        let classifier = ranked("classifier.weight", 2)?;
+        let cbam = ranked(&paths::cbam_reduce().key("weight"), 4)?;
+        let spatial = ranked(&paths::cbam_spatial().key("weight"), 4)?;
+        let fc0 = ranked(&paths::metadata_fc_0().key("weight"), 2)?;
+        let fc3 = ranked(&paths::metadata_fc_3().key("weight"), 2)?;
+        let classifier = ranked(&paths::classifier().key("weight"), 2)?;
         let config = Self {
             in_channels: stem[1],
             patch_size: stem[2],

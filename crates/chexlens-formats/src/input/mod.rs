@@ -1,0 +1,72 @@
+//! What a user's file becomes before the model sees it: PNG, JPEG or
+//! DICOM bytes in, an [`XrayImage`] (and a DICOM's tags) out, within hard
+//! bounds. `image` is the decoded type and its limits, which the DICOM
+//! decoder shares; this module is the one entry for any file.
+
+pub(crate) mod image;
+mod raster;
+
+pub use image::{MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage};
+pub use raster::decode_image;
+
+use crate::dicom::{DicomSummary, DicomTags, decode_dicom, is_dicom};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImageError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("not a PNG, JPEG or DICOM image")]
+    UnknownFormat,
+    #[error("{0} images are not supported; use PNG, JPEG or DICOM")]
+    UnsupportedFormat(String),
+    #[error("the image is {width}x{height} pixels, larger than the {max_mp} megapixel limit")]
+    TooLarge { width: u32, height: u32, max_mp: u64 },
+    #[error("the file is {0} bytes; images are read up to {max} MB", max = MAX_FILE_BYTES >> 20)]
+    FileTooLarge(u64),
+    #[error("the image has zero width or height")]
+    ZeroSize,
+    #[error("the image is corrupt or truncated ({0})")]
+    Corrupt(String),
+    #[error("{0}")]
+    Dicom(#[from] crate::dicom::DicomError),
+}
+
+/// What a DICOM file added to its image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DicomDetails {
+    pub tags: DicomTags,
+    pub summary: DicomSummary,
+    pub notices: Vec<String>,
+}
+
+/// An X-ray file as the model sees it.
+#[derive(Debug, Clone)]
+pub struct LoadedXray {
+    pub image: XrayImage,
+    /// Present for DICOM files.
+    pub dicom: Option<DicomDetails>,
+}
+
+/// Decodes PNG, JPEG or DICOM (recognised by its DICM magic, whatever the
+/// file's name).
+pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImageError::FileTooLarge(bytes.len() as u64));
+    }
+    if is_dicom(bytes) {
+        let dicom = decode_dicom(bytes)?;
+        return Ok(LoadedXray {
+            image: dicom.image,
+            dicom: Some(DicomDetails {
+                tags: dicom.tags,
+                summary: dicom.summary,
+                notices: dicom.notices,
+            }),
+        });
+    }
+    Ok(LoadedXray {
+        image: decode_image(bytes)?,
+        dicom: None,
+    })
+}
