@@ -4,6 +4,7 @@
 mod error;
 mod generated;
 pub use generated::generated;
+mod le_bytes;
 pub mod pickle;
 mod pth;
 mod safetensors;

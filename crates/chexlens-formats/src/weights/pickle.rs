@@ -10,6 +10,7 @@
 //! capped relative to the pickle's own size.
 
 use super::error::WeightErrorKind;
+use super::le_bytes::LeBytes;
 use super::tensor::StoredDType;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -246,8 +247,7 @@ enum Slot {
 }
 
 struct Machine<'a> {
-    data: &'a [u8],
-    pos: usize,
+    input: LeBytes<'a>,
     stack: Vec<Slot>,
     memo: HashMap<u32, Value>,
     heap: Heap,
@@ -261,8 +261,10 @@ struct Machine<'a> {
 /// inside [`Value::Tensor`]s; their bytes are read separately from the archive.
 pub fn read_pickle(data: &[u8]) -> Result<Pickle, WeightErrorKind> {
     let mut machine = Machine {
-        data,
-        pos: 0,
+        input: LeBytes::at(data, 0, |position| WeightErrorKind::MalformedPickle {
+            position,
+            detail: "unexpected end of data".into(),
+        }),
         stack: Vec::new(),
         memo: HashMap::new(),
         heap: Heap::default(),
@@ -279,7 +281,7 @@ pub fn read_pickle(data: &[u8]) -> Result<Pickle, WeightErrorKind> {
 impl<'a> Machine<'a> {
     fn malformed(&self, detail: impl Into<String>) -> WeightErrorKind {
         WeightErrorKind::MalformedPickle {
-            position: self.pos,
+            position: self.input.pos,
             detail: detail.into(),
         }
     }
@@ -302,57 +304,27 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WeightErrorKind> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.data.len())
-            .ok_or_else(|| self.malformed("unexpected end of data"))?;
-        let bytes = &self.data[self.pos..end];
-        self.pos = end;
-        Ok(bytes)
-    }
-
-    fn u8(&mut self) -> Result<u8, WeightErrorKind> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, WeightErrorKind> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, WeightErrorKind> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, WeightErrorKind> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-    }
-
     /// A length prefix, checked against what is left of the data.
     fn length(&mut self, width: usize) -> Result<usize, WeightErrorKind> {
         let n = match width {
-            1 => u64::from(self.u8()?),
-            4 => u64::from(self.u32()?),
-            _ => self.u64()?,
+            1 => u64::from(self.input.u8()?),
+            4 => u64::from(self.input.u32()?),
+            _ => self.input.u64()?,
         };
         usize::try_from(n)
             .ok()
-            .filter(|&n| n <= self.data.len() - self.pos)
+            .filter(|&n| n <= self.input.remaining())
             .ok_or_else(|| self.malformed("a length runs past the end of the data"))
     }
 
     fn line(&mut self) -> Result<&'a str, WeightErrorKind> {
-        let rest = &self.data[self.pos..];
+        let rest = &self.input.bytes()[self.input.pos..];
         let end = rest
             .iter()
             .position(|&b| b == b'\n')
             .ok_or_else(|| self.malformed("unterminated line"))?;
         let text = std::str::from_utf8(&rest[..end]).map_err(|_| self.malformed("line is not UTF-8"))?;
-        self.pos += end + 1;
+        self.input.pos += end + 1;
         Ok(text)
     }
 
@@ -518,21 +490,21 @@ impl<'a> Machine<'a> {
 
     /// UTF-8 text of `len` bytes (protocol 3+ `str`).
     fn unicode(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.take(len)?;
+        let bytes = self.input.take(len)?;
         let text = std::str::from_utf8(bytes).map_err(|_| self.malformed("string is not UTF-8"))?;
         self.push(Value::Str(text.into()))
     }
 
     /// Latin-1 text of `len` bytes (protocol 2 `str` of Python 2).
     fn latin1(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.take(len)?;
+        let bytes = self.input.take(len)?;
         self.charge_bytes(bytes.len())?;
         let text: String = bytes.iter().map(|&c| c as char).collect();
         self.push(Value::Str(text.into()))
     }
 
     fn bytes(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.take(len)?;
+        let bytes = self.input.take(len)?;
         self.push(Value::Bytes(bytes.into()))
     }
 
@@ -542,7 +514,7 @@ impl<'a> Machine<'a> {
         if n > 8 {
             return Err(self.malformed("integer wider than 64 bits"));
         }
-        let bytes = self.take(n)?;
+        let bytes = self.input.take(n)?;
         let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
             [0xffu8; 8]
         } else {
@@ -569,17 +541,17 @@ impl<'a> Machine<'a> {
 
     fn run(&mut self) -> Result<Value, WeightErrorKind> {
         loop {
-            let at = self.pos;
-            let opcode = self.u8()?;
+            let at = self.input.pos;
+            let opcode = self.input.u8()?;
             match opcode {
                 op::PROTO => {
-                    let version = self.u8()?;
+                    let version = self.input.u8()?;
                     if version > 5 {
                         return Err(self.malformed(format!("pickle protocol {version}")));
                     }
                 }
                 op::FRAME => {
-                    self.u64()?; // a length hint only
+                    self.input.u64()?; // a length hint only
                 }
                 op::STOP => return self.pop(),
 
@@ -606,20 +578,20 @@ impl<'a> Machine<'a> {
                 op::NEWTRUE => self.push(Value::Bool(true))?,
                 op::NEWFALSE => self.push(Value::Bool(false))?,
                 op::BININT1 => {
-                    let v = self.u8()?;
+                    let v = self.input.u8()?;
                     self.push(Value::Int(v.into()))?
                 }
                 op::BININT2 => {
-                    let v = self.u16()?;
+                    let v = self.input.u16()?;
                     self.push(Value::Int(v.into()))?
                 }
                 op::BININT => {
-                    let v = self.u32()? as i32;
+                    let v = self.input.u32()? as i32;
                     self.push(Value::Int(v.into()))?
                 }
                 op::LONG1 => self.long1()?,
                 op::BINFLOAT => {
-                    let v = f64::from_bits(self.u64()?.swap_bytes());
+                    let v = f64::from_bits(self.input.u64()?.swap_bytes());
                     self.push(Value::Float(v))?
                 }
 
@@ -709,11 +681,11 @@ impl<'a> Machine<'a> {
 
                 // The memo.
                 op::BINPUT => {
-                    let i = self.u8()?;
+                    let i = self.input.u8()?;
                     self.memo_put(i.into())?
                 }
                 op::LONG_BINPUT => {
-                    let i = self.u32()?;
+                    let i = self.input.u32()?;
                     self.memo_put(i)?
                 }
                 op::MEMOIZE => {
@@ -721,11 +693,11 @@ impl<'a> Machine<'a> {
                     self.memo_put(i)?
                 }
                 op::BINGET => {
-                    let i = self.u8()?;
+                    let i = self.input.u8()?;
                     self.memo_get(i.into())?
                 }
                 op::LONG_BINGET => {
-                    let i = self.u32()?;
+                    let i = self.input.u32()?;
                     self.memo_get(i)?
                 }
 

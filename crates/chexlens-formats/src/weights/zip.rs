@@ -6,6 +6,7 @@
 //! archive costs time and memory linear in its size at most.
 
 use super::error::WeightErrorKind;
+use super::le_bytes::LeBytes;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -38,46 +39,9 @@ fn damaged(detail: impl Into<String>) -> WeightErrorKind {
     WeightErrorKind::DamagedArchive(detail.into())
 }
 
-/// Little-endian reads that fail, rather than panic, past the end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn at(bytes: &'a [u8], pos: usize) -> Self {
-        Self { bytes, pos }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WeightErrorKind> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| damaged("a header runs past the end of the file"))?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn u16(&mut self) -> Result<u16, WeightErrorKind> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, WeightErrorKind> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, WeightErrorKind> {
-        let b = self.take(8)?;
-        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), WeightErrorKind> {
-        self.take(n).map(|_| ())
-    }
+/// Reads within the archive; past its end the archive is damaged.
+fn reader(bytes: &[u8], pos: usize) -> LeBytes<'_> {
+    LeBytes::at(bytes, pos, |_| damaged("a header runs past the end of the file"))
 }
 
 fn to_usize(v: u64, what: &str) -> Result<usize, WeightErrorKind> {
@@ -105,7 +69,7 @@ fn find_end_record(bytes: &[u8]) -> Result<usize, WeightErrorKind> {
 
 fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
     let end = find_end_record(bytes)?;
-    let mut r = Reader::at(bytes, end + 4);
+    let mut r = reader(bytes, end + 4);
     let (disk, directory_disk) = (r.u16()?, r.u16()?);
     let (_, entries) = (r.u16()?, r.u16()?);
     let (size, offset) = (r.u32()?, r.u32()?);
@@ -125,9 +89,9 @@ fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
             entries: entries.into(),
         });
     }
-    let mut l = Reader::at(bytes, locator.unwrap_or(0) + 8);
+    let mut l = reader(bytes, locator.unwrap_or(0) + 8);
     let record = to_usize(l.u64()?, "the zip64 end record")?;
-    let mut r = Reader::at(bytes, record);
+    let mut r = reader(bytes, record);
     if r.u32()? != ZIP64_END_OF_CENTRAL_DIRECTORY {
         return Err(damaged("the zip64 end record is missing"));
     }
@@ -140,7 +104,7 @@ fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
 
 /// Reads a zip64 extra field's values for the fields the header left at their maximum.
 fn zip64_values(extra: &[u8], sizes: (&mut u64, &mut u64), header_offset: &mut u64) -> Result<(), WeightErrorKind> {
-    let mut r = Reader::at(extra, 0);
+    let mut r = reader(extra, 0);
     while r.pos + 4 <= extra.len() {
         let id = r.u16()?;
         let len = r.u16()? as usize;
@@ -148,7 +112,7 @@ fn zip64_values(extra: &[u8], sizes: (&mut u64, &mut u64), header_offset: &mut u
         if id != ZIP64_EXTRA_FIELD {
             continue;
         }
-        let mut f = Reader::at(body, 0);
+        let mut f = reader(body, 0);
         for field in [sizes.0, sizes.1, header_offset] {
             if *field == u64::from(u32::MAX) {
                 *field = f.u64()?;
@@ -174,7 +138,7 @@ impl<'a> StoredArchive<'a> {
             )));
         }
         let mut entries = BTreeMap::new();
-        let mut r = Reader::at(bytes, start);
+        let mut r = reader(bytes, start);
         for _ in 0..directory.entries {
             if r.u32()? != CENTRAL_HEADER {
                 return Err(damaged("a central directory entry is damaged"));
@@ -217,7 +181,7 @@ impl<'a> StoredArchive<'a> {
         size: u64,
         directory_start: usize,
     ) -> Result<Range<usize>, WeightErrorKind> {
-        let mut local = Reader::at(bytes, to_usize(header_offset, name)?);
+        let mut local = reader(bytes, to_usize(header_offset, name)?);
         if local.u32()? != LOCAL_HEADER {
             return Err(damaged(format!("{name}: its local header is missing")));
         }
