@@ -2,11 +2,10 @@
 // every request it serves, Debian's headless Chromium, the page's hooks, and
 // the native CLI that gives the expected numbers.
 
-import { createServer } from "node:http";
-import { readFile, stat } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
-import { extname, join, normalize, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
+import { serveDist as serveFolder } from "../../tools/serve/static.mjs";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const DIST = join(ROOT, "dist");
@@ -14,67 +13,9 @@ export const FIXTURES = join(ROOT, "crates/chexlens-model/tests/fixtures");
 export const DEMO_MANIFEST = join(ROOT, "public/models/demo/manifest.json");
 const CLI = join(ROOT, "target/release/chexlens");
 
-const TYPES = {
-  ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
-  ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
-};
-
-/**
- * Serves dist/ (or another built folder) on a free loopback port; `log`
- * records every request (method, path, Service-Worker header, whether it had
- * a body) and `requests` lists their paths. `setRoot` swaps the folder (a new deployment),
- * `setDown(true)` drops every connection (the network is gone), and
- * `setTruncate(fn)` cuts matching files in half after announcing their full
- * length (a download that breaks part-way). `headers` go on every file
- * (the browser benchmark's cross-origin isolation).
- */
-export async function serveDist(root = DIST, { headers = {} } = {}) {
-  const log = [];
-  let down = false;
-  let truncate = null;
-  const server = createServer(async (req, res) => {
-    log.push({
-      method: req.method,
-      url: req.url,
-      serviceWorker: req.headers["service-worker"] ?? null,
-      hasBody: Number(req.headers["content-length"] ?? 0) > 0 || "transfer-encoding" in req.headers,
-    });
-    if (down) {
-      req.socket.destroy();
-      return;
-    }
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    let file = join(root, path);
-    try {
-      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
-      const body = await readFile(file);
-      res.writeHead(200, {
-        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-        "content-length": body.length,
-        "cache-control": "no-cache",
-        ...headers,
-      });
-      if (truncate?.(path)) {
-        res.write(body.subarray(0, body.length >> 1));
-        setTimeout(() => req.socket.destroy(), 50);
-        return;
-      }
-      res.end(req.method === "HEAD" ? undefined : body);
-    } catch {
-      res.writeHead(404).end("not found");
-    }
-  });
-  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  const url = `http://127.0.0.1:${server.address().port}/`;
-  return {
-    url,
-    log,
-    get requests() { return log.map((r) => r.url); },
-    setRoot: (dir) => { root = dir; },
-    setDown: (value) => { down = value; },
-    setTruncate: (fn) => { truncate = fn; },
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
-  };
+/** The static server of tools/serve/static.mjs, on dist/ by default. */
+export function serveDist(root = DIST, options = {}) {
+  return serveFolder(root, options);
 }
 
 /**
