@@ -3,11 +3,16 @@
 mod bench;
 mod convert;
 mod device;
+mod evaluate;
 mod failure;
 mod files;
 mod model_source;
+mod plots;
 mod predict;
+mod progress;
+mod shard;
 
+use chexlens_model::evaluation::{Pick, UncertainPolicy};
 use chexlens_model::metadata::parse_age;
 use chexlens_model::{Projection, Sex, View};
 use clap::{Parser, Subcommand};
@@ -31,6 +36,9 @@ struct Cli {
 enum Command {
     /// Probabilities and findings for each image (PNG, JPEG or DICOM).
     Predict(PredictArgs),
+    /// AUROC with 95% CIs, AUPRC, operating points and calibration on a
+    /// labelled set in CheXpert's CSV layout.
+    Evaluate(EvaluateArgs),
     /// Time forward passes and Grad-CAM on generated weights (nothing downloaded).
     Bench(BenchArgs),
     /// Rewrite a checkpoint as .safetensors (optionally f16) and report the drift.
@@ -89,6 +97,67 @@ struct BenchArgs {
 }
 
 #[derive(clap::Args)]
+struct EvaluateArgs {
+    /// The labelled set: a CSV in CheXpert's layout (Path, Sex, Age,
+    /// Frontal/Lateral, AP/PA, then a column per finding with 1, 0, -1 or blank).
+    #[arg(long = "labels", value_name = "CSV")]
+    labels_csv: PathBuf,
+    /// Where the CSV's image paths start [default: the CSV's folder].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Model manifest (JSON); not needed when --predictions already hold every image.
+    #[arg(long, conflicts_with = "weights")]
+    model: Option<PathBuf>,
+    /// Weight files of the members (.pth or .safetensors), with the reference settings.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<PathBuf>,
+    /// What an uncertain (-1) label counts as: ignore (left out, the CheXpert
+    /// paper's U-Ignore), zeros or ones.
+    #[arg(long, default_value = "ignore", value_parser = |s: &str| s.parse::<UncertainPolicy>())]
+    uncertain: UncertainPolicy,
+    /// Per-image predictions: read from every file named, and new ones are
+    /// appended to the first as they are made, so an interrupted run resumes
+    /// and shards merge (name several, comma-separated, to re-score them).
+    #[arg(long, value_delimiter = ',', value_name = "FILE.csv")]
+    predictions: Vec<PathBuf>,
+    /// Analyse only shard I of N (0-based): a fixed split by each path.
+    #[arg(long, value_name = "I/N", value_parser = |s: &str| s.parse::<shard::Shard>())]
+    shard: Option<shard::Shard>,
+    /// Score the operating point at this threshold for every label
+    /// [default: the manifest's thresholds, else 0.55].
+    #[arg(long, value_parser = parse_threshold)]
+    threshold: Option<f32>,
+    /// Pick each label's threshold: youden, sensitivity=0.9 or specificity=0.9.
+    #[arg(long, value_parser = |s: &str| s.parse::<Pick>())]
+    pick: Option<Pick>,
+    /// Write the picked thresholds into this manifest (updated in place if it
+    /// exists, else a copy of --model's, else a new one naming --weights).
+    #[arg(long, requires = "pick", value_name = "MANIFEST.json")]
+    write_thresholds: Option<PathBuf>,
+    /// Write each label's ROC curve and reliability diagram as SVG into DIR.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Patient sex for every image [default: the CSV's Sex column, else a DICOM's tag, else the manifest's].
+    #[arg(long, value_parser = |s: &str| s.parse::<Sex>())]
+    sex: Option<Sex>,
+    /// Age in years, or 'unknown', for every image [default: the CSV's Age column, and so on].
+    #[arg(long, value_parser = |s: &str| parse_age(s).map(Age))]
+    age: Option<Age>,
+    /// frontal or lateral for every image [default: the CSV's Frontal/Lateral column, and so on].
+    #[arg(long, value_parser = |s: &str| s.parse::<View>())]
+    view: Option<View>,
+    /// ap, pa, none or unknown for every image [default: the CSV's AP/PA column, and so on].
+    #[arg(long, value_parser = |s: &str| s.parse::<Projection>())]
+    projection: Option<Projection>,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t)]
+    device: device::DeviceChoice,
+}
+
+#[derive(clap::Args)]
 struct PredictArgs {
     /// Model manifest (JSON) listing the ensemble's weight files.
     #[arg(long, conflicts_with = "weights", required_unless_present = "weights")]
@@ -129,6 +198,10 @@ struct PredictArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t)]
     device: device::DeviceChoice,
+    /// Analyse only shard I of N (0-based) of the images: a fixed split by
+    /// each path, so N runs share a folder without overlap.
+    #[arg(long, value_name = "I/N", value_parser = |s: &str| s.parse::<shard::Shard>())]
+    shard: Option<shard::Shard>,
     /// Images to analyse.
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -149,6 +222,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     exit(match cli.command {
         Command::Predict(args) => run_predict(args),
+        Command::Evaluate(args) => run_evaluate(args),
         Command::Bench(args) => run_bench(args),
         Command::Convert(args) => convert::run(convert::ConvertOptions {
             input: args.input,
@@ -183,23 +257,32 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     .map_err(Failure::Failed)
 }
 
-/// The model `predict` runs, from a manifest or weight files.
-fn open_model(args: &PredictArgs) -> Result<model_source::LoadedModel, Failure> {
-    let device = args.device.open().map_err(Failure::Setup)?;
+/// Where a command's model comes from and how to report its loading.
+struct ModelChoice<'a> {
+    manifest: Option<&'a PathBuf>,
+    weights: &'a [PathBuf],
+    device: device::DeviceChoice,
+    timings: bool,
+    quiet: bool,
+}
+
+/// The model a command runs, from a manifest or weight files.
+fn open_model(choice: ModelChoice) -> Result<model_source::LoadedModel, Failure> {
+    let device = choice.device.open().map_err(Failure::Setup)?;
     let started = Instant::now();
-    let model = match &args.model {
+    let model = match choice.manifest {
         Some(manifest) => model_source::load_manifest(manifest, device),
-        None => model_source::load_weights(&args.weights, device),
+        None => model_source::load_weights(choice.weights, device),
     }
     .map_err(Failure::Setup)?;
-    if args.timings {
+    if choice.timings {
         eprintln!(
             "chexlens: loaded {} member(s) in {:.3} s",
             model.ensemble.members.len(),
             started.elapsed().as_secs_f64()
         );
     }
-    if model.demo && !args.json {
+    if model.demo && !choice.quiet {
         eprintln!(
             "chexlens: '{}' is an untrained demonstration model: its numbers mean nothing",
             model.name
@@ -239,10 +322,20 @@ impl PredictArgs {
 }
 
 fn run_predict(args: PredictArgs) -> Result<(), Failure> {
-    let model = open_model(&args)?;
+    let model = open_model(ModelChoice {
+        manifest: args.model.as_ref(),
+        weights: &args.weights,
+        device: args.device,
+        timings: args.timings,
+        quiet: args.json,
+    })?;
     let (flags, thresholds) = (args.metadata_flags(), args.thresholds(&model));
     let mut failed = 0;
-    for image in &args.images {
+    let images = args
+        .images
+        .iter()
+        .filter(|i| args.shard.is_none_or(|s| s.holds(&i.display().to_string())));
+    for image in images {
         let started = Instant::now();
         let result =
             predict::analyse_file(&model, image, &flags, &thresholds, args.cam_labels()).and_then(|analysis| {
@@ -272,4 +365,39 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         }
     }
     if failed == 0 { Ok(()) } else { Err(Failure::Images) }
+}
+
+fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
+    let model = if args.model.is_some() || !args.weights.is_empty() {
+        Some(open_model(ModelChoice {
+            manifest: args.model.as_ref(),
+            weights: &args.weights,
+            device: args.device,
+            timings: false,
+            quiet: args.json,
+        })?)
+    } else {
+        None
+    };
+    let options = evaluate::EvaluateOptions {
+        labels_csv: args.labels_csv,
+        root: args.root,
+        flags: predict::MetadataFlags {
+            sex: args.sex,
+            age: args.age.map(|a| a.0),
+            view: args.view,
+            projection: args.projection,
+        },
+        policy: args.uncertain,
+        threshold: args.threshold,
+        json: args.json,
+        plots: args.plots,
+        predictions: args.predictions,
+        shard: args.shard,
+        pick: args.pick,
+        write_thresholds: args.write_thresholds,
+        manifest: args.model,
+        weights: args.weights,
+    };
+    evaluate::run(options, model)
 }

@@ -100,16 +100,7 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
     let mut written = Vec::new();
     for (label, map) in &analysis.cams {
         let pixels = overlay(&rgb, &map.upsampled(w, h), 0.5);
-        let slug: String = label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let slug = chexlens_model::labels::file_slug(label);
         let path = dir.join(format!("{stem}_{slug}.png"));
         image::save_buffer(&path, &pixels, w as u32, h as u32, image::ExtendedColorType::Rgb8)
             .map_err(|e| format!("cannot write {} ({e})", path.display()))?;

@@ -20,3 +20,18 @@ pub const CHEXPERT_LABELS: [&str; 14] = [
 pub fn default_labels() -> Vec<String> {
     CHEXPERT_LABELS.iter().map(|s| s.to_string()).collect()
 }
+
+/// A label as part of a file name: lower-case ASCII letters and digits,
+/// everything else `_` ("Pleural Effusion" -> "pleural_effusion").
+pub fn file_slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

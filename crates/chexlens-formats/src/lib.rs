@@ -7,8 +7,11 @@
 
 pub mod architecture;
 pub mod combine;
+pub mod csv;
 pub mod dicom;
+pub mod evaluation;
 pub mod input;
+pub mod labelled;
 pub mod labels;
 pub mod manifest;
 pub mod metadata;

@@ -10,7 +10,9 @@ pub mod model;
 
 // The file formats and settings live in chexlens-formats (no burn, so that
 // they fuzz quickly); they are re-exported under their old paths.
-pub use chexlens_formats::{architecture, combine, dicom, input, labels, manifest, metadata, preprocess, weights};
+pub use chexlens_formats::{
+    architecture, combine, csv, dicom, evaluation, input, labelled, labels, manifest, metadata, preprocess, weights,
+};
 
 pub use analysis::{Analysis, AnalysisError, Finding, Prediction, wait};
 pub use architecture::{ArchitectureConfig, ArchitectureError};

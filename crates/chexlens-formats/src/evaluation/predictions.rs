@@ -1,0 +1,114 @@
+//! Per-image predictions as `chexlens evaluate --predictions` keeps them:
+//! `Path` and one probability column per label. A run appends to the file
+//! as it goes, so that an interrupted run resumes and a finished one can
+//! be scored again (or merged with other shards) without the model.
+
+use crate::csv::{self, CsvError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRow {
+    pub path: String,
+    pub probabilities: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Predictions {
+    pub labels: Vec<String>,
+    pub rows: Vec<PredictionRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PredictionsError {
+    #[error("{0}")]
+    Csv(#[from] CsvError),
+    #[error("the header must be Path and the model's labels ({expected}); it is {found}")]
+    Header { expected: String, found: String },
+    #[error("line {line}: '{value}' is not a probability")]
+    BadProbability { line: usize, value: String },
+}
+
+/// The header line for these labels.
+pub fn predictions_header(labels: &[String]) -> String {
+    std::iter::once("Path")
+        .chain(labels.iter().map(String::as_str))
+        .map(csv::field)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One image's line; f32 values are written so that they read back exactly.
+pub fn predictions_line(path: &str, probabilities: &[f32]) -> String {
+    std::iter::once(csv::field(path))
+        .chain(probabilities.iter().map(|p| p.to_string()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Predictions {
+    /// Reads a predictions file written for a model with `labels`, or,
+    /// without them, for whichever labels its header names.
+    pub fn parse(bytes: &[u8], labels: Option<&[String]>) -> Result<Self, PredictionsError> {
+        let table = csv::parse(bytes)?;
+        let found: Vec<String> = table.header.iter().map(|h| h.trim().to_owned()).collect();
+        let labels = labels.map_or_else(|| found.get(1..).unwrap_or_default().to_vec(), <[String]>::to_vec);
+        let expected = predictions_header(&labels);
+        if found.first().map(String::as_str) != Some("Path") || found[1..] != labels[..] {
+            return Err(PredictionsError::Header {
+                expected,
+                found: table.header.join(","),
+            });
+        }
+        let rows: Vec<PredictionRow> = table
+            .rows
+            .into_iter()
+            .map(|(line, row)| -> Result<PredictionRow, PredictionsError> {
+                let probabilities: Vec<f32> = row[1..]
+                    .iter()
+                    .map(|v| match v.trim().parse::<f32>() {
+                        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+                        _ => Err(PredictionsError::BadProbability { line, value: v.clone() }),
+                    })
+                    .collect::<Result<_, PredictionsError>>()?;
+                Ok(PredictionRow {
+                    path: row[0].trim().to_owned(),
+                    probabilities,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { labels, rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_back_exactly() {
+        let labels = vec!["No Finding".to_string(), "Edema".to_string()];
+        let p = [0.123_456_79_f32, 1e-7];
+        let text = format!(
+            "{}\n{}\n",
+            predictions_header(&labels),
+            predictions_line("a,b/c.jpg", &p)
+        );
+        let read = Predictions::parse(text.as_bytes(), Some(&labels)).unwrap();
+        assert_eq!(read.rows[0].path, "a,b/c.jpg");
+        assert_eq!(read.rows[0].probabilities, p);
+    }
+
+    #[test]
+    fn refuses_another_models_file_and_bad_values() {
+        let labels = vec!["Edema".to_string()];
+        assert!(matches!(
+            Predictions::parse(b"Path,Flu\na.png,0.5\n", Some(&labels)),
+            Err(PredictionsError::Header { .. })
+        ));
+        assert_eq!(
+            Predictions::parse(b"Path,Edema\na.png,1.5\n", None)
+                .unwrap_err()
+                .to_string(),
+            "line 2: '1.5' is not a probability"
+        );
+    }
+}
