@@ -3,6 +3,7 @@
 //! contents, whose buffers are transferred rather than copied.
 
 use chexlens_model::DicomDetails;
+use chexlens_model::InputConfig;
 use chexlens_model::cam::CamMap;
 use chexlens_model::manifest::Thresholds;
 use chexlens_model::metadata::Metadata;
@@ -18,6 +19,16 @@ pub fn preview_dimensions(width: usize, height: usize) -> (usize, usize) {
     let scale = (PREVIEW_SIZE as f64 / width.max(height).max(1) as f64).min(1.0);
     let side = |n: usize| ((n as f64 * scale).round() as usize).max(1);
     (side(width), side(height))
+}
+
+/// Analyses numbered from here are the page's batch: the worker keeps no
+/// state for their heat maps, so that a batch running beside the single
+/// image never replaces the pass that image's heat maps come from.
+pub const FIRST_BATCH_ID: u32 = 1 << 31;
+
+/// Whether the worker keeps analysis `id`'s backbone pass for heat maps.
+pub fn keeps_pass_for_heat_maps(id: u32) -> bool {
+    id < FIRST_BATCH_ID
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +128,10 @@ pub struct ModelInfo {
     pub metadata_defaults: Metadata,
     /// Kept in the browser for offline use (models loaded from an address).
     pub offline: bool,
+    /// How images are prepared for this model.
+    pub input: InputConfig,
+    /// Each member's sha256, where its manifest gives one.
+    pub member_sha256: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,20 +33,10 @@ fn paint(canvas: &HtmlCanvasElement, preview: &Preview, map: Option<&CamMap>, op
 }
 
 fn download(canvas: &HtmlCanvasElement, label: &str) {
-    // A data: URL made here; nothing is fetched.
-    let Ok(url) = canvas.to_data_url_with_type("image/png") else {
-        return;
-    };
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
-        return;
-    };
-    let Ok(anchor) = document.create_element("a") else {
-        return;
-    };
-    let anchor: web_sys::HtmlAnchorElement = anchor.unchecked_into();
-    anchor.set_href(&url);
-    anchor.set_download(&format!("chexlens-{}.png", label.to_lowercase().replace(' ', "-")));
-    anchor.click();
+    if let Ok(url) = canvas.to_data_url_with_type("image/png") {
+        let name = format!("chexlens-{}.png", label.to_lowercase().replace(' ', "-"));
+        super::download::offer(&url, &name);
+    }
 }
 
 #[component]

@@ -1,5 +1,7 @@
 //! The page: model loading, image input, metadata, results.
 
+mod batch;
+mod download;
 mod heatmaps;
 mod image_panel;
 mod metadata_form;
@@ -11,6 +13,7 @@ mod state;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
+use batch::Batch;
 use heatmaps::HeatMaps;
 use image_panel::ImagePanel;
 use js_sys::Uint8Array;
@@ -172,6 +175,15 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // The batch's next image goes to the worker when the last is done.
+    Effect::new(move |_| {
+        state.batch.items.track();
+        state.model.track();
+        if let Some((message, bytes)) = state.batch.next_request(state) {
+            actions.client.with_value(|c| c.send(&message, vec![bytes]));
+        }
+    });
+
     // Every finding gets its heat map, also when the threshold admits new ones.
     Effect::new(move |_| {
         let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
@@ -214,6 +226,7 @@ pub fn App() -> impl IntoView {
             <section class="column">
                 <Results/>
             </section>
+            <Batch/>
         </main>
     }
 }

@@ -109,6 +109,8 @@ pub struct AppState {
     pub inspecting: RwSignal<Option<ImageFile>>,
     /// The serial of the latest file the user opened.
     pub last_serial: RwSignal<u32>,
+    /// Many images at once.
+    pub batch: super::batch::BatchState,
 }
 
 impl AppState {
@@ -128,6 +130,7 @@ impl AppState {
             from_file: RwSignal::new(FromFile::default()),
             inspecting: RwSignal::new(None),
             last_serial: RwSignal::new(0),
+            batch: super::batch::BatchState::new(),
         }
     }
 

@@ -198,7 +198,9 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             probabilities,
             elapsed_ms,
         } => {
-            if id == state.pending.get_untracked() {
+            if state.batch.owns(id) {
+                state.batch.finished(id, Ok(probabilities));
+            } else if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Done {
                     probabilities,
                     elapsed_ms,
@@ -218,7 +220,9 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             }
         }
         FromWorker::AnalysisFailed { id, message } => {
-            if id == state.pending.get_untracked() {
+            if state.batch.owns(id) {
+                state.batch.finished(id, Err(message));
+            } else if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Error(message.clone()));
                 state.error.set(Some(message));
             }

@@ -4,7 +4,7 @@
 //! the model crate.
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
-use crate::protocol::Backend;
+use crate::protocol::{Backend, keeps_pass_for_heat_maps};
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{
@@ -173,7 +173,9 @@ impl Engine {
             Runs::Here { ensemble, last } => {
                 let analysis = ensemble.analyse(image, metadata).await?;
                 let prediction = analysis.prediction.clone();
-                *last.borrow_mut() = Some(Rc::new(LastAnalysis { id, analysis }));
+                if keeps_pass_for_heat_maps(id) {
+                    *last.borrow_mut() = Some(Rc::new(LastAnalysis { id, analysis }));
+                }
                 Ok(prediction)
             }
             Runs::Pool(pool) => {

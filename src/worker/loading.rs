@@ -46,6 +46,8 @@ pub struct Loaded {
     pub demo: bool,
     /// Every file is in the offline cache.
     pub offline: bool,
+    /// Each member's sha256 as the manifest gives it (and as it was checked).
+    pub member_sha256: Vec<Option<String>>,
 }
 
 /// A picked weight file: its name, bytes and expected sha256.
@@ -271,7 +273,7 @@ impl Loader<'_> {
         let mut total_bytes = 0u64;
         for member in &manifest.members {
             let url = resolve_url(&member.weights, Some(&manifest_url)).map_err(LoadError::Failed)?;
-            let name = member.weights.rsplit('/').next().unwrap_or(&member.weights).to_string();
+            let name = member.file_name().to_string();
             let sha = member.sha256.as_deref();
             let fetched = self.member_bytes(&url, &name, sha, cache.as_ref()).await?;
             all_cached &= fetched.cached;
@@ -280,6 +282,7 @@ impl Loader<'_> {
             self.read_member(&mut assembly, &name, &fetched.bytes, sha).await?;
         }
         let name = manifest.name.clone();
+        let member_sha256 = manifest.members.iter().map(|m| m.sha256.clone()).collect();
         let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone()).await?;
         let offline = match (&cache, all_cached) {
             (Some(cache), true) => {
@@ -305,6 +308,7 @@ impl Loader<'_> {
             name,
             demo,
             offline,
+            member_sha256,
         })
     }
 
@@ -350,6 +354,7 @@ impl Loader<'_> {
             Some(m) => m.name.clone(),
             None => manifest::name_from_files(members.iter().map(|(n, _, _)| n.as_str())),
         };
+        let member_sha256 = members.iter().map(|(_, _, sha)| sha.clone()).collect();
         let mut assembly = self.plan.assembly(members.len()).await;
         for (member, bytes, sha) in members {
             // One member's bytes in wasm memory at a time.
@@ -362,6 +367,7 @@ impl Loader<'_> {
             name,
             demo,
             offline: false,
+            member_sha256,
         })
     }
 }

@@ -315,6 +315,8 @@ async fn load(
                 thresholds: settings.thresholds.clone(),
                 metadata_defaults: settings.metadata.defaults,
                 offline: loaded.offline,
+                input: settings.input.clone(),
+                member_sha256: loaded.member_sha256.clone(),
             };
             state.borrow_mut().engine = Some(Rc::new(engine));
             post(&FromWorker::ModelReady(info));

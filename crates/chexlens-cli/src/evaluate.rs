@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::shard::Shard;
 use chexlens_model::csv::MAX_CSV_BYTES;
 use chexlens_model::evaluation::{
-    self, Evaluation, LabelReport, Pick, Predictions, Scored, UncertainPolicy, predictions_header, predictions_line,
+    self, Evaluation, LabelReport, Pick, Predictions, UncertainPolicy, plots, predictions_header, predictions_line,
 };
 use chexlens_model::labelled::{CsvMetadata, LabelledImage, LabelledSet};
 use chexlens_model::{Manifest, Thresholds};
@@ -101,7 +101,7 @@ pub fn run(options: EvaluateOptions, model: Option<LoadedModel>) -> Result<(), F
         &thresholds,
     );
     if let Some(dir) = &options.plots {
-        crate::plots::write(dir, &evaluation.labels).map_err(Failure::Failed)?;
+        write_plots(dir, &evaluation.labels).map_err(Failure::Failed)?;
     }
     let picked = match options.pick {
         Some(rule) => Some(pick_thresholds(
@@ -292,11 +292,7 @@ fn scored_probabilities(
     model_labels: &[String],
     done: &HashMap<String, Vec<f32>>,
 ) -> Vec<(Vec<f32>, Vec<chexlens_model::labelled::Label>)> {
-    let columns: Vec<usize> = set
-        .labels
-        .iter()
-        .filter_map(|l| model_labels.iter().position(|m| m == l))
-        .collect();
+    let columns = evaluation::columns_of(&set.labels, model_labels);
     images
         .iter()
         .filter_map(|image| {
@@ -315,17 +311,8 @@ fn score(
     thresholds: &Thresholds,
 ) -> (Evaluation, usize) {
     let rows = scored_probabilities(set, images, model_labels, done);
-    let scored: Vec<Scored> = rows
-        .iter()
-        .map(|(p, l)| Scored {
-            probabilities: p,
-            labels: l,
-        })
-        .collect();
-    (
-        evaluation::evaluate(&set.labels, &scored, options.policy, thresholds),
-        rows.len(),
-    )
+    let evaluation = evaluation::evaluate_rows(&set.labels, &rows, options.policy, thresholds);
+    (evaluation, rows.len())
 }
 
 /// Each label's threshold by the rule; labels it cannot serve are left out.
@@ -546,4 +533,21 @@ fn report_table(
         }
     }
     out
+}
+
+/// Writes `roc_<label>.svg` and `reliability_<label>.svg` for every label.
+fn write_plots(dir: &Path, reports: &[LabelReport]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+    for report in reports {
+        let slug = chexlens_model::labels::file_slug(&report.label);
+        let drawings = [
+            ("roc", plots::roc_svg(report)),
+            ("reliability", plots::reliability_svg(report)),
+        ];
+        for (kind, svg) in drawings {
+            let path = dir.join(format!("{kind}_{slug}.svg"));
+            std::fs::write(&path, svg).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -7,7 +7,6 @@ mod evaluate;
 mod failure;
 mod files;
 mod model_source;
-mod plots;
 mod predict;
 mod progress;
 mod shard;

@@ -84,7 +84,9 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             let (images, meta) = ensemble.inputs_from_normalised(pixels, size, &metadata);
             let analysis = ensemble.analyse_inputs(images, meta).await?;
             let logits = analysis.prediction.member_logits.clone();
-            state.borrow_mut().last = Some(Rc::new((id, analysis)));
+            if crate::protocol::keeps_pass_for_heat_maps(id) {
+                state.borrow_mut().last = Some(Rc::new((id, analysis)));
+            }
             Ok(FromMember::Ran { logits })
         }
         ToMember::HeatMaps { id, labels, target } => {

@@ -4,6 +4,7 @@
 //! both classes. Pure data, so the CLI and the page score alike.
 
 mod calibration;
+pub mod plots;
 mod predictions;
 mod roc;
 mod threshold;
@@ -82,6 +83,15 @@ pub struct Evaluation {
     pub policy: UncertainPolicy,
 }
 
+/// Where each of `set_labels` is among the model's labels (the order of
+/// its probabilities), for the labels the model has.
+pub fn columns_of(set_labels: &[String], model_labels: &[String]) -> Vec<usize> {
+    set_labels
+        .iter()
+        .filter_map(|l| model_labels.iter().position(|m| m == l))
+        .collect()
+}
+
 /// One scored image: the model's probability and the CSV's label, per label.
 pub struct Scored<'a> {
     pub probabilities: &'a [f32],
@@ -117,6 +127,24 @@ pub fn evaluate(labels: &[String], images: &[Scored], policy: UncertainPolicy, t
         labels: reports,
         policy,
     }
+}
+
+/// [`evaluate`] on owned rows: each image's probabilities (in `labels`
+/// order) and its labels.
+pub fn evaluate_rows(
+    labels: &[String],
+    rows: &[(Vec<f32>, Vec<Label>)],
+    policy: UncertainPolicy,
+    thresholds: &Thresholds,
+) -> Evaluation {
+    let scored: Vec<Scored> = rows
+        .iter()
+        .map(|(p, l)| Scored {
+            probabilities: p,
+            labels: l,
+        })
+        .collect();
+    evaluate(labels, &scored, policy, thresholds)
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
-//! `--plots DIR`: each label's ROC curve and reliability diagram as SVG
-//! (text, so they need no plotting library and open in any browser).
+//! Each label's ROC curve and reliability diagram as SVG text: the CLI's
+//! `--plots` files and the page's figures are the same drawing.
 
-use chexlens_model::evaluation::LabelReport;
+use super::LabelReport;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
 const SIZE: f64 = 360.0;
 const MARGIN: f64 = 48.0;
@@ -48,7 +47,8 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-fn roc_svg(report: &LabelReport) -> String {
+/// The ROC curve with its AUROC and the operating point at the threshold.
+pub fn roc_svg(report: &LabelReport) -> String {
     let auc = report.auroc.map_or("AUROC n/a".to_string(), |a| {
         format!("AUROC {:.3} ({:.3}-{:.3})", a.value, a.ci95.0, a.ci95.1)
     });
@@ -77,7 +77,8 @@ fn roc_svg(report: &LabelReport) -> String {
     svg
 }
 
-fn reliability_svg(report: &LabelReport) -> String {
+/// The reliability diagram (fraction positive per probability bin) with its ECE.
+pub fn reliability_svg(report: &LabelReport) -> String {
     let ece = report
         .calibration
         .as_ref()
@@ -102,19 +103,4 @@ fn reliability_svg(report: &LabelReport) -> String {
     }
     svg.push_str("</svg>\n");
     svg
-}
-
-/// Writes `roc_<label>.svg` and `reliability_<label>.svg` for every label.
-pub fn write(dir: &Path, reports: &[LabelReport]) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
-    let mut written = Vec::new();
-    for report in reports {
-        let slug = chexlens_model::labels::file_slug(&report.label);
-        for (kind, svg) in [("roc", roc_svg(report)), ("reliability", reliability_svg(report))] {
-            let path = dir.join(format!("{kind}_{slug}.svg"));
-            std::fs::write(&path, svg).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
-            written.push(path);
-        }
-    }
-    Ok(written)
 }
