@@ -13,7 +13,7 @@ use chexlens_model::csv::MAX_CSV_BYTES;
 use chexlens_model::evaluation::{
     self, Evaluation, LabelReport, Pick, Predictions, UncertainPolicy, plots, predictions_header, predictions_line,
 };
-use chexlens_model::labelled::{CsvMetadata, LabelledImage, LabelledSet};
+use chexlens_model::labelled::{CsvMetadata, Label, LabelledImage, LabelledSet};
 use chexlens_model::{Manifest, Thresholds};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -92,41 +92,30 @@ pub fn run(options: EvaluateOptions, model: Option<LoadedModel>) -> Result<(), F
     }
     let thresholds = thresholds(&options, model.as_ref());
     let in_set = work.images.len();
-    let (evaluation, scored) = score(
-        &work.set,
-        &work.images,
-        &work.model_labels,
-        &done,
-        &options,
-        &thresholds,
-    );
+    // Each scored image's probabilities and labels, built once for scoring and picking.
+    let rows = scored_probabilities(&work.set, &work.images, &work.model_labels, &done);
+    let evaluation = evaluation::evaluate_rows(&work.set.labels, &rows, options.policy, &thresholds);
     if let Some(dir) = &options.plots {
         write_plots(dir, &evaluation.labels).map_err(Failure::Failed)?;
     }
-    let picked = match options.pick {
-        Some(rule) => Some(pick_thresholds(
-            rule,
-            &work.set,
-            &work.images,
-            &done,
-            &options,
-            &work.model_labels,
-        )),
-        None => None,
-    };
+    let picked = options
+        .pick
+        .map(|rule| pick_thresholds(rule, &work.set.labels, &rows, options.policy));
     if let (Some(path), Some(picked)) = (&options.write_thresholds, &picked) {
         write_thresholds(path, &options, model.as_ref(), picked).map_err(Failure::Failed)?;
     }
+    let report = Report {
+        evaluation: &evaluation,
+        scored: rows.len(),
+        in_set,
+        skipped: &skipped,
+        picked: picked.as_deref(),
+        options: &options,
+    };
     if options.json {
-        println!(
-            "{}",
-            report_json(&evaluation, scored, in_set, &skipped, picked.as_ref(), &options)
-        );
+        println!("{}", report.json());
     } else {
-        print!(
-            "{}",
-            report_table(&evaluation, scored, in_set, &skipped, picked.as_ref(), &options)
-        );
+        print!("{}", report.table());
     }
     Ok(())
 }
@@ -291,7 +280,7 @@ fn scored_probabilities(
     images: &[LabelledImage],
     model_labels: &[String],
     done: &HashMap<String, Vec<f32>>,
-) -> Vec<(Vec<f32>, Vec<chexlens_model::labelled::Label>)> {
+) -> Vec<(Vec<f32>, Vec<Label>)> {
     let columns = evaluation::columns_of(&set.labels, model_labels);
     images
         .iter()
@@ -302,36 +291,20 @@ fn scored_probabilities(
         .collect()
 }
 
-fn score(
-    set: &LabelledSet,
-    images: &[LabelledImage],
-    model_labels: &[String],
-    done: &HashMap<String, Vec<f32>>,
-    options: &EvaluateOptions,
-    thresholds: &Thresholds,
-) -> (Evaluation, usize) {
-    let rows = scored_probabilities(set, images, model_labels, done);
-    let evaluation = evaluation::evaluate_rows(&set.labels, &rows, options.policy, thresholds);
-    (evaluation, rows.len())
-}
-
 /// Each label's threshold by the rule; labels it cannot serve are left out.
 fn pick_thresholds(
     rule: Pick,
-    set: &LabelledSet,
-    images: &[LabelledImage],
-    done: &HashMap<String, Vec<f32>>,
-    options: &EvaluateOptions,
-    model_labels: &[String],
+    labels: &[String],
+    rows: &[(Vec<f32>, Vec<Label>)],
+    policy: UncertainPolicy,
 ) -> Vec<(String, Option<f64>)> {
-    let rows = scored_probabilities(set, images, model_labels, done);
-    set.labels
+    labels
         .iter()
         .enumerate()
         .map(|(i, label)| {
             let (scores, truth): (Vec<f64>, Vec<bool>) = rows
                 .iter()
-                .filter_map(|(p, l)| Some((p[i] as f64, options.policy.truth(l[i])?)))
+                .filter_map(|(p, l)| Some((p[i] as f64, policy.truth(l[i])?)))
                 .unzip();
             (label.clone(), rule.choose(&scores, &truth))
         })
@@ -447,92 +420,106 @@ fn label_json(r: &LabelReport) -> Value {
     })
 }
 
-fn report_json(
-    evaluation: &Evaluation,
+/// What one run found, as the table or `--json` prints it.
+struct Report<'a> {
+    evaluation: &'a Evaluation,
     scored: usize,
     in_set: usize,
-    skipped: &[Skipped],
-    picked: Option<&Vec<(String, Option<f64>)>>,
-    options: &EvaluateOptions,
-) -> Value {
-    json!({
-        "labels_csv": options.labels_csv.display().to_string(),
-        "shard": options.shard.map(|s| s.to_string()),
-        "images_scored": scored,
-        "images_in_set": in_set,
-        "uncertain": evaluation.policy.name(),
-        "ci_method": "DeLong",
-        "mean_auroc": evaluation.mean_auroc,
-        "labels": evaluation.labels.iter().map(label_json).collect::<Vec<_>>(),
-        "skipped": skipped.iter().map(|s| json!({"path": s.path, "error": s.reason})).collect::<Vec<_>>(),
-        "picked_thresholds": picked.map(|p| p.iter().map(|(l, t)| (l.clone(), option(*t))).collect::<serde_json::Map<_, _>>()),
-    })
+    skipped: &'a [Skipped],
+    picked: Option<&'a [(String, Option<f64>)]>,
+    options: &'a EvaluateOptions,
 }
 
-fn report_table(
-    evaluation: &Evaluation,
-    scored: usize,
-    in_set: usize,
-    skipped: &[Skipped],
-    picked: Option<&Vec<(String, Option<f64>)>>,
-    options: &EvaluateOptions,
-) -> String {
-    let fmt = |v: Option<f64>| v.map_or("   -  ".to_string(), |v| format!("{v:.3}"));
-    let width = evaluation
-        .labels
-        .iter()
-        .map(|r| r.label.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let mut out = format!(
-        "{}{}: {scored} of {in_set} images scored, uncertain labels: {}; AUROC 95% CIs by DeLong's method\n",
-        options.labels_csv.display(),
-        options.shard.map_or(String::new(), |s| format!(" (shard {s})")),
-        evaluation.policy.name(),
-    );
-    out.push_str(&format!(
-        "  {:<width$}  {:>5} {:>5}  {:<21}  {:>5}  {:>5}  {:>5} {:>5} {:>5} {:>5}  {:>5}\n",
-        "label", "pos", "neg", "AUROC (95% CI)", "AUPRC", "thr", "sens", "spec", "PPV", "NPV", "ECE"
-    ));
-    for r in &evaluation.labels {
-        let op = &r.operating_point;
-        let auc = r.auroc.map_or("       -".to_string(), |a| {
-            format!("{:.3} ({:.3}-{:.3})", a.value, a.ci95.0, a.ci95.1)
-        });
-        out.push_str(&format!(
-            "  {:<width$}  {:>5} {:>5}  {auc:<21}  {:>5}  {:>5.2}  {:>5} {:>5} {:>5} {:>5}  {:>5}\n",
-            r.label,
-            r.positives,
-            r.negatives,
-            fmt(r.auprc),
-            op.threshold,
-            fmt(op.sensitivity),
-            fmt(op.specificity),
-            fmt(op.ppv),
-            fmt(op.npv),
-            fmt(r.calibration.as_ref().map(|c| c.expected_calibration_error)),
-        ));
+impl Report<'_> {
+    fn json(&self) -> Value {
+        let Report {
+            evaluation,
+            scored,
+            in_set,
+            skipped,
+            picked,
+            options,
+        } = *self;
+        json!({
+            "labels_csv": options.labels_csv.display().to_string(),
+            "shard": options.shard.map(|s| s.to_string()),
+            "images_scored": scored,
+            "images_in_set": in_set,
+            "uncertain": evaluation.policy.name(),
+            "ci_method": "DeLong",
+            "mean_auroc": evaluation.mean_auroc,
+            "labels": evaluation.labels.iter().map(label_json).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|s| json!({"path": s.path, "error": s.reason})).collect::<Vec<_>>(),
+            "picked_thresholds": picked.map(|p| p.iter().map(|(l, t)| (l.clone(), option(*t))).collect::<serde_json::Map<_, _>>()),
+        })
     }
-    let with_both = evaluation.labels.iter().filter(|r| r.auroc.is_some()).count();
-    out.push_str(&format!(
-        "  mean AUROC over the {with_both} labels with both classes: {}\n",
-        fmt(evaluation.mean_auroc)
-    ));
-    if let Some(picked) = picked {
-        let list: Vec<String> = picked
+
+    fn table(&self) -> String {
+        let Report {
+            evaluation,
+            scored,
+            in_set,
+            skipped,
+            picked,
+            options,
+        } = *self;
+        let fmt = |v: Option<f64>| v.map_or("   -  ".to_string(), |v| format!("{v:.3}"));
+        let width = evaluation
+            .labels
             .iter()
-            .map(|(l, t)| format!("{l} {}", t.map_or("-".into(), |t| format!("{t:.4}"))))
-            .collect();
-        out.push_str(&format!("  picked thresholds: {}\n", list.join(", ")));
-    }
-    if !skipped.is_empty() {
-        out.push_str(&format!("  {} images skipped:\n", skipped.len()));
-        for s in skipped {
-            out.push_str(&format!("    {}: {}\n", s.path, s.reason));
+            .map(|r| r.label.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut out = format!(
+            "{}{}: {scored} of {in_set} images scored, uncertain labels: {}; AUROC 95% CIs by DeLong's method\n",
+            options.labels_csv.display(),
+            options.shard.map_or(String::new(), |s| format!(" (shard {s})")),
+            evaluation.policy.name(),
+        );
+        out.push_str(&format!(
+            "  {:<width$}  {:>5} {:>5}  {:<21}  {:>5}  {:>5}  {:>5} {:>5} {:>5} {:>5}  {:>5}\n",
+            "label", "pos", "neg", "AUROC (95% CI)", "AUPRC", "thr", "sens", "spec", "PPV", "NPV", "ECE"
+        ));
+        for r in &evaluation.labels {
+            let op = &r.operating_point;
+            let auc = r.auroc.map_or("       -".to_string(), |a| {
+                format!("{:.3} ({:.3}-{:.3})", a.value, a.ci95.0, a.ci95.1)
+            });
+            out.push_str(&format!(
+                "  {:<width$}  {:>5} {:>5}  {auc:<21}  {:>5}  {:>5.2}  {:>5} {:>5} {:>5} {:>5}  {:>5}\n",
+                r.label,
+                r.positives,
+                r.negatives,
+                fmt(r.auprc),
+                op.threshold,
+                fmt(op.sensitivity),
+                fmt(op.specificity),
+                fmt(op.ppv),
+                fmt(op.npv),
+                fmt(r.calibration.as_ref().map(|c| c.expected_calibration_error)),
+            ));
         }
+        let with_both = evaluation.labels.iter().filter(|r| r.auroc.is_some()).count();
+        out.push_str(&format!(
+            "  mean AUROC over the {with_both} labels with both classes: {}\n",
+            fmt(evaluation.mean_auroc)
+        ));
+        if let Some(picked) = picked {
+            let list: Vec<String> = picked
+                .iter()
+                .map(|(l, t)| format!("{l} {}", t.map_or("-".into(), |t| format!("{t:.4}"))))
+                .collect();
+            out.push_str(&format!("  picked thresholds: {}\n", list.join(", ")));
+        }
+        if !skipped.is_empty() {
+            out.push_str(&format!("  {} images skipped:\n", skipped.len()));
+            for s in skipped {
+                out.push_str(&format!("    {}: {}\n", s.path, s.reason));
+            }
+        }
+        out
     }
-    out
 }
 
 /// Writes `roc_<label>.svg` and `reliability_<label>.svg` for every label.
