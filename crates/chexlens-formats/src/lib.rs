@@ -10,6 +10,7 @@ pub mod combine;
 pub mod csv;
 pub mod dicom;
 pub mod evaluation;
+pub mod export;
 pub mod input;
 pub mod labelled;
 pub mod labels;

@@ -9,7 +9,7 @@ pub mod pickle;
 mod pth;
 mod safetensors;
 mod tensor;
-mod zip;
+pub(crate) mod zip;
 
 pub use error::{WeightError, WeightErrorKind};
 pub use safetensors::{Written as WrittenSafetensors, write_safetensors};
