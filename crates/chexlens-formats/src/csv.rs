@@ -37,6 +37,9 @@ pub enum CsvError {
 /// A parsed file: the header and the rows, each as long as the header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
+    /// Lines before the header that start with `#`, without the `#`
+    /// (where the page's exports keep their provenance).
+    pub comments: Vec<String>,
     pub header: Vec<String>,
     /// Each row with the line it starts on (1-based, the header is line 1).
     pub rows: Vec<(usize, Vec<String>)>,
@@ -49,7 +52,8 @@ impl Table {
     }
 }
 
-/// Parses CSV bytes; blank lines are skipped.
+/// Parses CSV bytes; blank lines are skipped, and so are `#` lines before
+/// the header (kept as [`Table::comments`]).
 pub fn parse(bytes: &[u8]) -> Result<Table, CsvError> {
     if bytes.len() as u64 > MAX_CSV_BYTES {
         return Err(CsvError::TooLarge(bytes.len() as u64));
@@ -57,6 +61,19 @@ pub fn parse(bytes: &[u8]) -> Result<Table, CsvError> {
     let text = std::str::from_utf8(bytes).map_err(|_| CsvError::NotText)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Records { rest: text, line: 1 };
+    let mut comments = Vec::new();
+    while let Some(comment) = records.rest.strip_prefix('#') {
+        let (line, rest) = comment.split_once('\n').unwrap_or((comment, ""));
+        if line.len() > MAX_FIELD_BYTES {
+            return Err(CsvError::FieldTooLong { line: records.line });
+        }
+        if comments.len() + 1 >= MAX_ROWS {
+            return Err(CsvError::TooManyRows);
+        }
+        comments.push(line.trim_end_matches('\r').trim().to_owned());
+        records.rest = rest;
+        records.line += 1;
+    }
     let (_, header) = records.next_record()?.ok_or(CsvError::Empty)?;
     let mut rows = Vec::new();
     while let Some((line, row)) = records.next_record()? {
@@ -75,7 +92,7 @@ pub fn parse(bytes: &[u8]) -> Result<Table, CsvError> {
         }
         rows.push((line, row));
     }
-    Ok(Table { header, rows })
+    Ok(Table { comments, header, rows })
 }
 
 /// A field as CSV writes it: quoted when it holds a comma, quote or newline.
@@ -167,6 +184,17 @@ mod tests {
         assert_eq!(t.rows[0], (2, vec!["a,b.jpg".to_string(), "61".into()]));
         assert_eq!(t.rows[1], (4, vec!["say \"hi\"".to_string(), String::new()]));
         assert_eq!(t.column("Age"), Some(1));
+    }
+
+    #[test]
+    fn keeps_comment_lines_before_the_header_and_counts_them() {
+        let t = parse(b"# provenance {\"a\": 1}\r\n#second\nPath,Age\n# not a comment,2\n").unwrap();
+        assert_eq!(t.comments, ["provenance {\"a\": 1}", "second"]);
+        assert_eq!(t.header, ["Path", "Age"]);
+        assert_eq!(t.rows, [(4, vec!["# not a comment".to_string(), "2".into()])]);
+        assert_eq!(parse(b"#only a comment").unwrap_err(), CsvError::Empty);
+        let long = [b"#".as_slice(), &vec![b'x'; MAX_FIELD_BYTES + 1]].concat();
+        assert_eq!(parse(&long).unwrap_err(), CsvError::FieldTooLong { line: 1 });
     }
 
     #[test]

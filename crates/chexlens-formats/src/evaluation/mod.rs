@@ -10,7 +10,9 @@ mod roc;
 mod threshold;
 
 pub use calibration::{BINS, Calibration, ReliabilityBin, calibration};
-pub use predictions::{PredictionRow, Predictions, PredictionsError, predictions_header, predictions_line};
+pub use predictions::{
+    PredictionRow, Predictions, PredictionsError, predictions_header, predictions_line, provenance_comment,
+};
 pub use roc::{Auroc, RocPoint, auroc, average_precision, roc_curve};
 pub use threshold::{OperatingPoint, Pick};
 

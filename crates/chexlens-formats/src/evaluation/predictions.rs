@@ -13,6 +13,8 @@ pub struct PredictionRow {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Predictions {
+    /// The file's `#` lines before its header (see [`provenance_comment`]).
+    pub comments: Vec<String>,
     pub labels: Vec<String>,
     pub rows: Vec<PredictionRow>,
 }
@@ -25,6 +27,12 @@ pub enum PredictionsError {
     Header { expected: String, found: String },
     #[error("line {line}: '{value}' is not a probability")]
     BadProbability { line: usize, value: String },
+}
+
+/// The line an export puts before its header to say where its numbers
+/// came from; readers of the file skip it (pandas: `comment="#"`).
+pub fn provenance_comment(provenance: &serde_json::Value) -> String {
+    format!("# chexlens provenance {provenance}")
 }
 
 /// The header line for these labels.
@@ -75,7 +83,11 @@ impl Predictions {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { labels, rows })
+        Ok(Self {
+            comments: table.comments,
+            labels,
+            rows,
+        })
     }
 }
 
@@ -87,14 +99,18 @@ mod tests {
     fn lines_read_back_exactly() {
         let labels = vec!["No Finding".to_string(), "Edema".to_string()];
         let p = [0.123_456_79_f32, 1e-7];
+        let provenance = serde_json::json!({"chexlens": "0.1.0", "members": 3});
         let text = format!(
-            "{}\n{}\n",
+            "{}\n{}\n{}\n",
+            provenance_comment(&provenance),
             predictions_header(&labels),
             predictions_line("a,b/c.jpg", &p)
         );
         let read = Predictions::parse(text.as_bytes(), Some(&labels)).unwrap();
         assert_eq!(read.rows[0].path, "a,b/c.jpg");
         assert_eq!(read.rows[0].probabilities, p);
+        let comment = read.comments[0].strip_prefix("chexlens provenance ").unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(comment).unwrap(), provenance);
     }
 
     #[test]
