@@ -1,7 +1,7 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
-use chexlens_model::cam::{CamMap, overlay};
+use chexlens_model::cam::{CamMap, OverlayBase};
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray, wait};
 use serde_json::{Map, Value, json};
@@ -90,20 +90,13 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "image".into());
-    let (w, h) = (analysis.image.width, analysis.image.height);
-    let rgb: Vec<u8> = analysis
-        .image
-        .to_rgba()
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let base = OverlayBase::new(&analysis.image, None);
     let mut written = Vec::new();
     for (label, map) in &analysis.cams {
-        let pixels = overlay(&rgb, &map.upsampled(w, h), 0.5);
         let slug = chexlens_model::labels::file_slug(label);
         let path = dir.join(format!("{stem}_{slug}.png"));
-        image::save_buffer(&path, &pixels, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-            .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+        let png = base.overlay_png(map)?;
+        std::fs::write(&path, png).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
         written.push(path);
     }
     Ok(written)

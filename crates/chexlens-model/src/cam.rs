@@ -1,6 +1,10 @@
 //! Heat maps as pytorch-grad-cam scales, resizes and draws them. Pure data:
 //! no tensors, so the page uses it on any backend.
 
+use crate::XrayImage;
+use chexlens_formats::export::encode_rgb_png;
+use chexlens_formats::preprocess::{ResizeFilter, resize_plane};
+
 /// A heat map, row-major, values in [0, 1].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CamMap {
@@ -101,9 +105,88 @@ pub fn overlay(image_rgb: &[u8], map: &CamMap, image_weight: f32) -> Vec<u8> {
     blended.iter().map(|v| (255.0 * v / max) as u8).collect()
 }
 
+/// A size scaled down to fit a square of `side`, never up, at least one
+/// pixel each way (the page's previews and the overlays it exports).
+pub fn fit_within(width: usize, height: usize, side: usize) -> (usize, usize) {
+    let scale = (side as f64 / width.max(height).max(1) as f64).min(1.0);
+    let fit = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    (fit(width), fit(height))
+}
+
+/// An image made ready to carry heat maps: RGB at the size the overlays
+/// are written at. The CLI's `--cam` and the page's overlay export both
+/// draw through it, so their overlays are made alike.
+pub struct OverlayBase {
+    pub width: usize,
+    pub height: usize,
+    rgb: Vec<u8>,
+}
+
+impl OverlayBase {
+    /// The image at its own size, or scaled to fit `max_side` (bilinear).
+    pub fn new(image: &XrayImage, max_side: Option<usize>) -> Self {
+        let (width, height) = max_side.map_or((image.width, image.height), |side| {
+            fit_within(image.width, image.height, side)
+        });
+        let planes: Vec<Vec<u8>> = if (width, height) == (image.width, image.height) {
+            image.planes.clone()
+        } else {
+            image
+                .planes
+                .iter()
+                .map(|p| resize_plane(p, image.width, image.height, width, height, ResizeFilter::Bilinear))
+                .collect()
+        };
+        let scaled = XrayImage { width, height, planes };
+        let rgb = scaled
+            .to_rgba()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Self { width, height, rgb }
+    }
+
+    /// `map` drawn over the image at half weight (pytorch-grad-cam's default), as RGB.
+    pub fn overlay_rgb(&self, map: &CamMap) -> Vec<u8> {
+        overlay(&self.rgb, &map.upsampled(self.width, self.height), 0.5)
+    }
+
+    /// [`OverlayBase::overlay_rgb`] as a PNG file.
+    pub fn overlay_png(&self, map: &CamMap) -> Result<Vec<u8>, String> {
+        encode_rgb_png(&self.overlay_rgb(map), self.width, self.height)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlays_are_drawn_at_the_fitted_size_from_the_image_itself() {
+        assert_eq!(fit_within(2000, 1000, 512), (512, 256));
+        assert_eq!(fit_within(300, 200, 512), (300, 200), "never scaled up");
+        assert_eq!(fit_within(10_000, 1, 512), (512, 1), "at least a pixel");
+        let grey: Vec<u8> = (0..8 * 4).map(|i| (i * 7) as u8).collect();
+        let image = XrayImage {
+            width: 8,
+            height: 4,
+            planes: vec![grey.clone()],
+        };
+        let map = CamMap::scaled(2, 2, vec![0.0, 1.0, 0.5, 0.25]);
+        let full = OverlayBase::new(&image, None);
+        let rgb: Vec<u8> = grey.iter().flat_map(|&g| [g, g, g]).collect();
+        assert_eq!((full.width, full.height), (8, 4));
+        assert_eq!(full.overlay_rgb(&map), overlay(&rgb, &map.upsampled(8, 4), 0.5));
+        let small = OverlayBase::new(&image, Some(4));
+        assert_eq!((small.width, small.height), (4, 2));
+        let expected: Vec<u8> = resize_plane(&grey, 8, 4, 4, 2, ResizeFilter::Bilinear)
+            .iter()
+            .flat_map(|&g| [g, g, g])
+            .collect();
+        assert_eq!(small.overlay_rgb(&map), overlay(&expected, &map.upsampled(4, 2), 0.5));
+        let png = small.overlay_png(&map).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
 
     #[test]
     fn scaling_matches_scale_cam_image() {
