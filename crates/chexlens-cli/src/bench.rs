@@ -9,7 +9,8 @@ use chexlens_model::analysis::read_back;
 use chexlens_model::gradcam::{self, CamTarget};
 use chexlens_model::{AnalysisError, ArchitectureConfig, Ensemble, Metadata, ModelSettings, Tensor, wait};
 use serde_json::json;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The bench input: a fixed pattern of normalised pixels that
@@ -146,6 +147,33 @@ fn weight_bytes(ensemble: &Ensemble) -> usize {
         .map(|(_, shape)| shape.iter().product::<usize>() * 4)
         .sum();
     per_member * ensemble.members.len()
+}
+
+/// Writes `members` generated members of `config` into `dir` as
+/// `generated-N.safetensors`, so that `predict` and `evaluate` can be timed
+/// on full-size files through the real loading path.
+pub fn write_generated(config: &ArchitectureConfig, members: usize, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+    let metadata = BTreeMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (
+            "generated_by".to_string(),
+            format!("chexlens {} bench", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
+    (0..members)
+        .map(|i| {
+            let state = chexlens_model::weights::generated(config, i as u64 + 1);
+            let written = chexlens_model::weights::write_safetensors(
+                state.tensors.iter().map(|(k, v)| (k.as_str(), v)),
+                false,
+                &metadata,
+            );
+            let path = dir.join(format!("generated-{}.safetensors", i + 1));
+            std::fs::write(&path, &written.bytes).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+            Ok(path)
+        })
+        .collect()
 }
 
 pub fn run(options: BenchOptions) -> Result<(), String> {

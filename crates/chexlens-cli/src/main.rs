@@ -93,6 +93,10 @@ struct BenchArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t)]
     device: device::DeviceChoice,
+    /// Write the generated members as .safetensors into DIR instead of
+    /// timing them (to time `predict` and `evaluate` on full-size files).
+    #[arg(long, value_name = "DIR", conflicts_with = "weights")]
+    write_weights: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -237,6 +241,12 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     let model = if args.weights.is_empty() {
         let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
         config.check().map_err(|e| Failure::Setup(e.to_string()))?;
+        if let Some(dir) = &args.write_weights {
+            for path in bench::write_generated(&config, args.members.max(1), dir).map_err(Failure::Failed)? {
+                println!("{}", path.display());
+            }
+            return Ok(());
+        }
         bench::BenchModel::Generated {
             config,
             members: args.members.max(1),
