@@ -16,20 +16,12 @@ pub const PREVIEW_SIZE: usize = 512;
 /// The preview size of a `width` x `height` image: scaled down to fit the
 /// square, never up, at least one pixel each way.
 pub fn preview_dimensions(width: usize, height: usize) -> (usize, usize) {
-    let scale = (PREVIEW_SIZE as f64 / width.max(height).max(1) as f64).min(1.0);
-    let side = |n: usize| ((n as f64 * scale).round() as usize).max(1);
-    (side(width), side(height))
+    chexlens_model::cam::fit_within(width, height, PREVIEW_SIZE)
 }
 
-/// Analyses numbered from here are the page's batch: the worker keeps no
-/// state for their heat maps, so that a batch running beside the single
-/// image never replaces the pass that image's heat maps come from.
+/// Analyses numbered from here are the page's batch: the worker keeps
+/// their passes apart from the image in view's (see `passes`).
 pub const FIRST_BATCH_ID: u32 = 1 << 31;
-
-/// Whether the worker keeps analysis `id`'s backbone pass for heat maps.
-pub fn keeps_pass_for_heat_maps(id: u32) -> bool {
-    id < FIRST_BATCH_ID
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +78,10 @@ pub enum ToWorker {
         serial: u32,
         file_name: String,
         metadata: Metadata,
+        /// A DICOM's own sex, age and view replace `metadata`'s (the batch's
+        /// images without a labels-CSV row; the image in view's tags are in
+        /// its form already).
+        file_tags_first: bool,
     },
     /// Grad-CAM heat maps of analysis `id` for these label indices.
     HeatMaps { id: u32, labels: Vec<usize> },
@@ -165,6 +161,8 @@ pub enum FromWorker {
         id: u32,
         probabilities: Vec<f32>,
         elapsed_ms: f64,
+        /// The metadata the analysis used.
+        metadata: Metadata,
     },
     AnalysisFailed {
         id: u32,

@@ -4,7 +4,8 @@
 //! the model crate.
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
-use crate::protocol::{Backend, keeps_pass_for_heat_maps};
+use crate::passes::KeptPasses;
+use crate::protocol::Backend;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{
@@ -12,7 +13,6 @@ use chexlens_model::{
     XrayImage,
 };
 use std::cell::RefCell;
-use std::rc::Rc;
 
 /// Told to the user when a member worker stops.
 const STOPPED: &str =
@@ -80,7 +80,7 @@ impl Assembly {
                     Ensemble::from_state_dicts(weights, architecture, settings, device).map_err(|e| e.to_string())?;
                 Ok(Engine(Runs::Here {
                     ensemble,
-                    last: RefCell::new(None),
+                    kept: RefCell::default(),
                 }))
             }
             Assembly::Pool(pool) => Ok(Engine(Runs::Pool(
@@ -127,19 +127,13 @@ impl EngineError {
 /// Told when heat maps are asked of an analysis that a newer one replaced.
 pub const NOT_CURRENT: &str = "that analysis is no longer current";
 
-/// The last analysis in this worker and its id: its kept backbone pass
-/// lets its heat maps run only the layers after Grad-CAM's target.
-struct LastAnalysis {
-    id: u32,
-    analysis: Analysis,
-}
-
 pub struct Engine(Runs);
 
 enum Runs {
     Here {
         ensemble: Ensemble,
-        last: RefCell<Option<Rc<LastAnalysis>>>,
+        /// Kept backbone passes: heat maps run only the layers after Grad-CAM's target.
+        kept: RefCell<KeptPasses<Analysis>>,
     },
     Pool(MemberPool),
 }
@@ -170,12 +164,10 @@ impl Engine {
     /// The ensemble's prediction for one image (analysis `id`).
     pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Prediction, EngineError> {
         match &self.0 {
-            Runs::Here { ensemble, last } => {
+            Runs::Here { ensemble, kept } => {
                 let analysis = ensemble.analyse(image, metadata).await?;
                 let prediction = analysis.prediction.clone();
-                if keeps_pass_for_heat_maps(id) {
-                    *last.borrow_mut() = Some(Rc::new(LastAnalysis { id, analysis }));
-                }
+                kept.borrow_mut().keep(id, analysis);
                 Ok(prediction)
             }
             Runs::Pool(pool) => {
@@ -191,10 +183,9 @@ impl Engine {
     pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
         let target = CamTarget::default();
         match &self.0 {
-            Runs::Here { ensemble, last } => {
-                let last = last.borrow().clone().filter(|l| l.id == id);
-                let last = last.ok_or_else(EngineError::not_current)?;
-                Ok(last.analysis.heat_maps(ensemble, labels, target).await?)
+            Runs::Here { ensemble, kept } => {
+                let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
+                Ok(analysis.heat_maps(ensemble, labels, target).await?)
             }
             Runs::Pool(pool) => Ok(CamMap::ensemble_per_label(
                 &pool.member_heat_maps(id, labels, target).await?,

@@ -124,12 +124,20 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             serial,
             file_name,
             metadata,
+            file_tags_first,
         } => {
-            let reply = match analyse(&state, id, serial, &metadata, bytes.first()).await {
+            let asked = Asked {
+                id,
+                serial,
+                metadata,
+                file_tags_first,
+            };
+            let reply = match analyse(&state, asked, bytes.first()).await {
                 Ok(done) => FromWorker::AnalysisDone {
                     id,
                     probabilities: done.prediction.probabilities,
                     elapsed_ms: done.elapsed_ms,
+                    metadata: done.metadata,
                 },
                 Err(e) => FromWorker::AnalysisFailed {
                     id,
@@ -176,37 +184,48 @@ enum RequestError {
     Engine(String),
 }
 
-/// A finished analysis and how long it took.
+/// What an analysis request asks for.
+struct Asked {
+    id: u32,
+    serial: u32,
+    metadata: Metadata,
+    file_tags_first: bool,
+}
+
+/// A finished analysis, the metadata it used and how long it took.
 struct Analysed {
     prediction: Prediction,
+    metadata: Metadata,
     elapsed_ms: f64,
 }
 
 /// Analysis `id` of image `serial`: the DICOM inspected before it, else the file's bytes.
-async fn analyse(
-    state: &RefCell<State>,
-    id: u32,
-    serial: u32,
-    metadata: &Metadata,
-    file: Option<&Uint8Array>,
-) -> Result<Analysed, RequestError> {
+async fn analyse(state: &RefCell<State>, asked: Asked, file: Option<&Uint8Array>) -> Result<Analysed, RequestError> {
     let engine = state.borrow().engine.clone().ok_or(RequestError::NoModel)?;
     let started = js_sys::Date::now();
     let inspected = match &state.borrow().inspected {
-        Some((s, image)) if *s == serial => Some(image.clone()),
+        Some((s, image)) if *s == asked.serial => Some(image.clone()),
         _ => None,
     };
+    let mut metadata = asked.metadata;
     let image = match (inspected, file) {
         (Some(image), _) => image,
-        (None, Some(file)) => Rc::new(decode_xray(&file.to_vec())?.image),
+        (None, Some(file)) => {
+            let loaded = decode_xray(&file.to_vec())?;
+            if let (true, Some(dicom)) = (asked.file_tags_first, &loaded.dicom) {
+                metadata = dicom.tags.apply_to(metadata);
+            }
+            Rc::new(loaded.image)
+        }
         (None, None) => return Err(RequestError::NoImage),
     };
     let prediction = engine
-        .analyse(id, &image, metadata)
+        .analyse(asked.id, &image, &metadata)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
     Ok(Analysed {
         prediction,
+        metadata,
         elapsed_ms: js_sys::Date::now() - started,
     })
 }

@@ -3,6 +3,7 @@
 //! separate cores.
 
 use super::protocol::{Envelope, FromMember, ToMember};
+use crate::passes::KeptPasses;
 use crate::transport;
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError};
 use js_sys::Uint8Array;
@@ -32,8 +33,8 @@ enum MemberError {
 struct State {
     read: Vec<StateDict>,
     ensemble: Option<Rc<Ensemble>>,
-    /// The last analysis and its id.
-    last: Option<Rc<(u32, Analysis)>>,
+    /// Kept backbone passes, for heat maps.
+    kept: KeptPasses<Analysis>,
 }
 
 fn post(seq: u32, body: FromMember) {
@@ -84,16 +85,13 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             let (images, meta) = ensemble.inputs_from_normalised(pixels, size, &metadata);
             let analysis = ensemble.analyse_inputs(images, meta).await?;
             let logits = analysis.prediction.member_logits.clone();
-            if crate::protocol::keeps_pass_for_heat_maps(id) {
-                state.borrow_mut().last = Some(Rc::new((id, analysis)));
-            }
+            state.borrow_mut().kept.keep(id, analysis);
             Ok(FromMember::Ran { logits })
         }
         ToMember::HeatMaps { id, labels, target } => {
             let ensemble = loaded(state)?;
-            let last = state.borrow().last.clone();
-            let last = last.filter(|last| last.0 == id).ok_or(MemberError::NotCurrent)?;
-            let maps = last.1.member_heat_maps(&ensemble, &labels, target).await?;
+            let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;
+            let maps = analysis.member_heat_maps(&ensemble, &labels, target).await?;
             Ok(FromMember::HeatMaps { maps })
         }
     }
