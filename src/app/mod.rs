@@ -8,6 +8,7 @@ mod metadata_form;
 mod model_panel;
 mod offline_models;
 mod pwa;
+mod report;
 mod results;
 mod state;
 mod worker_client;
@@ -130,6 +131,7 @@ impl Actions {
             serial: image.serial,
             file_name: image.name.clone(),
             metadata: self.state.metadata.get_untracked(),
+            file_tags_first: false,
         };
         let bytes = Uint8Array::from(image.bytes.as_slice());
         self.client.with_value(|c| c.send(&message, vec![bytes]));
@@ -175,12 +177,12 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    // The batch's next image goes to the worker when the last is done.
+    // The batch's next request goes to the worker when the last is answered.
     Effect::new(move |_| {
-        state.batch.items.track();
+        state.batch.track();
         state.model.track();
         if let Some((message, bytes)) = state.batch.next_request(state) {
-            actions.client.with_value(|c| c.send(&message, vec![bytes]));
+            actions.client.with_value(|c| c.send(&message, bytes));
         }
     });
 

@@ -96,6 +96,7 @@ impl WorkerClient {
         self.state.model.set(ModelStatus::Error(message.into()));
         // A DICOM being read when it stopped stays unread; the image on screen stays.
         self.state.inspecting.set(None);
+        self.state.batch.worker_stopped(message);
         if self.state.analysis.get_untracked() == AnalysisStatus::Running {
             self.state.analysis.set(AnalysisStatus::Error(message.into()));
         }
@@ -197,9 +198,10 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             id,
             probabilities,
             elapsed_ms,
+            metadata,
         } => {
             if state.batch.owns(id) {
-                state.batch.finished(id, Ok(probabilities));
+                state.batch.finished(id, Ok((probabilities, metadata)));
             } else if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Done {
                     probabilities,
@@ -208,12 +210,17 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             }
         }
         FromWorker::HeatMapsDone { id, maps } => {
-            if id == state.pending.get_untracked() {
+            if state.batch.owns(id) {
+                state.batch.maps_finished(id, Some(maps));
+            } else if id == state.pending.get_untracked() {
                 state.heatmaps.update(|h| h.extend(maps));
             }
         }
         FromWorker::HeatMapsFailed { id, message } => {
-            if id == state.pending.get_untracked() {
+            if state.batch.owns(id) {
+                // The image's probabilities stand; only its overlays are missing.
+                state.batch.maps_finished(id, None);
+            } else if id == state.pending.get_untracked() {
                 state
                     .error
                     .set(Some(format!("Heat maps could not be computed: {message}")));
