@@ -154,6 +154,7 @@ pub fn ImagePanel() -> impl IntoView {
             <h2>"X-ray"</h2>
             <div
                 class="drop-zone"
+                data-testid="image-drop"
                 class:dragging=move || dragging.get()
                 on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
                 on:dragleave=move |_| dragging.set(false)

@@ -1,5 +1,6 @@
 //! Probabilities for every label, findings above threshold, the threshold slider.
 
+use super::report::PrintReport;
 use super::{AnalysisStatus, AppState};
 use leptos::prelude::*;
 
@@ -38,6 +39,7 @@ pub fn Results() -> impl IntoView {
     view! {
         <div class="panel">
             <h2>"Findings"</h2>
+            <PrintReport/>
             <label class="threshold">
                 "Threshold "
                 <input
