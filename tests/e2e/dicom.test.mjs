@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, ROOT,
+  serveDist, launchChromium, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, dropFiles, ROOT,
 } from "./harness.mjs";
 
 const SAMPLES = join(ROOT, "target/dicom-samples/files");
@@ -29,17 +29,8 @@ after(async () => {
 });
 
 /** Drops a file on the image drop zone, as a user dragging it from a file manager. */
-async function dropFile(page, name, bytes) {
-  const transfer = await page.evaluateHandle(
-    ({ name, base64 }) => {
-      const data = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([data], name));
-      return dt;
-    },
-    { name, base64: Buffer.from(bytes).toString("base64") },
-  );
-  await page.locator(".drop-zone").dispatchEvent("drop", { dataTransfer: transfer });
+function dropFile(page, name, bytes) {
+  return dropFiles(page, '[data-testid="image-drop"]', [{ name, bytes }]);
 }
 
 async function runCount(page) {

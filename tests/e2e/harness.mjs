@@ -87,3 +87,39 @@ export async function pageProbabilities(page) {
     Object.fromEntries(rows.map((r) => [r.dataset.label, Number(r.dataset.value)])),
   );
 }
+
+/**
+ * Drops files on the element matching `selector`, as a user dragging them
+ * from a file manager: `files` is a list of `{ name, bytes }`.
+ */
+export async function dropFiles(page, selector, files) {
+  const transfer = await page.evaluateHandle(
+    (files) => {
+      const dt = new DataTransfer();
+      for (const { name, base64 } of files) {
+        dt.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
+      }
+      return dt;
+    },
+    files.map(({ name, bytes }) => ({ name, base64: Buffer.from(bytes).toString("base64") })),
+  );
+  await page.locator(selector).dispatchEvent("drop", { dataTransfer: transfer });
+}
+
+/**
+ * Drops files or folders from disk onto `selector` as a user's drag from a
+ * file manager does (through the DevTools protocol), so that folders arrive
+ * as directory entries the page must walk.
+ */
+export async function dropPaths(page, selector, paths) {
+  const target = page.locator(selector);
+  await target.scrollIntoViewIfNeeded();
+  const box = await target.boundingBox();
+  const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+  const client = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ["dragEnter", "dragOver", "drop"]) {
+    await client.send("Input.dispatchDragEvent", { type, x, y, data });
+  }
+  await client.detach();
+}
