@@ -8,6 +8,10 @@ pub fn encode_rgb_png(rgb: &[u8], width: usize, height: usize) -> Result<Vec<u8>
         u32::try_from(width).map_err(|_| "the image is too wide to write".to_string())?,
         u32::try_from(height).map_err(|_| "the image is too tall to write".to_string())?,
     );
+    // The encoder panics on a buffer of the wrong size: refuse it first.
+    if Some(rgb.len()) != width.checked_mul(height).and_then(|n| n.checked_mul(3)) {
+        return Err(format!("{} bytes are not {width}x{height} RGB pixels", rgb.len()));
+    }
     image::codecs::png::PngEncoder::new(&mut out)
         .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
         .map_err(|e| format!("the PNG could not be written ({e})"))?;
