@@ -53,6 +53,14 @@ SAMPLES = [
     ("vlut_04.dcm", "VOI LUT Sequence, no window", False),
 ]
 
+# Multi-frame files whose every frame is written (<name>.frames.i32, frame
+# after frame), for frame selection: one per frame-storage kind.
+MULTI_FRAME = [
+    ("emri_small.dcm", "explicit VR little endian, 10 frames"),
+    ("emri_small_RLE.dcm", "RLE lossless, a fragment per frame"),
+    ("emri_small_jpeg_2k_lossless.dcm", "JPEG 2000 lossless, a fragment per frame"),
+]
+
 # Real files that chexlens has no decoder for, and a phrase its message
 # must contain: JPEG-LS has no pure-Rust decoder, and the pure-Rust JPEG
 # decoder reads 8-bit extended JPEG but not 12-bit samples.
@@ -113,7 +121,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    index = {"pydicom": pydicom.__version__, "samples": [], "unsupported": []}
+    index = {"pydicom": pydicom.__version__, "samples": [], "unsupported": [], "multi_frame": []}
     for name, why, lossy in SAMPLES:
         path = find(args.samples, name)
         ds = pydicom.dcmread(path)
@@ -146,6 +154,12 @@ def main():
             }
         )
         print(f"{name:34s} {ds.Rows}x{ds.Columns} {ds.PhotometricInterpretation:12s} {why}")
+    for name, why in MULTI_FRAME:
+        ds = pydicom.dcmread(find(args.samples, name))
+        frames = np.ascontiguousarray(ds.pixel_array)
+        assert frames.ndim == 3 and frames.shape[0] == int(ds.NumberOfFrames), name
+        frames.astype("<i4").tofile(os.path.join(args.out, name + ".frames.i32"))
+        index["multi_frame"].append({"file": name, "why": why, "frames": int(frames.shape[0])})
     for name, phrase in UNSUPPORTED:
         ds = pydicom.dcmread(find(args.samples, name), stop_before_pixels=True)
         index["unsupported"].append(

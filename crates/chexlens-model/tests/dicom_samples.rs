@@ -53,9 +53,9 @@ fn max_abs_diff<T: Copy + Into<i64>>(a: &[T], b: &[T]) -> i64 {
         .unwrap_or(0)
 }
 
-fn first_frame(name: &str) -> dicom::FirstFrame {
+fn first_frame(name: &str) -> dicom::DecodedFrame {
     let obj = dicom::open(&sample_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    dicom::first_frame(&obj).unwrap_or_else(|e| panic!("{name}: {e}"))
+    dicom::decode_frame(&obj, 0).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -212,12 +212,67 @@ fn tags_fill_the_metadata_as_pydicom_reads_them() {
 fn multi_frame_files_use_the_first_frame_and_say_so() {
     let loaded = decode_xray(&sample_bytes("emri_small_RLE.dcm")).unwrap();
     let details = loaded.dicom.unwrap();
-    assert_eq!(details.summary.frames, 10);
+    assert_eq!((details.summary.frames, details.summary.frame), (10, 1));
     assert!(
-        details.notices.iter().any(|n| n.contains("10 frames")),
+        details.notices.iter().any(|n| n.contains("10 frames; the first")),
         "{:?}",
         details.notices
     );
+}
+
+#[test]
+fn every_frame_of_a_multi_frame_file_equals_pydicom() {
+    let multi = index()["multi_frame"].as_array().expect("multi_frame").clone();
+    assert!(multi.len() >= 3, "native, RLE and JPEG 2000 multi-frame samples");
+    for sample in multi {
+        let name = sample["file"].as_str().unwrap();
+        let frames = sample["frames"].as_u64().unwrap() as u32;
+        let all = std::fs::read(samples_dir().join("reference").join(format!("{name}.frames.i32"))).unwrap();
+        let per_frame = all.len() / frames as usize;
+        let bytes = sample_bytes(name);
+        let obj = dicom::open(&bytes).unwrap();
+        for k in 0..frames {
+            let expected: Vec<i32> = all[k as usize * per_frame..(k as usize + 1) * per_frame]
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let frame = dicom::decode_frame(&obj, k).unwrap_or_else(|e| panic!("{name} frame {k}: {e}"));
+            assert_eq!(
+                frame.stored.values,
+                expected,
+                "{name}: frame {} as pydicom has it",
+                k + 1
+            );
+        }
+        assert_eq!(
+            dicom::decode_frame(&obj, frames).err(),
+            Some(DicomError::NoSuchFrame {
+                asked: frames + 1,
+                frames
+            }),
+            "{name}"
+        );
+        // Through the one entry for files: the frame is named in the summary and the notice.
+        let third = chexlens_model::decode_xray_frame(&bytes, 2).unwrap().dicom.unwrap();
+        assert_eq!(third.summary.frame, 3, "{name}");
+        assert!(
+            third.summary.describe().ends_with(&format!("frame 3 of {frames}")),
+            "{name}"
+        );
+        assert!(
+            third.notices.iter().any(|n| n.contains("frame 3 is analysed")),
+            "{name}: {:?}",
+            third.notices
+        );
+    }
+}
+
+#[test]
+fn a_frame_past_the_first_of_a_png_is_refused_by_name() {
+    let png = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xray_grey8.png")).unwrap();
+    let err = chexlens_model::decode_xray_frame(&png, 1).unwrap_err();
+    assert_eq!(err, ImageError::SingleFrame(2));
+    assert!(err.to_string().contains("frame 2"), "{err}");
 }
 
 #[test]

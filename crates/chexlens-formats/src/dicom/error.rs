@@ -25,6 +25,9 @@ pub enum DicomError {
     ZeroSize,
     #[error("the DICOM pixel data could not be decoded ({0})")]
     Decode(String),
+    /// `asked` counts from 1, as DICOM's frame numbers do.
+    #[error("frame {asked} was asked for, but the DICOM file has {frames} frame(s)")]
+    NoSuchFrame { asked: u32, frames: u32 },
 }
 
 /// An error chain as "outermost: innermost": what failed and why, without

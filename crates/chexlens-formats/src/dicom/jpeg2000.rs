@@ -4,8 +4,6 @@
 //! "memory access out of bounds" in wasm32, so the browser could not use it.)
 
 use super::DicomError;
-use dicom_dictionary_std::tags;
-use dicom_object::DefaultDicomObject;
 use hayro_jpeg2000::{DecodeSettings, DecoderContext, Image};
 
 pub const LOSSLESS: &str = "1.2.840.10008.1.2.4.90";
@@ -15,35 +13,14 @@ pub fn is_jpeg2000(uid: &str) -> bool {
     uid == LOSSLESS || uid == LOSSY
 }
 
-/// The first frame's codestream: its own fragment when each frame has one,
-/// else all fragments joined (a single frame split over several).
-fn first_codestream(obj: &DefaultDicomObject, frames: u32) -> Result<Vec<u8>, DicomError> {
-    let fragments = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.value().fragments())
-        .filter(|f| !f.is_empty())
-        .ok_or_else(|| DicomError::Corrupt("JPEG 2000 pixel data without fragments".into()))?;
-    Ok(if frames > 1 && fragments.len() == frames as usize {
-        fragments[0].clone()
-    } else if frames > 1 {
-        return Err(DicomError::Decode(
-            "multi-frame JPEG 2000 with frames split over several fragments".into(),
-        ));
-    } else {
-        fragments.concat()
-    })
-}
-
-/// The first frame as native-endian samples of `bits_allocated` bits,
+/// A frame's codestream as native-endian samples of `bits_allocated` bits,
 /// interleaved per pixel, as dicom-pixeldata's decoders give them.
-pub fn decode_first_frame(
-    obj: &DefaultDicomObject,
-    frames: u32,
+pub fn decode_frame(
+    codestream: &[u8],
     bits_allocated: u16,
     bits_stored: u16,
     signed: bool,
 ) -> Result<Vec<u8>, DicomError> {
-    let codestream = first_codestream(obj, frames)?;
     // A complete codestream ends with EOC (FF D9), before the even-length
     // padding; the decoder would fill a cut-off one with grey, and a
     // cut-off radiograph must not be analysed as if it were whole.
@@ -58,7 +35,7 @@ pub fn decode_first_frame(
         strict: false,
         target_resolution: None,
     };
-    let image = Image::new(&codestream, &settings).map_err(|e| DicomError::Decode(format!("JPEG 2000: {e}")))?;
+    let image = Image::new(codestream, &settings).map_err(|e| DicomError::Decode(format!("JPEG 2000: {e}")))?;
     let mut context = DecoderContext::default();
     let decoded = image
         .decode(&mut context)

@@ -1,4 +1,4 @@
-//! DICOM Part 10 files: the first frame as the 8-bit image the model's
+//! DICOM Part 10 files: a frame (the first unless asked) as the 8-bit image the model's
 //! preprocessing expects, and the patient and view tags that fill the
 //! metadata. Pure Rust (dicom-rs), so the same code runs in the browser.
 //!
@@ -7,7 +7,8 @@
 //! 2. Read the file meta group; refuse a transfer syntax without a decoder,
 //!    naming it, before anything else is read.
 //! 3. Check Rows x Columns against the image size limit before decoding.
-//! 4. Decode the first frame only (multi-frame files get a notice).
+//! 4. Decode one frame only: the first unless another is asked for
+//!    (multi-frame files get a notice naming the frame used).
 //! 5. Stored values: masked to Bits Stored, sign-extended if signed.
 //! 6. Grey images: rescale slope/intercept, then the first VOI window
 //!    (LINEAR, LINEAR_EXACT or SIGMOID), else the first VOI LUT, else the
@@ -56,8 +57,15 @@ pub struct DicomSummary {
     pub width: usize,
     pub height: usize,
     pub frames: u32,
+    /// The frame analysed, from 1.
+    #[serde(default = "first")]
+    pub frame: u32,
     /// How the grey values were windowed (empty for colour images).
     pub windowing: String,
+}
+
+fn first() -> u32 {
+    1
 }
 
 impl DicomSummary {
@@ -68,8 +76,13 @@ impl DicomSummary {
             .into_iter()
             .flatten()
             .collect();
+        let frame = if self.frames > 1 {
+            format!(" · frame {} of {}", self.frame, self.frames)
+        } else {
+            String::new()
+        };
         format!(
-            "DICOM {} · {}×{} · {} bits {} · {}",
+            "DICOM {} · {}×{} · {} bits {} · {}{frame}",
             what.join(" "),
             self.width,
             self.height,
@@ -86,7 +99,7 @@ pub struct DicomXray {
     pub image: XrayImage,
     pub tags: DicomTags,
     pub summary: DicomSummary,
-    /// Things the user should know (first of several frames, no window...).
+    /// Things the user should know (which of several frames, no window...).
     pub notices: Vec<String>,
 }
 
@@ -153,9 +166,9 @@ fn int(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<u32> {
     obj.get(t)?.to_int::<u32>().ok()
 }
 
-/// The first frame as decoded, before any display transform, plus how to
-/// display it. Public so that tests can compare stored values with pydicom.
-pub struct FirstFrame {
+/// A frame as decoded, before any display transform, plus how to display
+/// it. Public so that tests can compare stored values with pydicom.
+pub struct DecodedFrame {
     pub stored: StoredFrame,
     pub photometric: PhotometricInterpretation,
     pub display: GreyDisplay,
@@ -163,7 +176,21 @@ pub struct FirstFrame {
     pub windows_in_file: usize,
 }
 
-pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
+/// A compressed frame's fragments: its own one when each frame has one,
+/// all of them in a single-frame file; `None` when several frames share
+/// fragments without a fragment per frame.
+fn frame_fragments(fragments: &[Vec<u8>], frames: u32, index: u32) -> Option<&[Vec<u8>]> {
+    if frames <= 1 {
+        Some(fragments)
+    } else if fragments.len() == frames as usize {
+        fragments.get(index as usize..=index as usize)
+    } else {
+        None
+    }
+}
+
+/// Frame `index` (from 0) as decoded, before any display transform.
+pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame, DicomError> {
     if obj.get(tag::PIXEL_DATA).is_none() {
         return Err(DicomError::NoPixelData);
     }
@@ -179,6 +206,12 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
         });
     }
     let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    if index >= frames {
+        return Err(DicomError::NoSuchFrame {
+            asked: index.saturating_add(1),
+            frames,
+        });
+    }
     let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
     let uid = uid.as_str();
     // What the decoders will allocate follows from these tags (and, for
@@ -197,25 +230,31 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
             stored: bits_stored.min(u16::MAX.into()) as u16,
         });
     }
-    let first_fragment = || {
-        obj.get(tag::PIXEL_DATA)
-            .and_then(|e| e.value().fragments())
-            .and_then(|f| f.first())
-            .map_or(&[][..], Vec::as_slice)
-    };
+    let fragments = obj
+        .get(tag::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+        .unwrap_or(&[]);
+    let encapsulated = !fragments.is_empty();
+    let own_fragments = frame_fragments(fragments, frames, index);
+    if encapsulated && own_fragments.is_none() && index > 0 {
+        return Err(DicomError::Decode(format!(
+            "its {frames} frames are split over {} fragments; only the first frame of such a file can be read",
+            fragments.len()
+        )));
+    }
+    // Where the frame's header is: its first fragment (the file's first
+    // for the first frame of a file without a fragment per frame).
+    let header = own_fragments
+        .and_then(|f| f.first())
+        .or(fragments.first())
+        .map_or(&[][..], Vec::as_slice);
     if JPEG_FAMILY.contains(&uid) {
-        frame_header::check(
-            frame_header::jpeg(first_fragment()),
-            "JPEG",
-            columns,
-            rows,
-            samples_per_pixel,
-        )?;
+        frame_header::check(frame_header::jpeg(header), "JPEG", columns, rows, samples_per_pixel)?;
     } else if uid == RLE {
-        frame_header::check_rle(first_fragment(), columns, rows, samples_per_pixel * bits_allocated / 8)?;
+        frame_header::check_rle(header, columns, rows, samples_per_pixel * bits_allocated / 8)?;
     } else if jpeg2000::is_jpeg2000(uid) {
         frame_header::check(
-            frame_header::jpeg2000(first_fragment()),
+            frame_header::jpeg2000(header),
             "JPEG 2000",
             columns,
             rows,
@@ -237,7 +276,7 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
             planar: false,
         };
         let data = rle::decode_frame(
-            first_fragment(),
+            header,
             columns as usize,
             rows as usize,
             samples_per_pixel as usize,
@@ -252,11 +291,20 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
             signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
             planar: false,
         };
-        let data = jpeg2000::decode_first_frame(obj, frames, format.bits_allocated, format.bits_stored, format.signed)?;
+        let codestream = match own_fragments {
+            Some([one]) => std::borrow::Cow::Borrowed(one.as_slice()),
+            Some(several) => std::borrow::Cow::Owned(several.concat()),
+            None => {
+                return Err(DicomError::Decode(
+                    "multi-frame JPEG 2000 with frames split over several fragments".into(),
+                ));
+            }
+        };
+        let data = jpeg2000::decode_frame(&codestream, format.bits_allocated, format.bits_stored, format.signed)?;
         StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
     } else {
         let decoded = obj
-            .decode_pixel_data_frame(0)
+            .decode_pixel_data_frame(index)
             .map_err(|e| DicomError::Decode(error::short(&e)))?;
         StoredFrame::from_decoded(
             decoded
@@ -293,7 +341,7 @@ pub fn first_frame(obj: &DefaultDicomObject) -> Result<FirstFrame, DicomError> {
         .get(tag::WINDOW_CENTER)
         .and_then(|e| e.to_multi_float64().ok())
         .map_or(0, |v| v.len());
-    Ok(FirstFrame {
+    Ok(DecodedFrame {
         display: GreyDisplay {
             slope: first_number(obj, tag::RESCALE_SLOPE)
                 .filter(|s| *s != 0.0)
@@ -358,11 +406,17 @@ fn voi_from_tags(obj: &DefaultDicomObject) -> Voi {
     lut.unwrap_or(Voi::FullRange)
 }
 
-/// Decodes a DICOM file into the image the model sees, its tags and notices.
+/// Decodes a DICOM file's first frame into the image the model sees, its
+/// tags and notices.
 pub fn decode_dicom(bytes: &[u8]) -> Result<DicomXray, DicomError> {
+    decode_dicom_frame(bytes, 0)
+}
+
+/// As [`decode_dicom`], for frame `index` (from 0).
+pub fn decode_dicom_frame(bytes: &[u8], index: u32) -> Result<DicomXray, DicomError> {
     let obj = open(bytes)?;
-    let frame = first_frame(&obj)?;
-    let FirstFrame {
+    let frame = decode_frame(&obj, index)?;
+    let DecodedFrame {
         stored,
         photometric,
         display,
@@ -372,7 +426,12 @@ pub fn decode_dicom(bytes: &[u8]) -> Result<DicomXray, DicomError> {
     let (width, height) = (stored.width, stored.height);
     let mut notices = Vec::new();
     if frames > 1 {
-        notices.push(format!("the file has {frames} frames; the first is analysed"));
+        let which = if index == 0 {
+            "the first".to_owned()
+        } else {
+            format!("frame {}", index + 1)
+        };
+        notices.push(format!("the file has {frames} frames; {which} is analysed"));
     }
     let (planes, windowing) = match (&photometric, stored.samples_per_pixel) {
         (PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2, 1) => {
@@ -416,6 +475,7 @@ pub fn decode_dicom(bytes: &[u8]) -> Result<DicomXray, DicomError> {
             width,
             height,
             frames,
+            frame: index + 1,
             windowing,
         },
         notices,

@@ -9,7 +9,7 @@ mod raster;
 pub use image::{MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage};
 pub use raster::decode_image;
 
-use crate::dicom::{DicomSummary, DicomTags, decode_dicom, is_dicom};
+use crate::dicom::{DicomSummary, DicomTags, decode_dicom_frame, is_dicom};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,6 +28,8 @@ pub enum ImageError {
     ZeroSize,
     #[error("the image is corrupt or truncated ({0})")]
     Corrupt(String),
+    #[error("frame {0} was asked for, but PNG and JPEG files hold one image")]
+    SingleFrame(u32),
     #[error("{0}")]
     Dicom(#[from] crate::dicom::DicomError),
 }
@@ -49,13 +51,19 @@ pub struct LoadedXray {
 }
 
 /// Decodes PNG, JPEG or DICOM (recognised by its DICM magic, whatever the
-/// file's name).
+/// file's name); a multi-frame DICOM gives its first frame.
 pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
+    decode_xray_frame(bytes, 0)
+}
+
+/// As [`decode_xray`], with frame `index` (from 0) of a multi-frame DICOM;
+/// other files have only frame 0.
+pub fn decode_xray_frame(bytes: &[u8], index: u32) -> Result<LoadedXray, ImageError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ImageError::FileTooLarge(bytes.len() as u64));
     }
     if is_dicom(bytes) {
-        let dicom = decode_dicom(bytes)?;
+        let dicom = decode_dicom_frame(bytes, index)?;
         return Ok(LoadedXray {
             image: dicom.image,
             dicom: Some(DicomDetails {
@@ -65,8 +73,10 @@ pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
             }),
         });
     }
-    Ok(LoadedXray {
-        image: decode_image(bytes)?,
-        dicom: None,
-    })
+    let image = decode_image(bytes)?;
+    if index > 0 {
+        // Said after decoding, so that a file that is no image says so first.
+        return Err(ImageError::SingleFrame(index.saturating_add(1)));
+    }
+    Ok(LoadedXray { image, dicom: None })
 }
