@@ -43,7 +43,7 @@ fn probabilities(model: &LoadedModel, images: &[PathBuf]) -> Result<Vec<(String,
     images
         .iter()
         .map(|image| {
-            predict::analyse_file(model, image, &MetadataFlags::default(), &thresholds, CamLabels::None)
+            predict::analyse_file(model, image, 0, &MetadataFlags::default(), &thresholds, CamLabels::None)
                 .map(|a| (image.display().to_string(), a.prediction.probabilities))
                 .map_err(|e| format!("{}: {e}", image.display()))
         })

@@ -203,7 +203,7 @@ fn analyse_missing(
         }
         let file = root.join(&image.path);
         let flags = flags_for(&image.metadata, &options.flags);
-        match predict::analyse_file(model, &file, &flags, &thresholds, CamLabels::None) {
+        match predict::analyse_file(model, &file, 0, &flags, &thresholds, CamLabels::None) {
             Ok(analysis) => {
                 let probabilities = analysis.prediction.probabilities;
                 if let Some((path, file)) = &mut out {

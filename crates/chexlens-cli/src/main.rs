@@ -201,6 +201,10 @@ struct PredictArgs {
     /// Where the model runs.
     #[arg(long, value_enum, default_value_t)]
     device: device::DeviceChoice,
+    /// Which frame of a multi-frame DICOM to analyse, from 1 as DICOM
+    /// numbers them; other files have only frame 1.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    frame: u32,
     /// Analyse only shard I of N (0-based) of the images: a fixed split by
     /// each path, so N runs share a folder without overlap.
     #[arg(long, value_name = "I/N", value_parser = |s: &str| s.parse::<shard::Shard>())]
@@ -346,8 +350,8 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         .filter(|i| args.shard.is_none_or(|s| s.holds(&i.display().to_string())));
     for image in images {
         let started = Instant::now();
-        let result =
-            predict::analyse_file(&model, image, &flags, &thresholds, args.cam_labels()).and_then(|analysis| {
+        let result = predict::analyse_file(&model, image, args.frame - 1, &flags, &thresholds, args.cam_labels())
+            .and_then(|analysis| {
                 if let Some(dir) = &args.cam {
                     predict::write_overlays(dir, image, &analysis)?;
                 }

@@ -3,7 +3,7 @@
 use crate::model_source::LoadedModel;
 use chexlens_model::cam::{CamMap, OverlayBase};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray, wait};
+use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray_frame, wait};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -47,16 +47,18 @@ pub enum CamLabels {
     All,
 }
 
-/// Analyses one image file; the error is a one-line message without the path.
+/// Analyses one image file (`frame`, from 0, of a multi-frame DICOM); the
+/// error is a one-line message without the path.
 pub fn analyse_file(
     model: &LoadedModel,
     path: &Path,
+    frame: u32,
     flags: &MetadataFlags,
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<AnalysedImage, String> {
     let bytes = crate::files::read_bounded(path, chexlens_model::input::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
-    let loaded = decode_xray(&bytes).map_err(|e| e.to_string())?;
+    let loaded = decode_xray_frame(&bytes, frame).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());
     let image = loaded.image;

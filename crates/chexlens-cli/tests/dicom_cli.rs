@@ -142,3 +142,53 @@ fn bad_dicom_files_get_one_line_each_and_the_batch_goes_on() {
     );
     assert!(stdout.contains("from the file: sex female"), "{stdout}");
 }
+
+#[test]
+fn frame_picks_a_multi_frame_files_frame_and_bad_frames_are_named() {
+    let file = samples().join("files/emri_small.dcm");
+    let file = file.to_str().unwrap();
+    let manifest = demo_manifest();
+    let run =
+        |frame: &str, image: &str| chexlens(&["predict", "--json", "--model", &manifest, "--frame", frame, image]);
+
+    let first = run("1", file);
+    let fourth = run("4", file);
+    assert!(fourth.status.success(), "{}", String::from_utf8_lossy(&fourth.stderr));
+    let (first, fourth) = (&json_lines(&first)[0], &json_lines(&fourth)[0]);
+    assert_eq!(first["dicom"]["summary"]["frame"], 1);
+    assert_eq!(fourth["dicom"]["summary"]["frame"], 4);
+    assert!(
+        fourth["dicom"]["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("10 frames; frame 4 is analysed")),
+        "{}",
+        fourth["dicom"]["notices"]
+    );
+    assert_ne!(
+        probabilities(first),
+        probabilities(fourth),
+        "another frame, another picture"
+    );
+
+    let past = run("11", file);
+    assert!(!past.status.success());
+    let stderr = String::from_utf8_lossy(&past.stderr);
+    assert!(
+        stderr.contains("frame 11 was asked for, but the DICOM file has 10 frame(s)"),
+        "{stderr}"
+    );
+
+    let png = root().join("crates/chexlens-model/tests/fixtures/xray_grey8.png");
+    let png_frame = run("2", png.to_str().unwrap());
+    assert!(!png_frame.status.success());
+    let stderr = String::from_utf8_lossy(&png_frame.stderr);
+    assert!(
+        stderr.contains("frame 2 was asked for, but PNG and JPEG files hold one image"),
+        "{stderr}"
+    );
+
+    let zero = run("0", file);
+    assert!(!zero.status.success(), "frames count from 1");
+}
