@@ -70,7 +70,12 @@ pub enum ToWorker {
     /// Decode the DICOM file in the message's first byte buffer: its preview
     /// and tags come back before analysis, so that the tags can fill the
     /// metadata the analysis uses. `serial` numbers the page's images.
-    Inspect { serial: u32, file_name: String },
+    Inspect {
+        serial: u32,
+        file_name: String,
+        /// The frame (from 0) of a multi-frame file to show and analyse.
+        frame: u32,
+    },
     /// Analyse the image in the message's first byte buffer (image `serial`;
     /// an inspected DICOM is not decoded again).
     Analyse {

@@ -89,6 +89,27 @@ fn draw_grey(state: AppState, canvas: &HtmlCanvasElement, ctx: &CanvasRenderingC
     }));
 }
 
+/// Which frame of a multi-frame DICOM is shown and analysed (from 1, as
+/// DICOM numbers them); a new one is decoded and analysed on change.
+#[component]
+fn FrameChooser(frames: u32, frame: u32) -> impl IntoView {
+    let actions = expect_context::<Actions>();
+    let choose = move |value: String| {
+        if let Ok(n) = value.trim().parse::<u32>()
+            && (1..=frames).contains(&n)
+        {
+            actions.choose_frame(n - 1);
+        }
+    };
+    view! {
+        <label class="frame-chooser">
+            {format!("Frame (1–{frames}) ")}
+            <input type="number" min="1" max=frames.to_string() step="1" prop:value=frame.to_string()
+                data-testid="frame-input" on:change=move |ev| choose(event_target_value(&ev))/>
+        </label>
+    }
+}
+
 /// What a DICOM file is and what chexlens did with it; no identifying tags.
 #[component]
 fn DicomSummary() -> impl IntoView {
@@ -97,9 +118,11 @@ fn DicomSummary() -> impl IntoView {
         state.dicom.get().map(|d| {
             let line = d.summary.describe();
             let windowing = d.summary.windowing;
+            let (frames, frame) = (d.summary.frames, d.summary.frame);
             view! {
                 <div class="dicom-summary" data-testid="dicom-summary">
                     <p>{line}</p>
+                    {(frames > 1).then(|| view! { <FrameChooser frames=frames frame=frame/> })}
                     {(!windowing.is_empty()).then(|| view! { <p>"Shown with " {windowing}</p> })}
                     <ul class="notices">
                         {d.notices.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}

@@ -87,6 +87,19 @@ impl Actions {
     /// reply (preview and tags) makes it the current image; other images are
     /// current at once.
     pub fn open_image(&self, name: String, bytes: Vec<u8>) {
+        self.open_frame(name, bytes, 0);
+    }
+
+    /// Shows and analyses another frame (from 0) of the multi-frame DICOM in view.
+    pub fn choose_frame(&self, frame: u32) {
+        if let Some(image) = self.state.image.get_untracked()
+            && image.frame != frame
+        {
+            self.open_frame(image.name, image.bytes, frame);
+        }
+    }
+
+    fn open_frame(&self, name: String, bytes: Vec<u8>, frame: u32) {
         let serial = self.state.last_serial.get_untracked() + 1;
         self.state.last_serial.set(serial);
         self.state.error.set(None);
@@ -95,6 +108,7 @@ impl Actions {
             bytes,
             serial,
             grey_preview: None,
+            frame,
         };
         if chexlens_model::dicom::is_dicom(&file.bytes) {
             let bytes = Uint8Array::from(file.bytes.as_slice());
@@ -102,6 +116,7 @@ impl Actions {
             let message = ToWorker::Inspect {
                 serial,
                 file_name: name,
+                frame,
             };
             self.client.with_value(|c| c.send(&message, vec![bytes]));
         } else {

@@ -66,6 +66,8 @@ pub struct ImageFile {
     /// A DICOM's 8-bit grey preview, decoded by the worker (browsers cannot
     /// draw DICOM themselves).
     pub grey_preview: Option<GreyPreview>,
+    /// The frame (from 0) of a multi-frame DICOM shown and analysed.
+    pub frame: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +167,13 @@ impl AppState {
         self.inspecting.set(None);
         file.grey_preview = Some(preview);
         let tags = &dicom.tags;
-        self.metadata.set(tags.apply_to(self.metadata_without_file_values()));
+        // Another frame of the image in view keeps the form as the user left it.
+        let same_file = self
+            .image
+            .with_untracked(|i| i.as_ref().is_some_and(|i| i.bytes == file.bytes));
+        if !same_file {
+            self.metadata.set(tags.apply_to(self.metadata_without_file_values()));
+        }
         self.from_file.set(FromFile {
             sex: tags.sex.is_some(),
             age: tags.age.is_some(),

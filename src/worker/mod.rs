@@ -10,7 +10,9 @@ mod members;
 use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use crate::transport;
 use chexlens_model::cam::CamMap;
-use chexlens_model::{Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray};
+use chexlens_model::{
+    Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame,
+};
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
@@ -41,10 +43,10 @@ fn post_with(message: &FromWorker, bytes: Vec<Uint8Array>) {
     let _ = scope().post_message_with_transfer(&value, &transfer);
 }
 
-/// Decodes a DICOM, keeps it for the analysis to come, and sends back its
-/// tags and a grey preview.
-fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, bytes: &[u8]) {
-    let loaded = match decode_xray(bytes) {
+/// Decodes a DICOM's frame, keeps it for the analysis to come, and sends
+/// back its tags and a grey preview.
+fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, bytes: &[u8]) {
+    let loaded = match decode_xray_frame(bytes, frame) {
         Ok(loaded) => loaded,
         Err(e) => {
             post(&FromWorker::InspectFailed {
@@ -112,8 +114,12 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             backend,
             workers,
         } => load(state, source, backend, workers, bytes).await,
-        ToWorker::Inspect { serial, file_name } => match bytes.first() {
-            Some(file) => inspect(&state, serial, &file_name, &file.to_vec()),
+        ToWorker::Inspect {
+            serial,
+            file_name,
+            frame,
+        } => match bytes.first() {
+            Some(file) => inspect(&state, serial, &file_name, frame, &file.to_vec()),
             None => post(&FromWorker::InspectFailed {
                 serial,
                 message: format!("{file_name}: no file data received"),

@@ -129,3 +129,40 @@ test("a dropped DICOM is analysed with its tags in the form, as the CLI does", a
   assert.deepEqual(pageErrors, []);
   await context.close();
 });
+
+test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI's --frame", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  // pydicom's emri_small_RLE: 10 MR frames, RLE lossless, one fragment each.
+  const file = join(SAMPLES, "emri_small_RLE.dcm");
+  const first = await runCount(page);
+  await page.getByTestId("image-input").setInputFiles(file);
+  assert.equal(await waitForRun(page, first), "done");
+  assert.match(await page.getByTestId("dicom-summary").textContent(), /frame 1 of 10/);
+  const frameOne = await pageProbabilities(page);
+
+  const before = await runCount(page);
+  await page.getByTestId("frame-input").fill("7");
+  await page.getByTestId("frame-input").press("Enter");
+  assert.equal(await waitForRun(page, before), "done");
+  assert.match(await page.getByTestId("dicom-summary").textContent(), /frame 7 of 10/);
+  assert.equal(await page.getByTestId("frame-input").inputValue(), "7");
+  const cli = cliJson(file, ["--frame", "7"]);
+  assert.equal(cli.dicom.summary.frame, 7);
+  const onPage = await pageProbabilities(page);
+  let moved = 0;
+  for (const [label, p] of Object.entries(cli.probabilities)) {
+    assert.ok(Math.abs(onPage[label] - p) <= 1e-4, `frame 7, ${label}: page ${onPage[label]} vs CLI ${p}`);
+    moved = Math.max(moved, Math.abs(onPage[label] - frameOne[label]));
+  }
+  assert.ok(moved > 1e-6, "frame 7 is another picture than frame 1");
+
+  // A frame past the end is not offered: the field keeps its bounds.
+  assert.equal(await page.getByTestId("frame-input").getAttribute("max"), "10");
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
