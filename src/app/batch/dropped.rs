@@ -102,6 +102,8 @@ async fn folder_entries(folder: &FileSystemDirectoryEntry) -> Result<Vec<FileSys
         if all.len() + chunk.length() as usize > MAX_DROPPED_FILES {
             return Err(JsValue::from_str("too many entries"));
         }
-        all.extend(chunk.iter().filter_map(|e| e.dyn_into::<FileSystemEntry>().ok()));
+        // Unchecked: Chromium does not expose FileSystemEntry as a global,
+        // so an `instanceof` test would throw.
+        all.extend(chunk.iter().map(|e| e.unchecked_into::<FileSystemEntry>()));
     }
 }
