@@ -19,7 +19,11 @@ fn details(state: AppState) -> Vec<(&'static str, String)> {
         return Vec::new();
     };
     let m = state.metadata.get();
-    let image = state.image.get().map(|i| i.name).unwrap_or_default();
+    let mut image = state.image.get().map(|i| i.name).unwrap_or_default();
+    // Which frame of a multi-frame DICOM the numbers are of.
+    if let Some(summary) = state.dicom.get().map(|d| d.summary).filter(|s| s.frames > 1) {
+        image.push_str(&format!(" (frame {} of {})", summary.frame, summary.frames));
+    }
     let sha: Vec<String> = info
         .member_sha256
         .iter()

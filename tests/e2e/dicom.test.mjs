@@ -151,6 +151,7 @@ test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI'
   assert.equal(await waitForRun(page, before), "done");
   assert.match(await page.getByTestId("dicom-summary").textContent(), /frame 7 of 10/);
   assert.equal(await page.getByTestId("frame-input").inputValue(), "7");
+  assert.match(await page.getByTestId("report-details").textContent(), /emri_small_RLE\.dcm \(frame 7 of 10\)/, "the printed report names the frame");
   const cli = cliJson(file, ["--frame", "7"]);
   assert.equal(cli.dicom.summary.frame, 7);
   const onPage = await pageProbabilities(page);
