@@ -113,14 +113,16 @@ impl BatchState {
         self.running.get().is_some()
     }
 
+    /// The image under way, if it is analysis `id` waiting in `phase`
+    /// (a late reply for another is dropped).
+    fn awaiting(&self, id: u32, phase: Phase) -> Option<Running> {
+        self.running.get_untracked().filter(|r| r.id == id && r.phase == phase)
+    }
+
     /// The worker finished analysis `id` (probabilities and the metadata
     /// it used): record it; its heat maps are asked next.
     pub fn finished(&self, id: u32, result: Result<(Vec<f32>, Metadata), String>) {
-        let Some(running) = self
-            .running
-            .get_untracked()
-            .filter(|r| r.id == id && r.phase == Phase::Analysing)
-        else {
+        let Some(running) = self.awaiting(id, Phase::Analysing) else {
             return;
         };
         let failed = result.is_err();
@@ -144,11 +146,7 @@ impl BatchState {
     /// The worker sent (or could not make) analysis `id`'s heat maps; the
     /// probabilities stand either way, and the next image can go.
     pub fn maps_finished(&self, id: u32, maps: Option<Vec<(usize, CamMap)>>) {
-        let Some(running) = self
-            .running
-            .get_untracked()
-            .filter(|r| r.id == id && r.phase == Phase::Mapping)
-        else {
+        let Some(running) = self.awaiting(id, Phase::Mapping) else {
             return;
         };
         if let Some(mut maps) = maps {
