@@ -95,8 +95,7 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
     let base = OverlayBase::new(&analysis.image, None);
     let mut written = Vec::new();
     for (label, map) in &analysis.cams {
-        let slug = chexlens_model::labels::file_slug(label);
-        let path = dir.join(format!("{stem}_{slug}.png"));
+        let path = dir.join(chexlens_model::cam::overlay_file_name(&stem, label));
         let png = base.overlay_png(map)?;
         std::fs::write(&path, png).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
         written.push(path);

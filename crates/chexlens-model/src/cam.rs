@@ -105,6 +105,12 @@ pub fn overlay(image_rgb: &[u8], map: &CamMap, image_weight: f32) -> Vec<u8> {
     blended.iter().map(|v| (255.0 * v / max) as u8).collect()
 }
 
+/// An overlay PNG's file name: the image's stem, then the label, as
+/// `chexlens predict --cam` and the page's overlay export both name them.
+pub fn overlay_file_name(stem: &str, label: &str) -> String {
+    format!("{stem}_{}.png", crate::labels::file_slug(label))
+}
+
 /// A size scaled down to fit a square of `side`, never up, at least one
 /// pixel each way (the page's previews and the overlays it exports).
 pub fn fit_within(width: usize, height: usize, side: usize) -> (usize, usize) {

@@ -101,13 +101,15 @@ fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
         Some((stem, _)) if !keep_extension && !stem.is_empty() => stem,
         _ => name,
     };
-    let slug = chexlens_model::labels::file_slug(label);
     let folder = if folders.is_empty() {
         String::new()
     } else {
         format!("{folders}/")
     };
-    format!("overlays/{folder}{stem}_{slug}.png")
+    format!(
+        "overlays/{folder}{}",
+        chexlens_model::cam::overlay_file_name(stem, label)
+    )
 }
 
 /// Lets the browser paint the export's progress between images.
