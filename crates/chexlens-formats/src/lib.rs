@@ -12,6 +12,7 @@ pub mod dicom;
 pub mod evaluation;
 pub mod export;
 pub mod input;
+pub mod jpeg;
 pub mod labelled;
 pub mod labels;
 pub mod manifest;

@@ -141,12 +141,8 @@ fn ensemble_probabilities_match_pytorch_end_to_end() {
             let prediction = wait(ensemble.analyse(&image, &metadata_case(case))).unwrap().prediction;
             let expected = floats(&reference["ensemble"][&file][case]["probabilities"]);
             let diff = max_abs_diff(&prediction.probabilities, &expected);
-            // PNGs decode exactly; a JPEG decoder may round a few pixels differently.
-            let tolerance = if file.ends_with(".jpg") { 2e-3 } else { 1e-5 };
-            assert!(
-                diff <= tolerance,
-                "{file} {case}: ensemble probabilities differ by {diff}"
-            );
+            // PNG and JPEG both decode exactly as Pillow decodes them.
+            assert!(diff <= 1e-5, "{file} {case}: ensemble probabilities differ by {diff}");
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum ImageError {
     #[error("frame {0} was asked for, but PNG and JPEG files hold one image")]
     SingleFrame(u32),
     #[error("{0}")]
+    Jpeg(crate::jpeg::JpegError),
+    #[error("{0}")]
     Dicom(#[from] crate::dicom::DicomError),
 }
 

@@ -1,8 +1,11 @@
 //! Decoding PNG and JPEG into 8-bit planes, as the reference's
-//! `Image.open(..).convert("RGB")` sees them.
+//! `Image.open(..).convert("RGB")` sees them: PNG through the `image`
+//! crate, JPEG through chexlens's own decoder, which gives libjpeg-turbo's
+//! (Pillow's) samples exactly.
 
 use super::ImageError;
 use super::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use crate::jpeg::{self, JpegError};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 
@@ -19,11 +22,35 @@ fn split_planes<const C: usize, T: Copy>(pixels: &[T], keep: usize, map: impl Fn
         .collect()
 }
 
-/// Whether an end-of-image marker follows the last scan. Inside scan data a
-/// 0xFF byte is always stuffed (FF 00), so FF D9 there is the real EOI.
-fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
-    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap_or(0);
-    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+fn jpeg_error(error: JpegError) -> ImageError {
+    match error {
+        JpegError::TooLarge { width, height, max_mp } => ImageError::TooLarge { width, height, max_mp },
+        other => ImageError::Jpeg(other),
+    }
+}
+
+/// A JPEG's planes: 8-bit as they are, 12-bit mapped onto 0..=255 as
+/// 16-bit PNGs are (Pillow cannot read 12-bit JPEGs at all).
+fn decode_jpeg(bytes: &[u8]) -> Result<XrayImage, ImageError> {
+    // The frame header first: a bomb is refused before anything is allocated.
+    jpeg::frame_info(bytes).map_err(jpeg_error)?;
+    let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
+    let top = (1u32 << decoded.precision) - 1;
+    let planes = decoded
+        .planes
+        .into_iter()
+        .map(|plane| {
+            plane
+                .into_iter()
+                .map(|v| ((v as u32 * 255 + top / 2) / top) as u8)
+                .collect()
+        })
+        .collect();
+    Ok(XrayImage {
+        width: decoded.width,
+        height: decoded.height,
+        planes,
+    })
 }
 
 /// Decodes a PNG or JPEG held in memory.
@@ -31,25 +58,21 @@ pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return decode_jpeg(bytes);
+    }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Corrupt(e.to_string()))?;
     match reader.format() {
-        Some(ImageFormat::Png | ImageFormat::Jpeg) => {}
+        Some(ImageFormat::Png) => {}
         Some(other) => {
             return Err(ImageError::UnsupportedFormat(format!("{other:?}").to_uppercase()));
         }
         None => return Err(ImageError::UnknownFormat),
     }
     // Read the header alone first, so that no pixels are allocated for a bomb.
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_has_end_marker(bytes) {
-        // JPEG decoders fill a missing tail with grey; a cut-off radiograph must
-        // not be analysed as if it were whole.
-        return Err(ImageError::Corrupt(
-            "the JPEG is truncated (no end-of-image marker)".into(),
-        ));
-    }
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), reader.format().unwrap_or(ImageFormat::Png))
+    let (width, height) = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png)
         .into_dimensions()
         .map_err(|e| ImageError::Corrupt(e.to_string()))?;
     if width == 0 || height == 0 {

@@ -1,0 +1,298 @@
+//! Huffman tables and the entropy-coded bit stream of a scan: byte
+//! stuffing (FF 00), restart markers, and a check that no symbol was read
+//! from beyond the data (libjpeg would pad with zeros and warn; a cut-off
+//! radiograph must not be analysed as if it were whole).
+
+use super::JpegError;
+
+const LOOKAHEAD: u32 = 9;
+
+/// A decoding table built from a DHT segment's code lengths and values.
+#[derive(Clone)]
+pub(super) struct Huffman {
+    /// Indexed by the next `LOOKAHEAD` bits: (code length, value); length
+    /// 0 means a longer code.
+    fast: Vec<(u8, u8)>,
+    /// The largest code of each length (-1 when there is none).
+    max_code: [i32; 17],
+    /// Added to a code of each length to index `values`.
+    value_offset: [i32; 17],
+    values: Vec<u8>,
+}
+
+impl Huffman {
+    /// `counts[l - 1]` codes of length `l`, then their values.
+    pub(super) fn new(counts: &[u8; 16], values: &[u8]) -> Result<Self, JpegError> {
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        if total > 256 || total != values.len() {
+            return Err(JpegError::Corrupt(
+                "a Huffman table has an impossible code count".into(),
+            ));
+        }
+        let mut fast = vec![(0u8, 0u8); 1 << LOOKAHEAD];
+        let mut max_code = [-1i32; 17];
+        let mut value_offset = [0i32; 17];
+        let (mut code, mut k) = (0u32, 0usize);
+        for length in 1..=16u32 {
+            let count = counts[length as usize - 1] as usize;
+            value_offset[length as usize] = k as i32 - code as i32;
+            for _ in 0..count {
+                // libjpeg's "bogus Huffman table" check: codes must fit their length.
+                if code >= 1 << length {
+                    return Err(JpegError::Corrupt(
+                        "a Huffman table's codes overflow their lengths".into(),
+                    ));
+                }
+                if length <= LOOKAHEAD {
+                    let shift = LOOKAHEAD - length;
+                    let first = (code << shift) as usize;
+                    for entry in &mut fast[first..first + (1 << shift)] {
+                        *entry = (length as u8, values[k]);
+                    }
+                }
+                code += 1;
+                k += 1;
+            }
+            if count > 0 {
+                max_code[length as usize] = code as i32 - 1;
+            }
+            code <<= 1;
+        }
+        Ok(Self {
+            fast,
+            max_code,
+            value_offset,
+            values: values.to_vec(),
+        })
+    }
+}
+
+/// The standard tables of ITU T.81 K.3, which libjpeg-turbo supplies when a
+/// file omits its own (Motion-JPEG frames do).
+pub(super) fn standard_table(class_ac: bool, index: usize) -> Huffman {
+    const DC_LUMA_COUNTS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    const DC_CHROMA_COUNTS: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
+    const DC_VALUES: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const AC_LUMA_COUNTS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
+    const AC_LUMA_VALUES: [u8; 162] = [
+        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07, 0x22, 0x71,
+        0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0, 0x24, 0x33, 0x62, 0x72,
+        0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x34, 0x35, 0x36, 0x37,
+        0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59,
+        0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83,
+        0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3,
+        0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
+        0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
+        0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa,
+    ];
+    const AC_CHROMA_COUNTS: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
+    const AC_CHROMA_VALUES: [u8; 162] = [
+        0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61, 0x71, 0x13, 0x22,
+        0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xa1, 0xb1, 0xc1, 0x09, 0x23, 0x33, 0x52, 0xf0, 0x15, 0x62, 0x72, 0xd1,
+        0x0a, 0x16, 0x24, 0x34, 0xe1, 0x25, 0xf1, 0x17, 0x18, 0x19, 0x1a, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x35, 0x36,
+        0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58,
+        0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a,
+        0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a,
+        0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba,
+        0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda,
+        0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa,
+    ];
+    // libjpeg-turbo fills slot 0 with the luminance tables and 1 with the
+    // chrominance ones; other slots stay empty.
+    let table = match (class_ac, index) {
+        (false, 0) => Huffman::new(&DC_LUMA_COUNTS, &DC_VALUES),
+        (false, _) => Huffman::new(&DC_CHROMA_COUNTS, &DC_VALUES),
+        (true, 0) => Huffman::new(&AC_LUMA_COUNTS, &AC_LUMA_VALUES),
+        (true, _) => Huffman::new(&AC_CHROMA_COUNTS, &AC_CHROMA_VALUES),
+    };
+    table.expect("the standard tables are valid")
+}
+
+/// The bits of one scan, MSB first.
+pub(super) struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    buffer: u64,
+    bits: u32,
+    /// Zero bits appended after the data ran out or a marker was met.
+    padded: u32,
+    at_marker: bool,
+}
+
+impl<'a> BitReader<'a> {
+    pub(super) fn new(data: &'a [u8], pos: usize) -> Self {
+        Self {
+            data,
+            pos,
+            buffer: 0,
+            bits: 0,
+            padded: 0,
+            at_marker: false,
+        }
+    }
+
+    fn next_byte(&mut self) -> u8 {
+        if !self.at_marker {
+            match self.data.get(self.pos) {
+                Some(0xFF) if self.data.get(self.pos + 1) == Some(&0x00) => {
+                    self.pos += 2;
+                    return 0xFF;
+                }
+                Some(0xFF) | None => self.at_marker = true,
+                Some(&byte) => {
+                    self.pos += 1;
+                    return byte;
+                }
+            }
+        }
+        self.padded += 8;
+        0
+    }
+
+    fn refill(&mut self) {
+        while self.bits <= 56 {
+            let byte = self.next_byte();
+            self.buffer |= (byte as u64) << (56 - self.bits);
+            self.bits += 8;
+        }
+    }
+
+    fn consume(&mut self, n: u32) {
+        self.buffer <<= n;
+        self.bits -= n;
+    }
+
+    /// `n` bits (n <= 16) as an unsigned number.
+    pub(super) fn bits(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        if self.bits < n {
+            self.refill();
+        }
+        let value = (self.buffer >> (64 - n)) as u32;
+        self.consume(n);
+        value
+    }
+
+    pub(super) fn bit(&mut self) -> bool {
+        self.bits(1) == 1
+    }
+
+    /// `n` bits read as a JPEG signed magnitude (F.2.2.1's EXTEND).
+    pub(super) fn signed(&mut self, n: u32) -> i32 {
+        if n == 0 {
+            return 0;
+        }
+        let value = self.bits(n) as i32;
+        if value < 1 << (n - 1) {
+            value - (1 << n) + 1
+        } else {
+            value
+        }
+    }
+
+    pub(super) fn decode(&mut self, table: &Huffman) -> Result<u8, JpegError> {
+        if self.bits < 16 {
+            self.refill();
+        }
+        let (length, value) = table.fast[(self.buffer >> (64 - LOOKAHEAD)) as usize];
+        if length > 0 {
+            self.consume(length as u32);
+            return Ok(value);
+        }
+        for length in LOOKAHEAD + 1..=16 {
+            let code = (self.buffer >> (64 - length)) as i32;
+            if code <= table.max_code[length as usize] {
+                self.consume(length);
+                let index = code + table.value_offset[length as usize];
+                return table
+                    .values
+                    .get(index as usize)
+                    .copied()
+                    .ok_or_else(|| JpegError::Corrupt("a Huffman code has no value".into()));
+            }
+        }
+        if self.padded > self.bits {
+            // The bad code was read from past the data: it was cut off.
+            return Err(JpegError::Truncated("the image data stops inside a scan"));
+        }
+        Err(JpegError::Corrupt(
+            "the scan holds a code its Huffman table lacks".into(),
+        ))
+    }
+
+    /// Fails when a symbol took bits from beyond the scan's data.
+    pub(super) fn check_overrun(&self) -> Result<(), JpegError> {
+        if self.padded > self.bits {
+            return Err(JpegError::Truncated("the image data stops inside a scan"));
+        }
+        Ok(())
+    }
+
+    /// Drops the partial byte and reads the restart marker `RSTn` that must
+    /// follow (libjpeg skips stray bytes before a marker, as here).
+    pub(super) fn restart(&mut self, n: u8) -> Result<(), JpegError> {
+        self.check_overrun()?;
+        self.buffer = 0;
+        self.bits = 0;
+        self.padded = 0;
+        self.at_marker = false;
+        let (marker, after) = super::markers::next_marker(self.data, self.pos)?;
+        if marker != 0xD0 + n {
+            return Err(JpegError::Corrupt(format!(
+                "restart marker {n} is missing (found marker {marker:02X})"
+            )));
+        }
+        self.pos = after;
+        Ok(())
+    }
+
+    /// Where the scan's data ends: the position of the marker after it.
+    pub(super) fn end(&self) -> usize {
+        self.pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stuffed_bytes_and_stops_at_markers() {
+        let data = [0b1010_0000, 0xFF, 0x00, 0xFF, 0xD9];
+        let mut reader = BitReader::new(&data, 0);
+        assert_eq!(reader.bits(3), 0b101);
+        assert_eq!(reader.bits(5), 0);
+        assert_eq!(reader.bits(8), 0xFF);
+        reader.check_overrun().unwrap();
+        assert_eq!(reader.bits(1), 0);
+        assert!(reader.check_overrun().is_err());
+        assert_eq!(reader.end(), 3);
+    }
+
+    #[test]
+    fn signed_magnitudes_extend() {
+        let data = [0b0111_0000, 0, 0xFF, 0xD9];
+        let mut reader = BitReader::new(&data, 0);
+        assert_eq!(reader.signed(1), -1);
+        assert_eq!(reader.signed(3), 7);
+    }
+
+    #[test]
+    fn decodes_the_standard_luminance_dc_table() {
+        // Category 0 is "00", category 5 is "110".
+        let table = standard_table(false, 0);
+        let data = [0b0011_0000, 0xFF, 0xD9];
+        let mut reader = BitReader::new(&data, 0);
+        assert_eq!(reader.decode(&table).unwrap(), 0);
+        assert_eq!(reader.decode(&table).unwrap(), 5);
+    }
+
+    #[test]
+    fn overflowing_tables_are_refused() {
+        let mut counts = [0u8; 16];
+        counts[0] = 3; // three codes of one bit
+        assert!(Huffman::new(&counts, &[1, 2, 3]).is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! One scan's entropy-coded data into the frame's coefficient blocks:
+//! sequential scans whole, progressive scans by spectral band and bit
+//! (jdhuff.c and jdphuff.c's rules, including their end-of-band runs).
+
+use super::JpegError;
+use super::entropy::{BitReader, Huffman, standard_table};
+use super::frame::Frame;
+use super::markers::{NATURAL, ScanHeader, Tables};
+
+/// libjpeg's limit on blocks in one interleaved MCU.
+const MAX_BLOCKS_IN_MCU: usize = 10;
+
+#[derive(Clone, Copy)]
+enum Pass {
+    Sequential,
+    DcFirst,
+    DcRefine,
+    AcFirst,
+    AcRefine,
+}
+
+fn table(defined: &Option<Huffman>, ac: bool, index: usize) -> Result<Huffman, JpegError> {
+    match defined {
+        Some(table) => Ok(table.clone()),
+        None if index < 2 => Ok(standard_table(ac, index)),
+        None => Err(JpegError::Corrupt(format!(
+            "Huffman table {index} is used but not defined"
+        ))),
+    }
+}
+
+/// Decodes the scan whose data starts at `start`; returns where it ends.
+pub(super) fn decode_scan(
+    data: &[u8],
+    start: usize,
+    frame: &mut Frame,
+    scan: &ScanHeader,
+    tables: &Tables,
+) -> Result<usize, JpegError> {
+    let pass = match (frame.progressive, scan.ss, scan.ah) {
+        (false, _, _) => Pass::Sequential,
+        (true, 0, 0) => Pass::DcFirst,
+        (true, 0, _) => Pass::DcRefine,
+        (true, _, 0) => Pass::AcFirst,
+        (true, _, _) => Pass::AcRefine,
+    };
+    let mut dc = Vec::new();
+    let mut ac = Vec::new();
+    for sc in &scan.components {
+        frame.latch_quant(sc.index, tables)?;
+        if matches!(pass, Pass::Sequential | Pass::DcFirst) {
+            dc.push(table(&tables.dc[sc.dc_table], false, sc.dc_table)?);
+        }
+        if matches!(pass, Pass::Sequential | Pass::AcFirst | Pass::AcRefine) {
+            ac.push(table(&tables.ac[sc.ac_table], true, sc.ac_table)?);
+        }
+    }
+    let single = scan.components.len() == 1;
+    let (mcus_x, mcus_y) = if single {
+        let c = &frame.components[scan.components[0].index];
+        (c.blocks_w, c.blocks_h)
+    } else {
+        let blocks: usize = scan
+            .components
+            .iter()
+            .map(|sc| frame.components[sc.index].blocks_in_mcu())
+            .sum();
+        if blocks > MAX_BLOCKS_IN_MCU {
+            return Err(JpegError::Corrupt("an MCU holds more than 10 blocks".into()));
+        }
+        (frame.mcus_x, frame.mcus_y)
+    };
+    let mut reader = BitReader::new(data, start);
+    let mut predictions = [0i32; 4];
+    let mut eob_run = 0u32;
+    let mut next_restart = 0u8;
+    let interval = tables.restart_interval;
+    for mcu in 0..mcus_x * mcus_y {
+        if interval > 0 && mcu > 0 && mcu % interval == 0 {
+            reader.restart(next_restart)?;
+            next_restart = (next_restart + 1) & 7;
+            predictions = [0; 4];
+            eob_run = 0;
+        }
+        let (mx, my) = (mcu % mcus_x, mcu / mcus_x);
+        for (k, sc) in scan.components.iter().enumerate() {
+            let component = &mut frame.components[sc.index];
+            let (across, down) = if single { (1, 1) } else { (component.h, component.v) };
+            for v in 0..down {
+                for h in 0..across {
+                    let block = component.block_mut(mx * across + h, my * down + v);
+                    match pass {
+                        Pass::Sequential => sequential(&mut reader, block, &mut predictions[k], &dc[k], &ac[k])?,
+                        Pass::DcFirst => dc_first(&mut reader, block, &mut predictions[k], &dc[k], scan.al)?,
+                        Pass::DcRefine => {
+                            if reader.bit() {
+                                block[0] |= 1 << scan.al;
+                            }
+                        }
+                        Pass::AcFirst => ac_first(&mut reader, block, &mut eob_run, &ac[k], scan)?,
+                        Pass::AcRefine => ac_refine(&mut reader, block, &mut eob_run, &ac[k], scan)?,
+                    }
+                }
+            }
+        }
+        reader.check_overrun()?;
+    }
+    Ok(reader.end())
+}
+
+fn dc_difference(reader: &mut BitReader, table: &Huffman, prediction: &mut i32) -> Result<i32, JpegError> {
+    let size = reader.decode(table)? as u32;
+    if size > 15 {
+        return Err(JpegError::Corrupt("a DC difference has an impossible size".into()));
+    }
+    *prediction = prediction
+        .checked_add(reader.signed(size))
+        .ok_or_else(|| JpegError::Corrupt("a DC coefficient overflows".into()))?;
+    Ok(*prediction)
+}
+
+fn sequential(
+    reader: &mut BitReader,
+    block: &mut [i16; 64],
+    prediction: &mut i32,
+    dc: &Huffman,
+    ac: &Huffman,
+) -> Result<(), JpegError> {
+    block[0] = dc_difference(reader, dc, prediction)? as i16;
+    let mut k = 1;
+    while k < 64 {
+        let symbol = reader.decode(ac)?;
+        let (run, size) = ((symbol >> 4) as usize, (symbol & 15) as u32);
+        if size != 0 {
+            k += run;
+            block[NATURAL[k]] = reader.signed(size) as i16;
+            k += 1;
+        } else if run == 15 {
+            k += 16;
+        } else {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn dc_first(
+    reader: &mut BitReader,
+    block: &mut [i16; 64],
+    prediction: &mut i32,
+    dc: &Huffman,
+    al: u32,
+) -> Result<(), JpegError> {
+    block[0] = (dc_difference(reader, dc, prediction)? << al) as i16;
+    Ok(())
+}
+
+fn ac_first(
+    reader: &mut BitReader,
+    block: &mut [i16; 64],
+    eob_run: &mut u32,
+    ac: &Huffman,
+    scan: &ScanHeader,
+) -> Result<(), JpegError> {
+    if *eob_run > 0 {
+        *eob_run -= 1;
+        return Ok(());
+    }
+    let mut k = scan.ss;
+    while k <= scan.se {
+        let symbol = reader.decode(ac)?;
+        let (run, size) = ((symbol >> 4) as u32, (symbol & 15) as u32);
+        if size != 0 {
+            k += run as usize;
+            block[NATURAL[k]] = (reader.signed(size) << scan.al) as i16;
+        } else if run == 15 {
+            k += 15;
+        } else {
+            *eob_run = (1 << run) + reader.bits(run) - 1;
+            break;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+/// Adds a correction bit to a coefficient that is already non-zero.
+fn refine(reader: &mut BitReader, coefficient: &mut i16, p1: i16, m1: i16) {
+    if reader.bit() && *coefficient & p1 == 0 {
+        let step = if *coefficient >= 0 { p1 } else { m1 };
+        *coefficient = coefficient.wrapping_add(step);
+    }
+}
+
+fn ac_refine(
+    reader: &mut BitReader,
+    block: &mut [i16; 64],
+    eob_run: &mut u32,
+    ac: &Huffman,
+    scan: &ScanHeader,
+) -> Result<(), JpegError> {
+    let p1 = 1i16 << scan.al;
+    let m1 = -1i16 << scan.al;
+    let mut k = scan.ss;
+    if *eob_run == 0 {
+        while k <= scan.se {
+            let symbol = reader.decode(ac)?;
+            let (mut run, size) = ((symbol >> 4) as i32, symbol & 15);
+            let mut value = 0i16;
+            if size != 0 {
+                // The size of a newly non-zero coefficient is always 1.
+                value = if reader.bit() { p1 } else { m1 };
+            } else if run != 15 {
+                *eob_run = (1 << run) + reader.bits(run as u32);
+                break;
+            }
+            // Skip `run` zero coefficients, refining the non-zero ones passed.
+            loop {
+                let coefficient = &mut block[NATURAL[k]];
+                if *coefficient != 0 {
+                    refine(reader, coefficient, p1, m1);
+                } else {
+                    run -= 1;
+                    if run < 0 {
+                        break;
+                    }
+                }
+                k += 1;
+                if k > scan.se {
+                    break;
+                }
+            }
+            if value != 0 {
+                block[NATURAL[k]] = value;
+            }
+            k += 1;
+        }
+    }
+    if *eob_run > 0 {
+        while k <= scan.se {
+            let coefficient = &mut block[NATURAL[k]];
+            if *coefficient != 0 {
+                refine(reader, coefficient, p1, m1);
+            }
+            k += 1;
+        }
+        *eob_run -= 1;
+    }
+    Ok(())
+}

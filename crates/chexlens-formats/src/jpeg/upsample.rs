@@ -1,0 +1,142 @@
+//! Subsampled components brought to full size as libjpeg-turbo does by
+//! default ("fancy" upsampling, jdsample.c): triangle filters for 2:1
+//! horizontally, vertically or both, and replication for other ratios.
+//! Edge rows repeat the nearest real row, as jdmainct.c's context rows do.
+
+/// A component's decoded samples: `width` x `height` real ones in rows of
+/// `stride`.
+pub(super) struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub samples: Vec<u16>,
+}
+
+impl Plane {
+    fn row(&self, y: usize) -> &[u16] {
+        // Rows past the last real one repeat it (set_bottom_pointers).
+        let y = y.min(self.height - 1);
+        &self.samples[y * self.stride..y * self.stride + self.width]
+    }
+
+    /// The row a fancy filter blends with: above for the first output row
+    /// of a pair, below for the second; the first row stands for the one
+    /// above it.
+    fn neighbour(&self, y: usize, below: bool) -> &[u16] {
+        if below {
+            self.row(y + 1)
+        } else {
+            self.row(y.saturating_sub(1))
+        }
+    }
+}
+
+/// The component at `width` x `height`, expanded by `h` x `v`.
+pub(super) fn to_full_size(plane: &Plane, h: usize, v: usize, width: usize, height: usize) -> Vec<u16> {
+    let mut out = vec![0u16; width * height];
+    let fancy_across = plane.width > 2;
+    for (y, line) in out.chunks_exact_mut(width).enumerate() {
+        match (h, v) {
+            (1, 1) => line.copy_from_slice(&plane.row(y)[..width]),
+            (2, 1) if fancy_across => h2v1(plane.row(y), line),
+            (1, 2) => h1v2(plane.row(y / 2), plane.neighbour(y / 2, y % 2 == 1), y % 2 == 1, line),
+            (2, 2) if fancy_across => h2v2(plane.row(y / 2), plane.neighbour(y / 2, y % 2 == 1), line),
+            _ => {
+                let source = plane.row(y / v);
+                for (x, sample) in line.iter_mut().enumerate() {
+                    *sample = source[x / h];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// 3/4 of the nearer sample and 1/4 of the further, rounding alternately
+/// up and down (h2v1_fancy_upsample).
+fn h2v1(row: &[u16], out: &mut [u16]) {
+    let last = row.len() - 1;
+    for (x, sample) in out.iter_mut().enumerate() {
+        let (i, right) = (x / 2, x % 2 == 1);
+        let nearer = row[i] as u32 * 3;
+        *sample = match (i, right) {
+            (0, false) => row[0],
+            (i, true) if i == last => row[last],
+            (i, false) => ((nearer + row[i - 1] as u32 + 1) >> 2) as u16,
+            (i, true) => ((nearer + row[i + 1] as u32 + 2) >> 2) as u16,
+        };
+    }
+}
+
+/// The vertical form (h1v2_fancy_upsample).
+fn h1v2(row: &[u16], neighbour: &[u16], below: bool, out: &mut [u16]) {
+    let bias = if below { 2 } else { 1 };
+    for (x, sample) in out.iter_mut().enumerate() {
+        *sample = ((row[x] as u32 * 3 + neighbour[x] as u32 + bias) >> 2) as u16;
+    }
+}
+
+/// Both at once on column sums of the nearer and further rows
+/// (h2v2_fancy_upsample).
+fn h2v2(row: &[u16], neighbour: &[u16], out: &mut [u16]) {
+    let last = row.len() - 1;
+    let sum = |i: usize| row[i] as u32 * 3 + neighbour[i] as u32;
+    for (x, sample) in out.iter_mut().enumerate() {
+        let (i, right) = (x / 2, x % 2 == 1);
+        *sample = match (i, right) {
+            (0, false) => ((sum(0) * 4 + 8) >> 4) as u16,
+            (i, true) if i == last => ((sum(last) * 4 + 7) >> 4) as u16,
+            (i, false) => ((sum(i) * 3 + sum(i - 1) + 8) >> 4) as u16,
+            (i, true) => ((sum(i) * 3 + sum(i + 1) + 7) >> 4) as u16,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane(width: usize, height: usize, samples: Vec<u16>) -> Plane {
+        Plane {
+            width,
+            height,
+            stride: width,
+            samples,
+        }
+    }
+
+    #[test]
+    fn horizontal_triangle_filter_matches_libjpeg() {
+        // in 10, 20, 40: out 10, (30+20+2)/4=13, (60+10+1)/4=17, (60+40+2)/4=25,
+        // (120+20+1)/4=35, 40.
+        let p = plane(3, 1, vec![10, 20, 40]);
+        assert_eq!(to_full_size(&p, 2, 1, 6, 1), vec![10, 13, 17, 25, 35, 40]);
+        // An odd width drops the last output column.
+        assert_eq!(to_full_size(&p, 2, 1, 5, 1), vec![10, 13, 17, 25, 35]);
+    }
+
+    #[test]
+    fn narrow_components_are_replicated() {
+        let p = plane(2, 1, vec![10, 20]);
+        assert_eq!(to_full_size(&p, 2, 1, 4, 1), vec![10, 10, 20, 20]);
+    }
+
+    #[test]
+    fn vertical_filter_repeats_edge_rows() {
+        let p = plane(1, 2, vec![10, 30]);
+        // Row 0 blends with itself above; row 3 with the repeated last row.
+        assert_eq!(
+            to_full_size(&p, 1, 2, 1, 4),
+            vec![10, (30 + 30 + 2) / 4, (90 + 10 + 1) / 4, 30]
+        );
+    }
+
+    #[test]
+    fn two_by_two_filter_weights_nine_three_three_one() {
+        let p = plane(3, 1, vec![16, 16, 16]);
+        assert_eq!(to_full_size(&p, 2, 2, 6, 2), vec![16; 12]);
+        let p = plane(3, 2, vec![0, 0, 0, 160, 160, 160]);
+        // Output row 1 (below row 0) = (3*0 + 160) * 4 / 16 = 40.
+        assert_eq!(to_full_size(&p, 2, 2, 6, 4)[6..12], [40, 40, 40, 40, 40, 40]);
+    }
+}

@@ -1,0 +1,82 @@
+//! The JPEG decoder against Pillow (libjpeg-turbo) on real photographs and
+//! radiographs: every sample equal. Fixtures and their decoded pixels come
+//! from tools/reference/jpeg_reference.py.
+
+use chexlens_formats::jpeg::{self, JpegError};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jpeg")
+}
+
+fn index() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("index.json")).unwrap()).unwrap()
+}
+
+/// Pillow's decoding, as planes.
+fn expected_planes(name: &str) -> Vec<Vec<u16>> {
+    let image = image::open(fixtures().join(name)).unwrap();
+    match image {
+        image::DynamicImage::ImageLuma8(p) => vec![p.as_raw().iter().map(|&v| v as u16).collect()],
+        image::DynamicImage::ImageRgb8(p) => (0..3)
+            .map(|c| p.as_raw().chunks_exact(3).map(|px| px[c] as u16).collect())
+            .collect(),
+        other => panic!("{name}: unexpected {:?}", other.color()),
+    }
+}
+
+#[test]
+fn every_sample_equals_pillow() {
+    let cases = index()["cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 19);
+    for case in cases {
+        let file = case["file"].as_str().unwrap();
+        let bytes = std::fs::read(fixtures().join(file)).unwrap();
+        let decoded = jpeg::decode(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(decoded.width as u64, case["width"].as_u64().unwrap(), "{file}");
+        assert_eq!(decoded.height as u64, case["height"].as_u64().unwrap(), "{file}");
+        assert_eq!(decoded.precision, 8);
+        let expected = expected_planes(case["expected"].as_str().unwrap());
+        assert_eq!(decoded.planes.len(), expected.len(), "{file}: plane count");
+        for (c, (ours, theirs)) in decoded.planes.iter().zip(&expected).enumerate() {
+            let differing = ours.iter().zip(theirs).filter(|(a, b)| a != b).count();
+            let worst = ours
+                .iter()
+                .zip(theirs)
+                .map(|(&a, &b)| (a as i32 - b as i32).abs())
+                .max()
+                .unwrap_or(0);
+            assert_eq!(
+                differing, 0,
+                "{file} ({}): plane {c} differs from Pillow in {differing} samples, by up to {worst}",
+                case["what"]
+            );
+        }
+        let info = jpeg::frame_info(&bytes).unwrap();
+        assert_eq!(
+            (info.width as usize, info.height as usize),
+            (decoded.width, decoded.height)
+        );
+    }
+}
+
+#[test]
+fn what_is_not_decoded_is_named() {
+    for case in index()["refused"].as_array().unwrap() {
+        let bytes = std::fs::read(fixtures().join(case["file"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            jpeg::decode(&bytes).unwrap_err(),
+            JpegError::Unsupported(case["why"].as_str().unwrap().to_owned())
+        );
+    }
+}
+
+#[test]
+fn every_cut_is_refused_and_nothing_panics() {
+    // A progressive file cut anywhere: an error, never a panic or a grey tail.
+    let bytes = std::fs::read(fixtures().join("coffee_420_progressive_restart.jpg")).unwrap();
+    for cut in (0..bytes.len() - 2).step_by(7) {
+        assert!(jpeg::decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
+    }
+}
