@@ -13,6 +13,7 @@ pub mod evaluation;
 pub mod export;
 pub mod input;
 pub mod jpeg;
+pub mod jpeg_ls;
 pub mod labelled;
 pub mod labels;
 pub mod manifest;

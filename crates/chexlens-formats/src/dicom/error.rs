@@ -8,7 +8,7 @@ pub enum DicomError {
     Corrupt(String),
     #[error(
         "the DICOM transfer syntax {name} ({uid}) is not supported; chexlens reads uncompressed, deflated, \
-         RLE, JPEG (baseline, 8-bit extended, lossless) and JPEG 2000 files"
+         RLE, JPEG (baseline, 8- and 12-bit extended, lossless), JPEG-LS and JPEG 2000 files"
     )]
     UnsupportedTransferSyntax { name: String, uid: String },
     #[error("the DICOM file holds no image (no Pixel Data element)")]

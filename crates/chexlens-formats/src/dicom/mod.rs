@@ -18,6 +18,7 @@
 mod error;
 mod frame_header;
 mod jpeg2000;
+mod jpeg_frames;
 mod lengths;
 mod pixels;
 mod rle;
@@ -34,16 +35,16 @@ use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentati
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 use serde::{Deserialize, Serialize};
 
-/// JPEG Extended (Process 2 & 4): the pure-Rust decoder reads its 8-bit
-/// form only.
-const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
-/// The JPEG transfer syntaxes decoded: baseline, extended, lossless (process
-/// 14 and its first-order prediction form).
-const JPEG_FAMILY: [&str; 4] = [
-    "1.2.840.10008.1.2.4.50",
-    JPEG_EXTENDED,
+/// The JPEG transfer syntaxes decoded: baseline, extended (chexlens's own
+/// decoder), lossless (process 14 and its first-order prediction form,
+/// through dicom-rs), JPEG-LS lossless and near-lossless (chexlens's own).
+const JPEG_FAMILY: [&str; 6] = [
+    jpeg_frames::BASELINE,
+    jpeg_frames::EXTENDED,
     "1.2.840.10008.1.2.4.57",
     "1.2.840.10008.1.2.4.70",
+    jpeg_frames::LS_LOSSLESS,
+    jpeg_frames::LS_NEAR_LOSSLESS,
 ];
 
 /// What a DICOM file is, for the user to check (no identifying tags).
@@ -135,7 +136,7 @@ pub fn open(bytes: &[u8]) -> Result<DefaultDicomObject, DicomError> {
         lengths::check_data_set(bytes, data_set, lengths::Encoding::of(&uid))?;
     }
     match TransferSyntaxRegistry.get(&uid) {
-        Some(ts) if ts.can_decode_all() || jpeg2000::is_jpeg2000(&uid) => {}
+        Some(ts) if ts.can_decode_all() || jpeg2000::is_jpeg2000(&uid) || jpeg_frames::is_jpeg_ls(&uid) => {}
         Some(ts) => {
             return Err(DicomError::UnsupportedTransferSyntax {
                 name: ts.name().to_owned(),
@@ -261,12 +262,6 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
             samples_per_pixel,
         )?;
     }
-    if uid == JPEG_EXTENDED && int(obj, tag::BITS_STORED).unwrap_or(8) > 8 {
-        return Err(DicomError::UnsupportedTransferSyntax {
-            name: "JPEG Extended with 12-bit samples".to_owned(),
-            uid: uid.to_owned(),
-        });
-    }
     let stored = if uid == RLE {
         let format = SampleFormat {
             samples_per_pixel: samples_per_pixel as usize,
@@ -283,11 +278,11 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
             bits_allocated as usize / 8,
         )?;
         StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
-    } else if jpeg2000::is_jpeg2000(uid) {
+    } else if jpeg2000::is_jpeg2000(uid) || jpeg_frames::is_dct(uid) || jpeg_frames::is_jpeg_ls(uid) {
         let format = SampleFormat {
-            samples_per_pixel: int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1) as usize,
-            bits_allocated: int(obj, tag::BITS_ALLOCATED).unwrap_or(16) as u16,
-            bits_stored: int(obj, tag::BITS_STORED).unwrap_or(16) as u16,
+            samples_per_pixel: samples_per_pixel as usize,
+            bits_allocated: bits_allocated as u16,
+            bits_stored: bits_stored as u16,
             signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
             planar: false,
         };
@@ -296,11 +291,19 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
             Some(several) => std::borrow::Cow::Owned(several.concat()),
             None => {
                 return Err(DicomError::Decode(
-                    "multi-frame JPEG 2000 with frames split over several fragments".into(),
+                    "multi-frame compressed data with frames split over several fragments".into(),
                 ));
             }
         };
-        let data = jpeg2000::decode_frame(&codestream, format.bits_allocated, format.bits_stored, format.signed)?;
+        let data = if jpeg_frames::is_dct(uid) {
+            let photometric = text(obj, tag::PHOTOMETRIC_INTERPRETATION);
+            let ybr = matches!(photometric.as_deref(), Some("YBR_FULL" | "YBR_FULL_422"));
+            jpeg_frames::decode_dct(&codestream, format.bits_allocated, ybr)?
+        } else if jpeg_frames::is_jpeg_ls(uid) {
+            jpeg_frames::decode_ls(&codestream, format.bits_allocated)?
+        } else {
+            jpeg2000::decode_frame(&codestream, format.bits_allocated, format.bits_stored, format.signed)?
+        };
         StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
     } else {
         let decoded = obj
