@@ -10,6 +10,7 @@ wrote; it never needs PyTorch.
 
     python3 tools/reference/generate_fixtures.py            # committed fixtures
     python3 tools/reference/generate_fixtures.py --full DIR # convnext_base, not committed
+                                                            # (pydicom too, for the chest JPEG)
     python3 tools/reference/generate_fixtures.py --demo public/models/demo
 
 Requires: torch, timm, safetensors, pillow, numpy, grad-cam (pytorch-grad-cam), opencv-python-headless.
@@ -321,17 +322,39 @@ def grad_cam_fixtures(out, members, image_file):
     (out / "gradcam.json").write_text(json.dumps(reference))
 
 
-def full_size(out):
-    """A convnext_base checkpoint (~350 MB) in the original .pth layout, plus its expected output."""
+def chest_jpeg(dicom_file, target):
+    """A real chest radiograph (DICOM WG04 RG1, CR PA, MONOCHROME1, from
+    scripts/fetch-dicom-samples) as CheXpert ships its images: 8-bit grey
+    JPEG, quality 90, windowed to its 0.5-99.5 percentiles."""
+    import pydicom
+    ds = pydicom.dcmread(dicom_file)
+    values = ds.pixel_array.astype(np.float64)
+    low, high = np.percentile(values, [0.5, 99.5])
+    grey = np.clip((values - low) / (high - low) * 255, 0, 255)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        grey = 255 - grey
+    Image.fromarray(np.rint(grey).astype(np.uint8)).save(target, quality=90)
+
+
+def full_size(out, dicom_file):
+    """A convnext_base checkpoint (~350 MB) in the original .pth layout, plus
+    its expected output on a synthetic PNG and on a real chest JPEG, with
+    pytorch-grad-cam's maps for every label on both."""
     out.mkdir(parents=True, exist_ok=True)
     model = perturbed_model((3, 3, 27, 3), (128, 256, 512, 1024), 21)
     torch.save({"model_state_dict": model.state_dict(), "epoch": 1}, out / "convnext_base_full.pth")
     field = synthetic_radiograph(2000, 2400, 9)
     Image.fromarray(np.rint(field * 255).astype(np.uint8)).save(out / "full_xray.png")
-    with Image.open(out / "full_xray.png") as im:
-        x = to_input(resized(im))
-    expected = outputs(model, x)["reference_default"]
-    expected["image"] = "full_xray.png"
+    chest_jpeg(dicom_file, out / "full_chest.jpg")
+    expected = {}
+    for image in ("full_xray.png", "full_chest.jpg"):
+        with Image.open(out / image) as im:
+            x = to_input(resized(im))
+        result = outputs(model, x)["reference_default"]
+        labels = list(range(len(result["probabilities"])))
+        cams = grad_cams(model, x, METADATA_CASES["reference_default"], labels)
+        result["cams"] = {str(label): cams[label][0].tolist() for label in labels}
+        expected[image] = result
     (out / "full_expected.json").write_text(json.dumps(expected, indent=1))
 
 
@@ -359,11 +382,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "crates/chexlens-model/tests/fixtures"))
     parser.add_argument("--full", metavar="DIR", help="write the full-size convnext_base check into DIR instead")
+    parser.add_argument("--chest-dicom", default=str(Path(__file__).resolve().parents[2] / "target/dicom-samples/files/RG1_UNCR.dcm"),
+                        help="the radiograph --full saves as a JPEG (scripts/fetch-dicom-samples fetches it)")
     parser.add_argument("--demo", metavar="DIR", help="write the page's demo model into DIR instead")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if args.full:
-        full_size(Path(args.full))
+        full_size(Path(args.full), args.chest_dicom)
     elif args.demo:
         demo_model(Path(args.demo))
     else:

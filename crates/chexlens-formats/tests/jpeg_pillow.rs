@@ -80,3 +80,23 @@ fn every_cut_is_refused_and_nothing_panics() {
         assert!(jpeg::decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
     }
 }
+
+#[test]
+fn repeated_scans_are_bounded() {
+    // A baseline file's one scan (every coefficient once), repeated: up to
+    // 16 visits per coefficient decode, more are refused before the work.
+    let bytes = std::fs::read(fixtures().join("camera_grey_q90.jpg")).unwrap();
+    let sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+    let eoi = bytes.len() - 2;
+    let with_scans = |n: usize| {
+        let mut out = bytes[..sos].to_vec();
+        for _ in 0..n {
+            out.extend_from_slice(&bytes[sos..eoi]);
+        }
+        out.extend_from_slice(&bytes[eoi..]);
+        out
+    };
+    assert_eq!(jpeg::decode(&with_scans(16)).unwrap(), jpeg::decode(&bytes).unwrap());
+    let err = jpeg::decode(&with_scans(17)).unwrap_err();
+    assert!(err.to_string().contains("repeat"), "{err}");
+}

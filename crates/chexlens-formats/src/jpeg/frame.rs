@@ -45,7 +45,14 @@ pub(super) struct Frame {
     v_max: usize,
     pub mcus_x: usize,
     pub mcus_y: usize,
+    /// Coefficient visits the scans may still make: a bound on decoding time
+    /// whatever the file repeats (real progressive files visit each
+    /// coefficient two or three times).
+    work_left: u64,
 }
+
+/// Visits allowed per stored coefficient over all scans.
+const VISITS_PER_COEFFICIENT: u64 = 16;
 
 impl Frame {
     /// Allocates the coefficient blocks; the caller has bounded the size.
@@ -76,7 +83,9 @@ impl Frame {
                 coefficients: vec![[0i16; 64]; stored_w * stored_h],
             });
         }
+        let coefficients: u64 = components.iter().map(|c| c.coefficients.len() as u64 * 64).sum();
         Ok(Self {
+            work_left: coefficients * VISITS_PER_COEFFICIENT,
             progressive: header.progressive,
             precision: header.precision,
             width,
@@ -87,6 +96,15 @@ impl Frame {
             mcus_x,
             mcus_y,
         })
+    }
+
+    /// Charges a scan's coefficient visits against the budget.
+    pub(super) fn charge(&mut self, visits: u64) -> Result<(), JpegError> {
+        self.work_left = self
+            .work_left
+            .checked_sub(visits)
+            .ok_or_else(|| JpegError::Corrupt("its scans repeat far beyond what any encoder writes".into()))?;
+        Ok(())
     }
 
     pub(super) fn latch_quant(&mut self, index: usize, tables: &Tables) -> Result<(), JpegError> {
