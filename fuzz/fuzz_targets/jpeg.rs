@@ -1,0 +1,18 @@
+//! The JPEG decoder alone (baseline, extended 8/12-bit, progressive), with
+//! both colour rules; the last byte picks the rule.
+#![no_main]
+use chexlens_formats::jpeg::{ColourRule, decode_with, frame_info};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let rule = match data.last() {
+        Some(b) if b & 1 == 1 => ColourRule::Dicom { ybr: b & 2 == 2 },
+        _ => ColourRule::Markers,
+    };
+    let _ = frame_info(data);
+    if let Ok(image) = decode_with(data, rule) {
+        let pixels = image.width * image.height;
+        assert!(image.planes.iter().all(|p| p.len() == pixels));
+        assert!(image.planes.iter().flatten().all(|&v| v < 1 << image.precision));
+    }
+});
