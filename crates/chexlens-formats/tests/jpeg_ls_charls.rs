@@ -13,8 +13,7 @@ fn fixtures() -> PathBuf {
 
 #[test]
 fn every_sample_equals_charls() {
-    let index: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("index.json")).unwrap()).unwrap();
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("index.json")).unwrap()).unwrap();
     let cases = index["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 15);
     for case in cases {
@@ -23,7 +22,11 @@ fn every_sample_equals_charls() {
         let decoded = jpeg_ls::decode(&stream).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(decoded.width as u64, case["width"].as_u64().unwrap(), "{file}");
         assert_eq!(decoded.height as u64, case["height"].as_u64().unwrap(), "{file}");
-        assert_eq!(decoded.components as u64, case["components"].as_u64().unwrap(), "{file}");
+        assert_eq!(
+            decoded.components as u64,
+            case["components"].as_u64().unwrap(),
+            "{file}"
+        );
         assert_eq!(decoded.bits as u64, case["bits"].as_u64().unwrap(), "{file}");
         let expected: Vec<u16> = std::fs::read(fixtures().join(case["expected"].as_str().unwrap()))
             .unwrap()

@@ -108,14 +108,67 @@ pub(super) fn standard_table(class_ac: bool, index: usize) -> Huffman {
     table.expect("the standard tables are valid")
 }
 
-/// The bits of one scan, MSB first.
+/// Bits waiting to be read, MSB first, and how many of them are zero
+/// padding appended past the data: reading those means it was cut off.
+/// Shared by the JPEG and JPEG-LS readers, which differ in byte stuffing.
+#[derive(Default)]
+pub(crate) struct BitBuffer {
+    buffer: u64,
+    bits: u32,
+    padded: u32,
+}
+
+impl BitBuffer {
+    /// Whether another byte fits.
+    pub(crate) fn has_room(&self) -> bool {
+        self.bits <= 56
+    }
+
+    /// Appends the low `width` (7 or 8) bits of `value`.
+    pub(crate) fn push(&mut self, value: u8, width: u32) {
+        self.buffer |= (value as u64 & ((1 << width) - 1)) << (64 - self.bits - width);
+        self.bits += width;
+    }
+
+    /// Appends a byte of zero padding.
+    pub(crate) fn pad(&mut self) {
+        self.bits += 8;
+        self.padded += 8;
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.bits
+    }
+
+    /// The next `n` bits (1 to 32) without consuming them.
+    pub(crate) fn peek(&self, n: u32) -> u32 {
+        (self.buffer >> (64 - n)) as u32
+    }
+
+    /// Zero bits before the next 1 among those held.
+    pub(crate) fn leading_zeros(&self) -> u32 {
+        self.buffer.leading_zeros().min(self.bits)
+    }
+
+    pub(crate) fn consume(&mut self, n: u32) {
+        self.buffer = if n >= 64 { 0 } else { self.buffer << n };
+        self.bits -= n;
+    }
+
+    pub(crate) fn overran(&self) -> bool {
+        self.padded > self.bits
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// The bits of one scan.
 pub(super) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
-    buffer: u64,
-    bits: u32,
-    /// Zero bits appended after the data ran out or a marker was met.
-    padded: u32,
+    held: BitBuffer,
     at_marker: bool,
 }
 
@@ -124,42 +177,31 @@ impl<'a> BitReader<'a> {
         Self {
             data,
             pos,
-            buffer: 0,
-            bits: 0,
-            padded: 0,
+            held: BitBuffer::default(),
             at_marker: false,
         }
     }
 
-    fn next_byte(&mut self) -> u8 {
-        if !self.at_marker {
-            match self.data.get(self.pos) {
-                Some(0xFF) if self.data.get(self.pos + 1) == Some(&0x00) => {
-                    self.pos += 2;
-                    return 0xFF;
-                }
-                Some(0xFF) | None => self.at_marker = true,
-                Some(&byte) => {
-                    self.pos += 1;
-                    return byte;
+    fn refill(&mut self) {
+        while self.held.has_room() {
+            if !self.at_marker {
+                match self.data.get(self.pos) {
+                    // FF 00 is a stuffed FF data byte.
+                    Some(0xFF) if self.data.get(self.pos + 1) == Some(&0x00) => {
+                        self.pos += 2;
+                        self.held.push(0xFF, 8);
+                        continue;
+                    }
+                    Some(0xFF) | None => self.at_marker = true,
+                    Some(&byte) => {
+                        self.pos += 1;
+                        self.held.push(byte, 8);
+                        continue;
+                    }
                 }
             }
+            self.held.pad();
         }
-        self.padded += 8;
-        0
-    }
-
-    fn refill(&mut self) {
-        while self.bits <= 56 {
-            let byte = self.next_byte();
-            self.buffer |= (byte as u64) << (56 - self.bits);
-            self.bits += 8;
-        }
-    }
-
-    fn consume(&mut self, n: u32) {
-        self.buffer <<= n;
-        self.bits -= n;
     }
 
     /// `n` bits (n <= 16) as an unsigned number.
@@ -167,11 +209,11 @@ impl<'a> BitReader<'a> {
         if n == 0 {
             return 0;
         }
-        if self.bits < n {
+        if self.held.len() < n {
             self.refill();
         }
-        let value = (self.buffer >> (64 - n)) as u32;
-        self.consume(n);
+        let value = self.held.peek(n);
+        self.held.consume(n);
         value
     }
 
@@ -193,18 +235,18 @@ impl<'a> BitReader<'a> {
     }
 
     pub(super) fn decode(&mut self, table: &Huffman) -> Result<u8, JpegError> {
-        if self.bits < 16 {
+        if self.held.len() < 16 {
             self.refill();
         }
-        let (length, value) = table.fast[(self.buffer >> (64 - LOOKAHEAD)) as usize];
+        let (length, value) = table.fast[self.held.peek(LOOKAHEAD) as usize];
         if length > 0 {
-            self.consume(length as u32);
+            self.held.consume(length as u32);
             return Ok(value);
         }
         for length in LOOKAHEAD + 1..=16 {
-            let code = (self.buffer >> (64 - length)) as i32;
+            let code = self.held.peek(length) as i32;
             if code <= table.max_code[length as usize] {
-                self.consume(length);
+                self.held.consume(length);
                 let index = code + table.value_offset[length as usize];
                 return table
                     .values
@@ -213,7 +255,7 @@ impl<'a> BitReader<'a> {
                     .ok_or_else(|| JpegError::Corrupt("a Huffman code has no value".into()));
             }
         }
-        if self.padded > self.bits {
+        if self.held.overran() {
             // The bad code was read from past the data: it was cut off.
             return Err(JpegError::Truncated("the image data stops inside a scan"));
         }
@@ -224,7 +266,7 @@ impl<'a> BitReader<'a> {
 
     /// Fails when a symbol took bits from beyond the scan's data.
     pub(super) fn check_overrun(&self) -> Result<(), JpegError> {
-        if self.padded > self.bits {
+        if self.held.overran() {
             return Err(JpegError::Truncated("the image data stops inside a scan"));
         }
         Ok(())
@@ -234,9 +276,7 @@ impl<'a> BitReader<'a> {
     /// follow (libjpeg skips stray bytes before a marker, as here).
     pub(super) fn restart(&mut self, n: u8) -> Result<(), JpegError> {
         self.check_overrun()?;
-        self.buffer = 0;
-        self.bits = 0;
-        self.padded = 0;
+        self.held.clear();
         self.at_marker = false;
         let (marker, after) = super::markers::next_marker(self.data, self.pos)?;
         if marker != 0xD0 + n {

@@ -17,7 +17,7 @@ pub(super) const NATURAL: [usize; 80] = [
 
 /// The next marker at or after `pos`: its code and the position after it.
 /// Stray bytes before it are skipped, as libjpeg does.
-pub(super) fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegError> {
+pub(crate) fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegError> {
     let mut i = pos;
     loop {
         while data.get(i).is_some_and(|&b| b != 0xFF) {
@@ -36,7 +36,7 @@ pub(super) fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegEr
 }
 
 /// A segment's body (after its two length bytes) and where the next one starts.
-pub(super) fn segment(data: &[u8], pos: usize) -> Result<(&[u8], usize), JpegError> {
+pub(crate) fn segment(data: &[u8], pos: usize) -> Result<(&[u8], usize), JpegError> {
     let length = match data.get(pos..pos + 2) {
         Some(&[a, b]) => u16::from_be_bytes([a, b]) as usize,
         _ => return Err(JpegError::Truncated("a marker segment is cut off")),

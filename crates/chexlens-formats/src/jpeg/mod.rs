@@ -18,7 +18,9 @@ mod upsample;
 
 use crate::input::image::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;
+pub(crate) use entropy::BitBuffer;
 use markers::Tables;
+pub(crate) use markers::{next_marker, segment};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JpegError {

@@ -73,7 +73,10 @@ pub(super) fn decode_scan(
     let blocks_per_mcu: usize = if single {
         1
     } else {
-        scan.components.iter().map(|sc| frame.components[sc.index].blocks_in_mcu()).sum()
+        scan.components
+            .iter()
+            .map(|sc| frame.components[sc.index].blocks_in_mcu())
+            .sum()
     };
     frame.charge((mcus_x * mcus_y * blocks_per_mcu * (scan.se - scan.ss + 1)) as u64)?;
     let mut reader = BitReader::new(data, start);

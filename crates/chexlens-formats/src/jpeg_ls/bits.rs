@@ -3,14 +3,12 @@
 //! its top bit set is a marker, which ends the scan.
 
 use super::JpegLsError;
+use crate::jpeg::BitBuffer;
 
 pub(super) struct Bits<'a> {
     data: &'a [u8],
     pos: usize,
-    buffer: u64,
-    bits: u32,
-    /// Zero bits appended past the data; reading them means the scan was cut.
-    padded: u32,
+    held: BitBuffer,
     after_ff: bool,
     at_marker: bool,
 }
@@ -20,49 +18,38 @@ impl<'a> Bits<'a> {
         Self {
             data,
             pos,
-            buffer: 0,
-            bits: 0,
-            padded: 0,
+            held: BitBuffer::default(),
             after_ff: false,
             at_marker: false,
         }
     }
 
     fn refill(&mut self) {
-        while self.bits <= 56 {
+        while self.held.has_room() {
             if !self.at_marker {
                 match self.data.get(self.pos) {
                     Some(&byte) if self.after_ff => {
-                        self.buffer |= ((byte & 0x7F) as u64) << (57 - self.bits);
-                        self.bits += 7;
+                        self.held.push(byte, 7);
                         self.pos += 1;
                         self.after_ff = false;
                         continue;
                     }
                     Some(0xFF) if self.data.get(self.pos + 1).is_some_and(|&next| next < 0x80) => {
-                        self.buffer |= 0xFF << (56 - self.bits);
-                        self.bits += 8;
+                        self.held.push(0xFF, 8);
                         self.pos += 1;
                         self.after_ff = true;
                         continue;
                     }
                     Some(0xFF) | None => self.at_marker = true,
                     Some(&byte) => {
-                        self.buffer |= (byte as u64) << (56 - self.bits);
-                        self.bits += 8;
+                        self.held.push(byte, 8);
                         self.pos += 1;
                         continue;
                     }
                 }
             }
-            self.bits += 8;
-            self.padded += 8;
+            self.held.pad();
         }
-    }
-
-    fn consume(&mut self, n: u32) {
-        self.buffer = if n >= 64 { 0 } else { self.buffer << n };
-        self.bits -= n;
     }
 
     pub(super) fn bit(&mut self) -> bool {
@@ -74,42 +61,38 @@ impl<'a> Bits<'a> {
         if n == 0 {
             return 0;
         }
-        if self.bits < n {
+        if self.held.len() < n {
             self.refill();
         }
-        let value = (self.buffer >> (64 - n)) as i32;
-        self.consume(n);
+        let value = self.held.peek(n) as i32;
+        self.held.consume(n);
         value
     }
 
     /// The number of 0 bits before the next 1 (the unary part of a
     /// Golomb code), refused past `max`.
     pub(super) fn zeros(&mut self, max: i32) -> Result<i32, JpegLsError> {
+        let too_long = || JpegLsError::Corrupt("a code is longer than the limit".into());
         let mut count = 0i32;
         loop {
-            if self.bits < 32 {
+            if self.held.len() < 32 {
                 self.refill();
             }
-            let run = self.buffer.leading_zeros().min(self.bits);
-            if run < self.bits {
-                count += run as i32;
-                self.consume(run + 1);
-                return if count > max {
-                    Err(JpegLsError::Corrupt("a code is longer than the limit".into()))
-                } else {
-                    Ok(count)
-                };
-            }
+            let run = self.held.leading_zeros();
             count += run as i32;
-            self.consume(run);
+            if run < self.held.len() {
+                self.held.consume(run + 1);
+                return if count > max { Err(too_long()) } else { Ok(count) };
+            }
+            self.held.consume(run);
             if count > max {
-                return Err(JpegLsError::Corrupt("a code is longer than the limit".into()));
+                return Err(too_long());
             }
         }
     }
 
     pub(super) fn check_overrun(&self) -> Result<(), JpegLsError> {
-        if self.padded > self.bits {
+        if self.held.overran() {
             return Err(JpegLsError::Truncated("the image data stops inside a scan"));
         }
         Ok(())

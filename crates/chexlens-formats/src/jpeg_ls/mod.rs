@@ -44,29 +44,23 @@ pub struct FrameInfo {
     pub components: usize,
 }
 
-fn next_marker(data: &[u8], mut pos: usize) -> Result<(u8, usize), JpegLsError> {
-    while data.get(pos).is_some_and(|&b| b != 0xFF) {
-        pos += 1;
-    }
-    while data.get(pos) == Some(&0xFF) {
-        pos += 1;
-    }
-    match data.get(pos) {
-        Some(&marker) => Ok((marker, pos + 1)),
-        None => Err(JpegLsError::Truncated("no end-of-image marker")),
+/// Marker-level faults (segments cut off or malformed) in JPEG-LS's words.
+impl From<crate::jpeg::JpegError> for JpegLsError {
+    fn from(error: crate::jpeg::JpegError) -> Self {
+        match error {
+            crate::jpeg::JpegError::Truncated(what) => Self::Truncated(what),
+            crate::jpeg::JpegError::Corrupt(what) => Self::Corrupt(what),
+            other => Self::Corrupt(other.to_string()),
+        }
     }
 }
 
+fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegLsError> {
+    Ok(crate::jpeg::next_marker(data, pos)?)
+}
+
 fn segment(data: &[u8], pos: usize) -> Result<(&[u8], usize), JpegLsError> {
-    let length = match data.get(pos..pos + 2) {
-        Some(&[a, b]) => u16::from_be_bytes([a, b]) as usize,
-        _ => return Err(JpegLsError::Truncated("a marker segment is cut off")),
-    };
-    let body = data
-        .get(pos + 2..pos + length.max(2))
-        .filter(|_| length >= 2)
-        .ok_or(JpegLsError::Truncated("a marker segment is cut off"))?;
-    Ok((body, pos + length))
+    Ok(crate::jpeg::segment(data, pos)?)
 }
 
 fn frame(body: &[u8]) -> Result<(FrameInfo, Vec<u8>), JpegLsError> {
