@@ -195,3 +195,38 @@ fn frame_picks_a_multi_frame_files_frame_and_bad_frames_are_named() {
     let zero = run("0", file);
     assert!(!zero.status.success(), "frames count from 1");
 }
+
+#[test]
+fn jpeg_ls_files_are_analysed_as_their_uncompressed_twins() {
+    // pydicom's samples: the same MR image and the same 10-frame series,
+    // uncompressed and JPEG-LS lossless; the numbers must not tell them apart.
+    let dir = samples();
+    let manifest = demo_manifest();
+    for (plain, compressed, frame) in [
+        ("MR_small.dcm", "MR_small_jpeg_ls_lossless.dcm", "1"),
+        ("emri_small.dcm", "emri_small_jpeg_ls_lossless.dcm", "4"),
+    ] {
+        let run = |name: &str| {
+            let file = dir.join("files").join(name);
+            let out = chexlens(&[
+                "predict",
+                "--json",
+                "--frame",
+                frame,
+                "--model",
+                &manifest,
+                file.to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            json_lines(&out).remove(0)
+        };
+        let (expected, got) = (run(plain), run(compressed));
+        assert_eq!(probabilities(&got), probabilities(&expected), "{compressed}");
+        assert!(
+            got["dicom"]["summary"]["transfer_syntax"]
+                .as_str()
+                .unwrap()
+                .contains("JPEG-LS")
+        );
+    }
+}
