@@ -213,22 +213,25 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
+        // Everything above the work area sits in the banner landmark, so that
+        // screen readers (and axe's "region" rule) find the privacy and
+        // disclaimer statements in a landmark.
         <header class="top">
             <h1>"chexlens"</h1>
             <p class="tagline">"Chest X-ray analysis that runs entirely in this browser."</p>
             <AppStatus/>
+            <p class="privacy" data-testid="privacy">
+                "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
+                "The page fetches its own files (once; after that they are kept for offline use), "
+                "asks whether a model is deployed beside it, and downloads the model you choose when you choose it, keeping it for offline use. "
+                "It makes no request while analysing and loads nothing from any other site. "
+                "Your browser itself asks this site from time to time whether sw.js has changed, to learn of a new version; that request carries nothing of yours. "
+                "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
+            </p>
+            <p class="disclaimer" role="note">
+                "For research and education only. Not a medical device; not for diagnosis."
+            </p>
         </header>
-        <p class="privacy" data-testid="privacy">
-            "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
-            "The page fetches its own files (once; after that they are kept for offline use), "
-            "asks whether a model is deployed beside it, and downloads the model you choose when you choose it, keeping it for offline use. "
-            "It makes no request while analysing and loads nothing from any other site. "
-            "Your browser itself asks this site from time to time whether sw.js has changed, to learn of a new version; that request carries nothing of yours. "
-            "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
-        </p>
-        <p class="disclaimer" role="note">
-            "For research and education only. Not a medical device; not for diagnosis."
-        </p>
         <ErrorBanner/>
         <main class="layout">
             <section class="column">
