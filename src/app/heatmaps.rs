@@ -122,9 +122,15 @@ pub fn HeatMaps() -> impl IntoView {
                         " show heat maps"
                     </label>
                 </div>
-                <div class="legend" aria-hidden="true">
+                // Numbers as well as colours: each map is scaled to 0..1.
+                <div class="legend" role="img" aria-label="Colour scale of the maps: blue 0 (least weight), green 0.5, red 1 (most weight)">
                     <span>"low"</span>
-                    <div class="legend-bar" style:background=format!("linear-gradient(to right, {legend})")></div>
+                    <div class="legend-scale">
+                        <div class="legend-bar" style:background=format!("linear-gradient(to right, {legend})")></div>
+                        <div class="legend-ticks" aria-hidden="true">
+                            <span>"0"</span><span>"0.25"</span><span>"0.5"</span><span>"0.75"</span><span>"1"</span>
+                        </div>
+                    </div>
                     <span>"high"</span>
                 </div>
                 <p class="hint">"Grad-CAM on the last depthwise convolution; the ensemble's map is the mean of the members' maps, rescaled."</p>

@@ -79,6 +79,16 @@ pub fn Results() -> impl IntoView {
                 </For>
             </ul>
             <table class="probabilities">
+                <caption class="sr-only">"Probability of each label, most probable first"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col" class="sr-only">"Label"</th>
+                        <th scope="col" class="sr-only">"Probability bar"</th>
+                        <th scope="col" class="sr-only">"Probability"</th>
+                        <th scope="col" class="sr-only">"Finding"</th>
+                        <th scope="col" class="sr-only">"Heat map"</th>
+                    </tr>
+                </thead>
                 <tbody>
                     <For each=move || rows.get() key=|r| (r.label.clone(), r.probability.to_bits(), r.finding) let:row>
                         <tr
@@ -92,6 +102,8 @@ pub fn Results() -> impl IntoView {
                                 <div class="bar" style:width=format!("{:.1}%", row.probability * 100.0)></div>
                             </td>
                             <td class="value">{format!("{:.3}", row.probability)}</td>
+                            // In words too: colour is never the only mark of a finding.
+                            <td class="mark" data-testid="finding-mark">{if row.finding { "finding" } else { "" }}</td>
                             <td>
                                 <button
                                     class="small"
