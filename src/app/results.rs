@@ -83,7 +83,6 @@ pub fn Results() -> impl IntoView {
                 <thead>
                     <tr>
                         <th scope="col" class="sr-only">"Label"</th>
-                        <th scope="col" class="sr-only">"Probability bar"</th>
                         <th scope="col" class="sr-only">"Probability"</th>
                         <th scope="col" class="sr-only">"Finding"</th>
                         <th scope="col" class="sr-only">"Heat map"</th>
@@ -97,10 +96,12 @@ pub fn Results() -> impl IntoView {
                             data-value=row.probability.to_string()
                             class={if row.finding { "above" } else { "" }}
                         >
-                            <th scope="row">{row.label.clone()}</th>
-                            <td class="bar-cell">
+                            // The bar sits under the label, so that it keeps the row's
+                            // width however narrow the screen and long the label.
+                            <th scope="row">
+                                {row.label.clone()}
                                 <div class="bar" style:width=format!("{:.1}%", row.probability * 100.0)></div>
-                            </td>
+                            </th>
                             <td class="value">{format!("{:.3}", row.probability)}</td>
                             // In words too: colour is never the only mark of a finding.
                             <td class="mark" data-testid="finding-mark">{if row.finding { "finding" } else { "" }}</td>

@@ -62,3 +62,27 @@ test("axe finds no serious or critical violation: empty, analysed with heat maps
   await audit(page, "batch table");
   await context.close();
 });
+
+test("at a phone's width (390x844) nothing is wider than the screen", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await loadDemo(page);
+  await page.getByTestId("image-input").setInputFiles(join(FIXTURES, "xray_grey.jpg"));
+  await page.waitForSelector('[data-testid="analysis-status"][data-state="done"]', { timeout: 600_000 });
+  await page.getByTestId("threshold").fill("0");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="heatmap"]').length >= 14, null, { timeout: 600_000 });
+  await page.getByTestId("batch-input").setInputFiles([join(FIXTURES, "xray_grey8.png")]);
+  await page.waitForSelector('[data-testid="batch-status"][data-done="1"][data-running="false"]', { timeout: 300_000 });
+  const overflow = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    // The widest elements that stick out, for the message.
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((el) => el.getBoundingClientRect().right > width + 1)
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
+    return { scroll: document.documentElement.scrollWidth, width, wide };
+  });
+  assert.ok(overflow.scroll <= overflow.width, `the page is ${overflow.scroll} px wide on a ${overflow.width} px screen: ${overflow.wide.join(", ")}`);
+  await context.close();
+});
