@@ -100,3 +100,20 @@ fn repeated_scans_are_bounded() {
     let err = jpeg::decode(&with_scans(17)).unwrap_err();
     assert!(err.to_string().contains("repeat"), "{err}");
 }
+
+#[test]
+fn a_frame_claiming_too_many_pixels_is_refused_before_decoding() {
+    // camera_grey_q90 with its SOF0 saying 20000 x 20000 (400 MP).
+    let mut bytes = std::fs::read(fixtures().join("camera_grey_q90.jpg")).unwrap();
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x4E, 0x20, 0x4E, 0x20]);
+    let err = chexlens_formats::decode_image(&bytes).unwrap_err();
+    assert_eq!(
+        err,
+        chexlens_formats::ImageError::TooLarge {
+            width: 20_000,
+            height: 20_000,
+            max_mp: 80
+        }
+    );
+}

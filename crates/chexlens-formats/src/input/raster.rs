@@ -32,8 +32,7 @@ fn jpeg_error(error: JpegError) -> ImageError {
 /// A JPEG's planes: 8-bit as they are, 12-bit mapped onto 0..=255 as
 /// 16-bit PNGs are (Pillow cannot read 12-bit JPEGs at all).
 fn decode_jpeg(bytes: &[u8]) -> Result<XrayImage, ImageError> {
-    // The frame header first: a bomb is refused before anything is allocated.
-    jpeg::frame_info(bytes).map_err(jpeg_error)?;
+    // The decoder checks the frame's size before it allocates anything.
     let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
     let top = (1u32 << decoded.precision) - 1;
     let planes = decoded
