@@ -3,27 +3,16 @@
 // violation of impact serious or critical may remain; every violation found
 // is printed, whatever its impact.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { serveDist, launchChromium, loadDemo, FIXTURES } from "./harness.mjs";
+import { pageSession, loadDemo, FIXTURES } from "./harness.mjs";
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = pageSession();
 
 async function audit(page, state) {
   await page.addScriptTag({ content: AXE });
@@ -44,9 +33,9 @@ async function audit(page, state) {
 test("axe finds no serious or critical violation: empty, analysed with heat maps, with a batch table", async () => {
   // axe is injected as a script, which the page's CSP forbids: this context
   // alone bypasses the CSP, for the audit.
-  const context = await browser.newContext({ bypassCSP: true });
+  const context = await session.browser.newContext({ bypassCSP: true });
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await page.waitForSelector('[data-testid="load-demo"]');
   await audit(page, "empty page");
 
@@ -64,9 +53,9 @@ test("axe finds no serious or critical violation: empty, analysed with heat maps
 });
 
 test("at a phone's width (390x844) nothing is wider than the screen", async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const context = await session.browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   await page.getByTestId("image-input").setInputFiles(join(FIXTURES, "xray_grey.jpg"));
   await page.waitForSelector('[data-testid="analysis-status"][data-state="done"]', { timeout: 600_000 });

@@ -3,28 +3,17 @@
 // probability with the native CLI, recover from bad files, and make no
 // network request while analysing.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, cliJson, cliProbabilities, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, FIXTURES,
+  pageSession, cliJson, cliProbabilities, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, FIXTURES,
 } from "./harness.mjs";
 
-let server;
-let browser;
+const session = pageSession();
 const scratch = mkdtempSync(join(tmpdir(), "chexlens-e2e-"));
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 function assertClose(page, cli, where) {
   const labels = Object.keys(cli);
@@ -46,11 +35,11 @@ const ENGINES = [
 
 for (const { backend, workers } of ENGINES) {
   test(`analysis on ${backend} in ${workers} worker(s) equals the CLI and uploads nothing`, async () => {
-    const context = await browser.newContext();
+    const context = await session.browser.newContext();
     const page = await context.newPage();
     const pageErrors = [];
     page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(`${server.url}?backend=${backend}&workers=${workers}`);
+    await page.goto(`${session.server.url}?backend=${backend}&workers=${workers}`);
     // On a first visit the service worker fetches the app's own files once, in
     // the background; the claim under test is about analysis, after that.
     await waitForServiceWorker(page);
@@ -64,7 +53,7 @@ for (const { backend, workers } of ENGINES) {
     // From here on nothing may be fetched: record the browser's and the server's view.
     const browserRequests = [];
     context.on("request", (r) => browserRequests.push(r.url()));
-    const served = server.requests.length;
+    const served = session.server.requests.length;
 
     for (const image of ["xray_grey8.png", "xray_grey.jpg"]) {
       const t0 = Date.now();
@@ -99,16 +88,16 @@ for (const { backend, workers } of ENGINES) {
     }
 
     assert.deepEqual(browserRequests, [], "no request while analysing");
-    assert.deepEqual(requestsBesidesUpdateCheck(server, served), [], "the server saw no request while analysing");
+    assert.deepEqual(requestsBesidesUpdateCheck(session.server, served), [], "the server saw no request while analysing");
     assert.deepEqual(pageErrors, []);
     await context.close();
   });
 }
 
 test("threshold slider re-filters without a new analysis", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   await analyse(page, join(FIXTURES, "xray_grey8.png"));
   const run = await page.getByTestId("analysis-status").getAttribute("data-run");
@@ -123,9 +112,9 @@ test("threshold slider re-filters without a new analysis", async () => {
 });
 
 test("metadata changes re-run the analysis with the CLI's numbers", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   const image = join(FIXTURES, "xray_grey8.png");
   await analyse(page, image);
@@ -141,9 +130,9 @@ test("metadata changes re-run the analysis with the CLI's numbers", async () => 
 });
 
 test("corrupt weights give a plain message and the page recovers", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await page.getByTestId("model-input").setInputFiles(join(FIXTURES, "bad_os_system.pth"));
   await page.waitForSelector('[data-testid="model-status"][data-state="error"]');
   assert.match(await page.getByTestId("error").textContent(), /bad_os_system\.pth: .*posix\.system.* not allowed/);
@@ -178,9 +167,9 @@ test("every finding gets a heat map, the same on webgpu and cpu and as the CLI's
   assert.ok(cli.findings.length > 0, "the fixture has findings at 0.55");
   const maps = {};
   for (const backend of ["cpu", "webgpu"]) {
-    const context = await browser.newContext();
+    const context = await session.browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${server.url}?backend=${backend}`);
+    await page.goto(`${session.server.url}?backend=${backend}`);
     await loadDemo(page);
     if (backend === "cpu") {
       // By default the CPU backend gives each member a worker wherever there

@@ -3,15 +3,14 @@
 // the exports hold the numbers `chexlens evaluate` and `chexlens predict
 // --cam` give on the same files; nothing is requested while the batch runs.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson,
-  FIXTURES, DEMO_MANIFEST, ROOT,
+  pageSession, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson, FIXTURES, DEMO_MANIFEST, ROOT,
 } from "./harness.mjs";
 
 const LABELS = [
@@ -21,8 +20,7 @@ const LABELS = [
 ];
 const IMAGES = ["xray_grey8.png", "xray_rgb.png", "xray_grey.jpg", "resized_xray_rgb.png", "xray_grey16.png"];
 
-let server;
-let browser;
+const session = pageSession();
 const scratch = mkdtempSync(join(tmpdir(), "chexlens-batch-"));
 
 /** A labelled set of the five images: both classes for most labels, some -1 and blanks. */
@@ -39,16 +37,6 @@ function writeSet() {
   writeFileSync(csv, [`Path,Sex,Age,Frontal/Lateral,AP/PA,${LABELS.join(",")}`, ...rows].join("\n") + "\n");
   return csv;
 }
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 /** A predictions CSV: its `#` lines, header and rows. */
 function parseCsv(text) {
@@ -92,17 +80,17 @@ test("a dropped batch with a labels CSV gives the CLI's numbers in the table, th
   const cliRows = new Map(parseCsv(readFileSync(predictions, "utf8")).rows.map(([path, ...p]) => [path, p.map(Number)]));
   assert.equal(cliRows.size, IMAGES.length);
 
-  const context = await browser.newContext({ acceptDownloads: true });
+  const context = await session.browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await waitForServiceWorker(page);
   await loadDemo(page);
 
   const browserRequests = [];
   context.on("request", (r) => { if (!r.url().startsWith("data:")) browserRequests.push(r.url()); });
-  const served = server.requests.length;
+  const served = session.server.requests.length;
 
   // Dropped together: the CSV is read first, so its metadata reaches the images.
   const dropped = [csv, ...IMAGES.map((i) => join(scratch, i))].map((path) => ({
@@ -217,7 +205,7 @@ print(json.dumps(out))`, ...IMAGES.filter((i) => i.endsWith(".png")).map((i) => 
   assert.deepEqual(zipProvenance.skipped, []);
   assert.match(await page.getByTestId("overlay-export-status").textContent(), new RegExp(`^${expected.length} overlays from 5 images saved`));
 
-  assert.deepEqual(requestsBesidesUpdateCheck(server, served), [], "the server saw no request during the batch");
+  assert.deepEqual(requestsBesidesUpdateCheck(session.server, served), [], "the server saw no request during the batch");
   assert.deepEqual(browserRequests.filter((u) => !u.endsWith("/sw.js") && !u.startsWith("blob:")), [],
     "the browser made no request during the batch (blob: is the zip the page saved)");
 
@@ -232,9 +220,9 @@ print(json.dumps(out))`, ...IMAGES.filter((i) => i.endsWith(".png")).map((i) => 
 test("a DICOM in a batch without a labels row is analysed with its own tags, as the CLI does", async () => {
   const file = join(ROOT, "target/dicom-samples/files/RG1_J2KR.dcm");
   const cli = cliJson(file);
-  const context = await browser.newContext({ acceptDownloads: true });
+  const context = await session.browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   await page.getByTestId("batch-input").setInputFiles(file);
   await page.waitForSelector('[data-testid="batch-status"][data-done="1"][data-running="false"]', { timeout: 300_000 });
@@ -261,9 +249,9 @@ test("a folder dragged from the file manager is walked: subfolders, its labels C
     `study/frontal/${images[1]},Male,71,Lateral,,${labels.join(",")}`,
   ].join("\n") + "\n");
 
-  const context = await browser.newContext({ acceptDownloads: true });
+  const context = await session.browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   await dropPaths(page, '[data-testid="batch-drop"]', [study]);
   await page.waitForSelector(`[data-testid="batch-status"][data-total="${images.length}"][data-done="${images.length}"][data-running="false"]`, { timeout: 300_000 });

@@ -4,28 +4,20 @@
 // a broken DICOM gets its own message without losing the image on screen.
 // The sample files come from scripts/fetch-dicom-samples (PyPI's pydicom-data).
 
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, dropFiles, ROOT,
+  pageSession, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, dropFiles, ROOT,
 } from "./harness.mjs";
 
 const SAMPLES = join(ROOT, "target/dicom-samples/files");
 
-let server;
-let browser;
+const session = pageSession();
 
-before(async () => {
+before(() => {
   assert.ok(existsSync(SAMPLES), `${SAMPLES} is missing: run scripts/fetch-dicom-samples (scripts/test does)`);
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
 });
 
 /** Drops a file on the image drop zone, as a user dragging it from a file manager. */
@@ -51,15 +43,15 @@ async function waitForRun(page, after) {
 }
 
 test("a dropped DICOM is analysed with its tags in the form, as the CLI does", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   const browserRequests = [];
   context.on("request", (r) => browserRequests.push(r.url()));
-  const served = server.requests.length;
+  const served = session.server.requests.length;
 
   // RG1 of the DICOM WG04 set: a CR chest PA, MONOCHROME1, JPEG 2000 lossless,
   // female, no PatientAge but birth and study dates (64 years). Dropped
@@ -125,17 +117,17 @@ test("a dropped DICOM is analysed with its tags in the form, as the CLI does", a
   assert.equal(await page.getByTestId("dicom-summary").count(), 0);
 
   assert.deepEqual(browserRequests, [], "no request while reading and analysing DICOM");
-  assert.deepEqual(requestsBesidesUpdateCheck(server, served), [], "the server saw no request while reading and analysing DICOM");
+  assert.deepEqual(requestsBesidesUpdateCheck(session.server, served), [], "the server saw no request while reading and analysing DICOM");
   assert.deepEqual(pageErrors, []);
   await context.close();
 });
 
 test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI's --frame", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   // pydicom's emri_small_RLE: 10 MR frames, RLE lossless, one fragment each.
   const file = join(SAMPLES, "emri_small_RLE.dcm");
@@ -169,11 +161,11 @@ test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI'
 });
 
 test("JPEG-LS and 12-bit JPEG DICOMs are decoded in the page as by the CLI", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
   // pydicom's samples: JPEG-LS lossless (signed 16-bit MR) and near-lossless
   // (16-bit grey; 8-bit colour, sample interleaved), and 12-bit JPEG extended.

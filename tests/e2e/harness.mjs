@@ -3,6 +3,7 @@
 // the native CLI that gives the expected numbers.
 
 import { execFileSync } from "node:child_process";
+import { before, after } from "node:test";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { serveDist as serveFolder } from "../../tools/serve/static.mjs";
@@ -30,6 +31,23 @@ export function requestsBesidesUpdateCheck(server, from) {
     .slice(from)
     .filter((r) => !(r.method === "GET" && r.url === "/sw.js" && r.serviceWorker === "script" && !r.hasBody))
     .map((r) => `${r.method} ${r.url}`);
+}
+
+/**
+ * The static server on dist/ and Chromium, started before a test file's
+ * tests and stopped after them: `session.server` and `session.browser`.
+ */
+export function pageSession() {
+  const session = { server: null, browser: null };
+  before(async () => {
+    session.server = await serveDist();
+    session.browser = await launchChromium();
+  });
+  after(async () => {
+    await session.browser?.close();
+    await session.server?.close();
+  });
+  return session;
 }
 
 export async function launchChromium() {

@@ -3,23 +3,12 @@
 // pointer; every control reached shows its focus ring, and a finding is
 // marked in words, not by colour alone.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { serveDist, launchChromium, FIXTURES } from "./harness.mjs";
+import { pageSession, FIXTURES } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = pageSession();
 
 /** Presses Tab until the element matching `selector` has focus; it must show a focus ring. */
 async function tabTo(page, selector) {
@@ -42,9 +31,9 @@ async function tabTo(page, selector) {
 }
 
 test("load, analyse, heat map and threshold by keyboard alone", async () => {
-  const context = await browser.newContext();
+  const context = await session.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}?backend=cpu`);
+  await page.goto(`${session.server.url}?backend=cpu`);
 
   await tabTo(page, '[data-testid="load-demo"]');
   await page.keyboard.press("Enter");

@@ -2,27 +2,16 @@
 // shows the image, its overlays, the probability table, what produced them
 // and the disclaimer on one page, and none of the page's controls.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { serveDist, launchChromium, loadDemo, analyse, FIXTURES } from "./harness.mjs";
+import { pageSession, loadDemo, analyse, FIXTURES } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await serveDist();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const session = pageSession();
 
 test("the printed report is one page holding the image, its heat maps, the table, the provenance and the disclaimer", async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(`${server.url}?backend=cpu`);
+  const page = await session.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${session.server.url}?backend=cpu`);
   const print = page.getByTestId("print-report");
   assert.equal(await print.isDisabled(), true, "nothing to print before an analysis");
   await loadDemo(page);
