@@ -8,8 +8,8 @@
 use crate::bench::bench_inputs;
 use crate::model_source::{self, LoadedModel};
 use crate::predict::{self, CamLabels, MetadataFlags};
-use chexlens_model::Device;
-use chexlens_model::weights::write_safetensors;
+use chexlens_model::weights::{WrittenSafetensors, write_safetensors};
+use chexlens_model::{Device, StateDict};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -50,6 +50,43 @@ fn probabilities(model: &LoadedModel, images: &[PathBuf]) -> Result<Vec<(String,
         .collect()
 }
 
+/// A member's weights as safetensors: only the tensors `model` (built from
+/// them) uses, in its order; f16 with `half` where every value fits. Returns
+/// the file and how many tensors it holds.
+pub fn to_safetensors(state: &StateDict, model: &LoadedModel, half: bool, source: &str) -> (WrittenSafetensors, usize) {
+    let names: Vec<String> = model
+        .ensemble
+        .architecture()
+        .expected_shapes()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let tensors = names.iter().map(|name| {
+        let tensor = state
+            .get(name)
+            .expect("the model loaded, so every tensor it uses is there");
+        (name.as_str(), tensor)
+    });
+    let metadata = BTreeMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("converted_from".to_string(), source.to_string()),
+        (
+            "converted_by".to_string(),
+            format!("chexlens {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ]);
+    (write_safetensors(tensors, half, &metadata), names.len())
+}
+
+/// Writes beside the target, then renames: a failure never leaves half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes).map_err(|e| format!("{}: cannot write ({e})", partial.display()))?;
+    std::fs::rename(&partial, path).map_err(|e| format!("{}: cannot write ({e})", path.display()))
+}
+
 pub fn run(options: ConvertOptions) -> Result<(), String> {
     let ConvertOptions {
         input,
@@ -72,38 +109,13 @@ pub fn run(options: ConvertOptions) -> Result<(), String> {
     let t = Instant::now();
     let original = model_source::from_members(vec![copy], input.display().to_string(), Device::flex())?;
     let original_load = parsed + t.elapsed().as_secs_f64();
-    let names: Vec<String> = original
-        .ensemble
-        .architecture()
-        .expected_shapes()
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    let tensors = names.iter().map(|name| {
-        let tensor = state
-            .get(name)
-            .expect("the model loaded, so every tensor it uses is there");
-        (name.as_str(), tensor)
-    });
     let source = input
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let metadata = BTreeMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("converted_from".to_string(), source),
-        (
-            "converted_by".to_string(),
-            format!("chexlens {}", env!("CARGO_PKG_VERSION")),
-        ),
-    ]);
-    let written = write_safetensors(tensors, half, &metadata);
-    let dropped = state.tensors.len() - names.len();
+    let (written, names) = to_safetensors(&state, &original, half, &source);
+    let dropped = state.tensors.len() - names;
     drop(state);
-
-    // Write beside the target, then rename: a failure never leaves half a file.
-    let partial = output.with_extension("safetensors.partial");
-    std::fs::write(&partial, &written.bytes).map_err(|e| format!("{}: cannot write ({e})", partial.display()))?;
-    std::fs::rename(&partial, &output).map_err(|e| format!("{}: cannot write ({e})", output.display()))?;
+    write_atomically(&output, &written.bytes)?;
 
     let (converted, converted_load) = timed_load(&output)?;
     let before = probabilities(&original, &check_images)?;
@@ -115,7 +127,7 @@ pub fn run(options: ConvertOptions) -> Result<(), String> {
         input.display(),
         output.display(),
         if half { "f16" } else { "f32" },
-        names.len(),
+        names,
         if dropped > 0 {
             format!("; {dropped} unused tensors left out")
         } else {

@@ -2,16 +2,19 @@
 
 mod bench;
 mod convert;
+mod deploy;
 mod device;
 mod evaluate;
 mod failure;
 mod files;
+mod hub;
 mod model_source;
 mod predict;
 mod progress;
 mod shard;
 
 use chexlens_model::evaluation::{Pick, UncertainPolicy};
+use chexlens_model::hub::HubRepo;
 use chexlens_model::metadata::parse_age;
 use chexlens_model::{Projection, Sex, View};
 use clap::{Parser, Subcommand};
@@ -42,13 +45,47 @@ enum Command {
     Bench(BenchArgs),
     /// Rewrite a checkpoint as .safetensors (optionally f16) and report the drift.
     Convert(ConvertArgs),
+    /// Write a model for a static host beside the page: f16 .safetensors
+    /// members and models/manifest.json with their sha256 sums.
+    Deploy(DeployArgs),
+}
+
+/// The repository flag every model-reading command shares.
+const HUB_HELP: &str = "A Hugging Face Hub model repository, OWNER/NAME or OWNER/NAME@REVISION: its chexlens.json manifest, \
+else its .pth/.safetensors files (one to three, in name order), fetched into the Hugging Face cache \
+(HF_HOME; HF_TOKEN or the saved token for private repositories; HF_ENDPOINT; HF_HUB_OFFLINE=1 uses the cache alone)";
+
+fn parse_hub(text: &str) -> Result<HubRepo, String> {
+    text.parse().map_err(|e: chexlens_model::hub::HubError| e.to_string())
+}
+
+#[derive(clap::Args)]
+struct DeployArgs {
+    #[arg(long, value_parser = parse_hub, help = HUB_HELP, conflicts_with_all = ["model", "weights"],
+          required_unless_present_any = ["model", "weights"])]
+    hub: Option<HubRepo>,
+    /// Model manifest (JSON) listing the ensemble's weight files.
+    #[arg(long, conflicts_with = "weights")]
+    model: Option<PathBuf>,
+    /// Weight files of the members (.pth or .safetensors), with the reference settings.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<PathBuf>,
+    /// The folder served with the page (its dist/): the model goes into DIR/models/.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Keep the weights in f32 (twice the download) instead of f16.
+    #[arg(long)]
+    f32: bool,
 }
 
 #[derive(clap::Args)]
 struct ConvertArgs {
     /// The checkpoint to convert (.pth or .safetensors, as `predict` reads it).
-    input: PathBuf,
-    /// Where to write the .safetensors file.
+    #[arg(required_unless_present = "hub")]
+    input: Option<PathBuf>,
+    #[arg(long, value_parser = parse_hub, help = HUB_HELP, conflicts_with = "input")]
+    hub: Option<HubRepo>,
+    /// Where to write the .safetensors file (with --hub: a folder, one file per member).
     #[arg(short, long)]
     output: PathBuf,
     /// Store the weights as f16 (half the bytes); a tensor beyond f16's range stays f32.
@@ -87,6 +124,8 @@ struct BenchArgs {
     /// loaded as `predict` loads them; repeat the flag or separate with commas.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["depths", "dims", "members"])]
     weights: Vec<PathBuf>,
+    #[arg(long, value_parser = parse_hub, help = HUB_HELP, conflicts_with_all = ["depths", "dims", "members", "weights", "write_weights"])]
+    hub: Option<HubRepo>,
     /// One JSON object instead of the table (read by tools/bench/pytorch_peer.py).
     #[arg(long)]
     json: bool,
@@ -111,6 +150,8 @@ struct EvaluateArgs {
     /// Model manifest (JSON); not needed when --predictions already hold every image.
     #[arg(long, conflicts_with = "weights")]
     model: Option<PathBuf>,
+    #[arg(long, value_parser = parse_hub, help = HUB_HELP, conflicts_with_all = ["model", "weights"])]
+    hub: Option<HubRepo>,
     /// Weight files of the members (.pth or .safetensors), with the reference settings.
     #[arg(long, value_delimiter = ',')]
     weights: Vec<PathBuf>,
@@ -163,8 +204,10 @@ struct EvaluateArgs {
 #[derive(clap::Args)]
 struct PredictArgs {
     /// Model manifest (JSON) listing the ensemble's weight files.
-    #[arg(long, conflicts_with = "weights", required_unless_present = "weights")]
+    #[arg(long, conflicts_with = "weights", required_unless_present_any = ["weights", "hub"])]
     model: Option<PathBuf>,
+    #[arg(long, value_parser = parse_hub, help = HUB_HELP, conflicts_with_all = ["model", "weights"])]
+    hub: Option<HubRepo>,
     /// Weight file (.pth or .safetensors) of one ensemble member, with the reference
     /// settings; repeat the flag (or separate with commas) for more members.
     #[arg(long, value_delimiter = ',')]
@@ -231,18 +274,50 @@ fn main() -> ExitCode {
         Command::Predict(args) => run_predict(args),
         Command::Evaluate(args) => run_evaluate(args),
         Command::Bench(args) => run_bench(args),
-        Command::Convert(args) => convert::run(convert::ConvertOptions {
-            input: args.input,
-            output: args.output,
-            half: args.f16,
-            check_images: args.check,
-        })
-        .map_err(Failure::Failed),
+        Command::Convert(args) => run_convert(args),
+        Command::Deploy(args) => run_deploy(args),
     })
 }
 
+fn run_convert(args: ConvertArgs) -> Result<(), Failure> {
+    let convert = |input: PathBuf, output: PathBuf| {
+        convert::run(convert::ConvertOptions {
+            input,
+            output,
+            half: args.f16,
+            check_images: args.check.clone(),
+        })
+        .map_err(Failure::Failed)
+    };
+    match (&args.hub, &args.input) {
+        (Some(repo), _) => {
+            let model = hub::fetch(repo, false).map_err(Failure::Setup)?;
+            std::fs::create_dir_all(&args.output)
+                .map_err(|e| Failure::Setup(format!("{}: cannot create the folder ({e})", args.output.display())))?;
+            for (path, _) in model.weights {
+                let stem = path
+                    .file_stem()
+                    .map_or_else(|| "member".into(), |s| s.to_string_lossy().into_owned());
+                convert(path, args.output.join(format!("{stem}.safetensors")))?;
+            }
+            Ok(())
+        }
+        (None, Some(input)) => convert(input.clone(), args.output.clone()),
+        (None, None) => Err(Failure::Setup("name a checkpoint or --hub".into())),
+    }
+}
+
+fn run_deploy(args: DeployArgs) -> Result<(), Failure> {
+    let source = match (&args.hub, &args.model) {
+        (Some(repo), _) => deploy::Source::Hub(hub::fetch(repo, false).map_err(Failure::Setup)?),
+        (None, Some(manifest)) => deploy::Source::Manifest(manifest.clone()),
+        (None, None) => deploy::Source::Weights(args.weights.clone()),
+    };
+    deploy::run(source, &args.out, !args.f32).map_err(Failure::Failed)
+}
+
 fn run_bench(args: BenchArgs) -> Result<(), Failure> {
-    let model = if args.weights.is_empty() {
+    let model = if args.weights.is_empty() && args.hub.is_none() {
         let config = chexlens_model::ArchitectureConfig::with_backbone(args.depths, args.dims);
         config.check().map_err(|e| Failure::Setup(e.to_string()))?;
         if let Some(dir) = &args.write_weights {
@@ -258,6 +333,13 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     } else {
         bench::BenchModel::Files(args.weights)
     };
+    let model = match &args.hub {
+        Some(repo) => {
+            let fetched = hub::fetch(repo, args.json).map_err(Failure::Setup)?;
+            bench::BenchModel::Files(fetched.weights.into_iter().map(|(path, _)| path).collect())
+        }
+        None => model,
+    };
     bench::run(bench::BenchOptions {
         model,
         runs: args.runs,
@@ -272,6 +354,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
 
 /// Where a command's model comes from and how to report its loading.
 struct ModelChoice<'a> {
+    hub: Option<&'a HubRepo>,
     manifest: Option<&'a PathBuf>,
     weights: &'a [PathBuf],
     device: device::DeviceChoice,
@@ -283,9 +366,10 @@ struct ModelChoice<'a> {
 fn open_model(choice: ModelChoice) -> Result<model_source::LoadedModel, Failure> {
     let device = choice.device.open().map_err(Failure::Setup)?;
     let started = Instant::now();
-    let model = match choice.manifest {
-        Some(manifest) => model_source::load_manifest(manifest, device),
-        None => model_source::load_weights(choice.weights, device),
+    let model = match (choice.hub, choice.manifest) {
+        (Some(repo), _) => hub::fetch(repo, choice.quiet).and_then(|fetched| model_source::load_hub(&fetched, device)),
+        (None, Some(manifest)) => model_source::load_manifest(manifest, device),
+        (None, None) => model_source::load_weights(choice.weights, device),
     }
     .map_err(Failure::Setup)?;
     if choice.timings {
@@ -336,6 +420,7 @@ impl PredictArgs {
 
 fn run_predict(args: PredictArgs) -> Result<(), Failure> {
     let model = open_model(ModelChoice {
+        hub: args.hub.as_ref(),
         manifest: args.model.as_ref(),
         weights: &args.weights,
         device: args.device,
@@ -381,8 +466,9 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
-    let model = if args.model.is_some() || !args.weights.is_empty() {
+    let model = if args.model.is_some() || !args.weights.is_empty() || args.hub.is_some() {
         Some(open_model(ModelChoice {
+            hub: args.hub.as_ref(),
             manifest: args.model.as_ref(),
             weights: &args.weights,
             device: args.device,

@@ -14,10 +14,15 @@ pub struct LoadedModel {
     pub ensemble: Ensemble,
 }
 
-pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
+/// A manifest file's text, refused when too large to be one.
+pub fn read_manifest_text(path: &Path) -> Result<String, String> {
     let bytes = read_bounded(path, chexlens_model::manifest::MAX_MANIFEST_BYTES as u64)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))
+}
+
+pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
+    let text = read_manifest_text(path)?;
     let manifest = Manifest::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let members = manifest
@@ -89,4 +94,28 @@ pub fn read_member(
         verify_sha256(&bytes, expected, &source)?;
     }
     StateDict::read_model(&bytes, &source, architecture)
+}
+
+/// A model fetched from the Hub: its own manifest decides, else its
+/// weight files with the reference settings, each checked against the
+/// sha256 its cached blob is named by.
+pub fn load_hub(model: &crate::hub::HubModel, device: Device) -> Result<LoadedModel, String> {
+    if let Some(manifest) = &model.manifest {
+        return load_manifest(manifest, device);
+    }
+    let members = model
+        .weights
+        .iter()
+        .map(|(file, sha256)| read_member(file, sha256.as_deref(), None).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let files = model
+        .weights
+        .iter()
+        .filter_map(|(file, _)| file.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let name = format!(
+        "{}: {}",
+        model.name,
+        chexlens_model::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
+    );
+    from_members(members, name, device)
 }

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod dicom;
 pub mod evaluation;
 pub mod export;
+pub mod hub;
 pub mod input;
 pub mod jpeg;
 pub mod jpeg_ls;

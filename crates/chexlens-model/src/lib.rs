@@ -11,8 +11,8 @@ pub mod model;
 // The file formats and settings live in chexlens-formats (no burn, so that
 // they fuzz quickly); they are re-exported under their old paths.
 pub use chexlens_formats::{
-    architecture, combine, csv, dicom, evaluation, export, input, labelled, labels, manifest, metadata, preprocess,
-    weights,
+    architecture, combine, csv, dicom, evaluation, export, hub, input, labelled, labels, manifest, metadata,
+    preprocess, weights,
 };
 
 pub use analysis::{Analysis, AnalysisError, Finding, Prediction, wait};
