@@ -354,7 +354,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
 
 /// Where a command's model comes from and how to report its loading.
 struct ModelChoice<'a> {
-    hub: Option<&'a HubRepo>,
+    hub: Option<&'a hub::HubModel>,
     manifest: Option<&'a PathBuf>,
     weights: &'a [PathBuf],
     device: device::DeviceChoice,
@@ -367,7 +367,7 @@ fn open_model(choice: ModelChoice) -> Result<model_source::LoadedModel, Failure>
     let device = choice.device.open().map_err(Failure::Setup)?;
     let started = Instant::now();
     let model = match (choice.hub, choice.manifest) {
-        (Some(repo), _) => hub::fetch(repo, choice.quiet).and_then(|fetched| model_source::load_hub(&fetched, device)),
+        (Some(fetched), _) => model_source::load_hub(fetched, device),
         (None, Some(manifest)) => model_source::load_manifest(manifest, device),
         (None, None) => model_source::load_weights(choice.weights, device),
     }
@@ -418,9 +418,15 @@ impl PredictArgs {
     }
 }
 
+/// The files of `--hub`'s repository, fetched (or found in the cache).
+fn fetch_hub(repo: Option<&HubRepo>, quiet: bool) -> Result<Option<hub::HubModel>, Failure> {
+    repo.map(|r| hub::fetch(r, quiet)).transpose().map_err(Failure::Setup)
+}
+
 fn run_predict(args: PredictArgs) -> Result<(), Failure> {
+    let fetched = fetch_hub(args.hub.as_ref(), args.json)?;
     let model = open_model(ModelChoice {
-        hub: args.hub.as_ref(),
+        hub: fetched.as_ref(),
         manifest: args.model.as_ref(),
         weights: &args.weights,
         device: args.device,
@@ -466,9 +472,10 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
 }
 
 fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
-    let model = if args.model.is_some() || !args.weights.is_empty() || args.hub.is_some() {
+    let fetched = fetch_hub(args.hub.as_ref(), args.json)?;
+    let model = if args.model.is_some() || !args.weights.is_empty() || fetched.is_some() {
         Some(open_model(ModelChoice {
-            hub: args.hub.as_ref(),
+            hub: fetched.as_ref(),
             manifest: args.model.as_ref(),
             weights: &args.weights,
             device: args.device,
@@ -495,8 +502,12 @@ fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
         shard: args.shard,
         pick: args.pick,
         write_thresholds: args.write_thresholds,
-        manifest: args.model,
-        weights: args.weights,
+        // --write-thresholds names the Hub model's files in the cache.
+        manifest: args.model.or_else(|| fetched.as_ref().and_then(|f| f.manifest.clone())),
+        weights: match &fetched {
+            Some(f) if f.manifest.is_none() => f.weights.iter().map(|(path, _)| path.clone()).collect(),
+            _ => args.weights,
+        },
     };
     evaluate::run(options, model)
 }
