@@ -42,6 +42,11 @@ impl Backend {
 /// Which backend the page asked for (`?backend=`); `None` picks WebGPU when offered.
 pub type BackendRequest = Option<Backend>;
 
+/// A size as the page shows it.
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
 /// Where a model comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ModelSource {
@@ -53,6 +58,13 @@ pub enum ModelSource {
     /// Files the user picked or dropped: their names, in the order of the
     /// message's byte buffers. A `.json` among them is the manifest.
     LocalFiles(Vec<String>),
+    /// A Hugging Face Hub repository (`OWNER/NAME[@REVISION]`) at an
+    /// endpoint. The token is used for this load only and kept nowhere.
+    Hub {
+        endpoint: String,
+        repo: String,
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 mod batch;
 mod download;
 mod heatmaps;
+mod hub_form;
 mod image_panel;
 mod metadata_form;
 mod model_panel;
@@ -25,7 +26,7 @@ use offline_models::OfflineModels;
 use pwa::AppStatus;
 use results::Results;
 pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview};
-use worker_client::WorkerClient;
+use worker_client::{Allowed, WorkerClient};
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`,
 /// `?workers=N` (the most workers the CPU backend spreads members over).
@@ -67,10 +68,18 @@ pub struct Actions {
 impl Actions {
     pub fn load_model(&self, source: ModelSource, files: Vec<Uint8Array>) {
         self.state.error.set(None);
-        if let ModelSource::ManifestUrl(url) = &source {
-            let origin = foreign_origin(url);
-            self.client.with_value(|c| c.allow_model_origin(origin));
-        }
+        let allowed = match &source {
+            ModelSource::ManifestUrl(url) => Allowed {
+                model_origin: foreign_origin(url),
+                hub_origin: None,
+            },
+            ModelSource::Hub { endpoint, .. } => Allowed {
+                model_origin: None,
+                hub_origin: foreign_origin(endpoint),
+            },
+            ModelSource::Demo | ModelSource::LocalFiles(_) => Allowed::default(),
+        };
+        self.client.with_value(|c| c.allow(allowed));
         let message = ToWorker::LoadModel {
             source,
             backend: self.backend.get_value(),
@@ -224,6 +233,7 @@ pub fn App() -> impl IntoView {
                 "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
                 "The page fetches its own files (once; after that they are kept for offline use), "
                 "asks whether a model is deployed beside it, and downloads the model you choose when you choose it, keeping it for offline use. "
+                "Only when you load from Hugging Face does it reach the Hub (huggingface.co and its download hosts), sending your token, if you give one, to the Hub alone and keeping it nowhere. "
                 "It makes no request while analysing and loads nothing from any other site. "
                 "Your browser itself asks this site from time to time whether sw.js has changed, to learn of a new version; that request carries nothing of yours. "
                 "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
@@ -280,7 +290,4 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// A size as the page shows it.
-pub fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
+pub use crate::protocol::megabytes;

@@ -1,5 +1,6 @@
 //! Choosing and loading a model, with progress and cancel.
 
+use super::hub_form::HubForm;
 use super::megabytes;
 use super::{Actions, AppState, ModelStatus, read_file};
 use crate::protocol::ModelSource;
@@ -106,6 +107,7 @@ pub fn ModelPanel() -> impl IntoView {
                 />
                 <button type="submit">"Load"</button>
             </form>
+            <HubForm/>
             <ModelStatusView/>
         </div>
     }

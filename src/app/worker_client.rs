@@ -17,15 +17,24 @@ fn worker_script() -> String {
     super::pwa::page_meta("chexlens-worker").unwrap_or_else(|| "./chexlens-worker_loader.js".into())
 }
 
+/// What the model worker may reach besides the page's origin: a model
+/// manifest's origin, and the Hub (its origin, with the download hosts the
+/// service worker adds for it) once the user loads from it.
+#[derive(Clone, Default, PartialEq)]
+pub struct Allowed {
+    pub model_origin: Option<String>,
+    pub hub_origin: Option<String>,
+}
+
 /// An encoded message and the buffers it transfers.
 type Outgoing = (JsValue, js_sys::Array);
 
 #[derive(Clone)]
 pub struct WorkerClient {
     worker: Rc<RefCell<Option<Worker>>>,
-    /// The other origin the worker may fetch a model from (its CSP, set by
-    /// the service worker, allows only this origin and the page's own).
-    model_origin: Rc<RefCell<Option<String>>>,
+    /// The other origins the worker may fetch a model from (its CSP, set by
+    /// the service worker, allows only these and the page's own).
+    allowed: Rc<RefCell<Allowed>>,
     /// Messages waiting for the worker to say it is ready.
     queue: Rc<RefCell<Option<Vec<Outgoing>>>>,
     state: AppState,
@@ -35,7 +44,7 @@ impl WorkerClient {
     pub fn start(state: AppState) -> Self {
         let client = Self {
             worker: Rc::new(RefCell::new(None)),
-            model_origin: Rc::new(RefCell::new(None)),
+            allowed: Rc::new(RefCell::new(Allowed::default())),
             queue: Rc::new(RefCell::new(Some(Vec::new()))),
             state,
         };
@@ -46,10 +55,19 @@ impl WorkerClient {
     fn spawn(&self) {
         let options = WorkerOptions::new();
         let mut script = worker_script();
-        if let Some(origin) = self.model_origin.borrow().as_ref() {
-            let origin = String::from(js_sys::encode_uri_component(origin));
-            script = format!("{script}?model-origin={origin}");
+        let allowed = self.allowed.borrow();
+        let query: Vec<String> = [("model-origin", &allowed.model_origin), ("hub", &allowed.hub_origin)]
+            .into_iter()
+            .filter_map(|(key, origin)| {
+                origin
+                    .as_ref()
+                    .map(|o| format!("{key}={}", String::from(js_sys::encode_uri_component(o))))
+            })
+            .collect();
+        if !query.is_empty() {
+            script = format!("{script}?{}", query.join("&"));
         }
+        drop(allowed);
         let worker = match Worker::new_with_options(&script, &options) {
             Ok(w) => w,
             Err(_) => {
@@ -104,13 +122,13 @@ impl WorkerClient {
         self.spawn();
     }
 
-    /// Makes sure the worker may fetch from `origin` (`None`: the page's own
-    /// only), replacing it when its allowance differs.
-    pub fn allow_model_origin(&self, origin: Option<String>) {
-        if *self.model_origin.borrow() == origin {
+    /// Makes sure the worker may fetch from exactly these origins (besides
+    /// the page's own), replacing it when its allowance differs.
+    pub fn allow(&self, allowed: Allowed) {
+        if *self.allowed.borrow() == allowed {
             return;
         }
-        *self.model_origin.borrow_mut() = origin;
+        *self.allowed.borrow_mut() = allowed;
         if let Some(old) = self.worker.borrow_mut().take() {
             old.terminate();
         }

@@ -24,14 +24,34 @@ pub fn resolve_url(url: &str, base: Option<&str>) -> Result<String, String> {
         .map_err(|_| format!("'{url}' is not a valid address"))
 }
 
-/// Fetches `url`'s response (status checked; the body not read yet).
-pub async fn fetch_response(url: &str, signal: &AbortSignal) -> Result<Response, FetchError> {
+/// Fetches `url`'s response whatever its status (the body not read yet).
+/// `authorization` goes with this request only: the browser drops it when a
+/// redirect leaves the origin.
+pub async fn fetch_any_status(
+    url: &str,
+    signal: &AbortSignal,
+    authorization: Option<&str>,
+) -> Result<Response, FetchError> {
     let init = RequestInit::new();
     init.set_signal(Some(signal));
-    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
+    if let Some(value) = authorization {
+        let headers = web_sys::Headers::new().map_err(|e| failure(signal, &e))?;
+        headers.set("Authorization", value).map_err(|e| failure(signal, &e))?;
+        init.set_headers(&headers);
+    }
+    Ok(JsFuture::from(scope().fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| failure(signal, &e))?
-        .unchecked_into();
+        .unchecked_into())
+}
+
+/// Fetches `url`'s response (status checked; the body not read yet).
+pub async fn fetch_response(
+    url: &str,
+    signal: &AbortSignal,
+    authorization: Option<&str>,
+) -> Result<Response, FetchError> {
+    let response = fetch_any_status(url, signal, authorization).await?;
     if !response.ok() {
         return Err(FetchError::Failed(format!(
             "the server answered {} {}",
@@ -62,16 +82,22 @@ pub fn announced_size(response: &Response, header: &str) -> Option<u64> {
 
 /// Reads a response's body completely, reporting `(done, total)` as chunks
 /// arrive. A body shorter than `total` is an error, never a model (longer is
-/// fine: Content-Length counts compressed bytes).
+/// fine: Content-Length counts compressed bytes); one longer than `limit`
+/// is refused as it arrives.
 pub async fn read_body(
     response: &Response,
     total: Option<u64>,
+    limit: u64,
     signal: &AbortSignal,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, FetchError> {
     let Some(body) = response.body() else {
         return Ok(Vec::new());
     };
+    let too_large = || FetchError::Failed(format!("it is larger than the {} MB read for its kind", limit >> 20));
+    if total.is_some_and(|t| t > limit) {
+        return Err(too_large());
+    }
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
     loop {
@@ -87,6 +113,10 @@ pub async fn read_body(
             .map_err(|e| failure(signal, &e))?
             .unchecked_into();
         let start = bytes.len();
+        if (start + value.length() as usize) as u64 > limit {
+            let _ = reader.cancel();
+            return Err(too_large());
+        }
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
         progress(bytes.len() as u64, total);

@@ -6,13 +6,15 @@
 use super::engine::{Assembly, Engine, EnginePlan};
 use super::fetch::{FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::model_cache::{self, ModelCache, response_with};
-use crate::protocol::{LoadStage, ModelSource};
+use crate::protocol::{LoadStage, ModelSource, megabytes};
 use chexlens_model::manifest;
-use chexlens_model::weights::verify_sha256;
+use chexlens_model::weights::{MAX_FILE_BYTES, verify_sha256};
 use chexlens_model::{Manifest, ModelSettings};
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
+
+const MAX_MANIFEST_BYTES: u64 = manifest::MAX_MANIFEST_BYTES as u64;
 
 /// The demo model deployed with the page.
 pub const DEMO_MANIFEST: &str = "models/demo/manifest.json";
@@ -50,6 +52,16 @@ pub struct Loaded {
     pub member_sha256: Vec<Option<String>>,
 }
 
+/// A manifest to load: the address its members resolve against (and its
+/// offline copy is kept under), its text and parsed form, and the members'
+/// total size when known beforehand.
+pub(super) struct ManifestAt<'a> {
+    pub source: &'a str,
+    pub text: String,
+    pub manifest: Manifest,
+    pub total_bytes: Option<u64>,
+}
+
 /// A picked weight file: its name, bytes and expected sha256.
 type LocalMember = (String, Uint8Array, Option<String>);
 
@@ -73,6 +85,7 @@ impl Loader<'_> {
             ModelSource::Demo => self.load_url(DEMO_MANIFEST).await,
             ModelSource::ManifestUrl(url) => self.load_url(&url).await,
             ModelSource::LocalFiles(names) => self.load_local(names, files).await,
+            ModelSource::Hub { endpoint, repo, token } => self.load_hub(&endpoint, &repo, token).await,
         }
     }
 
@@ -120,10 +133,10 @@ impl Loader<'_> {
 
     /// The manifest from the network, else from the offline copy.
     async fn manifest_text(&self, url: &str, cache: Option<&ModelCache>) -> Result<(String, bool), LoadError> {
-        let network = match fetch_response(url, self.signal).await {
+        let network = match fetch_response(url, self.signal, None).await {
             Ok(response) => {
                 let total = announced_size(&response, "content-length");
-                read_body(&response, total, self.signal, |done, total| {
+                read_body(&response, total, MAX_MANIFEST_BYTES, self.signal, |done, total| {
                     (self.progress)(LoadStage::Download, done, total, "manifest")
                 })
                 .await
@@ -160,6 +173,7 @@ impl Loader<'_> {
         name: &str,
         sha256: Option<&str>,
         cache: Option<&ModelCache>,
+        authorization: Option<&str>,
     ) -> Result<MemberBytes, LoadError> {
         let key = model_cache::member_key(url, sha256);
         // Content-addressed entries are used before the network; entries
@@ -170,7 +184,7 @@ impl Loader<'_> {
         {
             return Ok(MemberBytes { bytes, cached: true });
         }
-        let response = match fetch_response(url, self.signal).await {
+        let response = match fetch_response(url, self.signal, authorization).await {
             Ok(r) => r,
             Err(FetchError::Failed(m)) => {
                 if sha256.is_none()
@@ -200,7 +214,7 @@ impl Loader<'_> {
             }),
             _ => None,
         };
-        let bytes = read_body(&response, total, self.signal, |done, total| {
+        let bytes = read_body(&response, total, MAX_FILE_BYTES, self.signal, |done, total| {
             (self.progress)(LoadStage::Download, done, total, name)
         })
         .await
@@ -238,7 +252,7 @@ impl Loader<'_> {
         let header = |h: &str| response.headers().get(h).ok().flatten();
         let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
         let sha = header(model_cache::SHA256);
-        let read = read_body(&response, size, self.signal, |done, total| {
+        let read = read_body(&response, size, MAX_FILE_BYTES, self.signal, |done, total| {
             (self.progress)(LoadStage::Cached, done, total, name)
         })
         .await;
@@ -262,20 +276,54 @@ impl Loader<'_> {
         Ok(Some(bytes))
     }
 
-    async fn load_url(&self, url: &str) -> Result<Loaded, LoadError> {
+    pub(super) async fn load_url(&self, url: &str) -> Result<Loaded, LoadError> {
         let manifest_url = resolve_url(url, None).map_err(LoadError::Failed)?;
         let cache = ModelCache::open().await;
         let (text, _) = self.manifest_text(&manifest_url, cache.as_ref()).await?;
         let manifest = Manifest::from_json(&text).map_err(|e| LoadError::Failed(e.to_string()))?;
+        self.load_members(
+            ManifestAt {
+                source: &manifest_url,
+                text,
+                manifest,
+                total_bytes: None,
+            },
+            cache.as_ref(),
+            None,
+        )
+        .await
+    }
+
+    /// Downloads (or reads the offline copies of) a manifest's members and
+    /// builds the ensemble; the manifest is kept offline when every member is.
+    /// `authorization` goes with each member's request (the Hub's token).
+    pub(super) async fn load_members(
+        &self,
+        at: ManifestAt<'_>,
+        cache: Option<&ModelCache>,
+        authorization: Option<&str>,
+    ) -> Result<Loaded, LoadError> {
+        let ManifestAt {
+            source,
+            text,
+            manifest,
+            total_bytes: announced_total,
+        } = at;
         let mut assembly = self.plan.assembly(manifest.members.len()).await;
         let mut keys = Vec::new();
         let mut all_cached = true;
         let mut total_bytes = 0u64;
-        for member in &manifest.members {
-            let url = resolve_url(&member.weights, Some(&manifest_url)).map_err(LoadError::Failed)?;
+        let count = manifest.members.len();
+        for (i, member) in manifest.members.iter().enumerate() {
+            let url = resolve_url(&member.weights, Some(source)).map_err(LoadError::Failed)?;
             let name = member.file_name().to_string();
+            let label = match (count, announced_total) {
+                (1, None) => name.clone(),
+                (_, None) => format!("{name} (file {} of {count})", i + 1),
+                (_, Some(total)) => format!("{name} (file {} of {count}, {} in all)", i + 1, megabytes(total)),
+            };
             let sha = member.sha256.as_deref();
-            let fetched = self.member_bytes(&url, &name, sha, cache.as_ref()).await?;
+            let fetched = self.member_bytes(&url, &label, sha, cache, authorization).await?;
             all_cached &= fetched.cached;
             total_bytes += fetched.bytes.len() as u64;
             keys.push(model_cache::member_key(&url, sha));
@@ -284,18 +332,18 @@ impl Loader<'_> {
         let name = manifest.name.clone();
         let member_sha256 = manifest.members.iter().map(|m| m.sha256.clone()).collect();
         let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone()).await?;
-        let offline = match (&cache, all_cached) {
+        let offline = match (cache, all_cached) {
             (Some(cache), true) => {
                 let total = total_bytes.to_string();
                 let members = keys.join(" ");
                 let headers = [
                     (model_cache::NAME, name.as_str()),
-                    (model_cache::SOURCE, manifest_url.as_str()),
+                    (model_cache::SOURCE, source),
                     (model_cache::SIZE, total.as_str()),
                     (model_cache::MEMBERS, members.as_str()),
                 ];
                 match response_with(&text.into(), &headers) {
-                    Some(r) => JsFuture::from(cache.put(&model_cache::manifest_key(&manifest_url), &r))
+                    Some(r) => JsFuture::from(cache.put(&model_cache::manifest_key(source), &r))
                         .await
                         .is_ok(),
                     None => false,

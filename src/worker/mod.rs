@@ -4,6 +4,7 @@
 mod backend;
 mod engine;
 mod fetch;
+mod hub;
 mod loading;
 mod members;
 

@@ -6,9 +6,9 @@ It speaks what the CLI, the page and Python's huggingface_hub use:
   GET  /api/models/OWNER/NAME/tree/REV[?recursive=true]   the same, as huggingface_hub lists it
   GET|HEAD /OWNER/NAME/resolve/REV/PATH                     a file
 LFS files (.pth, .safetensors, .bin) are redirected (302) to a second origin,
-the "CDN" (http://localhost:PORT2, a different host from the Hub's
-http://127.0.0.1:PORT1), which serves Range requests and, like a pre-signed
-storage URL, refuses any Authorization header. Every response carries the
+the "CDN" (http://127.0.0.1:PORT2: another port, so another origin, on the
+host the page's CSP opens for a custom endpoint), which serves Range requests
+and, like a pre-signed storage URL, refuses any Authorization header. Every response carries the
 Hub's headers (X-Repo-Commit, ETag, X-Linked-Etag, X-Linked-Size,
 X-Error-Code) and CORS headers for the page.
 
@@ -25,18 +25,33 @@ Control (for the tests, on the Hub origin):
        interrupt: the next download of it stops halfway (connection closed);
        corrupt: it is served with one byte changed until cleared.
 
-Run: python3 mock_hub.py ROOT   (prints "hub http://127.0.0.1:P cdn http://localhost:Q")
+The tests' repositories (`--fixtures`, built from the committed fixtures into
+a temporary folder; the CLI's and the page's tests both use them):
+  calender/Ensemble_C  private, read by TOKEN: tiny_m0.pth, tiny_m1_checkpoint.pth, tiny_m2.pth
+  open/tiny            tiny_m0.safetensors and tiny_m0.pth (the same member twice), README.md
+  open/manifested      chexlens.json naming weights/b.pth (tiny_m2), weights/a.pth (tiny_m0);
+                       unused.pth beside them
+  open/empty           README.md only
+OTHER_TOKEN is valid but reads only public repositories.
+
+Run: python3 mock_hub.py ROOT | --fixtures   (prints "hub http://127.0.0.1:P cdn http://127.0.0.1:Q";
+it stops when its standard input closes)
 """
 
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 LFS_SUFFIXES = (".pth", ".safetensors", ".bin")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../crates/chexlens-model/tests/fixtures")
+TOKEN = "hf_reader_5ecret"
+OTHER_TOKEN = "hf_other_valid"
 EXPOSED = "X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag, Content-Range, Content-Length, X-Error-Code, Location"
 
 log = []
@@ -324,19 +339,52 @@ def serve(role, host, repos_by_id, known_tokens, cdn_origin=None):
     return server
 
 
+def fixture_repos():
+    root = tempfile.mkdtemp(prefix="chexlens-mock-hub-")
+
+    def put(fixture, path):
+        os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+        shutil.copyfile(os.path.join(FIXTURES, fixture), os.path.join(root, path))
+
+    def write(path, text):
+        os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+        with open(os.path.join(root, path), "w") as f:
+            f.write(text)
+
+    for member in ("tiny_m0.pth", "tiny_m1_checkpoint.pth", "tiny_m2.pth"):
+        put(member, f"calender/Ensemble_C/{member}")
+    write("calender/Ensemble_C.json", json.dumps({"private": True, "tokens": [TOKEN]}))
+    write("tokens.txt", OTHER_TOKEN)
+    put("tiny_m0.safetensors", "open/tiny/tiny_m0.safetensors")
+    put("tiny_m0.pth", "open/tiny/tiny_m0.pth")
+    write("open/tiny/README.md", "# tiny\n")
+    put("tiny_m2.pth", "open/manifested/weights/b.pth")
+    put("tiny_m0.pth", "open/manifested/weights/a.pth")
+    put("tiny_m1_checkpoint.pth", "open/manifested/unused.pth")
+    write(
+        "open/manifested/chexlens.json",
+        json.dumps({"name": "manifested", "members": [{"weights": "weights/b.pth"}, {"weights": "weights/a.pth"}]}),
+    )
+    write("open/empty/README.md", "nothing here\n")
+    return root
+
+
 def main():
-    root = sys.argv[1]
+    root = fixture_repos() if sys.argv[1] == "--fixtures" else sys.argv[1]
     repos_by_id = repos(root)
     tokens_file = os.path.join(root, "tokens.txt")
     known = set(open(tokens_file).read().split()) if os.path.exists(tokens_file) else set()
     cdn = serve("cdn", "127.0.0.1", repos_by_id, known)
-    cdn_origin = f"http://localhost:{cdn.server_address[1]}"
+    cdn_origin = f"http://127.0.0.1:{cdn.server_address[1]}"
     hub = serve("hub", "127.0.0.1", repos_by_id, known, cdn_origin)
     print(f"hub http://127.0.0.1:{hub.server_address[1]} cdn {cdn_origin}", flush=True)
     try:
         sys.stdin.read()  # runs until its parent closes stdin or kills it
     except KeyboardInterrupt:
         pass
+    finally:
+        if sys.argv[1] == "--fixtures":
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

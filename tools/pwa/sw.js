@@ -11,8 +11,9 @@
 // - Model weights are not handled here: the model worker caches them itself
 //   (Cache Storage "chexlens-models"), keyed by their sha256.
 // - The model worker's script gets a Content-Security-Policy header that
-//   allows connections only to this origin and the model origin the page
-//   chose (`?model-origin=` on the worker's address).
+//   allows connections only to this origin, the model origin the page chose
+//   (`?model-origin=` on the worker's address) and, once the user loads from
+//   Hugging Face, the Hub (`?hub=`) with the hosts its files are redirected to.
 
 const VERSION = "__CHEXLENS_VERSION__";
 const SHELL = ["__CHEXLENS_SHELL__"];
@@ -57,6 +58,28 @@ function modelOrigin(url) {
   }
 }
 
+/** The Hub's origin and its download hosts, if `?hub=` names a plain origin. */
+function hubSources(url) {
+  const value = url.searchParams.get("hub");
+  if (!value) return [];
+  let parsed;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return [];
+  }
+  if (!/^https?:\/\/[^\s;,']+$/.test(parsed.origin)) return [];
+  // huggingface.co redirects downloads to its CDN (cdn-lfs.hf.co, cas-bridge.xethub.hf.co, ...).
+  if (parsed.origin === "https://huggingface.co") {
+    return [parsed.origin, "https://*.huggingface.co", "https://*.hf.co"];
+  }
+  // Another endpoint (a mirror, a local Hub): its host on any port, and its subdomains.
+  const host = parsed.hostname;
+  const sources = [parsed.origin, `${parsed.protocol}//${host}:*`];
+  if (/[a-z]/i.test(host) && !host.includes(":")) sources.push(`${parsed.protocol}//*.${host}:*`);
+  return sources;
+}
+
 async function fromShell(request, url) {
   const cache = await caches.open(SHELL_CACHE);
   // The page, whatever its query (?backend=, ?model=), is index.html.
@@ -64,7 +87,7 @@ async function fromShell(request, url) {
   let response = await cache.match(key);
   if (!response) return fetch(request);
   if (WORKER_LOADER.test(url.pathname)) {
-    const allowed = ["'self'", modelOrigin(url)].filter(Boolean).join(" ");
+    const allowed = ["'self'", modelOrigin(url), ...hubSources(url)].filter(Boolean).join(" ");
     const headers = new Headers(response.headers);
     headers.set(
       "Content-Security-Policy",

@@ -14,7 +14,7 @@ const TOKEN: &str = "hf_reader_5ecret";
 const OTHER_TOKEN: &str = "hf_other_valid";
 const MEMBERS: [&str; 3] = ["tiny_m0.pth", "tiny_m1_checkpoint.pth", "tiny_m2.pth"];
 
-/// The mock Hub, stopped when dropped.
+/// The mock Hub, stopped when dropped (its standard input closes).
 struct MockHub {
     child: Child,
     hub: String,
@@ -27,42 +27,14 @@ impl Drop for MockHub {
     }
 }
 
-fn copy(name: &str, to: &Path) {
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::copy(fixture(name), to).unwrap();
-}
-
-/// Repositories: a private three-member ensemble, a public repo with one
-/// member in both formats, one with a manifest, one without weights.
+/// The mock's fixture repositories (see tests/mock-hub/mock_hub.py): a
+/// private three-member ensemble, a public repo with one member in both
+/// formats, one with a manifest, one without weights.
 fn start_hub(test: &str) -> (MockHub, PathBuf) {
     let dir = tempdir(&format!("hub-{test}"));
-    let repos = dir.join("repos");
-    for member in MEMBERS {
-        copy(member, &repos.join("calender/Ensemble_C").join(member));
-    }
-    std::fs::write(
-        repos.join("calender/Ensemble_C.json"),
-        format!(r#"{{"private": true, "tokens": ["{TOKEN}"]}}"#),
-    )
-    .unwrap();
-    std::fs::write(repos.join("tokens.txt"), OTHER_TOKEN).unwrap();
-    copy("tiny_m0.safetensors", &repos.join("open/tiny/tiny_m0.safetensors"));
-    copy("tiny_m0.pth", &repos.join("open/tiny/tiny_m0.pth"));
-    std::fs::write(repos.join("open/tiny/README.md"), "# tiny\n").unwrap();
-    copy("tiny_m2.pth", &repos.join("open/manifested/weights/b.pth"));
-    copy("tiny_m0.pth", &repos.join("open/manifested/weights/a.pth"));
-    copy("tiny_m1_checkpoint.pth", &repos.join("open/manifested/unused.pth"));
-    std::fs::write(
-        repos.join("open/manifested/chexlens.json"),
-        r#"{"name": "manifested", "members": [{"weights": "weights/b.pth"}, {"weights": "weights/a.pth"}]}"#,
-    )
-    .unwrap();
-    std::fs::create_dir_all(repos.join("open/empty")).unwrap();
-    std::fs::write(repos.join("open/empty/README.md"), "nothing here\n").unwrap();
-
     let mut child = Command::new("python3")
         .arg(root().join("tests/mock-hub/mock_hub.py"))
-        .arg(&repos)
+        .arg("--fixtures")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -339,8 +339,15 @@ pub fn manifest_members<'a>(
 }
 
 /// What a failed Hub request means, in words. `error_code` is the Hub's
-/// `X-Error-Code` header. Never contains the token.
-pub fn request_failure(repo: &HubRepo, status: u16, error_code: Option<&str>, had_token: bool) -> String {
+/// `X-Error-Code` header; `token_hint` says how this program takes a token.
+/// Never contains the token.
+pub fn request_failure(
+    repo: &HubRepo,
+    status: u16,
+    error_code: Option<&str>,
+    had_token: bool,
+    token_hint: &str,
+) -> String {
     let id = repo.id();
     match (status, error_code) {
         (_, Some("RevisionNotFound")) => format!("{id} has no revision '{}'", repo.revision),
@@ -348,9 +355,9 @@ pub fn request_failure(repo: &HubRepo, status: u16, error_code: Option<&str>, ha
         (_, Some("GatedRepo")) => {
             format!("{id} is gated: accept its conditions on the Hub's page with the account whose token you use")
         }
-        (401, _) | (_, Some("RepoNotFound")) if !had_token => format!(
-            "{id} was not found, or it is private: set HF_TOKEN (or log in with `hf auth login`) to a token that can read it"
-        ),
+        (401, _) | (_, Some("RepoNotFound")) if !had_token => {
+            format!("{id} was not found, or it is private: {token_hint}")
+        }
         // The Hub answers RepoNotFound alike for a missing repository and
         // one the token cannot read.
         (_, Some("RepoNotFound")) | (404, _) => format!("{id} was not found, or the token has no access to it"),
@@ -452,10 +459,12 @@ mod tests {
     #[test]
     fn failures_are_told_apart_without_the_token() {
         let r = repo("o/n@v2");
-        assert!(request_failure(&r, 401, Some("RepoNotFound"), false).contains("HF_TOKEN"));
-        assert!(request_failure(&r, 401, None, true).contains("refused the token"));
-        assert!(request_failure(&r, 403, None, true).contains("no access"));
-        assert!(request_failure(&r, 401, Some("RepoNotFound"), true).contains("not found, or the token has no access"));
-        assert!(request_failure(&r, 404, Some("RevisionNotFound"), true).contains("no revision 'v2'"));
+        assert!(request_failure(&r, 401, Some("RepoNotFound"), false, "set HF_TOKEN").contains("HF_TOKEN"));
+        assert!(request_failure(&r, 401, None, true, "").contains("refused the token"));
+        assert!(request_failure(&r, 403, None, true, "").contains("no access"));
+        assert!(
+            request_failure(&r, 401, Some("RepoNotFound"), true, "").contains("not found, or the token has no access")
+        );
+        assert!(request_failure(&r, 404, Some("RevisionNotFound"), true, "").contains("no revision 'v2'"));
     }
 }

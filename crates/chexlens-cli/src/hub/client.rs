@@ -113,6 +113,7 @@ impl HubClient {
             status,
             header(response, "x-error-code"),
             self.token.is_some(),
+            "set HF_TOKEN (or log in with `hf auth login`) to a token that can read it",
         ))
     }
 

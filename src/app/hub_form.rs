@@ -1,0 +1,98 @@
+//! "Load from Hugging Face": a Hub repository, its revision, and a token for
+//! private repositories. The token lives in this form's field until the load
+//! starts, then goes to the worker with the request and is cleared here; it
+//! is never stored, put in the address, or sent anywhere but the Hub.
+
+use super::{Actions, AppState};
+use crate::protocol::ModelSource;
+use chexlens_model::hub::{DEFAULT_ENDPOINT, HubRepo};
+use leptos::prelude::*;
+
+#[component]
+pub fn HubForm() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<Actions>();
+    let repo = RwSignal::new(String::new());
+    let revision = RwSignal::new("main".to_string());
+    let token = RwSignal::new(String::new());
+    let endpoint = RwSignal::new(DEFAULT_ENDPOINT.to_string());
+
+    let submit = move || {
+        let revision = revision.get_untracked();
+        let revision = revision.trim();
+        let named = match revision {
+            "" | "main" => repo.get_untracked().trim().to_string(),
+            r => format!("{}@{r}", repo.get_untracked().trim()),
+        };
+        if let Err(e) = named.parse::<HubRepo>() {
+            state.error.set(Some(e.to_string()));
+            return;
+        }
+        let secret = token.get_untracked().trim().to_string();
+        token.set(String::new());
+        actions.load_model(
+            ModelSource::Hub {
+                endpoint: endpoint.get_untracked().trim().to_string(),
+                repo: named,
+                token: (!secret.is_empty()).then_some(secret),
+            },
+            Vec::new(),
+        );
+    };
+
+    view! {
+        <details class="hub">
+            <summary>"Load from Hugging Face"</summary>
+            <form class="hub-form" data-testid="hub-form" on:submit=move |ev| { ev.prevent_default(); submit(); }>
+                <label>
+                    "Repository"
+                    <input
+                        data-testid="hub-repo"
+                        placeholder="owner/name"
+                        autocomplete="off"
+                        spellcheck="false"
+                        required
+                        prop:value=move || repo.get()
+                        on:input=move |ev| repo.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Revision"
+                    <input
+                        data-testid="hub-revision"
+                        autocomplete="off"
+                        spellcheck="false"
+                        prop:value=move || revision.get()
+                        on:input=move |ev| revision.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Access token (private repositories)"
+                    <input
+                        type="password"
+                        data-testid="hub-token"
+                        autocomplete="off"
+                        placeholder="hf_…"
+                        prop:value=move || token.get()
+                        on:input=move |ev| token.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Hub address"
+                    <input
+                        type="url"
+                        data-testid="hub-endpoint"
+                        spellcheck="false"
+                        prop:value=move || endpoint.get()
+                        on:input=move |ev| endpoint.set(event_target_value(&ev))
+                    />
+                </label>
+                <p class="hint">
+                    "The token is sent only to the Hub with this download, and is not kept. "
+                    "The model's files are kept for offline use like any other model."
+                </p>
+                <button type="submit" data-testid="hub-load">"Load from the Hub"</button>
+            </form>
+        </details>
+    }
+}

@@ -1,0 +1,153 @@
+// "Load from Hugging Face" against the mock Hub (tests/mock-hub/mock_hub.py
+// --fixtures): a private repository loads through the form with a token and
+// gives the CLI's numbers for the same repository; the token is sent to the
+// Hub's origin alone and is found nowhere afterwards; the Hub hears nothing
+// until the user asks; refusals are plain messages.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createInterface } from "node:readline";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pageSession, analyse, pageProbabilities, FIXTURES, ROOT } from "./harness.mjs";
+
+const TOKEN = "hf_reader_5ecret"; // the mock's reader token for calender/Ensemble_C
+const REPO = "calender/Ensemble_C";
+const IMAGE = join(FIXTURES, "xray_grey.jpg");
+
+const session = pageSession();
+let mock = null;
+let hub = "";
+
+before(async () => {
+  mock = spawn("python3", [join(ROOT, "tests/mock-hub/mock_hub.py"), "--fixtures"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const [line] = await createInterface({ input: mock.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
+  hub = line.split(" ")[1];
+});
+
+after(() => {
+  mock?.stdin.end();
+  mock?.kill();
+});
+
+async function hubLog() {
+  const text = await (await fetch(`${hub}/_mock/log`)).text();
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+async function clearHubLog() {
+  await fetch(`${hub}/_mock/log/clear`, { method: "POST" });
+}
+
+/** Opens the page and fills and submits the Hub form. */
+async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
+  if (!(await page.locator("details.hub").evaluate((d) => d.open))) await page.locator("details.hub summary").click();
+  await page.getByTestId("hub-endpoint").fill(hub);
+  await page.getByTestId("hub-repo").fill(repo);
+  await page.getByTestId("hub-token").fill(token);
+  // The status is written again when this load ends: clear the last one's.
+  await page.getByTestId("model-status").evaluate((el) => el.removeAttribute("data-state"));
+  await page.getByTestId("hub-load").click();
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', {
+    timeout: 600_000,
+  });
+  return page.getByTestId("model-status").getAttribute("data-state");
+}
+
+/** Everything the page's origin keeps: storage, caches (keys, headers, small bodies), databases. */
+async function everythingKept(page) {
+  return page.evaluate(async () => {
+    const parts = [JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage }), location.href];
+    for (const name of await caches.keys()) {
+      const cache = await caches.open(name);
+      for (const request of await cache.keys()) {
+        parts.push(request.url);
+        const response = await cache.match(request);
+        parts.push(JSON.stringify([...response.headers]));
+        if (Number(response.headers.get("content-length") ?? 0) < 1 << 20 && !request.url.includes("/sha256/")) {
+          parts.push(await response.text());
+        }
+      }
+    }
+    parts.push(JSON.stringify((await indexedDB.databases?.()) ?? []));
+    parts.push(document.documentElement.outerHTML);
+    return parts.join("\n");
+  });
+}
+
+test("a private repository loads through the form and gives the CLI's numbers", async () => {
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await clearHubLog();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  await page.waitForSelector('[data-testid="model-status"][data-state="none"]');
+  assert.deepEqual(await hubLog(), [], "the page reached the Hub before it was asked to");
+
+  assert.equal(await loadFromHub(page, { token: TOKEN }), "ready", await page.getByTestId("model-status").innerText());
+  assert.equal(await page.getByTestId("hub-token").inputValue(), "", "the token field is cleared once used");
+  assert.match(await page.getByTestId("model-status").innerText(), /calender\/Ensemble_C@[0-9a-f]{12}/);
+
+  const log = await hubLog();
+  const downloads = log.filter((r) => r.origin === "cdn" && r.method === "GET");
+  assert.equal(downloads.length, 3, JSON.stringify(log));
+  for (const r of log) {
+    if (r.method === "OPTIONS") continue;
+    assert.equal(r.authorization, r.origin === "hub", `the token went only to the Hub: ${JSON.stringify(r)}`);
+  }
+
+  assert.equal(await analyse(page, IMAGE), "done");
+  const cli = JSON.parse(
+    execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--hub", REPO, IMAGE], {
+      encoding: "utf8",
+      env: { ...process.env, HF_ENDPOINT: hub, HF_TOKEN: TOKEN, HF_HOME: mkdtempSync(join(tmpdir(), "chexlens-hf-")) },
+      stdio: ["ignore", "pipe", "ignore"],
+    }),
+  ).probabilities;
+  const shown = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(cli)) {
+    assert.ok(Math.abs(shown[label] - p) < 1e-4, `${label}: page ${shown[label]} CLI ${p}`);
+  }
+
+  // Kept for offline use, like any model; the token nowhere.
+  await page.waitForSelector('[data-testid="cached-model"]');
+  assert.match(await page.getByTestId("cached-model").first().innerText(), /calender\/Ensemble_C/);
+  const kept = await everythingKept(page);
+  assert.ok(!kept.includes(TOKEN), "the token was kept by the page");
+  assert.ok(!page.url().includes(TOKEN));
+
+  // A second load: the members come from the offline copy; only the listing is asked for.
+  await clearHubLog();
+  assert.equal(await loadFromHub(page, { token: TOKEN }), "ready");
+  const again = await hubLog();
+  assert.deepEqual(
+    again.filter((r) => r.method !== "OPTIONS").map((r) => r.path),
+    [`/api/models/${REPO}/revision/main?blobs=true`],
+  );
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
+
+test("a missing token, a wrong one and a missing repository are plain messages", async () => {
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  const status = page.getByTestId("model-status");
+
+  assert.equal(await loadFromHub(page), "error");
+  assert.match(await status.innerText(), /calender\/Ensemble_C was not found, or it is private: enter a token/);
+  assert.equal(await loadFromHub(page, { token: "hf_wrong" }), "error");
+  assert.match(await status.innerText(), /the Hub refused the token/);
+  assert.equal(await loadFromHub(page, { repo: "open/empty" }), "error");
+  assert.match(await status.innerText(), /open\/empty has no weight files/);
+  await page.getByTestId("hub-repo").fill("not a repo");
+  await page.getByTestId("hub-load").click();
+  assert.match(await page.getByTestId("error").innerText(), /'not a repo' is not a Hub repository/);
+  assert.ok(!(await everythingKept(page)).includes("hf_wrong"));
+  await context.close();
+});
