@@ -2,6 +2,7 @@
 
 use crate::model_source::LoadedModel;
 use chexlens_model::cam::{CamMap, OverlayBase};
+use chexlens_model::combine;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray_frame, wait};
 use serde_json::{Map, Value, json};
@@ -125,6 +126,22 @@ pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], m
         }).collect::<Vec<_>>(),
         "members": members,
     });
+    // Each member's own probabilities, and where they are far apart.
+    let per_member = combine::member_probabilities(&prediction.member_logits);
+    if per_member.len() > 1 {
+        let by_label: Map<String, Value> = prediction
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(c, l)| (l.clone(), json!(per_member.iter().map(|m| m[c]).collect::<Vec<_>>())))
+            .collect();
+        line["member_probabilities"] = json!(by_label);
+        let disagree: Vec<&String> = (0..prediction.labels.len())
+            .filter(|&c| combine::members_disagree(&per_member, c))
+            .map(|c| &prediction.labels[c])
+            .collect();
+        line["members_disagree"] = json!(disagree);
+    }
     if let Some(dicom) = &analysis.dicom {
         line["dicom"] = json!(dicom);
     }
@@ -149,19 +166,27 @@ fn dicom_lines(dicom: &DicomDetails) -> String {
 
 pub fn table(image: &Path, analysis: &AnalysedImage, thresholds: &Thresholds) -> String {
     let prediction = &analysis.prediction;
-    let mut rows: Vec<(&String, f32)> = prediction
+    let per_member = combine::member_probabilities(&prediction.member_logits);
+    let mut rows: Vec<(&String, f32, bool)> = prediction
         .labels
         .iter()
         .zip(prediction.probabilities.iter().copied())
+        .enumerate()
+        .map(|(c, (l, p))| (l, p, combine::members_disagree(&per_member, c)))
         .collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let width = rows.iter().map(|(l, _, _)| l.len()).max().unwrap_or(0);
     let mut out = format!("{}\n", image.display());
     if let Some(dicom) = &analysis.dicom {
         out.push_str(&dicom_lines(dicom));
     }
-    for (label, p) in rows {
-        let mark = if thresholds.is_finding(label, p) { "finding" } else { "" };
+    for (label, p, disagree) in rows {
+        let mark = match (thresholds.is_finding(label, p), disagree) {
+            (true, true) => "finding, members disagree",
+            (true, false) => "finding",
+            (false, true) => "members disagree",
+            (false, false) => "",
+        };
         let bar = "#".repeat((p * 20.0).round() as usize);
         out.push_str(&format!("  {label:<width$}  {p:.4}  {bar:<20}  {mark}\n"));
     }

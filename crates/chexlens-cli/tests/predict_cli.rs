@@ -276,3 +276,74 @@ fn an_unavailable_gpu_is_one_plain_message() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing is reported without a model");
 }
+
+#[test]
+fn each_members_probabilities_are_pytorchs_and_their_disagreement_is_marked() {
+    let image = path("xray_rgb.png");
+    let out = chexlens(&[
+        "predict",
+        "--json",
+        "--weights",
+        &format!("{},{}", path("tiny_m0.pth"), path("tiny_m2.pth")),
+        &image,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reference = reference();
+    let expected = |member: &str| {
+        reference["members"][member]["xray_rgb.png"]["reference_default"]["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (m0, m2) = (expected("tiny_m0"), expected("tiny_m2"));
+    let mut disagree = Vec::new();
+    for (i, label) in reference_labels().iter().enumerate() {
+        let got: Vec<f64> = line["member_probabilities"][label]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_f64().unwrap())
+            .collect();
+        assert!(
+            (got[0] - m0[i]).abs() < 1e-5,
+            "{label}: member 1 {} PyTorch {}",
+            got[0],
+            m0[i]
+        );
+        assert!(
+            (got[1] - m2[i]).abs() < 1e-5,
+            "{label}: member 2 {} PyTorch {}",
+            got[1],
+            m2[i]
+        );
+        if (m0[i] - m2[i]).abs() >= f64::from(chexlens_model::combine::DISAGREEMENT_SPREAD) {
+            disagree.push(label.clone());
+        }
+    }
+    let marked: Vec<String> = line["members_disagree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(marked, disagree);
+    assert!(!disagree.is_empty() && disagree.len() < 14, "both cases are exercised: {disagree:?}");
+
+    let table = chexlens(&[
+        "predict",
+        "--weights",
+        &format!("{},{}", path("tiny_m0.pth"), path("tiny_m2.pth")),
+        &image,
+    ]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    for label in &disagree {
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(label.as_str()))
+            .unwrap();
+        assert!(row.ends_with("members disagree"), "{row}");
+    }
+}
