@@ -6,7 +6,7 @@ use chexlens_model::DicomDetails;
 use chexlens_model::InputConfig;
 use chexlens_model::cam::CamMap;
 use chexlens_model::manifest::Thresholds;
-use chexlens_model::metadata::Metadata;
+use chexlens_model::metadata::{Metadata, MetadataChange};
 use serde::{Deserialize, Serialize};
 
 /// Previews (the page's canvas, and a DICOM's grey preview made by the
@@ -102,6 +102,9 @@ pub enum ToWorker {
     },
     /// Grad-CAM heat maps of analysis `id` for these label indices.
     HeatMaps { id: u32, labels: Vec<usize> },
+    /// Analysis `id`'s probabilities with each of the metadata changes
+    /// `sensitivity_changes` makes to `metadata` (the analysis' own).
+    Sensitivity { id: u32, metadata: Metadata },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +180,8 @@ pub enum FromWorker {
     AnalysisDone {
         id: u32,
         probabilities: Vec<f32>,
+        /// Each member's own probabilities (`members x labels`).
+        member_probabilities: Vec<Vec<f32>>,
         elapsed_ms: f64,
         /// The metadata the analysis used.
         metadata: Metadata,
@@ -191,6 +196,17 @@ pub enum FromWorker {
         maps: Vec<(usize, CamMap)>,
     },
     HeatMapsFailed {
+        id: u32,
+        message: String,
+    },
+    /// Each metadata change with the ensemble's probabilities under it, and
+    /// how long the head-only runs took.
+    SensitivityDone {
+        id: u32,
+        changes: Vec<(MetadataChange, Vec<f32>)>,
+        elapsed_ms: f64,
+    },
+    SensitivityFailed {
         id: u32,
         message: String,
     },

@@ -11,6 +11,7 @@ mod offline_models;
 mod pwa;
 mod report;
 mod results;
+mod sensitivity;
 mod state;
 mod worker_client;
 
@@ -25,7 +26,7 @@ use model_panel::ModelPanel;
 use offline_models::OfflineModels;
 use pwa::AppStatus;
 use results::Results;
-pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview};
+pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview, Sensitivity};
 use worker_client::{Allowed, WorkerClient};
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`,
@@ -149,6 +150,7 @@ impl Actions {
         self.state.pending.set(id);
         self.state.heatmaps.set(Vec::new());
         self.state.heatmaps_requested.set(Vec::new());
+        self.state.sensitivity.set(Sensitivity::NotAsked);
         self.state.analysis.set(AnalysisStatus::Running);
         let message = ToWorker::Analyse {
             id,
@@ -162,6 +164,19 @@ impl Actions {
     }
 
     /// Asks for the heat maps of these labels (by index) that were not asked for yet.
+    /// Asks how the current analysis' probabilities move with its metadata.
+    pub fn request_sensitivity(&self) {
+        let AnalysisStatus::Done { metadata, .. } = self.state.analysis.get_untracked() else {
+            return;
+        };
+        self.state.sensitivity.set(Sensitivity::Running);
+        let message = ToWorker::Sensitivity {
+            id: self.state.pending.get_untracked(),
+            metadata,
+        };
+        self.client.with_value(|c| c.send(&message, Vec::new()));
+    }
+
     pub fn request_heatmaps(&self, labels: Vec<usize>) {
         let asked = self.state.heatmaps_requested.get_untracked();
         let new: Vec<usize> = labels.into_iter().filter(|l| !asked.contains(l)).collect();

@@ -1,7 +1,9 @@
 //! Probabilities for every label, findings above threshold, the threshold slider.
 
 use super::report::PrintReport;
+use super::sensitivity::SensitivityPanel;
 use super::{AnalysisStatus, AppState};
+use chexlens_model::combine::{self, DISAGREEMENT_SPREAD};
 use leptos::prelude::*;
 
 #[derive(Clone, PartialEq)]
@@ -9,6 +11,42 @@ struct Row {
     label: String,
     probability: f32,
     finding: bool,
+    /// Each member's probability (empty for a single model).
+    members: Vec<f32>,
+    disagree: bool,
+}
+
+impl Row {
+    /// The mark cell's words: colour is never the only mark.
+    fn mark(&self) -> &'static str {
+        match (self.finding, self.disagree) {
+            (true, true) => "finding; members disagree",
+            (true, false) => "finding",
+            (false, true) => "members disagree",
+            (false, false) => "",
+        }
+    }
+}
+
+/// The members' probabilities on a 0–1 line (circles), with the
+/// ensemble's as a line across it.
+#[component]
+fn MemberDots(members: Vec<f32>, ensemble: f32) -> impl IntoView {
+    let described = members.iter().map(|p| format!("{p:.3}")).collect::<Vec<_>>().join(", ");
+    let values = members.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+    let at = |p: f32| format!("{:.2}%", p.clamp(0.0, 1.0) * 100.0);
+    view! {
+        <div
+            class="member-dots"
+            role="img"
+            aria-label=format!("Members: {described}")
+            data-testid="member-dots"
+            data-values=values
+        >
+            <span class="ensemble" style:left=at(ensemble)></span>
+            {members.iter().map(|&p| view! { <span class="member" style:left=at(p)></span> }).collect_view()}
+        </div>
+    }
 }
 
 #[component]
@@ -17,19 +55,34 @@ pub fn Results() -> impl IntoView {
     let actions = expect_context::<super::Actions>();
     // Rows sorted by probability; re-filtering by threshold needs no new analysis.
     let rows = Memo::new(move |_| {
-        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
+        let (
+            AnalysisStatus::Done {
+                probabilities,
+                member_probabilities,
+                ..
+            },
+            Some(info),
+        ) = (state.analysis.get(), state.model_info())
         else {
             return Vec::new();
         };
         let thresholds = info.thresholds.with_default(state.threshold.get());
+        let several = member_probabilities.len() > 1;
         let mut rows: Vec<Row> = info
             .labels
             .iter()
             .zip(probabilities)
-            .map(|(label, probability)| Row {
+            .enumerate()
+            .map(|(c, (label, probability))| Row {
                 label: label.clone(),
                 probability,
                 finding: thresholds.is_finding(label, probability),
+                members: if several {
+                    member_probabilities.iter().filter_map(|m| m.get(c).copied()).collect()
+                } else {
+                    Vec::new()
+                },
+                disagree: several && combine::members_disagree(&member_probabilities, c),
             })
             .collect();
         rows.sort_by(|a, b| b.probability.total_cmp(&a.probability));
@@ -71,6 +124,13 @@ pub fn Results() -> impl IntoView {
                     AnalysisStatus::Error(message) => format!("Analysis failed: {message}"),
                 }}
             </div>
+            <Show when=move || rows.get().iter().any(|r| !r.members.is_empty())>
+                <p class="hint member-legend">
+                    "Under each bar: every member's probability (circles) and the ensemble's (line). "
+                    {format!("\"Members disagree\" where they span {DISAGREEMENT_SPREAD} or more.")}
+                </p>
+            </Show>
+            <SensitivityPanel/>
             <ul class="findings" aria-label="Findings at or above threshold">
                 <For each=move || rows.get().into_iter().filter(|r| r.finding) key=|r| r.label.clone() let:row>
                     <li data-testid="finding" data-label=row.label.clone()>
@@ -101,10 +161,11 @@ pub fn Results() -> impl IntoView {
                             <th scope="row">
                                 {row.label.clone()}
                                 <div class="bar" style:width=format!("{:.1}%", row.probability * 100.0)></div>
+                                {(!row.members.is_empty()).then(|| view! { <MemberDots members=row.members.clone() ensemble=row.probability/> })}
                             </th>
                             <td class="value">{format!("{:.3}", row.probability)}</td>
                             // In words too: colour is never the only mark of a finding.
-                            <td class="mark" data-testid="finding-mark">{if row.finding { "finding" } else { "" }}</td>
+                            <td class="mark" data-testid="finding-mark" data-disagree=row.disagree.to_string()>{row.mark()}</td>
                             <td>
                                 <button
                                     class="small"

@@ -2,6 +2,7 @@
 
 use crate::protocol::{LoadStage, ModelInfo};
 use chexlens_model::cam::CamMap;
+use chexlens_model::metadata::MetadataChange;
 use chexlens_model::{DicomDetails, Metadata};
 use leptos::prelude::*;
 
@@ -33,7 +34,14 @@ impl ModelStatus {
 pub enum AnalysisStatus {
     Idle,
     Running,
-    Done { probabilities: Vec<f32>, elapsed_ms: f64 },
+    Done {
+        probabilities: Vec<f32>,
+        /// Each member's own (`members x labels`).
+        member_probabilities: Vec<Vec<f32>>,
+        /// The metadata the analysis used.
+        metadata: Metadata,
+        elapsed_ms: f64,
+    },
     Error(String),
 }
 
@@ -46,6 +54,18 @@ impl AnalysisStatus {
             AnalysisStatus::Error(_) => "error",
         }
     }
+}
+
+/// How much the probabilities move when the metadata changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sensitivity {
+    NotAsked,
+    Running,
+    Done {
+        changes: Vec<(MetadataChange, Vec<f32>)>,
+        elapsed_ms: f64,
+    },
+    Failed(String),
 }
 
 /// The preview's pixels (RGBA at canvas size), which heat maps are drawn over.
@@ -104,6 +124,8 @@ pub struct AppState {
     pub heatmaps: RwSignal<Vec<(usize, CamMap)>>,
     /// Label indices whose heat maps were asked for (done or under way).
     pub heatmaps_requested: RwSignal<Vec<usize>>,
+    /// The current analysis' metadata sensitivity, once asked for.
+    pub sensitivity: RwSignal<Sensitivity>,
     /// The current image's DICOM summary, tags and notices.
     pub dicom: RwSignal<Option<DicomDetails>>,
     pub from_file: RwSignal<FromFile>,
@@ -128,6 +150,7 @@ impl AppState {
             preview: RwSignal::new(None),
             heatmaps: RwSignal::new(Vec::new()),
             heatmaps_requested: RwSignal::new(Vec::new()),
+            sensitivity: RwSignal::new(Sensitivity::NotAsked),
             dicom: RwSignal::new(None),
             from_file: RwSignal::new(FromFile::default()),
             inspecting: RwSignal::new(None),

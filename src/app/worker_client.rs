@@ -1,7 +1,7 @@
 //! The page's side of the model worker: sending requests, applying replies
 //! to the state, and replacing a worker that stopped.
 
-use super::state::{AnalysisStatus, AppState, GreyPreview, ModelStatus};
+use super::state::{AnalysisStatus, AppState, GreyPreview, ModelStatus, Sensitivity};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
 use js_sys::Uint8Array;
@@ -215,6 +215,7 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
         FromWorker::AnalysisDone {
             id,
             probabilities,
+            member_probabilities,
             elapsed_ms,
             metadata,
         } => {
@@ -223,8 +224,24 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             } else if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Done {
                     probabilities,
+                    member_probabilities,
+                    metadata,
                     elapsed_ms,
                 });
+            }
+        }
+        FromWorker::SensitivityDone {
+            id,
+            changes,
+            elapsed_ms,
+        } => {
+            if id == state.pending.get_untracked() {
+                state.sensitivity.set(Sensitivity::Done { changes, elapsed_ms });
+            }
+        }
+        FromWorker::SensitivityFailed { id, message } => {
+            if id == state.pending.get_untracked() {
+                state.sensitivity.set(Sensitivity::Failed(message));
             }
         }
         FromWorker::HeatMapsDone { id, maps } => {

@@ -179,6 +179,19 @@ impl Engine {
         }
     }
 
+    /// The ensemble's prediction for analysis `id`'s image with other
+    /// metadata, from the kept backbone passes (only the head runs).
+    pub async fn with_metadata(&self, id: u32, metadata: &Metadata) -> Result<Prediction, EngineError> {
+        let member_logits = match &self.0 {
+            Runs::Here { ensemble, kept } => {
+                let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
+                analysis.member_logits_for(ensemble, metadata).await?
+            }
+            Runs::Pool(pool) => pool.logits_for(id, metadata).await?,
+        };
+        Ok(Prediction::from_member_logits(self.settings(), member_logits))
+    }
+
     /// The ensemble's heat map for each label of analysis `id`.
     pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
         let target = CamTarget::default();

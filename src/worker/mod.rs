@@ -11,6 +11,7 @@ mod members;
 use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use crate::transport;
 use chexlens_model::cam::CamMap;
+use chexlens_model::metadata::{MetadataChange, sensitivity_changes};
 use chexlens_model::{
     Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame,
 };
@@ -142,6 +143,7 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             let reply = match analyse(&state, asked, bytes.first()).await {
                 Ok(done) => FromWorker::AnalysisDone {
                     id,
+                    member_probabilities: done.prediction.member_probabilities(),
                     probabilities: done.prediction.probabilities,
                     elapsed_ms: done.elapsed_ms,
                     metadata: done.metadata,
@@ -149,6 +151,20 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 Err(e) => FromWorker::AnalysisFailed {
                     id,
                     message: format!("{file_name}: {e}"),
+                },
+            };
+            post(&reply);
+        }
+        ToWorker::Sensitivity { id, metadata } => {
+            let reply = match sensitivity(&state, id, &metadata).await {
+                Ok((changes, elapsed_ms)) => FromWorker::SensitivityDone {
+                    id,
+                    changes,
+                    elapsed_ms,
+                },
+                Err(e) => FromWorker::SensitivityFailed {
+                    id,
+                    message: e.to_string(),
                 },
             };
             post(&reply);
@@ -243,6 +259,26 @@ async fn heat_maps(state: &RefCell<State>, id: u32, labels: &[usize]) -> Result<
         .heat_maps(id, labels)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))
+}
+
+/// The ensemble's probabilities under each metadata change, from analysis
+/// `id`'s kept backbone passes, and the milliseconds they took.
+async fn sensitivity(
+    state: &RefCell<State>,
+    id: u32,
+    metadata: &Metadata,
+) -> Result<(Vec<(MetadataChange, Vec<f32>)>, f64), RequestError> {
+    let engine = state.borrow().engine.clone().ok_or(RequestError::NotCurrent)?;
+    let started = js_sys::Date::now();
+    let mut results = Vec::new();
+    for change in sensitivity_changes(metadata) {
+        let prediction = engine
+            .with_metadata(id, &change.metadata)
+            .await
+            .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
+        results.push((change, prediction.probabilities));
+    }
+    Ok((results, js_sys::Date::now() - started))
 }
 
 /// A model that can no longer run is dropped, and the page told to load

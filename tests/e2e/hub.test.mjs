@@ -8,16 +8,27 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pageSession, analyse, pageProbabilities, FIXTURES, ROOT } from "./harness.mjs";
+import { pageSession, serveDist, analyse, pageProbabilities, FIXTURES, ROOT, DIST } from "./harness.mjs";
 
 const TOKEN = "hf_reader_5ecret"; // the mock's reader token for calender/Ensemble_C
 const REPO = "calender/Ensemble_C";
 const IMAGE = join(FIXTURES, "xray_grey.jpg");
 
+const CLI = join(ROOT, "target/release/chexlens");
+
 const session = pageSession();
+
+/** `chexlens ARGS` against the mock Hub, with a fresh cache; its stdout. */
+function cli(args) {
+  return execFileSync(CLI, args, {
+    encoding: "utf8",
+    env: { ...process.env, HF_ENDPOINT: hub, HF_TOKEN: TOKEN, HF_HOME: mkdtempSync(join(tmpdir(), "chexlens-hf-")) },
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+}
 let mock = null;
 let hub = "";
 
@@ -49,12 +60,22 @@ async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
   await page.getByTestId("hub-endpoint").fill(hub);
   await page.getByTestId("hub-repo").fill(repo);
   await page.getByTestId("hub-token").fill(token);
-  // The status is written again when this load ends: clear the last one's.
-  await page.getByTestId("model-status").evaluate((el) => el.removeAttribute("data-state"));
-  await page.getByTestId("hub-load").click();
-  await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', {
-    timeout: 600_000,
+  // This load's end is the status changing after the click, to ready or error.
+  await page.getByTestId("model-status").evaluate((el) => {
+    window.__statusChanged = false;
+    new MutationObserver(() => {
+      window.__statusChanged = true;
+    }).observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
   });
+  await page.getByTestId("hub-load").click();
+  await page.waitForFunction(
+    () => {
+      const state = document.querySelector('[data-testid="model-status"]').getAttribute("data-state");
+      return window.__statusChanged && (state === "ready" || state === "error");
+    },
+    null,
+    { timeout: 600_000 },
+  );
   return page.getByTestId("model-status").getAttribute("data-state");
 }
 
@@ -102,15 +123,9 @@ test("a private repository loads through the form and gives the CLI's numbers", 
   }
 
   assert.equal(await analyse(page, IMAGE), "done");
-  const cli = JSON.parse(
-    execFileSync(join(ROOT, "target/release/chexlens"), ["predict", "--json", "--hub", REPO, IMAGE], {
-      encoding: "utf8",
-      env: { ...process.env, HF_ENDPOINT: hub, HF_TOKEN: TOKEN, HF_HOME: mkdtempSync(join(tmpdir(), "chexlens-hf-")) },
-      stdio: ["ignore", "pipe", "ignore"],
-    }),
-  ).probabilities;
+  const expected = JSON.parse(cli(["predict", "--json", "--hub", REPO, IMAGE])).probabilities;
   const shown = await pageProbabilities(page);
-  for (const [label, p] of Object.entries(cli)) {
+  for (const [label, p] of Object.entries(expected)) {
     assert.ok(Math.abs(shown[label] - p) < 1e-4, `${label}: page ${shown[label]} CLI ${p}`);
   }
 
@@ -150,4 +165,32 @@ test("a missing token, a wrong one and a missing repository are plain messages",
   assert.match(await page.getByTestId("error").innerText(), /'not a repo' is not a Hub repository/);
   assert.ok(!(await everythingKept(page)).includes("hf_wrong"));
   await context.close();
+});
+
+test("chexlens deploy's output is the page's deployed model, with the CLI's numbers", async () => {
+  // The site: the built page with the deployed model beside it.
+  const site = mkdtempSync(join(tmpdir(), "chexlens-site-"));
+  for (const entry of readdirSync(DIST)) {
+    if (entry !== "models") symlinkSync(join(DIST, entry), join(site, entry));
+  }
+  mkdirSync(join(site, "models"));
+  symlinkSync(join(DIST, "models/demo"), join(site, "models/demo"));
+  assert.match(cli(["deploy", "--hub", REPO, "--out", site]), /the page downloads \d+\.\d MB/);
+
+  const server = await serveDist(site);
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?backend=cpu`);
+  await page.getByTestId("load-deployed").click();
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });
+  assert.equal(await analyse(page, IMAGE), "done");
+  const expected = JSON.parse(
+    execFileSync(CLI, ["predict", "--json", "--model", join(site, "models/manifest.json"), IMAGE], { encoding: "utf8" }),
+  ).probabilities;
+  const shown = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(expected)) {
+    assert.ok(Math.abs(shown[label] - p) < 1e-4, `${label}: page ${shown[label]} CLI ${p}`);
+  }
+  await context.close();
+  await server.close();
 });

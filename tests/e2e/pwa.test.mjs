@@ -77,6 +77,21 @@ test("after one visit the page works offline: reload, load the kept model, same 
     workerCsp,
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' https://models.example.org",
   );
+  // Loading from Hugging Face opens the Hub and its download hosts, and
+  // another Hub address its host (any port) and subdomains; a value that
+  // is not a plain origin opens nothing.
+  const hubCsp = await page.evaluate(async () => {
+    const loader = document.querySelector('meta[name="chexlens-worker"]').content;
+    const csp = async (hub) =>
+      (await fetch(`${loader}?hub=${encodeURIComponent(hub)}`)).headers.get("content-security-policy").split("connect-src ")[1];
+    return [await csp("https://huggingface.co"), await csp("https://hf-mirror.com/"), await csp("http://127.0.0.1:9"), await csp("javascript:alert(1)")];
+  });
+  assert.deepEqual(hubCsp, [
+    "'self' https://huggingface.co https://*.huggingface.co https://*.hf.co",
+    "'self' https://hf-mirror.com https://hf-mirror.com:* https://*.hf-mirror.com:*",
+    "'self' http://127.0.0.1:9 http://127.0.0.1:*",
+    "'self'",
+  ]);
 
   // The network goes: the server drops every connection and the browser is offline.
   server.setDown(true);

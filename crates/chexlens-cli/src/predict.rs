@@ -127,7 +127,7 @@ pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], m
         "members": members,
     });
     // Each member's own probabilities, and where they are far apart.
-    let per_member = combine::member_probabilities(&prediction.member_logits);
+    let per_member = prediction.member_probabilities();
     if per_member.len() > 1 {
         let by_label: Map<String, Value> = prediction
             .labels
@@ -166,7 +166,7 @@ fn dicom_lines(dicom: &DicomDetails) -> String {
 
 pub fn table(image: &Path, analysis: &AnalysedImage, thresholds: &Thresholds) -> String {
     let prediction = &analysis.prediction;
-    let per_member = combine::member_probabilities(&prediction.member_logits);
+    let per_member = prediction.member_probabilities();
     let mut rows: Vec<(&String, f32, bool)> = prediction
         .labels
         .iter()

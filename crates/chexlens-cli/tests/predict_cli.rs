@@ -330,7 +330,10 @@ fn each_members_probabilities_are_pytorchs_and_their_disagreement_is_marked() {
         .map(|l| l.as_str().unwrap().to_string())
         .collect();
     assert_eq!(marked, disagree);
-    assert!(!disagree.is_empty() && disagree.len() < 14, "both cases are exercised: {disagree:?}");
+    assert!(
+        !disagree.is_empty() && disagree.len() < 14,
+        "both cases are exercised: {disagree:?}"
+    );
 
     let table = chexlens(&[
         "predict",

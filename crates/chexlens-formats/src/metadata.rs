@@ -147,6 +147,54 @@ macro_rules! from_str_by_choice {
 }
 from_str_by_choice!(Sex, View, Projection);
 
+/// How far the sensitivity view moves a known age, in years.
+pub const AGE_STEP: f32 = 10.0;
+
+/// One change of an image's metadata, for showing how much the model's
+/// answer depends on it: the change in words, and the metadata with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataChange {
+    pub change: String,
+    pub metadata: Metadata,
+}
+
+/// The changes worth showing: the other sex; the age ±[`AGE_STEP`] years
+/// (when known, within 0 to 130); the other view; the other projection (AP
+/// for PA and back; both for none and unknown).
+pub fn sensitivity_changes(m: &Metadata) -> Vec<MetadataChange> {
+    let mut changes = Vec::new();
+    let mut push = |change: String, metadata: Metadata| changes.push(MetadataChange { change, metadata });
+    let sex = match m.sex {
+        Sex::Male => Sex::Female,
+        Sex::Female => Sex::Male,
+    };
+    push(format!("sex: {}", sex.label()), Metadata { sex, ..*m });
+    if let Some(age) = m.age {
+        for moved in [age - AGE_STEP, age + AGE_STEP] {
+            if (0.0..=130.0).contains(&moved) {
+                push(format!("age: {moved}"), Metadata { age: Some(moved), ..*m });
+            }
+        }
+    }
+    let view = match m.view {
+        View::Frontal => View::Lateral,
+        View::Lateral => View::Frontal,
+    };
+    push(format!("view: {}", view.label()), Metadata { view, ..*m });
+    let projections: &[Projection] = match m.projection {
+        Projection::Ap => &[Projection::Pa],
+        Projection::Pa => &[Projection::Ap],
+        Projection::None | Projection::Unknown => &[Projection::Ap, Projection::Pa],
+    };
+    for &projection in projections {
+        push(
+            format!("projection: {}", projection.label()),
+            Metadata { projection, ..*m },
+        );
+    }
+    changes
+}
+
 /// Parses an age in years, or `unknown`.
 pub fn parse_age(s: &str) -> Result<Option<f32>, String> {
     if s.trim().eq_ignore_ascii_case("unknown") {
@@ -161,6 +209,46 @@ pub fn parse_age(s: &str) -> Result<Option<f32>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensitivity_changes_each_field_once_and_keep_the_rest() {
+        let names = |m: &Metadata| sensitivity_changes(m).into_iter().map(|c| c.change).collect::<Vec<_>>();
+        assert_eq!(
+            names(&Metadata::default()),
+            ["sex: female", "age: 40", "age: 60", "view: lateral", "projection: AP"]
+        );
+        let young_unknown = Metadata {
+            sex: Sex::Female,
+            age: Some(5.0),
+            view: View::Lateral,
+            projection: Projection::None,
+        };
+        assert_eq!(
+            names(&young_unknown),
+            [
+                "sex: male",
+                "age: 15",
+                "view: frontal",
+                "projection: AP",
+                "projection: PA"
+            ]
+        );
+        let unknown_age = Metadata {
+            age: None,
+            ..Metadata::default()
+        };
+        assert!(names(&unknown_age).iter().all(|n| !n.starts_with("age")));
+        for change in sensitivity_changes(&Metadata::default()) {
+            let m = change.metadata;
+            let differing = [
+                m.sex != Sex::Male,
+                m.age != Some(50.0),
+                m.view != View::Frontal,
+                m.projection != Projection::Pa,
+            ];
+            assert_eq!(differing.iter().filter(|&&d| d).count(), 1, "{}", change.change);
+        }
+    }
 
     #[test]
     fn default_matches_the_reference_demo_vector() {

@@ -7,6 +7,7 @@ use crate::cam::{CamMap, maps_from_raw};
 use crate::ensemble::Ensemble;
 use crate::gradcam::{self, CamTarget};
 use crate::manifest::{ModelSettings, Thresholds};
+use crate::metadata::Metadata;
 use crate::model::BackboneState;
 use burn::tensor::Tensor;
 use serde::Serialize;
@@ -55,10 +56,7 @@ impl Prediction {
 
     /// Each member's probabilities (sigmoid of its logits), members x labels.
     pub fn member_probabilities(&self) -> Vec<Vec<f32>> {
-        self.member_logits
-            .iter()
-            .map(|logits| logits.iter().map(|&l| crate::combine::sigmoid(l)).collect())
-            .collect()
+        crate::combine::member_probabilities(&self.member_logits)
     }
 
     /// The indices of the labels at or above their threshold, in model order.
@@ -104,6 +102,28 @@ impl Analysis {
             prediction: Prediction::from_member_logits(&ensemble.settings, member_logits),
             states,
         })
+    }
+
+    /// Each member's logits for other metadata, from the kept backbone
+    /// passes: only the layers after the backbone run again.
+    pub async fn member_logits_for(
+        &self,
+        ensemble: &Ensemble,
+        metadata: &Metadata,
+    ) -> Result<Vec<Vec<f32>>, AnalysisError> {
+        if ensemble.members.len() != self.states.len() {
+            return Err(AnalysisError::OtherEnsemble {
+                made: self.states.len(),
+                given: ensemble.members.len(),
+            });
+        }
+        let input = ensemble.metadata_input(metadata);
+        let mut member_logits = Vec::with_capacity(self.states.len());
+        for (member, state) in ensemble.members.iter().zip(&self.states) {
+            let (values, _) = read_back(member.logits(state, input.clone()), "results").await?;
+            member_logits.push(values);
+        }
+        Ok(member_logits)
     }
 
     /// Each member's scaled map for each label (`members x labels`), from

@@ -66,12 +66,17 @@ impl Ensemble {
     }
 
     pub fn inputs_from_normalised(&self, pixels: Vec<f32>, size: usize, metadata: &Metadata) -> (Tensor<4>, Tensor<2>) {
-        let encoded = metadata.encode(self.settings.metadata.age_scale).to_vec();
-        let meta_len = encoded.len();
         (
             Tensor::from_data(TensorData::new(pixels, [1, 3, size, size]), &self.device),
-            Tensor::from_data(TensorData::new(encoded, [1, meta_len]), &self.device),
+            self.metadata_input(metadata),
         )
+    }
+
+    /// The metadata input `[1, 8]`, encoded by the settings' rule.
+    pub fn metadata_input(&self, metadata: &Metadata) -> Tensor<2> {
+        let encoded = metadata.encode(self.settings.metadata.age_scale).to_vec();
+        let meta_len = encoded.len();
+        Tensor::from_data(TensorData::new(encoded, [1, meta_len]), &self.device)
     }
 
     /// Runs every member over one decoded image.

@@ -88,6 +88,12 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             state.borrow_mut().kept.keep(id, analysis);
             Ok(FromMember::Ran { logits })
         }
+        ToMember::Head { id, metadata } => {
+            let ensemble = loaded(state)?;
+            let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;
+            let logits = analysis.member_logits_for(&ensemble, &metadata).await?;
+            Ok(FromMember::Ran { logits })
+        }
         ToMember::HeatMaps { id, labels, target } => {
             let ensemble = loaded(state)?;
             let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;

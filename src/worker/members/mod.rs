@@ -311,6 +311,24 @@ impl MemberPool {
         self.member_order(per_worker)
     }
 
+    /// Every member's logits for analysis `id` with other metadata, from
+    /// the backbone passes the member workers kept.
+    pub async fn logits_for(&self, id: u32, metadata: &Metadata) -> Result<Vec<Vec<f32>>, PoolError> {
+        let head = || {
+            let body = ToMember::Head {
+                id,
+                metadata: *metadata,
+            };
+            (body, Vec::new())
+        };
+        let per_worker = ask_all(&self.workers, head, |reply| match reply {
+            FromMember::Ran { logits } => Ok(logits),
+            other => Err(other),
+        })
+        .await?;
+        self.member_order(per_worker)
+    }
+
     /// Every member's scaled Grad-CAM maps (`members x labels`) for analysis `id`.
     pub async fn member_heat_maps(
         &self,

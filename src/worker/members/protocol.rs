@@ -27,6 +27,9 @@ pub enum ToMember {
     /// message's first byte buffer (f32, little-endian), keeping what
     /// Grad-CAM needs under `id`.
     Run { id: u32, size: usize, metadata: Metadata },
+    /// Each member's logits for analysis `id` with other metadata: only
+    /// the layers after the kept backbone pass run.
+    Head { id: u32, metadata: Metadata },
     /// Each member's Grad-CAM maps for analysis `id`.
     HeatMaps {
         id: u32,
