@@ -6,7 +6,7 @@
 
 use crate::convert::{to_safetensors, write_atomically};
 use crate::hub::HubModel;
-use crate::model_source::{self, read_manifest_text};
+use crate::model_source::{self, read_manifest_file};
 use chexlens_model::weights::sha256_hex;
 use chexlens_model::{ArchitectureConfig, Device, Manifest, MemberSpec, ModelSettings};
 use std::path::{Path, PathBuf};
@@ -57,18 +57,9 @@ fn deployed_name(file: &Path, taken: &[Member]) -> String {
 }
 
 fn plan_from_manifest(path: &Path, name_suffix: &str) -> Result<Plan, String> {
-    let manifest = Manifest::from_json(&read_manifest_text(path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let (manifest, files) = read_manifest_file(path)?;
     let mut members: Vec<Member> = Vec::new();
-    for m in &manifest.members {
-        if m.is_url() {
-            return Err(format!(
-                "{}: member '{}' is a URL; deploy reads local files",
-                path.display(),
-                m.weights
-            ));
-        }
-        let file = base.join(&m.weights);
+    for (m, file) in manifest.members.iter().zip(files) {
         let deployed_as = deployed_name(&file, &members);
         members.push(Member {
             file,

@@ -21,11 +21,12 @@ pub fn read_manifest_text(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))
 }
 
-pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
+/// A manifest read from disk, with each member's file beside it.
+pub fn read_manifest_file(path: &Path) -> Result<(Manifest, Vec<PathBuf>), String> {
     let text = read_manifest_text(path)?;
     let manifest = Manifest::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let members = manifest
+    let files = manifest
         .members
         .iter()
         .map(|m| {
@@ -36,8 +37,20 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
                     m.weights
                 ));
             }
-            let file = base.join(&m.weights);
-            read_member(&file, m.sha256.as_deref(), manifest.architecture.as_ref())
+            Ok(base.join(&m.weights))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((manifest, files))
+}
+
+pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String> {
+    let (manifest, files) = read_manifest_file(path)?;
+    let members = manifest
+        .members
+        .iter()
+        .zip(&files)
+        .map(|(m, file)| {
+            read_member(file, m.sha256.as_deref(), manifest.architecture.as_ref())
                 .map_err(|e| format!("{}: member {e}", path.display()))
         })
         .collect::<Result<Vec<_>, _>>()?;
