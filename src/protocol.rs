@@ -102,6 +102,8 @@ pub enum ToWorker {
     },
     /// Grad-CAM heat maps of analysis `id` for these label indices.
     HeatMaps { id: u32, labels: Vec<usize> },
+    /// Each member's own Grad-CAM map of analysis `id` for one label.
+    MemberHeatMaps { id: u32, label: usize },
     /// Analysis `id`'s probabilities with each of the metadata changes
     /// `sensitivity_changes` makes to `metadata` (the analysis' own).
     Sensitivity { id: u32, metadata: Metadata },
@@ -198,6 +200,12 @@ pub enum FromWorker {
     HeatMapsFailed {
         id: u32,
         message: String,
+    },
+    /// Each member's map for label index `label`, in member order.
+    MemberHeatMapsDone {
+        id: u32,
+        label: usize,
+        maps: Vec<CamMap>,
     },
     /// Each metadata change with the ensemble's probabilities under it, and
     /// how long the head-only runs took.

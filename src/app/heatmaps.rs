@@ -8,28 +8,40 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
-fn paint(canvas: &HtmlCanvasElement, preview: &Preview, map: Option<&CamMap>, opacity: f32) {
-    canvas.set_width(preview.width as u32);
-    canvas.set_height(preview.height as u32);
+/// The preview with `map` blended over it at `opacity` (pytorch-grad-cam's
+/// rule, as the CLI's overlays), inverted first with `invert`; RGBA.
+pub fn composite(preview: &Preview, map: Option<&CamMap>, opacity: f32, invert: bool) -> Vec<u8> {
+    let rgb: Vec<u8> = preview
+        .rgba
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .map(|v| if invert { 255 - v } else { v })
+        .collect();
+    let shown = match map {
+        Some(map) => overlay(&rgb, &map.upsampled(preview.width, preview.height), 1.0 - opacity),
+        None => rgb,
+    };
+    shown.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}
+
+/// Puts RGBA pixels of `width` x `height` on a canvas of that size.
+pub fn put_pixels(canvas: &HtmlCanvasElement, rgba: &[u8], width: usize, height: usize) {
+    canvas.set_width(width as u32);
+    canvas.set_height(height as u32);
     let Ok(Some(ctx)) = canvas.get_context("2d") else {
         return;
     };
     let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else {
         return;
     };
-    let rgba = match map {
-        Some(map) => {
-            let rgb: Vec<u8> = preview.rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            let blended = overlay(&rgb, &map.upsampled(preview.width, preview.height), 1.0 - opacity);
-            blended.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
-        }
-        None => preview.rgba.clone(),
-    };
-    if let Ok(data) =
-        ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), preview.width as u32, preview.height as u32)
-    {
+    if let Ok(data) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width as u32, height as u32) {
         let _ = ctx.put_image_data(&data, 0.0, 0.0);
     }
+}
+
+fn paint(canvas: &HtmlCanvasElement, preview: &Preview, map: Option<&CamMap>, opacity: f32) {
+    let rgba = composite(preview, map, opacity, false);
+    put_pixels(canvas, &rgba, preview.width, preview.height);
 }
 
 fn download(canvas: &HtmlCanvasElement, label: &str) {
@@ -39,37 +51,81 @@ fn download(canvas: &HtmlCanvasElement, label: &str) {
     }
 }
 
+/// A map painted over the preview, its values in `data-values` for checks.
 #[component]
-fn HeatMapFigure(label: String, map: CamMap, opacity: RwSignal<f32>, show: RwSignal<bool>) -> impl IntoView {
+fn MapCanvas(
+    map: CamMap,
+    opacity: RwSignal<f32>,
+    show: RwSignal<bool>,
+    label: String,
+    #[prop(into)] name: String,
+    testid: &'static str,
+    #[prop(optional)] canvas_ref: Option<NodeRef<Canvas>>,
+) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let canvas_ref = NodeRef::<Canvas>::new();
+    let canvas_ref = canvas_ref.unwrap_or_default();
     let values = map.values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
     let shape = format!("{}x{}", map.width, map.height);
-    let map_for_paint = map.clone();
     Effect::new(move |_| {
         let (Some(canvas), Some(preview)) = (canvas_ref.get(), state.preview.get()) else {
             return;
         };
-        let shown = show.get().then_some(&map_for_paint);
+        let shown = show.get().then_some(&map);
         paint(&canvas, &preview, shown, opacity.get());
     });
+    view! {
+        <canvas node_ref=canvas_ref data-testid=testid data-label=label data-shape=shape data-values=values aria-label=name></canvas>
+    }
+}
+
+#[component]
+fn HeatMapFigure(
+    index: usize,
+    label: String,
+    map: CamMap,
+    opacity: RwSignal<f32>,
+    show: RwSignal<bool>,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<super::Actions>();
+    let canvas_ref = NodeRef::<Canvas>::new();
     let name = label.clone();
+    let several = move || state.model_info().is_some_and(|i| i.members > 1);
+    let members = move || {
+        state
+            .member_heatmaps
+            .with(|m| m.iter().find(|(l, _)| *l == index).map(|(_, maps)| maps.clone()))
+    };
+    let member_label = label.clone();
     view! {
         <figure class="heatmap">
-            <canvas
-                node_ref=canvas_ref
-                data-testid="heatmap"
-                data-label=label.clone()
-                data-shape=shape
-                data-values=values
-                aria-label=format!("Grad-CAM heat map for {label}")
-            ></canvas>
+            <MapCanvas map=map opacity=opacity show=show label=label.clone() name=format!("Grad-CAM heat map for {label}")
+                testid="heatmap" canvas_ref=canvas_ref/>
             <figcaption>
                 {label.clone()}
                 <button class="small" on:click=move |_| {
                     if let Some(c) = canvas_ref.get() { download(&c, &name); }
                 }>"Download PNG"</button>
+                <Show when=move || several() && members().is_none()>
+                    <button class="small" data-testid="member-maps-button"
+                        aria-label=format!("Each member's heat map for {label}")
+                        on:click=move |_| actions.request_member_heatmaps(index)>"Each member"</button>
+                </Show>
             </figcaption>
+            {move || members().map(|maps| {
+                let label = member_label.clone();
+                view! {
+                    <div class="member-maps">
+                        {maps.into_iter().enumerate().map(|(k, map)| view! {
+                            <figure>
+                                <MapCanvas map=map opacity=opacity show=show label=label.clone()
+                                    name=format!("Member {} heat map for {label}", k + 1) testid="member-heatmap"/>
+                                <figcaption>{format!("member {}", k + 1)}</figcaption>
+                            </figure>
+                        }).collect_view()}
+                    </div>
+                }
+            })}
         </figure>
     }
 }
@@ -99,7 +155,7 @@ pub fn HeatMaps() -> impl IntoView {
             p(b.0).total_cmp(&p(a.0))
         });
         maps.into_iter()
-            .filter_map(|(i, map)| labels.get(i).map(|l| (l.clone(), map)))
+            .filter_map(|(i, map)| labels.get(i).map(|l| (i, l.clone(), map)))
             .collect::<Vec<_>>()
     };
     view! {
@@ -135,8 +191,8 @@ pub fn HeatMaps() -> impl IntoView {
                 </div>
                 <p class="hint">"Grad-CAM on the last depthwise convolution; the ensemble's map is the mean of the members' maps, rescaled."</p>
                 <div class="heatmaps">
-                    <For each=maps key=|(label, _)| label.clone() let:item>
-                        <HeatMapFigure label=item.0 map=item.1 opacity=opacity show=show/>
+                    <For each=maps key=|(i, _, _)| *i let:item>
+                        <HeatMapFigure index=item.0 label=item.1 map=item.2 opacity=opacity show=show/>
                     </For>
                 </div>
             </div>

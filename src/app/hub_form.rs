@@ -8,6 +8,33 @@ use crate::protocol::ModelSource;
 use chexlens_model::hub::{DEFAULT_ENDPOINT, HubRepo};
 use leptos::prelude::*;
 
+/// One labelled text field of the form, never autocompleted or spell-checked.
+#[component]
+fn Field(
+    label: &'static str,
+    testid: &'static str,
+    value: RwSignal<String>,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(default = "")] placeholder: &'static str,
+    #[prop(default = false)] required: bool,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input
+                type=kind
+                data-testid=testid
+                placeholder=placeholder
+                autocomplete="off"
+                spellcheck="false"
+                required=required
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </label>
+    }
+}
+
 #[component]
 pub fn HubForm() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -44,49 +71,10 @@ pub fn HubForm() -> impl IntoView {
         <details class="hub">
             <summary>"Load from Hugging Face"</summary>
             <form class="hub-form" data-testid="hub-form" on:submit=move |ev| { ev.prevent_default(); submit(); }>
-                <label>
-                    "Repository"
-                    <input
-                        data-testid="hub-repo"
-                        placeholder="owner/name"
-                        autocomplete="off"
-                        spellcheck="false"
-                        required
-                        prop:value=move || repo.get()
-                        on:input=move |ev| repo.set(event_target_value(&ev))
-                    />
-                </label>
-                <label>
-                    "Revision"
-                    <input
-                        data-testid="hub-revision"
-                        autocomplete="off"
-                        spellcheck="false"
-                        prop:value=move || revision.get()
-                        on:input=move |ev| revision.set(event_target_value(&ev))
-                    />
-                </label>
-                <label>
-                    "Access token (private repositories)"
-                    <input
-                        type="password"
-                        data-testid="hub-token"
-                        autocomplete="off"
-                        placeholder="hf_…"
-                        prop:value=move || token.get()
-                        on:input=move |ev| token.set(event_target_value(&ev))
-                    />
-                </label>
-                <label>
-                    "Hub address"
-                    <input
-                        type="url"
-                        data-testid="hub-endpoint"
-                        spellcheck="false"
-                        prop:value=move || endpoint.get()
-                        on:input=move |ev| endpoint.set(event_target_value(&ev))
-                    />
-                </label>
+                <Field label="Repository" testid="hub-repo" value=repo placeholder="owner/name" required=true/>
+                <Field label="Revision" testid="hub-revision" value=revision/>
+                <Field label="Access token (private repositories)" testid="hub-token" value=token kind="password" placeholder="hf_…"/>
+                <Field label="Hub address" testid="hub-endpoint" value=endpoint kind="url"/>
                 <p class="hint">
                     "The token is sent only to the Hub with this download, and is not kept. "
                     "The model's files are kept for offline use like any other model."

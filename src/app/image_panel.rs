@@ -1,5 +1,6 @@
 //! Image input (picker, drag and drop, paste) and the X-ray on a canvas.
 
+use super::viewer::Viewer;
 use super::{Actions, AppState, GreyPreview, ImageFile, Preview, read_file};
 use crate::protocol::preview_dimensions;
 use leptos::html::Canvas;
@@ -196,7 +197,9 @@ pub fn ImagePanel() -> impl IntoView {
                     </p>
                 </Show>
                 <DicomSummary/>
-                <canvas node_ref=canvas_ref width="1" height="1" aria-label="The X-ray being analysed"></canvas>
+                <Viewer/>
+                // Where a picked image is decoded into the preview; the viewer shows it.
+                <canvas node_ref=canvas_ref width="1" height="1" hidden></canvas>
             </div>
         </div>
     }

@@ -13,6 +13,7 @@ mod report;
 mod results;
 mod sensitivity;
 mod state;
+mod viewer;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
@@ -151,6 +152,7 @@ impl Actions {
         self.state.heatmaps.set(Vec::new());
         self.state.heatmaps_requested.set(Vec::new());
         self.state.sensitivity.set(Sensitivity::NotAsked);
+        self.state.member_heatmaps.set(Vec::new());
         self.state.analysis.set(AnalysisStatus::Running);
         let message = ToWorker::Analyse {
             id,
@@ -164,6 +166,22 @@ impl Actions {
     }
 
     /// Asks for the heat maps of these labels (by index) that were not asked for yet.
+    /// Asks for each member's map of one label of the current analysis.
+    pub fn request_member_heatmaps(&self, label: usize) {
+        let asked = self
+            .state
+            .member_heatmaps
+            .with_untracked(|m| m.iter().any(|(l, _)| *l == label));
+        if asked || !matches!(self.state.analysis.get_untracked(), AnalysisStatus::Done { .. }) {
+            return;
+        }
+        let message = ToWorker::MemberHeatMaps {
+            id: self.state.pending.get_untracked(),
+            label,
+        };
+        self.client.with_value(|c| c.send(&message, Vec::new()));
+    }
+
     /// Asks how the current analysis' probabilities move with its metadata.
     pub fn request_sensitivity(&self) {
         let AnalysisStatus::Done { metadata, .. } = self.state.analysis.get_untracked() else {

@@ -124,6 +124,8 @@ pub struct AppState {
     pub heatmaps: RwSignal<Vec<(usize, CamMap)>>,
     /// Label indices whose heat maps were asked for (done or under way).
     pub heatmaps_requested: RwSignal<Vec<usize>>,
+    /// Each member's map, by label index, for the labels asked for.
+    pub member_heatmaps: RwSignal<Vec<(usize, Vec<CamMap>)>>,
     /// The current analysis' metadata sensitivity, once asked for.
     pub sensitivity: RwSignal<Sensitivity>,
     /// The current image's DICOM summary, tags and notices.
@@ -151,6 +153,7 @@ impl AppState {
             heatmaps: RwSignal::new(Vec::new()),
             heatmaps_requested: RwSignal::new(Vec::new()),
             sensitivity: RwSignal::new(Sensitivity::NotAsked),
+            member_heatmaps: RwSignal::new(Vec::new()),
             dicom: RwSignal::new(None),
             from_file: RwSignal::new(FromFile::default()),
             inspecting: RwSignal::new(None),

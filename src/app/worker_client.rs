@@ -230,6 +230,11 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
                 });
             }
         }
+        FromWorker::MemberHeatMapsDone { id, label, maps } => {
+            if id == state.pending.get_untracked() {
+                state.member_heatmaps.update(|m| m.push((label, maps)));
+            }
+        }
         FromWorker::SensitivityDone {
             id,
             changes,

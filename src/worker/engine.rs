@@ -192,17 +192,20 @@ impl Engine {
         Ok(Prediction::from_member_logits(self.settings(), member_logits))
     }
 
-    /// The ensemble's heat map for each label of analysis `id`.
-    pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
+    /// Each member's heat map for each label of analysis `id` (`members x labels`).
+    pub async fn member_heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<Vec<CamMap>>, EngineError> {
         let target = CamTarget::default();
         match &self.0 {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
-                Ok(analysis.heat_maps(ensemble, labels, target).await?)
+                Ok(analysis.member_heat_maps(ensemble, labels, target).await?)
             }
-            Runs::Pool(pool) => Ok(CamMap::ensemble_per_label(
-                &pool.member_heat_maps(id, labels, target).await?,
-            )),
+            Runs::Pool(pool) => Ok(pool.member_heat_maps(id, labels, target).await?),
         }
+    }
+
+    /// The ensemble's heat map for each label of analysis `id`.
+    pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
+        Ok(CamMap::ensemble_per_label(&self.member_heat_maps(id, labels).await?))
     }
 }

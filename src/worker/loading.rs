@@ -167,10 +167,12 @@ impl Loader<'_> {
 
     /// A member from the offline copy if it checks out, else downloaded,
     /// kept in the cache as it streams in.
+    /// `name` is the file's in messages, `label` its progress line's.
     async fn member_bytes(
         &self,
         url: &str,
         name: &str,
+        label: &str,
         sha256: Option<&str>,
         cache: Option<&ModelCache>,
         authorization: Option<&str>,
@@ -180,7 +182,7 @@ impl Loader<'_> {
         // without a checksum only when the network fails.
         if sha256.is_some()
             && let Some(cache) = cache
-            && let Some(bytes) = self.cached_member(cache, &key, name).await?
+            && let Some(bytes) = self.cached_member(cache, &key, label).await?
         {
             return Ok(MemberBytes { bytes, cached: true });
         }
@@ -189,7 +191,7 @@ impl Loader<'_> {
             Err(FetchError::Failed(m)) => {
                 if sha256.is_none()
                     && let Some(cache) = cache
-                    && let Some(bytes) = self.cached_member(cache, &key, name).await?
+                    && let Some(bytes) = self.cached_member(cache, &key, label).await?
                 {
                     return Ok(MemberBytes { bytes, cached: true });
                 }
@@ -215,7 +217,7 @@ impl Loader<'_> {
             _ => None,
         };
         let bytes = read_body(&response, total, MAX_FILE_BYTES, self.signal, |done, total| {
-            (self.progress)(LoadStage::Download, done, total, name)
+            (self.progress)(LoadStage::Download, done, total, label)
         })
         .await
         .map_err(|e| match e {
@@ -245,7 +247,7 @@ impl Loader<'_> {
 
     /// An offline copy's bytes, checked again; a copy that fails its check
     /// is removed and `None` returned.
-    async fn cached_member(&self, cache: &ModelCache, key: &str, name: &str) -> Result<Option<Vec<u8>>, LoadError> {
+    async fn cached_member(&self, cache: &ModelCache, key: &str, label: &str) -> Result<Option<Vec<u8>>, LoadError> {
         let Some(response) = cache.get(key).await else {
             return Ok(None);
         };
@@ -253,7 +255,7 @@ impl Loader<'_> {
         let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
         let sha = header(model_cache::SHA256);
         let read = read_body(&response, size, MAX_FILE_BYTES, self.signal, |done, total| {
-            (self.progress)(LoadStage::Cached, done, total, name)
+            (self.progress)(LoadStage::Cached, done, total, label)
         })
         .await;
         let bytes = match read {
@@ -265,7 +267,7 @@ impl Loader<'_> {
             }
         };
         let intact = match (&sha, size) {
-            (Some(expected), _) => verify_sha256(&bytes, expected, name).is_ok(),
+            (Some(expected), _) => verify_sha256(&bytes, expected, label).is_ok(),
             (None, Some(size)) => bytes.len() as u64 == size,
             (None, None) => false,
         };
@@ -323,7 +325,9 @@ impl Loader<'_> {
                 (_, Some(total)) => format!("{name} (file {} of {count}, {} in all)", i + 1, megabytes(total)),
             };
             let sha = member.sha256.as_deref();
-            let fetched = self.member_bytes(&url, &label, sha, cache, authorization).await?;
+            let fetched = self
+                .member_bytes(&url, &name, &label, sha, cache, authorization)
+                .await?;
             all_cached &= fetched.cached;
             total_bytes += fetched.bytes.len() as u64;
             keys.push(model_cache::member_key(&url, sha));

@@ -155,6 +155,16 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             };
             post(&reply);
         }
+        ToWorker::MemberHeatMaps { id, label } => {
+            let reply = match member_heat_maps(&state, id, label).await {
+                Ok(maps) => FromWorker::MemberHeatMapsDone { id, label, maps },
+                Err(e) => FromWorker::HeatMapsFailed {
+                    id,
+                    message: e.to_string(),
+                },
+            };
+            post(&reply);
+        }
         ToWorker::Sensitivity { id, metadata } => {
             let reply = match sensitivity(&state, id, &metadata).await {
                 Ok((changes, elapsed_ms)) => FromWorker::SensitivityDone {
@@ -259,6 +269,19 @@ async fn heat_maps(state: &RefCell<State>, id: u32, labels: &[usize]) -> Result<
         .heat_maps(id, labels)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))
+}
+
+/// Each member's map of analysis `id` for one label, in member order.
+async fn member_heat_maps(state: &RefCell<State>, id: u32, label: usize) -> Result<Vec<CamMap>, RequestError> {
+    let engine = state.borrow().engine.clone().ok_or(RequestError::NotCurrent)?;
+    let per_member = engine
+        .member_heat_maps(id, &[label])
+        .await
+        .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
+    Ok(per_member
+        .into_iter()
+        .filter_map(|maps| maps.into_iter().next())
+        .collect())
 }
 
 /// The ensemble's probabilities under each metadata change, from analysis

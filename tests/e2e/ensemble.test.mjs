@@ -2,10 +2,12 @@
 // label's bar equals the CLI's per-member output (`member_probabilities`),
 // and the labels marked "members disagree" are the CLI's `members_disagree`.
 // The metadata's weight: each finding's probability under each metadata
-// change equals `chexlens predict` re-run with that metadata.
+// change equals `chexlens predict` re-run with that metadata. Each member's
+// heat map, on request, equals pytorch-grad-cam's for that member.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pageSession, cliJson, loadDemo, analyse, FIXTURES } from "./harness.mjs";
 
@@ -73,6 +75,42 @@ test("metadata sensitivity equals the CLI re-run with each changed metadata", as
         Math.abs(cell.value - expected[cell.label]) < 1e-4,
         `${change.name}, ${cell.label}: page ${cell.value} CLI ${expected[cell.label]}`,
       );
+    }
+  }
+  await context.close();
+});
+
+test("each member's heat map, on request, is pytorch-grad-cam's for that member", async () => {
+  const reference = JSON.parse(readFileSync(join(FIXTURES, "gradcam.json"), "utf8"));
+  const members = ["tiny_m0", "tiny_m1", "tiny_m2"];
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  await page.getByTestId("model-input").setInputFiles([
+    join(FIXTURES, "tiny_m0.pth"), join(FIXTURES, "tiny_m1_checkpoint.pth"), join(FIXTURES, "tiny_m2.pth"),
+  ]);
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });
+  assert.equal(await analyse(page, join(FIXTURES, reference.image)), "done");
+  // Threshold 0: every label is a finding and gets the ensemble's map.
+  await page.getByTestId("threshold").focus();
+  await page.keyboard.press("Home");
+  const labels = await page.$$eval('[data-testid="probability"]', (rows) => rows.map((r) => r.dataset.label));
+  const names = JSON.parse(readFileSync(join(FIXTURES, "reference.json"), "utf8")).labels;
+  for (const index of reference.labels) {
+    const label = names[index];
+    assert.ok(labels.includes(label));
+    const figure = page.locator("figure.heatmap", { has: page.locator(`[data-testid="heatmap"][data-label="${label}"]`) });
+    await figure.getByTestId("member-maps-button").click({ timeout: 600_000 });
+    await figure.locator('[data-testid="member-heatmap"]').nth(2).waitFor({ timeout: 600_000 });
+    const shown = await figure.locator('[data-testid="member-heatmap"]').evaluateAll((canvases) =>
+      canvases.map((c) => c.dataset.values.split(",").map(Number)),
+    );
+    assert.equal(shown.length, 3);
+    for (const [k, member] of members.entries()) {
+      const expected = reference.members[member][String(index)].flat();
+      assert.equal(shown[k].length, expected.length);
+      const diff = Math.max(...shown[k].map((v, i) => Math.abs(v - expected[i])));
+      assert.ok(diff <= 1e-3, `${label}, ${member}: differs from pytorch-grad-cam by ${diff}`);
     }
   }
   await context.close();

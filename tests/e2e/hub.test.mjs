@@ -11,7 +11,9 @@ import { createInterface } from "node:readline";
 import { mkdtempSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pageSession, serveDist, analyse, pageProbabilities, FIXTURES, ROOT, DIST } from "./harness.mjs";
+import {
+  pageSession, serveDist, analyse, pageProbabilities, waitForServiceWorker, FIXTURES, ROOT, DIST,
+} from "./harness.mjs";
 
 const TOKEN = "hf_reader_5ecret"; // the mock's reader token for calender/Ensemble_C
 const REPO = "calender/Ensemble_C";
@@ -54,20 +56,20 @@ async function clearHubLog() {
   await fetch(`${hub}/_mock/log/clear`, { method: "POST" });
 }
 
-/** Opens the page and fills and submits the Hub form. */
-async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
-  if (!(await page.locator("details.hub").evaluate((d) => d.open))) await page.locator("details.hub summary").click();
-  await page.getByTestId("hub-endpoint").fill(hub);
-  await page.getByTestId("hub-repo").fill(repo);
-  await page.getByTestId("hub-token").fill(token);
-  // This load's end is the status changing after the click, to ready or error.
+/**
+ * Runs `start` (a click that loads a model) and waits for that load's end:
+ * the status changing after it, to ready or error. Returns the state.
+ */
+async function loadWith(page, start) {
   await page.getByTestId("model-status").evaluate((el) => {
     window.__statusChanged = false;
-    new MutationObserver(() => {
+    window.__statusObserver?.disconnect();
+    window.__statusObserver = new MutationObserver(() => {
       window.__statusChanged = true;
-    }).observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
+    });
+    window.__statusObserver.observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
   });
-  await page.getByTestId("hub-load").click();
+  await start();
   await page.waitForFunction(
     () => {
       const state = document.querySelector('[data-testid="model-status"]').getAttribute("data-state");
@@ -77,6 +79,15 @@ async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
     { timeout: 600_000 },
   );
   return page.getByTestId("model-status").getAttribute("data-state");
+}
+
+/** Fills and submits the Hub form. */
+async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
+  if (!(await page.locator("details.hub").evaluate((d) => d.open))) await page.locator("details.hub summary").click();
+  await page.getByTestId("hub-endpoint").fill(hub);
+  await page.getByTestId("hub-repo").fill(repo);
+  await page.getByTestId("hub-token").fill(token);
+  return loadWith(page, () => page.getByTestId("hub-load").click());
 }
 
 /** Everything the page's origin keeps: storage, caches (keys, headers, small bodies), databases. */
@@ -107,6 +118,8 @@ test("a private repository loads through the form and gives the CLI's numbers", 
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   await clearHubLog();
   await page.goto(`${session.server.url}?backend=cpu`);
+  // Controlled by the service worker, so that the page's own files come from it offline.
+  await waitForServiceWorker(page);
   await page.waitForSelector('[data-testid="model-status"][data-state="none"]');
   assert.deepEqual(await hubLog(), [], "the page reached the Hub before it was asked to");
 
@@ -144,11 +157,27 @@ test("a private repository loads through the form and gives the CLI's numbers", 
     again.filter((r) => r.method !== "OPTIONS").map((r) => r.path),
     [`/api/models/${REPO}/revision/main?blobs=true`],
   );
+
+  // Offline: the same form loads the kept copy, and so does its entry in the offline list.
+  await context.setOffline(true);
+  await fetch(`${hub}/_mock/down?on=1`, { method: "POST" });
+  await clearHubLog();
+  assert.equal(await loadFromHub(page, { token: TOKEN }), "ready", await page.getByTestId("model-status").innerText());
+  const hubEntry = page.locator('[data-testid="cached-model"]', { hasText: REPO });
+  assert.equal(await loadWith(page, () => hubEntry.getByRole("button", { name: "Load" }).click()), "ready");
+  assert.match(await page.getByTestId("model-status").innerText(), /calender\/Ensemble_C@/);
+  assert.equal(await analyse(page, IMAGE), "done", await page.getByTestId("analysis-status").innerText());
+  assert.deepEqual(await pageProbabilities(page), shown, "the same numbers from the offline copy");
+  const attempts = await hubLog();
+  assert.ok(attempts.every((r) => r.path.startsWith("/api/models/")), `only the listing was tried: ${JSON.stringify(attempts)}`);
+  await fetch(`${hub}/_mock/down?on=0`, { method: "POST" });
+  await context.setOffline(false);
   assert.deepEqual(pageErrors, []);
   await context.close();
 });
 
 test("a missing token, a wrong one and a missing repository are plain messages", async () => {
+  await fetch(`${hub}/_mock/down?on=0`, { method: "POST" });
   const context = await session.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${session.server.url}?backend=cpu`);

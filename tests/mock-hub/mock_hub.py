@@ -21,6 +21,8 @@ Control (for the tests, on the Hub origin):
   GET  /_mock/log           the requests so far, as JSON lines of
                             {"origin": "hub"|"cdn", "method", "path", "authorization": bool, "range"}
   POST /_mock/log/clear
+  POST /_mock/down?on=1|0    while on, every other request is answered by closing the
+                            connection (the Hub unreachable)
   POST /_mock/fault?path=OWNER/NAME/PATH&kind=interrupt|corrupt|clear
        interrupt: the next download of it stops halfway (connection closed);
        corrupt: it is served with one byte changed until cleared.
@@ -56,6 +58,7 @@ EXPOSED = "X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag, Content-Range, Con
 
 log = []
 faults = {}
+down = [False]
 lock = threading.Lock()
 
 
@@ -139,7 +142,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def unreachable(self):
+        """While the mock is down, drops the connection unanswered."""
+        if down[0] and not self.path.startswith("/_mock/"):
+            self.record()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        return False
+
     def do_OPTIONS(self):
+        if self.unreachable():
+            return
         self.send_response(204)
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Access-Control-Allow-Headers", "Authorization, Range")
@@ -159,6 +173,9 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 log.clear()
             return self.send(204)
+        if url.path == "/_mock/down":
+            down[0] = query.get("on", ["1"])[0] == "1"
+            return self.send(204)
         if url.path == "/_mock/fault":
             with lock:
                 path = query["path"][0]
@@ -171,6 +188,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404)
 
     def do_GET(self):
+        if self.unreachable():
+            return
         url = urlsplit(self.path)
         if url.path == "/_mock/log":
             with lock:

@@ -1,0 +1,316 @@
+//! The X-ray as a viewer: zoom (wheel, buttons, + and -), pan (drag, arrow
+//! keys), fit, invert, and one label's heat map over it, drawn through the
+//! same transform so that it stays on the anatomy it marks. Holding "Hide
+//! overlay" (or the H key) flickers between image and overlay; the
+//! overlay's opacity stays. Display only: the analysis never changes.
+
+use super::heatmaps::{composite, put_pixels};
+use super::{AnalysisStatus, AppState};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+const MIN_ZOOM: f64 = 1.0;
+const MAX_ZOOM: f64 = 16.0;
+/// Zoom steps double or halve, so that preview pixels stay whole canvas pixels.
+const ZOOM_STEP: f64 = 2.0;
+/// Canvas pixels an arrow key moves the image.
+const PAN_STEP: f64 = 32.0;
+
+/// Zoom (1: the whole image) and the image's top-left corner in canvas pixels.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct View {
+    zoom: f64,
+    x: f64,
+    y: f64,
+}
+
+impl View {
+    const FIT: Self = Self {
+        zoom: 1.0,
+        x: 0.0,
+        y: 0.0,
+    };
+
+    /// Keeps the image covering the canvas: no empty margin at any zoom.
+    fn clamped(self, width: f64, height: f64) -> Self {
+        let zoom = self.zoom.clamp(MIN_ZOOM, MAX_ZOOM);
+        let limit = |offset: f64, side: f64| offset.clamp(side - side * zoom, 0.0).round();
+        Self {
+            zoom,
+            x: limit(self.x, width),
+            y: limit(self.y, height),
+        }
+    }
+
+    /// Zoomed by `factor` about canvas point (`cx`, `cy`), which stays put.
+    fn zoomed(self, factor: f64, cx: f64, cy: f64) -> Self {
+        let zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
+        let ratio = zoom / self.zoom;
+        Self {
+            zoom,
+            x: cx - (cx - self.x) * ratio,
+            y: cy - (cy - self.y) * ratio,
+        }
+    }
+}
+
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas.get_context("2d").ok()??.dyn_into().ok()
+}
+
+#[component]
+pub fn Viewer() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    let view = RwSignal::new(View::FIT);
+    let invert = RwSignal::new(false);
+    let overlay_label = RwSignal::new(None::<usize>);
+    let opacity = RwSignal::new(0.5f32);
+    let overlay_hidden = RwSignal::new(false);
+    // The preview-sized picture: recomputed only when what it shows changes,
+    // not when the view moves.
+    let picture = Memo::new(move |_| {
+        let preview = state.preview.get()?;
+        let label = if overlay_hidden.get() {
+            None
+        } else {
+            overlay_label.get()
+        };
+        let map = label.and_then(|l| {
+            state
+                .heatmaps
+                .with(|maps| maps.iter().find(|(i, _)| *i == l).map(|(_, m)| m.clone()))
+        });
+        Some((
+            composite(&preview, map.as_ref(), opacity.get(), invert.get()),
+            preview.width,
+            preview.height,
+        ))
+    });
+    let source: StoredValue<Option<HtmlCanvasElement>, LocalStorage> = StoredValue::new_local(None);
+
+    // A new image starts fitted, without an overlay.
+    Effect::new(move |_| {
+        state.preview.track();
+        view.set(View::FIT);
+        overlay_label.set(None);
+    });
+    // Drawn with the view's transform, nearest-neighbour, so that each
+    // preview pixel is a block of whole canvas pixels.
+    Effect::new(move |_| {
+        let v = view.get();
+        let Some(canvas) = canvas_ref.get() else { return };
+        picture.with(|picture| {
+            let Some((rgba, width, height)) = picture else { return };
+            let document = web_sys::window().and_then(|w| w.document());
+            let offscreen = source
+                .get_value()
+                .or_else(|| document?.create_element("canvas").ok()?.dyn_into().ok());
+            let Some(offscreen) = offscreen else { return };
+            put_pixels(&offscreen, rgba, *width, *height);
+            canvas.set_width(*width as u32);
+            canvas.set_height(*height as u32);
+            if let Some(ctx) = context(&canvas) {
+                ctx.set_image_smoothing_enabled(false);
+                let _ = ctx.set_transform(v.zoom, 0.0, 0.0, v.zoom, v.x, v.y);
+                let _ = ctx.draw_image_with_html_canvas_element(&offscreen, 0.0, 0.0);
+            }
+            source.set_value(Some(offscreen));
+        });
+    });
+
+    let size = move || {
+        state
+            .preview
+            .with(|p| p.as_ref().map_or((1.0, 1.0), |p| (p.width as f64, p.height as f64)))
+    };
+    let set_view = move |next: View| {
+        let (w, h) = size();
+        view.set(next.clamped(w, h));
+    };
+    let zoom_by = move |factor: f64| {
+        let (w, h) = size();
+        set_view(view.get_untracked().zoomed(factor, w / 2.0, h / 2.0));
+    };
+    let pan_by = move |dx: f64, dy: f64| {
+        let v = view.get_untracked();
+        set_view(View {
+            x: v.x + dx,
+            y: v.y + dy,
+            ..v
+        });
+    };
+    // Canvas pixels per CSS pixel of the element as shown.
+    let scale = move || {
+        canvas_ref
+            .get_untracked()
+            .map_or(1.0, |c| c.width() as f64 / f64::from(c.client_width().max(1)))
+    };
+    let dragging = StoredValue::new(None::<(f64, f64)>);
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let handled = match ev.key().as_str() {
+            "+" | "=" => {
+                zoom_by(ZOOM_STEP);
+                true
+            }
+            "-" | "_" => {
+                zoom_by(1.0 / ZOOM_STEP);
+                true
+            }
+            "0" => {
+                view.set(View::FIT);
+                true
+            }
+            // The arrow moves the view the way it points, as in image viewers.
+            "ArrowLeft" => {
+                pan_by(PAN_STEP, 0.0);
+                true
+            }
+            "ArrowRight" => {
+                pan_by(-PAN_STEP, 0.0);
+                true
+            }
+            "ArrowUp" => {
+                pan_by(0.0, PAN_STEP);
+                true
+            }
+            "ArrowDown" => {
+                pan_by(0.0, -PAN_STEP);
+                true
+            }
+            "i" | "I" => {
+                invert.update(|i| *i = !*i);
+                true
+            }
+            "h" | "H" => {
+                overlay_hidden.set(true);
+                true
+            }
+            _ => false,
+        };
+        if handled {
+            ev.prevent_default();
+        }
+    };
+    let on_key_up = move |ev: leptos::ev::KeyboardEvent| {
+        if matches!(ev.key().as_str(), "h" | "H") {
+            overlay_hidden.set(false);
+        }
+    };
+    // The wheel zooms about the pointer. Listened to directly, not passively,
+    // so that the page does not scroll as well.
+    Effect::new(move |_| {
+        let Some(canvas) = canvas_ref.get() else { return };
+        let on_wheel =
+            wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::WheelEvent)>::new(move |ev: web_sys::WheelEvent| {
+                ev.prevent_default();
+                let s = scale();
+                let factor = if ev.delta_y() < 0.0 { ZOOM_STEP } else { 1.0 / ZOOM_STEP };
+                set_view(view.get_untracked().zoomed(
+                    factor,
+                    f64::from(ev.offset_x()) * s,
+                    f64::from(ev.offset_y()) * s,
+                ));
+            });
+        let options = web_sys::AddEventListenerOptions::new();
+        options.set_passive(false);
+        let _ = canvas.add_event_listener_with_callback_and_add_event_listener_options(
+            "wheel",
+            on_wheel.as_ref().unchecked_ref(),
+            &options,
+        );
+        on_wheel.forget();
+    });
+    let on_pointer_down = move |ev: leptos::ev::PointerEvent| {
+        if let Some(c) = canvas_ref.get_untracked() {
+            let _ = c.set_pointer_capture(ev.pointer_id());
+        }
+        dragging.set_value(Some((ev.client_x() as f64, ev.client_y() as f64)));
+    };
+    let on_pointer_move = move |ev: leptos::ev::PointerEvent| {
+        let Some((x0, y0)) = dragging.get_value() else { return };
+        let (x, y) = (ev.client_x() as f64, ev.client_y() as f64);
+        let s = scale();
+        pan_by((x - x0) * s, (y - y0) * s);
+        dragging.set_value(Some((x, y)));
+    };
+    let on_pointer_up = move |_| dragging.set_value(None);
+
+    let labels = move || {
+        let names = state.model_info().map(|i| i.labels).unwrap_or_default();
+        let mut shown: Vec<(usize, String)> = state.heatmaps.with(|maps| {
+            maps.iter()
+                .filter_map(|(i, _)| names.get(*i).map(|n| (*i, n.clone())))
+                .collect()
+        });
+        shown.sort();
+        shown
+    };
+    let analysed = move || matches!(state.analysis.get(), AnalysisStatus::Done { .. });
+
+    view! {
+        <Show when=move || state.preview.with(Option::is_some)>
+            <div class="viewer-controls row" role="toolbar" aria-label="Viewer">
+                <button type="button" class="small" data-testid="viewer-zoom-out" aria-label="Zoom out" on:click=move |_| zoom_by(1.0 / ZOOM_STEP)>"−"</button>
+                <button type="button" class="small" data-testid="viewer-zoom-in" aria-label="Zoom in" on:click=move |_| zoom_by(ZOOM_STEP)>"+"</button>
+                <button type="button" class="small" data-testid="viewer-fit" on:click=move |_| view.set(View::FIT)>"Fit"</button>
+                <label>
+                    <input type="checkbox" data-testid="viewer-invert" prop:checked=move || invert.get()
+                        on:change=move |ev| invert.set(event_target_checked(&ev))/>
+                    " invert"
+                </label>
+                <Show when=analysed>
+                    <label>
+                        "Overlay "
+                        <select data-testid="viewer-overlay" on:change=move |ev| {
+                            overlay_label.set(event_target_value(&ev).parse::<usize>().ok());
+                        }>
+                            <option value="" selected=move || overlay_label.get().is_none()>"none"</option>
+                            <For each=labels key=|(i, _)| *i let:item>
+                                <option value=item.0.to_string() selected=move || overlay_label.get() == Some(item.0)>{item.1}</option>
+                            </For>
+                        </select>
+                    </label>
+                    <label>
+                        "opacity "
+                        <input type="range" min="0" max="1" step="0.05" data-testid="viewer-opacity"
+                            prop:value=move || opacity.get().to_string()
+                            on:input=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse::<f32>() { opacity.set(v.clamp(0.0, 1.0)) }
+                            }/>
+                    </label>
+                    <button type="button" class="small" data-testid="viewer-flicker"
+                        title="Hold to see the image without the overlay (or hold H)"
+                        on:pointerdown=move |_| overlay_hidden.set(true)
+                        on:pointerup=move |_| overlay_hidden.set(false)
+                        on:pointerleave=move |_| overlay_hidden.set(false)
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == " " || ev.key() == "Enter" { overlay_hidden.set(true) }
+                        on:keyup=move |_| overlay_hidden.set(false)
+                    >"Hide overlay"</button>
+                </Show>
+            </div>
+        </Show>
+        <canvas
+            node_ref=canvas_ref
+            class="viewer"
+            width="1"
+            height="1"
+            tabindex="0"
+            aria-label="The X-ray being analysed. Plus and minus zoom, arrow keys pan, 0 fits, I inverts, hold H to hide the overlay."
+            data-testid="viewer"
+            data-zoom=move || view.get().zoom.to_string()
+            data-x=move || view.get().x.to_string()
+            data-y=move || view.get().y.to_string()
+            data-invert=move || invert.get().to_string()
+            data-overlay-hidden=move || overlay_hidden.get().to_string()
+            on:keydown=on_key
+            on:keyup=on_key_up
+            on:pointerdown=on_pointer_down
+            on:pointermove=on_pointer_move
+            on:pointerup=on_pointer_up
+            on:pointercancel=on_pointer_up
+        ></canvas>
+    }
+}
