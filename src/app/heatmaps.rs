@@ -51,6 +51,22 @@ fn download(canvas: &HtmlCanvasElement, label: &str) {
     }
 }
 
+/// How strongly a heat map covers the image, 0 to 1.
+#[component]
+pub fn OpacitySlider(label: &'static str, testid: &'static str, opacity: RwSignal<f32>) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <input type="range" min="0" max="1" step="0.05" data-testid=testid
+                prop:value=move || opacity.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f32>() { opacity.set(v.clamp(0.0, 1.0)) }
+                }
+            />
+        </label>
+    }
+}
+
 /// A map painted over the preview, its values in `data-values` for checks.
 #[component]
 fn MapCanvas(
@@ -163,15 +179,7 @@ pub fn HeatMaps() -> impl IntoView {
             <div class="panel">
                 <h2>"Where the model looked"</h2>
                 <div class="row">
-                    <label>
-                        "Heat map opacity "
-                        <input type="range" min="0" max="1" step="0.05" data-testid="heatmap-opacity"
-                            prop:value=move || opacity.get().to_string()
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f32>() { opacity.set(v.clamp(0.0, 1.0)) }
-                            }
-                        />
-                    </label>
+                    <OpacitySlider label="Heat map opacity " testid="heatmap-opacity" opacity=opacity/>
                     <label>
                         <input type="checkbox" data-testid="heatmap-toggle" prop:checked=move || show.get()
                             on:change=move |ev| show.set(event_target_checked(&ev))/>

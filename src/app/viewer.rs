@@ -4,7 +4,7 @@
 //! overlay" (or the H key) flickers between image and overlay; the
 //! overlay's opacity stays. Display only: the analysis never changes.
 
-use super::heatmaps::{composite, put_pixels};
+use super::heatmaps::{OpacitySlider, composite, put_pixels};
 use super::{AnalysisStatus, AppState};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -273,14 +273,7 @@ pub fn Viewer() -> impl IntoView {
                             </For>
                         </select>
                     </label>
-                    <label>
-                        "opacity "
-                        <input type="range" min="0" max="1" step="0.05" data-testid="viewer-opacity"
-                            prop:value=move || opacity.get().to_string()
-                            on:input=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse::<f32>() { opacity.set(v.clamp(0.0, 1.0)) }
-                            }/>
-                    </label>
+                    <OpacitySlider label="opacity " testid="viewer-opacity" opacity=opacity/>
                     <button type="button" class="small" data-testid="viewer-flicker"
                         title="Hold to see the image without the overlay (or hold H)"
                         on:pointerdown=move |_| overlay_hidden.set(true)
