@@ -57,7 +57,8 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
             return;
         };
         let bitmap: ImageBitmap = bitmap.unchecked_into();
-        let (pw, ph) = preview_dimensions(bitmap.width() as usize, bitmap.height() as usize);
+        let bitmap_width = bitmap.width() as usize;
+        let (pw, ph) = preview_dimensions(bitmap_width, bitmap.height() as usize);
         canvas.set_width(pw as u32);
         canvas.set_height(ph as u32);
         let _ = ctx.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, pw as f64, ph as f64);
@@ -68,6 +69,7 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
                 width: pw,
                 height: ph,
                 rgba: data.data().0,
+                source_width: bitmap_width,
             }));
         }
     });
@@ -83,10 +85,15 @@ fn draw_grey(state: AppState, canvas: &HtmlCanvasElement, ctx: &CanvasRenderingC
     canvas.set_width(w);
     canvas.set_height(h);
     let _ = ctx.put_image_data(&data, 0.0, 0.0);
+    let source_width = state
+        .dicom
+        .get_untracked()
+        .map_or(preview.width, |d| d.summary.width.max(preview.width));
     state.preview.set(Some(Preview {
         width: preview.width,
         height: preview.height,
         rgba,
+        source_width,
     }));
 }
 

@@ -64,7 +64,8 @@ pub fn SensitivityPanel() -> impl IntoView {
 fn SensitivityTable(heads: Vec<MetadataChange>, rows: Vec<Row>, elapsed_ms: f64) -> impl IntoView {
     let count = heads.len();
     view! {
-        <div class="table-scroll">
+        // Focusable, so that a keyboard can scroll it where it is wider than the screen.
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Metadata sensitivity">
             <table class="sensitivity-table" data-testid="sensitivity">
                 <caption>
                     {format!(

@@ -74,6 +74,8 @@ pub struct Preview {
     pub width: usize,
     pub height: usize,
     pub rgba: Vec<u8>,
+    /// The image's own width, which the preview scales down (for 1:1 zoom).
+    pub source_width: usize,
 }
 
 /// The image being analysed.

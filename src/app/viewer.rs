@@ -1,5 +1,5 @@
 //! The X-ray as a viewer: zoom (wheel, buttons, + and -), pan (drag, arrow
-//! keys), fit, invert, and one label's heat map over it, drawn through the
+//! keys), fit, 1:1 (one image pixel per screen pixel), invert, and one label's heat map over it, drawn through the
 //! same transform so that it stays on the anatomy it marks. Holding "Hide
 //! overlay" (or the H key) flickers between image and overlay; the
 //! overlay's opacity stays. Display only: the analysis never changes.
@@ -142,6 +142,17 @@ pub fn Viewer() -> impl IntoView {
             ..v
         });
     };
+    // One pixel of the image per CSS pixel, about the centre (never below fit).
+    let actual_size = move || {
+        let (Some(canvas), Some(source)) = (
+            canvas_ref.get_untracked(),
+            state.preview.with_untracked(|p| p.as_ref().map(|p| p.source_width)),
+        ) else {
+            return;
+        };
+        let factor = source as f64 / f64::from(canvas.client_width().max(1)) / view.get_untracked().zoom;
+        zoom_by(factor);
+    };
     // Canvas pixels per CSS pixel of the element as shown.
     let scale = move || {
         canvas_ref
@@ -161,6 +172,10 @@ pub fn Viewer() -> impl IntoView {
             }
             "0" => {
                 view.set(View::FIT);
+                true
+            }
+            "1" => {
+                actual_size();
                 true
             }
             // The arrow moves the view the way it points, as in image viewers.
@@ -256,6 +271,8 @@ pub fn Viewer() -> impl IntoView {
                 <button type="button" class="small" data-testid="viewer-zoom-out" aria-label="Zoom out" on:click=move |_| zoom_by(1.0 / ZOOM_STEP)>"−"</button>
                 <button type="button" class="small" data-testid="viewer-zoom-in" aria-label="Zoom in" on:click=move |_| zoom_by(ZOOM_STEP)>"+"</button>
                 <button type="button" class="small" data-testid="viewer-fit" on:click=move |_| view.set(View::FIT)>"Fit"</button>
+                <button type="button" class="small" data-testid="viewer-actual" title="One image pixel per screen pixel (key 1)"
+                    on:click=move |_| actual_size()>"1:1"</button>
                 <label>
                     <input type="checkbox" data-testid="viewer-invert" prop:checked=move || invert.get()
                         on:change=move |ev| invert.set(event_target_checked(&ev))/>
@@ -291,7 +308,7 @@ pub fn Viewer() -> impl IntoView {
             width="1"
             height="1"
             tabindex="0"
-            aria-label="The X-ray being analysed. Plus and minus zoom, arrow keys pan, 0 fits, I inverts, hold H to hide the overlay."
+            aria-label="The X-ray being analysed. Plus and minus zoom, arrow keys pan, 0 fits, 1 shows it at 1:1, I inverts, hold H to hide the overlay."
             data-testid="viewer"
             data-zoom=move || view.get().zoom.to_string()
             data-x=move || view.get().x.to_string()

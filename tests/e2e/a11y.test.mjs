@@ -1,5 +1,7 @@
 // axe-core (npm, pinned) audits the real page in Chromium: empty, after the
-// demo model's analysis with all 14 heat maps, and with a batch table. No
+// demo model's analysis with all 14 heat maps, with each member's maps, the
+// metadata sensitivity table, the Hub form and a viewer overlay open, and
+// with a batch table. No
 // violation of impact serious or critical may remain; every violation found
 // is printed, whatever its impact.
 
@@ -30,7 +32,7 @@ async function audit(page, state) {
   assert.deepEqual(serious, [], `${state}: serious or critical violations`);
 }
 
-test("axe finds no serious or critical violation: empty, analysed with heat maps, with a batch table", async () => {
+test("axe finds no serious or critical violation: empty, analysed with heat maps, with the ensemble's panels, with a batch table", async () => {
   // axe is injected as a script, which the page's CSP forbids: this context
   // alone bypasses the CSP, for the audit.
   const context = await session.browser.newContext({ bypassCSP: true });
@@ -45,6 +47,15 @@ test("axe finds no serious or critical violation: empty, analysed with heat maps
   await page.getByTestId("threshold").fill("0");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="heatmap"]').length >= 14, null, { timeout: 600_000 });
   await audit(page, "analysed, 14 heat maps");
+
+  // Each member's maps, the metadata sensitivity table, the Hub form open, an overlay in the viewer.
+  await page.getByTestId("member-maps-button").first().click();
+  await page.waitForSelector('[data-testid="member-heatmap"]', { timeout: 600_000 });
+  await page.getByTestId("sensitivity-button").click();
+  await page.waitForSelector('[data-testid="sensitivity"]', { timeout: 600_000 });
+  await page.locator("details.hub summary").click();
+  await page.getByTestId("viewer-overlay").selectOption({ index: 1 });
+  await audit(page, "member maps, sensitivity, Hub form, overlay");
 
   await page.getByTestId("batch-input").setInputFiles([join(FIXTURES, "xray_grey8.png"), join(FIXTURES, "xray_rgb.png")]);
   await page.waitForSelector('[data-testid="batch-status"][data-done="2"][data-running="false"]', { timeout: 300_000 });
@@ -63,6 +74,9 @@ test("at a phone's width (390x844) nothing is wider than the screen", async () =
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="heatmap"]').length >= 14, null, { timeout: 600_000 });
   await page.getByTestId("batch-input").setInputFiles([join(FIXTURES, "xray_grey8.png")]);
   await page.waitForSelector('[data-testid="batch-status"][data-done="1"][data-running="false"]', { timeout: 300_000 });
+  await page.getByTestId("sensitivity-button").click();
+  await page.waitForSelector('[data-testid="sensitivity"]', { timeout: 600_000 });
+  await page.locator("details.hub summary").click();
   const overflow = await page.evaluate(() => {
     const width = document.documentElement.clientWidth;
     // The widest elements that stick out, for the message.

@@ -1,4 +1,5 @@
 // The viewer: zoom and pan move the image and its heat-map overlay together
+// (and 1:1 shows one image pixel per CSS pixel)
 // (checked pixel by pixel against the unzoomed picture, which equals the
 // heat-map figure's), holding H hides the overlay without changing its
 // opacity, invert inverts the image, and none of it changes the analysis.
@@ -91,6 +92,11 @@ test("zoom and pan keep the overlay on the image; flicker and invert are display
   await page.waitForSelector('[data-testid="viewer"][data-overlay-hidden="false"]');
   assert.equal(await page.getByTestId("viewer-opacity").inputValue(), "0.5");
   assert.equal(misplaced(await pixels(page, '[data-testid="viewer"]'), composite, width, height, moved), 0);
+
+  // 1:1: one pixel of the 1600 px wide image per CSS pixel.
+  await page.getByTestId("viewer-actual").click();
+  const clientWidth = await page.$eval('[data-testid="viewer"]', (c) => c.clientWidth);
+  assert.ok(Math.abs((await viewState(page)).zoom - 1600 / clientWidth) < 1e-9, JSON.stringify(await viewState(page)));
 
   // Fit, no overlay, invert: the image's complement.
   await page.getByTestId("viewer-fit").click();
