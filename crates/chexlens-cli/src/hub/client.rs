@@ -145,12 +145,12 @@ impl HubClient {
     ) -> Result<String, Failure> {
         let disk = |e: std::io::Error| Failure::Disk(format!("cannot write to the Hugging Face cache ({e})"));
         let expected = Expected::of(file)?;
-        let blob = cache.blob(&expected.blob_id);
+        let blob = cache.blob(&expected.digest);
         if blob.is_file() && expected.matches_file(&blob).map_err(disk)? {
-            return Ok(expected.blob_id);
+            return Ok(expected.digest);
         }
         cache.ensure_blobs_folder().map_err(disk)?;
-        let partial_path = cache.incomplete(&expected.blob_id);
+        let partial_path = cache.incomplete(&expected.digest);
         let mut partial = OpenOptions::new()
             .create(true)
             .read(true)
@@ -245,15 +245,15 @@ impl HubClient {
         partial.sync_all().map_err(disk)?;
         drop(partial);
         std::fs::rename(&partial_path, &blob).map_err(disk)?;
-        Ok(expected.blob_id)
+        Ok(expected.digest)
     }
 }
 
 /// What a file's bytes must be: its size and either its LFS sha256 or its
-/// git blob id (sha1 of "blob LEN\0" and the bytes), which also name its blob.
+/// git blob id (sha1 of "blob LEN\0" and the bytes). The digest is also the
+/// name of its blob in the cache, as `huggingface_hub` names it.
 struct Expected {
     size: u64,
-    blob_id: String,
     digest: String,
     lfs: bool,
 }
@@ -299,12 +299,7 @@ impl Expected {
             (None, Some(blob_id)) => (blob_id.clone(), false),
             (None, None) => return Err(unlisted()),
         };
-        Ok(Self {
-            size,
-            blob_id: digest.clone(),
-            digest,
-            lfs,
-        })
+        Ok(Self { size, digest, lfs })
     }
 
     fn kind(&self) -> &'static str {
