@@ -24,7 +24,10 @@ pub mod weights;
 
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use combine::CombineRule;
-pub use input::{DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray, decode_xray_frame};
+pub use input::{
+    DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray, decode_xray_frame,
+    decode_xray_frame_with_levels,
+};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};
 pub use preprocess::{InputConfig, ResizeFilter};

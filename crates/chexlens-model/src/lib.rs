@@ -19,7 +19,10 @@ pub use analysis::{Analysis, AnalysisError, Finding, Prediction, wait};
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use burn::tensor::{Device, Tensor};
 pub use ensemble::{CombineRule, Ensemble};
-pub use input::{DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray, decode_xray_frame};
+pub use input::{
+    DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray, decode_xray_frame,
+    decode_xray_frame_with_levels,
+};
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};
 pub use preprocess::{InputConfig, ResizeFilter};

@@ -130,6 +130,58 @@ fn decoded_images_equal_the_reference_display_end_to_end() {
 }
 
 #[test]
+fn viewer_levels_are_pydicoms_stored_values_and_redraw_the_decoded_image() {
+    // What the viewer's window/level and pixel probe read: every grey
+    // sample's stored values exactly as pydicom gives them, and, through
+    // the window the decoder used (the file's first, else the full range),
+    // the very 8-bit image the model sees.
+    let mut checked = 0;
+    for sample in samples().iter().filter(|s| s["grey"].as_bool().unwrap()) {
+        let name = sample["file"].as_str().unwrap();
+        let loaded = chexlens_model::decode_xray_frame_with_levels(&sample_bytes(name), 0).unwrap();
+        let levels = loaded.levels.unwrap_or_else(|| panic!("{name}: no levels"));
+        let stored: Vec<i32> = (0..levels.info.height)
+            .flat_map(|y| (0..levels.info.width).map(move |x| (x, y)))
+            .map(|(x, y)| levels.stored(x, y).unwrap())
+            .collect();
+        assert_eq!(stored, first_frame(name).stored.values, "{name}: stored values");
+        if !sample["lossy"].as_bool().unwrap() {
+            assert_eq!(stored, reference_i32(name), "{name}: stored values against pydicom");
+        }
+        let preview = levels.preview(64, 64);
+        let window = match first_frame(name).display.voi {
+            dicom::Voi::Window { .. } => &preview.presets[0].window,
+            dicom::Voi::FullRange => &preview.presets.iter().find(|p| p.name == "Full range").unwrap().window,
+            dicom::Voi::Lut { .. } => continue,
+        };
+        assert_eq!(levels.render(window), loaded.image.planes[0], "{name}: {window:?}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} samples checked");
+}
+
+#[test]
+fn ct_values_are_offered_in_hounsfield_units_with_ct_windows() {
+    let levels = chexlens_model::decode_xray_frame_with_levels(&sample_bytes("CT_small.dcm"), 0)
+        .unwrap()
+        .levels
+        .unwrap();
+    assert_eq!(levels.info.unit.as_deref(), Some("HU"));
+    assert_eq!(levels.info.intercept, -1024.0);
+    let preview = levels.preview(32, 32);
+    let stored = reference_i32("CT_small.dcm");
+    let lowest = *stored.iter().min().unwrap() as f64 - 1024.0;
+    let highest = *stored.iter().max().unwrap() as f64 - 1024.0;
+    assert_eq!(
+        (preview.low, preview.high),
+        (lowest, highest),
+        "pydicom's values, rescaled"
+    );
+    let names: Vec<&str> = preview.presets.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("Lung")), "{names:?}");
+}
+
+#[test]
 fn lossy_radiograph_stays_close_to_its_lossless_original() {
     // RG1 compressed with JPEG 2000 lossy against the uncompressed file.
     let lossless = decode_xray(&sample_bytes("RG1_UNCR.dcm")).unwrap().image;

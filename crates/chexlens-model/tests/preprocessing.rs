@@ -138,3 +138,34 @@ fn truncated_and_corrupt_images_give_errors() {
         assert!(err.to_string().contains("truncated"), "cut at {cut}: {err}");
     }
 }
+
+#[test]
+fn grey_files_keep_their_full_depth_for_the_viewer() {
+    use chexlens_model::decode_xray_frame_with_levels;
+    use chexlens_model::input::is_grey_raster;
+    let read = |name: &str| std::fs::read(fixture(name)).expect("fixture");
+    for (name, grey) in [
+        ("xray_grey16.png", true),
+        ("xray_grey8.png", true),
+        ("xray_grey.jpg", true),
+        ("xray_rgb.png", false),
+        ("xray_rgba.png", false),
+    ] {
+        assert_eq!(is_grey_raster(&read(name)), grey, "{name}");
+        let loaded = decode_xray_frame_with_levels(&read(name), 0).unwrap();
+        assert_eq!(loaded.levels.is_some(), grey, "{name}");
+    }
+    // The 16-bit PNG: the model's 8-bit plane is its 16-bit samples mapped
+    // onto 0..=255, and the viewer has all of their levels.
+    let loaded = decode_xray_frame_with_levels(&read("xray_grey16.png"), 0).unwrap();
+    let levels = loaded.levels.unwrap();
+    assert_eq!(levels.info.bits_stored, 16);
+    let mapped: Vec<u8> = levels
+        .words
+        .iter()
+        .map(|&v| ((v as u32 * 255 + 32_767) / 65_535) as u8)
+        .collect();
+    assert_eq!(mapped, loaded.image.planes[0]);
+    let distinct: std::collections::BTreeSet<u16> = levels.words.iter().copied().collect();
+    assert!(distinct.len() > 256, "only {} levels", distinct.len());
+}

@@ -25,10 +25,12 @@ mod rle;
 mod tags;
 
 pub use error::DicomError;
+pub(crate) use pixels::window_unit;
 pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi, WindowFunction};
 pub use tags::{DicomTags, map_view_position, parse_age_string};
 
 use crate::input::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use crate::input::levels::{GreyLevels, LevelsInfo, LevelsSource, NamedWindow, Window};
 use dicom_dictionary_std::tags as tag;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration};
@@ -102,6 +104,8 @@ pub struct DicomXray {
     pub summary: DicomSummary,
     /// Things the user should know (which of several frames, no window...).
     pub notices: Vec<String>,
+    /// A grey frame's stored values, where they were asked for.
+    pub levels: Option<GreyLevels>,
 }
 
 /// Whether the bytes carry the DICM magic of a Part 10 file.
@@ -417,6 +421,65 @@ pub fn decode_dicom(bytes: &[u8]) -> Result<DicomXray, DicomError> {
 
 /// As [`decode_dicom`], for frame `index` (from 0).
 pub fn decode_dicom_frame(bytes: &[u8], index: u32) -> Result<DicomXray, DicomError> {
+    decode(bytes, index, false)
+}
+
+/// As [`decode_dicom_frame`], keeping a grey frame's stored values for the viewer.
+pub fn decode_dicom_frame_with_levels(bytes: &[u8], index: u32) -> Result<DicomXray, DicomError> {
+    decode(bytes, index, true)
+}
+
+/// Every window the file offers (Window Center and Width are multi-valued),
+/// named by its explanation where it gives one.
+fn file_windows(obj: &DefaultDicomObject, display: &GreyDisplay) -> Vec<NamedWindow> {
+    let numbers = |t| obj.get(t).and_then(|e| e.to_multi_float64().ok()).unwrap_or_default();
+    let explanations: Vec<String> = text(obj, tag::WINDOW_CENTER_WIDTH_EXPLANATION)
+        .map(|t| t.split('\\').map(|s| s.trim().to_owned()).collect())
+        .unwrap_or_default();
+    let function = match display.voi {
+        Voi::Window { function, .. } => function,
+        _ => WindowFunction::Linear,
+    };
+    numbers(tag::WINDOW_CENTER)
+        .into_iter()
+        .zip(numbers(tag::WINDOW_WIDTH))
+        .filter(|(_, width)| *width > 0.0)
+        .enumerate()
+        .map(|(i, (center, width))| NamedWindow {
+            name: match explanations.get(i).filter(|e| !e.is_empty()) {
+                Some(e) => format!("File: {e}"),
+                None => format!("File window {}", i + 1),
+            },
+            window: Window {
+                center,
+                width,
+                function,
+            },
+        })
+        .collect()
+}
+
+fn grey_levels(obj: &DefaultDicomObject, stored: &StoredFrame, display: &GreyDisplay) -> GreyLevels {
+    let modality = text(obj, tag::MODALITY);
+    let unit = text(obj, tag::RESCALE_TYPE)
+        .filter(|t| !t.is_empty())
+        .or_else(|| (modality.as_deref() == Some("CT")).then(|| "HU".to_owned()));
+    let info = LevelsInfo {
+        source: LevelsSource::Dicom,
+        width: stored.width,
+        height: stored.height,
+        bits_stored: stored.bits_stored,
+        signed: stored.signed,
+        slope: display.slope,
+        intercept: display.intercept,
+        unit,
+        file_windows: file_windows(obj, display),
+        invert: display.invert,
+    };
+    GreyLevels::new(info, stored.values.iter().copied())
+}
+
+fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<DicomXray, DicomError> {
     let obj = open(bytes)?;
     let frame = decode_frame(&obj, index)?;
     let DecodedFrame {
@@ -436,6 +499,7 @@ pub fn decode_dicom_frame(bytes: &[u8], index: u32) -> Result<DicomXray, DicomEr
         };
         notices.push(format!("the file has {frames} frames; {which} is analysed"));
     }
+    let mut levels = None;
     let (planes, windowing) = match (&photometric, stored.samples_per_pixel) {
         (PhotometricInterpretation::Monochrome1 | PhotometricInterpretation::Monochrome2, 1) => {
             if windows_in_file > 1 {
@@ -447,6 +511,9 @@ pub fn decode_dicom_frame(bytes: &[u8], index: u32) -> Result<DicomXray, DicomEr
             let mut windowing = display.voi.describe();
             if display.invert {
                 windowing.push_str(", MONOCHROME1 inverted");
+            }
+            if with_levels {
+                levels = Some(grey_levels(&obj, &stored, &display));
             }
             (vec![display.to_8bit(&stored.values)], windowing)
         }
@@ -482,6 +549,7 @@ pub fn decode_dicom_frame(bytes: &[u8], index: u32) -> Result<DicomXray, DicomEr
             windowing,
         },
         notices,
+        levels,
     })
 }
 

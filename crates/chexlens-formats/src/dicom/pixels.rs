@@ -98,7 +98,7 @@ impl StoredFrame {
 }
 
 /// The VOI LUT function of a window (PS3.3 C.11.2.1.3).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum WindowFunction {
     Linear,
     LinearExact,
@@ -192,10 +192,16 @@ impl GreyDisplay {
 /// PS3.3 C.11.2.1.2.1 (LINEAR), C.11.2.1.3.2 (LINEAR_EXACT) and
 /// C.11.2.1.3.1 (SIGMOID), with the output range 0..1.
 fn window_fn(center: f64, width: f64, function: WindowFunction) -> Box<dyn Fn(f64) -> f64> {
+    Box::new(move |x| window_unit(center, width, function, x))
+}
+
+/// Modality value `x` through a window, in 0..=1 (SIGMOID's never quite
+/// reaches either end).
+pub(crate) fn window_unit(center: f64, width: f64, function: WindowFunction, x: f64) -> f64 {
     match function {
         // LINEAR is LINEAR_EXACT on a center half a level lower and a width one narrower.
-        WindowFunction::Linear => window_fn(center - 0.5, (width - 1.0).max(0.0), WindowFunction::LinearExact),
-        WindowFunction::LinearExact => Box::new(move |x| {
+        WindowFunction::Linear => window_unit(center - 0.5, (width - 1.0).max(0.0), WindowFunction::LinearExact, x),
+        WindowFunction::LinearExact => {
             if x <= center - width / 2.0 {
                 0.0
             } else if x > center + width / 2.0 {
@@ -203,8 +209,8 @@ fn window_fn(center: f64, width: f64, function: WindowFunction) -> Box<dyn Fn(f6
             } else {
                 (x - center) / width + 0.5
             }
-        }),
-        WindowFunction::Sigmoid => Box::new(move |x| 1.0 / (1.0 + (-4.0 * (x - center) / width).exp())),
+        }
+        WindowFunction::Sigmoid => 1.0 / (1.0 + (-4.0 * (x - center) / width).exp()),
     }
 }
 

@@ -4,12 +4,14 @@
 //! decoder shares; this module is the one entry for any file.
 
 pub(crate) mod image;
+pub mod levels;
 mod raster;
 
 pub use image::{MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage};
-pub use raster::decode_image;
+pub use levels::{GreyLevels, LevelsInfo, PreviewLevels, Window};
+pub use raster::{decode_image, is_grey_raster};
 
-use crate::dicom::{DicomSummary, DicomTags, decode_dicom_frame, is_dicom};
+use crate::dicom::{DicomSummary, DicomTags, is_dicom};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,6 +52,14 @@ pub struct LoadedXray {
     pub image: XrayImage,
     /// Present for DICOM files.
     pub dicom: Option<DicomDetails>,
+    /// A grey image's values at full depth, where they were asked for.
+    pub levels: Option<GreyLevels>,
+}
+
+/// Whether the viewer gets the file's own values (window/level, the pixel
+/// probe): DICOM, and PNG or JPEG files that are grey.
+pub fn has_grey_levels(bytes: &[u8]) -> bool {
+    is_dicom(bytes) || is_grey_raster(bytes)
 }
 
 /// Decodes PNG, JPEG or DICOM (recognised by its DICM magic, whatever the
@@ -61,11 +71,25 @@ pub fn decode_xray(bytes: &[u8]) -> Result<LoadedXray, ImageError> {
 /// As [`decode_xray`], with frame `index` (from 0) of a multi-frame DICOM;
 /// other files have only frame 0.
 pub fn decode_xray_frame(bytes: &[u8], index: u32) -> Result<LoadedXray, ImageError> {
+    decode(bytes, index, false)
+}
+
+/// As [`decode_xray_frame`], with a grey image's values at full depth for
+/// the viewer ([`LoadedXray::levels`]).
+pub fn decode_xray_frame_with_levels(bytes: &[u8], index: u32) -> Result<LoadedXray, ImageError> {
+    decode(bytes, index, true)
+}
+
+fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<LoadedXray, ImageError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ImageError::FileTooLarge(bytes.len() as u64));
     }
     if is_dicom(bytes) {
-        let dicom = decode_dicom_frame(bytes, index)?;
+        let dicom = if with_levels {
+            crate::dicom::decode_dicom_frame_with_levels(bytes, index)?
+        } else {
+            crate::dicom::decode_dicom_frame(bytes, index)?
+        };
         return Ok(LoadedXray {
             image: dicom.image,
             dicom: Some(DicomDetails {
@@ -73,12 +97,17 @@ pub fn decode_xray_frame(bytes: &[u8], index: u32) -> Result<LoadedXray, ImageEr
                 summary: dicom.summary,
                 notices: dicom.notices,
             }),
+            levels: dicom.levels,
         });
     }
-    let image = decode_image(bytes)?;
+    let (image, levels) = raster::decode_raster(bytes, with_levels)?;
     if index > 0 {
         // Said after decoding, so that a file that is no image says so first.
         return Err(ImageError::SingleFrame(index.saturating_add(1)));
     }
-    Ok(LoadedXray { image, dicom: None })
+    Ok(LoadedXray {
+        image,
+        dicom: None,
+        levels,
+    })
 }

@@ -5,6 +5,7 @@
 
 use super::ImageError;
 use super::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use super::levels::{GreyLevels, LevelsInfo, LevelsSource};
 use crate::jpeg::{self, JpegError};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
@@ -29,11 +30,36 @@ fn jpeg_error(error: JpegError) -> ImageError {
     }
 }
 
+/// A grey raster's samples as levels: no rescale, no window of its own.
+fn raster_levels(width: usize, height: usize, bits: u8, samples: impl Iterator<Item = i32>) -> GreyLevels {
+    let info = LevelsInfo {
+        source: LevelsSource::Raster,
+        width,
+        height,
+        bits_stored: bits.into(),
+        signed: false,
+        slope: 1.0,
+        intercept: 0.0,
+        unit: None,
+        file_windows: Vec::new(),
+        invert: false,
+    };
+    GreyLevels::new(info, samples)
+}
+
 /// A JPEG's planes: 8-bit as they are, 12-bit mapped onto 0..=255 as
 /// 16-bit PNGs are (Pillow cannot read 12-bit JPEGs at all).
-fn decode_jpeg(bytes: &[u8]) -> Result<XrayImage, ImageError> {
+fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<(XrayImage, Option<GreyLevels>), ImageError> {
     // The decoder checks the frame's size before it allocates anything.
     let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
+    let levels = (with_levels && decoded.planes.len() == 1).then(|| {
+        raster_levels(
+            decoded.width,
+            decoded.height,
+            decoded.precision,
+            decoded.planes[0].iter().map(|&v| v as i32),
+        )
+    });
     let top = (1u32 << decoded.precision) - 1;
     let planes = decoded
         .planes
@@ -45,20 +71,38 @@ fn decode_jpeg(bytes: &[u8]) -> Result<XrayImage, ImageError> {
                 .collect()
         })
         .collect();
-    Ok(XrayImage {
+    let image = XrayImage {
         width: decoded.width,
         height: decoded.height,
         planes,
-    })
+    };
+    Ok((image, levels))
 }
 
 /// Decodes a PNG or JPEG held in memory.
 pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
+    decode_raster(bytes, false).map(|(image, _)| image)
+}
+
+/// Whether a PNG or JPEG is grey by its header alone (a PNG's colour type,
+/// a JPEG's component count): such images get window/level in the viewer.
+pub fn is_grey_raster(bytes: &[u8]) -> bool {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.starts_with(PNG) && bytes.len() > 25 && &bytes[12..16] == b"IHDR" {
+        // Colour type 0 (grey) or 4 (grey and alpha).
+        return matches!(bytes[25], 0 | 4);
+    }
+    jpeg::frame_info(bytes).is_ok_and(|info| info.components == 1)
+}
+
+/// As [`decode_image`], with a grey image's samples at their own depth
+/// where `with_levels` asks for them.
+pub(crate) fn decode_raster(bytes: &[u8], with_levels: bool) -> Result<(XrayImage, Option<GreyLevels>), ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return decode_jpeg(bytes);
+        return decode_jpeg(bytes, with_levels);
     }
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -91,6 +135,15 @@ pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
     limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
     reader.limits(limits);
     let decoded = reader.decode().map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    let (w, h) = (width as usize, height as usize);
+    let levels = match &decoded {
+        _ if !with_levels => None,
+        DynamicImage::ImageLuma8(p) => Some(raster_levels(w, h, 8, p.as_raw().iter().map(|&v| v as i32))),
+        DynamicImage::ImageLumaA8(p) => Some(raster_levels(w, h, 8, p.as_raw().iter().step_by(2).map(|&v| v as i32))),
+        DynamicImage::ImageLuma16(p) => Some(raster_levels(w, h, 16, p.as_raw().iter().map(|&v| v as i32))),
+        DynamicImage::ImageLumaA16(p) => Some(raster_levels(w, h, 16, p.as_raw().iter().step_by(2).map(|&v| v as i32))),
+        _ => None,
+    };
 
     let planes = match &decoded {
         DynamicImage::ImageLuma8(p) => vec![p.as_raw().clone()],
@@ -104,11 +157,12 @@ pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
         DynamicImage::ImageRgba16(p) => split_planes::<4, u16>(p.as_raw(), 3, to_8bit),
         other => split_planes::<3, u8>(other.to_rgb8().as_raw(), 3, |v| v),
     };
-    Ok(XrayImage {
-        width: width as usize,
-        height: height as usize,
+    let image = XrayImage {
+        width: w,
+        height: h,
         planes,
-    })
+    };
+    Ok((image, levels))
 }
 
 #[cfg(test)]
