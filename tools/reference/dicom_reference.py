@@ -17,7 +17,8 @@ downloads and unpacks them. For every sample this script writes
                       range, else the frame's full range; MONOCHROME1
                       inverted; round half up to 0..255;
 
-and index.json with the tags chexlens should read from each file.
+and index.json with the tags chexlens should read from each file, its
+rescale and its windows.
 
 Usage: dicom_reference.py --samples DIR --out DIR
 """
@@ -125,6 +126,14 @@ def text(ds, keyword):
     return str(value).strip() if value not in (None, "") else None
 
 
+def windows(ds):
+    """Every (center, width) pair of the file's VOI windows, in order."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return []
+    as_list = lambda v: [float(x) for x in (v if isinstance(v, pydicom.multival.MultiValue) else [v])]
+    return [[c, w] for c, w in zip(as_list(ds.WindowCenter), as_list(ds.WindowWidth))]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", required=True)
@@ -162,6 +171,10 @@ def main():
                 "view_position": text(ds, "ViewPosition"),
                 "stored_min": int(stored.min()),
                 "stored_max": int(stored.max()),
+                # The modality LUT's rescale as pydicom reads it (identity when absent).
+                "rescale_slope": float(getattr(ds, "RescaleSlope", 1) or 1),
+                "rescale_intercept": float(getattr(ds, "RescaleIntercept", 0) or 0),
+                "windows": windows(ds),
             }
         )
         print(f"{name:34s} {ds.Rows}x{ds.Columns} {ds.PhotometricInterpretation:12s} {why}")

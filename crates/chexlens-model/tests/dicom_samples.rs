@@ -145,16 +145,33 @@ fn viewer_levels_are_pydicoms_stored_values_and_redraw_the_decoded_image() {
             .map(|(x, y)| levels.stored(x, y).unwrap())
             .collect();
         assert_eq!(stored, first_frame(name).stored.values, "{name}: stored values");
+        // The rescale and the windows offered are pydicom's reading of the file.
+        assert_eq!(levels.info.slope, sample["rescale_slope"].as_f64().unwrap(), "{name}");
+        assert_eq!(
+            levels.info.intercept,
+            sample["rescale_intercept"].as_f64().unwrap(),
+            "{name}"
+        );
+        let windows: Vec<[f64; 2]> = levels
+            .info
+            .file_windows
+            .iter()
+            .map(|w| [w.window.center, w.window.width])
+            .collect();
+        let expected: Vec<[f64; 2]> = serde_json::from_value(sample["windows"].clone()).unwrap();
+        assert_eq!(windows, expected, "{name}: windows");
         if !sample["lossy"].as_bool().unwrap() {
             assert_eq!(stored, reference_i32(name), "{name}: stored values against pydicom");
         }
         let preview = levels.preview(64, 64);
-        let window = match first_frame(name).display.voi {
-            dicom::Voi::Window { .. } => &preview.presets[0].window,
-            dicom::Voi::FullRange => &preview.presets.iter().find(|p| p.name == "Full range").unwrap().window,
-            dicom::Voi::Lut { .. } => continue,
+        let Some(window) = preview.decoded_window() else {
+            assert!(
+                matches!(first_frame(name).display.voi, dicom::Voi::Lut { .. }),
+                "{name}"
+            );
+            continue;
         };
-        assert_eq!(levels.render(window), loaded.image.planes[0], "{name}: {window:?}");
+        assert_eq!(levels.render(&window), loaded.image.planes[0], "{name}: {window:?}");
         checked += 1;
     }
     assert!(checked >= 10, "only {checked} samples checked");

@@ -166,6 +166,16 @@ fn grey_files_keep_their_full_depth_for_the_viewer() {
         .map(|&v| ((v as u32 * 255 + 32_767) / 65_535) as u8)
         .collect();
     assert_eq!(mapped, loaded.image.planes[0]);
+    // The window the viewer starts from redraws that plane.
+    let preview = levels.preview(64, 64);
+    let window = preview.decoded_window().unwrap();
+    let drawn = levels.render(&window);
+    let worst = drawn
+        .iter()
+        .zip(&mapped)
+        .map(|(&a, &b)| (a as i32 - b as i32).abs())
+        .max();
+    assert!(worst <= Some(1), "redrawn within one level of rounding: {worst:?}");
     let distinct: std::collections::BTreeSet<u16> = levels.words.iter().copied().collect();
     assert!(distinct.len() > 256, "only {} levels", distinct.len());
 }

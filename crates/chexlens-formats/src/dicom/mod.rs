@@ -30,7 +30,7 @@ pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi, WindowFunction};
 pub use tags::{DicomTags, map_view_position, parse_age_string};
 
 use crate::input::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use crate::input::levels::{GreyLevels, LevelsInfo, LevelsSource, NamedWindow, Window};
+use crate::input::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, NamedWindow, Window};
 use dicom_dictionary_std::tags as tag;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration};
@@ -475,6 +475,19 @@ fn grey_levels(obj: &DefaultDicomObject, stored: &StoredFrame, display: &GreyDis
         unit,
         file_windows: file_windows(obj, display),
         invert: display.invert,
+        decoded_with: match display.voi {
+            Voi::Window {
+                center,
+                width,
+                function,
+            } => DecodedWith::Window(Window {
+                center,
+                width,
+                function,
+            }),
+            Voi::FullRange => DecodedWith::FullRange,
+            Voi::Lut { .. } => DecodedWith::Lut,
+        },
     };
     GreyLevels::new(info, stored.values.iter().copied())
 }

@@ -80,6 +80,18 @@ pub struct LevelsInfo {
     pub file_windows: Vec<NamedWindow>,
     /// MONOCHROME1: the lowest value is white.
     pub invert: bool,
+    /// How the decoder made the 8-bit image the model sees.
+    pub decoded_with: DecodedWith,
+}
+
+/// How the 8-bit image was made from the values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum DecodedWith {
+    Window(Window),
+    /// The image's own lowest to highest value.
+    FullRange,
+    /// A DICOM VOI LUT: no window gives it.
+    Lut,
 }
 
 /// A grey image's stored values, row by row, as 16-bit words (two's
@@ -203,13 +215,14 @@ impl GreyLevels {
             high,
             presets,
             invert: self.info.invert,
+            decoded_with: self.info.decoded_with,
         }
     }
 }
 
 /// The window that spans `low..=high` exactly (LINEAR_EXACT), as the
 /// decoder's full-range display does.
-fn full_range(low: f64, high: f64) -> Window {
+pub fn full_range(low: f64, high: f64) -> Window {
     Window {
         center: (low + high) / 2.0,
         width: (high - low).max(MIN_WINDOW_WIDTH),
@@ -241,9 +254,19 @@ pub struct PreviewLevels {
     /// The file's windows, then the full range, a percentile stretch, and CT's for HU.
     pub presets: Vec<NamedWindow>,
     pub invert: bool,
+    pub decoded_with: DecodedWith,
 }
 
 impl PreviewLevels {
+    /// The window that gives the decoder's 8-bit image, where one does.
+    pub fn decoded_window(&self) -> Option<Window> {
+        match self.decoded_with {
+            DecodedWith::Window(window) => Some(window),
+            DecodedWith::FullRange => Some(full_range(self.low, self.high)),
+            DecodedWith::Lut => None,
+        }
+    }
+
     /// The preview through `window`, 8-bit grey.
     pub fn render(&self, window: &Window) -> Vec<u8> {
         self.values
@@ -277,6 +300,7 @@ mod tests {
             unit: None,
             file_windows: Vec::new(),
             invert: false,
+            decoded_with: DecodedWith::FullRange,
         }
     }
 

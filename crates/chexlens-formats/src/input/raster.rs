@@ -5,7 +5,7 @@
 
 use super::ImageError;
 use super::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use super::levels::{GreyLevels, LevelsInfo, LevelsSource};
+use super::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, full_range};
 use crate::jpeg::{self, JpegError};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
@@ -43,6 +43,8 @@ fn raster_levels(width: usize, height: usize, bits: u8, samples: impl Iterator<I
         unit: None,
         file_windows: Vec::new(),
         invert: false,
+        // Samples map their whole scale onto 0..=255.
+        decoded_with: DecodedWith::Window(full_range(0.0, ((1u32 << bits) - 1) as f64)),
     };
     GreyLevels::new(info, samples)
 }
