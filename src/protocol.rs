@@ -5,6 +5,7 @@
 use chexlens_model::DicomDetails;
 use chexlens_model::InputConfig;
 use chexlens_model::cam::CamMap;
+use chexlens_model::input::LevelsInfo;
 use chexlens_model::manifest::Thresholds;
 use chexlens_model::metadata::{Metadata, MetadataChange};
 use serde::{Deserialize, Serialize};
@@ -79,9 +80,10 @@ pub enum ToWorker {
     },
     /// Stops the model load in progress.
     CancelLoad,
-    /// Decode the DICOM file in the message's first byte buffer: its preview
-    /// and tags come back before analysis, so that the tags can fill the
-    /// metadata the analysis uses. `serial` numbers the page's images.
+    /// Decode the DICOM or grey PNG/JPEG file in the message's first byte
+    /// buffer: its preview, full-depth values and (DICOM) tags come back
+    /// before analysis, so that the tags can fill the metadata the analysis
+    /// uses. `serial` numbers the page's images.
     Inspect {
         serial: u32,
         file_name: String,
@@ -167,13 +169,18 @@ pub enum FromWorker {
         message: String,
     },
     LoadCancelled,
-    /// A DICOM's tags and summary; the message's first byte buffer is its
-    /// 8-bit grey preview, `width` x `height`.
+    /// A decoded DICOM or grey image. The message's first byte buffer is
+    /// its 8-bit grey preview, `width` x `height`; with `levels`, the second
+    /// holds its stored values at full size and depth (16-bit words, little
+    /// endian), for window/level and the pixel probe.
     Inspected {
         serial: u32,
         width: usize,
         height: usize,
-        dicom: DicomDetails,
+        /// The image's own width, which the preview scales down.
+        source_width: usize,
+        dicom: Option<Box<DicomDetails>>,
+        levels: Option<Box<LevelsInfo>>,
     },
     InspectFailed {
         serial: u32,

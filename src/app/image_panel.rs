@@ -70,12 +70,13 @@ fn draw(state: AppState, canvas: &HtmlCanvasElement, image: &ImageFile) {
                 height: ph,
                 rgba: data.data().0,
                 source_width: bitmap_width,
+                levels: None,
             }));
         }
     });
 }
 
-/// A DICOM's preview, decoded by the worker.
+/// A preview decoded by the worker (DICOM, grey PNG and JPEG).
 fn draw_grey(state: AppState, canvas: &HtmlCanvasElement, ctx: &CanvasRenderingContext2d, preview: &GreyPreview) {
     let rgba: Vec<u8> = preview.grey.iter().flat_map(|&g| [g, g, g, 255]).collect();
     let (w, h) = (preview.width as u32, preview.height as u32);
@@ -85,15 +86,12 @@ fn draw_grey(state: AppState, canvas: &HtmlCanvasElement, ctx: &CanvasRenderingC
     canvas.set_width(w);
     canvas.set_height(h);
     let _ = ctx.put_image_data(&data, 0.0, 0.0);
-    let source_width = state
-        .dicom
-        .get_untracked()
-        .map_or(preview.width, |d| d.summary.width.max(preview.width));
     state.preview.set(Some(Preview {
         width: preview.width,
         height: preview.height,
         rgba,
-        source_width,
+        source_width: preview.source_width.max(preview.width),
+        levels: preview.levels.clone(),
     }));
 }
 
@@ -200,7 +198,7 @@ pub fn ImagePanel() -> impl IntoView {
                 <p class="file-name">{move || state.image.get().map(|i| i.name).unwrap_or_default()}</p>
                 <Show when=move || state.inspecting.get().is_some()>
                     <p class="status" role="status" data-testid="dicom-reading">
-                        {move || format!("Reading DICOM {}…", state.inspecting.get().map(|f| f.name).unwrap_or_default())}
+                        {move || format!("Reading {}…", state.inspecting.get().map(|f| f.name).unwrap_or_default())}
                     </p>
                 </Show>
                 <DicomSummary/>

@@ -14,6 +14,7 @@ mod results;
 mod sensitivity;
 mod state;
 mod viewer;
+mod window_level;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
@@ -27,7 +28,9 @@ use model_panel::ModelPanel;
 use offline_models::OfflineModels;
 use pwa::AppStatus;
 use results::Results;
-pub use state::{AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, ModelStatus, Preview, Sensitivity};
+pub use state::{
+    AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, Levels, ModelStatus, Preview, Sensitivity,
+};
 use worker_client::{Allowed, WorkerClient};
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`,
@@ -121,7 +124,9 @@ impl Actions {
             grey_preview: None,
             frame,
         };
-        if chexlens_model::dicom::is_dicom(&file.bytes) {
+        // The worker decodes what browsers cannot draw (DICOM) and what has
+        // values the viewer reads at full depth (grey PNG and JPEG).
+        if chexlens_model::input::has_grey_levels(&file.bytes) {
             let bytes = Uint8Array::from(file.bytes.as_slice());
             self.state.inspecting.set(Some(file));
             let message = ToWorker::Inspect {

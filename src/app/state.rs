@@ -2,9 +2,11 @@
 
 use crate::protocol::{LoadStage, ModelInfo};
 use chexlens_model::cam::CamMap;
+use chexlens_model::input::{GreyLevels, PreviewLevels};
 use chexlens_model::metadata::MetadataChange;
 use chexlens_model::{DicomDetails, Metadata};
 use leptos::prelude::*;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelStatus {
@@ -76,6 +78,33 @@ pub struct Preview {
     pub rgba: Vec<u8>,
     /// The image's own width, which the preview scales down (for 1:1 zoom).
     pub source_width: usize,
+    /// A grey image's values at full depth (DICOM, grey PNG and JPEG).
+    pub levels: Option<Levels>,
+}
+
+/// A grey image's stored values at full size, and their modality values
+/// at preview size with the windows on offer: what window/level and the
+/// pixel probe read. Shared, not copied, between signals.
+#[derive(Debug, Clone)]
+pub struct Levels {
+    pub full: Arc<GreyLevels>,
+    pub preview: Arc<PreviewLevels>,
+}
+
+impl Levels {
+    pub fn new(full: GreyLevels, preview_width: usize, preview_height: usize) -> Self {
+        let preview = full.preview(preview_width, preview_height);
+        Self {
+            full: Arc::new(full),
+            preview: Arc::new(preview),
+        }
+    }
+}
+
+impl PartialEq for Levels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.full, &other.full)
+    }
 }
 
 /// The image being analysed.
@@ -92,11 +121,15 @@ pub struct ImageFile {
     pub frame: u32,
 }
 
+/// An image the worker decoded (DICOM, grey PNG or JPEG), as the page shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GreyPreview {
     pub width: usize,
     pub height: usize,
     pub grey: Vec<u8>,
+    /// The image's own width.
+    pub source_width: usize,
+    pub levels: Option<Levels>,
 }
 
 /// Which metadata fields hold a DICOM file's values (until the user edits them).
@@ -187,13 +220,21 @@ impl AppState {
         m
     }
 
-    /// The worker decoded a DICOM: its tags fill the form, then it is analysed.
-    pub fn dicom_inspected(&self, serial: u32, preview: GreyPreview, dicom: chexlens_model::DicomDetails) {
+    /// The worker decoded an image: a DICOM's tags fill the form (another
+    /// file's leave it at the defaults), then it is analysed.
+    pub fn inspected(&self, serial: u32, preview: GreyPreview, dicom: Option<chexlens_model::DicomDetails>) {
         let Some(mut file) = self.inspecting.get_untracked().filter(|f| f.serial == serial) else {
             return;
         };
         self.inspecting.set(None);
         file.grey_preview = Some(preview);
+        let Some(dicom) = dicom else {
+            self.dicom.set(None);
+            self.metadata.set(self.metadata_without_file_values());
+            self.from_file.set(FromFile::default());
+            self.image.set(Some(file));
+            return;
+        };
         let tags = &dicom.tags;
         // Another frame of the image in view keeps the form as the user left it.
         let same_file = self

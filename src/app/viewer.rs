@@ -1,11 +1,17 @@
-//! The X-ray as a viewer: zoom (wheel, buttons, + and -), pan (drag, arrow
-//! keys), fit, 1:1 (one image pixel per screen pixel), invert, and one label's heat map over it, drawn through the
-//! same transform so that it stays on the anatomy it marks. Holding "Hide
-//! overlay" (or the H key) flickers between image and overlay; the
-//! overlay's opacity stays. Display only: the analysis never changes.
+//! The X-ray as a viewer: zoom (wheel, pinch, buttons, + and -), pan (drag,
+//! arrow keys), fit, 1:1 (one image pixel per screen pixel), invert,
+//! window/level on a grey image's full-depth values (drag in window mode,
+//! presets, typed values), a pixel probe, and one label's heat map over
+//! it, drawn through the same transform so that it stays on the anatomy it
+//! marks. Holding "Hide overlay" (or the H key) flickers between image and
+//! overlay; the overlay's opacity stays. Display only: the analysis never
+//! changes.
 
 use super::heatmaps::{OpacitySlider, composite, put_pixels};
-use super::{AnalysisStatus, AppState};
+use super::window_level::{WindowLevel, window_in_effect};
+use super::{AnalysisStatus, AppState, Levels, Preview};
+use chexlens_model::input::Window;
+use chexlens_model::input::levels::LevelsSource;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -60,6 +66,91 @@ fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok()??.dyn_into().ok()
 }
 
+/// A mouse event's `client` or `offset` position in CSS pixels, with its
+/// fraction: web-sys's own getters give whole pixels, which at 16x zoom
+/// would miss the pixel under the pointer.
+fn position(ev: &web_sys::MouseEvent, of: &str) -> (f64, f64) {
+    let read = |axis: &str| {
+        js_sys::Reflect::get(ev, &format!("{of}{axis}").into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .unwrap_or_default()
+    };
+    (read("X"), read("Y"))
+}
+
+/// The preview with its grey values redrawn through `window`.
+fn windowed(preview: &Preview, levels: &Levels, window: &Window) -> Preview {
+    let grey = levels.preview.render(window);
+    Preview {
+        rgba: grey.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+        ..preview.clone()
+    }
+}
+
+/// What the pixel probe says about the image pixel under a point.
+#[derive(Clone, Debug, PartialEq)]
+struct Probe {
+    x: usize,
+    y: usize,
+    text: String,
+    stored: Option<i32>,
+    modality: Option<f64>,
+}
+
+/// The image pixel under canvas point (`cx`, `cy`) and its values: stored
+/// (and modality, for DICOM) where the full-depth values are at hand,
+/// else the preview's colour.
+fn probe(preview: &Preview, view: View, cx: f64, cy: f64) -> Option<Probe> {
+    let (px, py) = ((cx - view.x) / view.zoom, (cy - view.y) / view.zoom);
+    let (pw, ph) = (preview.width as f64, preview.height as f64);
+    if !(0.0..pw).contains(&px) || !(0.0..ph).contains(&py) {
+        return None;
+    }
+    let Some(levels) = &preview.levels else {
+        let source_height = (preview.source_width as f64 * ph / pw).round();
+        let (x, y) = (
+            (px * preview.source_width as f64 / pw) as usize,
+            (py * source_height / ph) as usize,
+        );
+        let i = (py as usize * preview.width + px as usize) * 4;
+        let [r, g, b] = [preview.rgba[i], preview.rgba[i + 1], preview.rgba[i + 2]];
+        return Some(Probe {
+            x,
+            y,
+            text: format!(
+                "x {x}, y {y}: shown as R {r}, G {g}, B {b} (colour images have no stored values to show here)"
+            ),
+            stored: None,
+            modality: None,
+        });
+    };
+    let info = &levels.full.info;
+    let (x, y) = (
+        (px * info.width as f64 / pw) as usize,
+        (py * info.height as f64 / ph) as usize,
+    );
+    let stored = levels.full.stored(x, y)?;
+    let (text, modality) = match info.source {
+        LevelsSource::Dicom => {
+            let modality = levels.full.modality(stored);
+            let unit = info.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+            (
+                format!("x {x}, y {y}: stored {stored}, modality {modality}{unit}"),
+                Some(modality),
+            )
+        }
+        LevelsSource::Raster => (format!("x {x}, y {y}: value {stored} ({}-bit)", info.bits_stored), None),
+    };
+    Some(Probe {
+        x,
+        y,
+        text,
+        stored: Some(stored),
+        modality,
+    })
+}
+
 #[component]
 pub fn Viewer() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -69,10 +160,18 @@ pub fn Viewer() -> impl IntoView {
     let overlay_label = RwSignal::new(None::<usize>);
     let opacity = RwSignal::new(0.5f32);
     let overlay_hidden = RwSignal::new(false);
+    let window = RwSignal::new(None::<Window>);
+    let drag_sets_window = RwSignal::new(false);
+    let probed = RwSignal::new(None::<Probe>);
+    let levels = Memo::new(move |_| state.preview.with(|p| p.as_ref().and_then(|p| p.levels.clone())));
     // The preview-sized picture: recomputed only when what it shows changes,
     // not when the view moves.
     let picture = Memo::new(move |_| {
         let preview = state.preview.get()?;
+        let preview = match (levels.get(), window.get()) {
+            (Some(levels), Some(window)) => windowed(&preview, &levels, &window),
+            _ => preview,
+        };
         let label = if overlay_hidden.get() {
             None
         } else {
@@ -91,11 +190,16 @@ pub fn Viewer() -> impl IntoView {
     });
     let source: StoredValue<Option<HtmlCanvasElement>, LocalStorage> = StoredValue::new_local(None);
 
-    // A new image starts fitted, without an overlay.
+    // A new image starts fitted, as analysed, without an overlay.
     Effect::new(move |_| {
         state.preview.track();
         view.set(View::FIT);
         overlay_label.set(None);
+        window.set(None);
+        probed.set(None);
+        if levels.with_untracked(Option::is_none) {
+            drag_sets_window.set(false);
+        }
     });
     // Drawn with the view's transform, nearest-neighbour, so that each
     // preview pixel is a block of whole canvas pixels.
@@ -159,7 +263,14 @@ pub fn Viewer() -> impl IntoView {
             .get_untracked()
             .map_or(1.0, |c| c.width() as f64 / f64::from(c.client_width().max(1)))
     };
-    let dragging = StoredValue::new(None::<(f64, f64)>);
+    let probe_at = move |cx: f64, cy: f64| {
+        let found = state
+            .preview
+            .with_untracked(|p| p.as_ref().and_then(|p| probe(p, view.get_untracked(), cx, cy)));
+        probed.set(found);
+    };
+    // Pointers down on the canvas (two make a pinch): id and last position.
+    let pointers = StoredValue::new(Vec::<(i32, f64, f64)>::new());
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let handled = match ev.key().as_str() {
             "+" | "=" => {
@@ -203,10 +314,17 @@ pub fn Viewer() -> impl IntoView {
                 overlay_hidden.set(true);
                 true
             }
+            "w" | "W" if levels.with_untracked(Option::is_some) => {
+                drag_sets_window.update(|w| *w = !*w);
+                true
+            }
             _ => false,
         };
         if handled {
             ev.prevent_default();
+            // Keyboard users probe the middle of the view.
+            let (w, h) = size();
+            probe_at(w / 2.0, h / 2.0);
         }
     };
     let on_key_up = move |ev: leptos::ev::KeyboardEvent| {
@@ -225,8 +343,8 @@ pub fn Viewer() -> impl IntoView {
                 let factor = if ev.delta_y() < 0.0 { ZOOM_STEP } else { 1.0 / ZOOM_STEP };
                 set_view(view.get_untracked().zoomed(
                     factor,
-                    f64::from(ev.offset_x()) * s,
-                    f64::from(ev.offset_y()) * s,
+                    position(&ev, "offset").0 * s,
+                    position(&ev, "offset").1 * s,
                 ));
             });
         let options = web_sys::AddEventListenerOptions::new();
@@ -242,16 +360,67 @@ pub fn Viewer() -> impl IntoView {
         if let Some(c) = canvas_ref.get_untracked() {
             let _ = c.set_pointer_capture(ev.pointer_id());
         }
-        dragging.set_value(Some((ev.client_x() as f64, ev.client_y() as f64)));
+        pointers.update_value(|p| {
+            p.retain(|(id, ..)| *id != ev.pointer_id());
+            let (x, y) = position(&ev, "client");
+            p.push((ev.pointer_id(), x, y));
+        });
     };
     let on_pointer_move = move |ev: leptos::ev::PointerEvent| {
-        let Some((x0, y0)) = dragging.get_value() else { return };
-        let (x, y) = (ev.client_x() as f64, ev.client_y() as f64);
+        let (x, y) = position(&ev, "client");
         let s = scale();
-        pan_by((x - x0) * s, (y - y0) * s);
-        dragging.set_value(Some((x, y)));
+        let before = pointers.get_value();
+        let Some(&(_, x0, y0)) = before.iter().find(|(id, ..)| *id == ev.pointer_id()) else {
+            // Hovering: probe under the pointer.
+            let (ox, oy) = position(&ev, "offset");
+            probe_at(ox * s, oy * s);
+            return;
+        };
+        pointers.update_value(|p| {
+            if let Some(entry) = p.iter_mut().find(|(id, ..)| *id == ev.pointer_id()) {
+                *entry = (ev.pointer_id(), x, y);
+            }
+        });
+        match before.as_slice() {
+            // Two fingers: the image point between them stays between them,
+            // scaled by the change in their distance.
+            [a, b] => {
+                let other = if a.0 == ev.pointer_id() { b } else { a };
+                let distance = |x: f64, y: f64| ((x - other.1).powi(2) + (y - other.2).powi(2)).sqrt();
+                let (before, after) = (distance(x0, y0), distance(x, y));
+                if before > 0.0 && after > 0.0 {
+                    // The canvas' corner on screen, from this event's two positions.
+                    let (ox, oy) = position(&ev, "offset");
+                    let (left, top) = (x - ox, y - oy);
+                    let middle = |x: f64, y: f64| (((x + other.1) / 2.0 - left) * s, ((y + other.2) / 2.0 - top) * s);
+                    let ((mx, my), (nx, ny)) = (middle(x0, y0), middle(x, y));
+                    let zoomed = view.get_untracked().zoomed(after / before, mx, my);
+                    set_view(View {
+                        x: zoomed.x + nx - mx,
+                        y: zoomed.y + ny - my,
+                        ..zoomed
+                    });
+                }
+            }
+            [_] if drag_sets_window.get_untracked() => {
+                if let Some(levels) = levels.get_untracked() {
+                    let start =
+                        window_in_effect(&levels, window.get_untracked()).unwrap_or(levels.preview.presets[0].window);
+                    let zoom = view.get_untracked().zoom;
+                    window.set(Some(levels.preview.dragged(
+                        &start,
+                        (x - x0) * s / zoom,
+                        (y - y0) * s / zoom,
+                    )));
+                }
+            }
+            [_] => pan_by((x - x0) * s, (y - y0) * s),
+            _ => {}
+        }
     };
-    let on_pointer_up = move |_| dragging.set_value(None);
+    let on_pointer_up = move |ev: leptos::ev::PointerEvent| {
+        pointers.update_value(|p| p.retain(|(id, ..)| *id != ev.pointer_id()));
+    };
 
     let labels = move || {
         let names = state.model_info().map(|i| i.labels).unwrap_or_default();
@@ -278,6 +447,12 @@ pub fn Viewer() -> impl IntoView {
                         on:change=move |ev| invert.set(event_target_checked(&ev))/>
                     " invert"
                 </label>
+                <Show when=move || levels.with(Option::is_some)>
+                    <button type="button" class="small" data-testid="viewer-drag-window"
+                        aria-pressed=move || drag_sets_window.get().to_string()
+                        title="Dragging sets the window: right widens, down raises the level (key W)"
+                        on:click=move |_| drag_sets_window.update(|w| *w = !*w)>"Drag: window"</button>
+                </Show>
                 <Show when=analysed>
                     <label>
                         "Overlay "
@@ -302,25 +477,37 @@ pub fn Viewer() -> impl IntoView {
                 </Show>
             </div>
         </Show>
+        <WindowLevel levels=levels window=window/>
         <canvas
             node_ref=canvas_ref
             class="viewer"
+            class:window-drag=move || drag_sets_window.get()
             width="1"
             height="1"
             tabindex="0"
-            aria-label="The X-ray being analysed. Plus and minus zoom, arrow keys pan, 0 fits, 1 shows it at 1:1, I inverts, hold H to hide the overlay."
+            aria-label="The X-ray being analysed. Plus and minus zoom, arrow keys pan, 0 fits, 1 shows it at 1:1, I inverts, W switches dragging between pan and window, hold H to hide the overlay. The value at the middle of the view is shown below."
             data-testid="viewer"
             data-zoom=move || view.get().zoom.to_string()
             data-x=move || view.get().x.to_string()
             data-y=move || view.get().y.to_string()
             data-invert=move || invert.get().to_string()
             data-overlay-hidden=move || overlay_hidden.get().to_string()
+            data-window=move || window.get().map(|w| format!("{},{}", w.center, w.width)).unwrap_or_default()
             on:keydown=on_key
             on:keyup=on_key_up
             on:pointerdown=on_pointer_down
             on:pointermove=on_pointer_move
             on:pointerup=on_pointer_up
             on:pointercancel=on_pointer_up
+            on:pointerleave=move |_| if pointers.with_value(Vec::is_empty) { probed.set(None) }
         ></canvas>
+        <Show when=move || state.preview.with(Option::is_some)>
+            <p class="probe hint" data-testid="viewer-probe"
+                data-x=move || probed.get().map(|p| p.x.to_string()).unwrap_or_default()
+                data-y=move || probed.get().map(|p| p.y.to_string()).unwrap_or_default()
+                data-stored=move || probed.get().and_then(|p| p.stored).map(|v| v.to_string()).unwrap_or_default()
+                data-modality=move || probed.get().and_then(|p| p.modality).map(|v| v.to_string()).unwrap_or_default()
+            >{move || probed.get().map_or_else(|| "Point at the image to read its values.".to_owned(), |p| p.text)}</p>
+        </Show>
     }
 }

@@ -1,9 +1,10 @@
 //! The page's side of the model worker: sending requests, applying replies
 //! to the state, and replacing a worker that stopped.
 
-use super::state::{AnalysisStatus, AppState, GreyPreview, ModelStatus, Sensitivity};
+use super::state::{AnalysisStatus, AppState, GreyPreview, Levels, ModelStatus, Sensitivity};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
+use chexlens_model::input::GreyLevels;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -199,11 +200,24 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             serial,
             width,
             height,
+            source_width,
             dicom,
+            levels,
         } => {
             let grey = bytes.first().map(|b| b.to_vec()).unwrap_or_default();
+            let levels = levels.and_then(|info| {
+                let words = bytes.get(1)?.to_vec();
+                GreyLevels::from_le_bytes(*info, &words).map(|full| Levels::new(full, width, height))
+            });
             if grey.len() == width * height {
-                state.dicom_inspected(serial, GreyPreview { width, height, grey }, dicom);
+                let preview = GreyPreview {
+                    width,
+                    height,
+                    grey,
+                    source_width,
+                    levels,
+                };
+                state.inspected(serial, preview, dicom.map(|d| *d));
             }
         }
         FromWorker::InspectFailed { serial, message } => {

@@ -13,7 +13,7 @@ use crate::transport;
 use chexlens_model::cam::CamMap;
 use chexlens_model::metadata::{MetadataChange, sensitivity_changes};
 use chexlens_model::{
-    Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame,
+    Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame_with_levels,
 };
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
@@ -45,10 +45,11 @@ fn post_with(message: &FromWorker, bytes: Vec<Uint8Array>) {
     let _ = scope().post_message_with_transfer(&value, &transfer);
 }
 
-/// Decodes a DICOM's frame, keeps it for the analysis to come, and sends
-/// back its tags and a grey preview.
+/// Decodes a DICOM's frame (or a grey PNG or JPEG), keeps it for the
+/// analysis to come, and sends back its tags, a grey preview and its
+/// values at full depth.
 fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, bytes: &[u8]) {
-    let loaded = match decode_xray_frame(bytes, frame) {
+    let loaded = match decode_xray_frame_with_levels(bytes, frame) {
         Ok(loaded) => loaded,
         Err(e) => {
             post(&FromWorker::InspectFailed {
@@ -58,14 +59,7 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, byt
             return;
         }
     };
-    let Some(dicom) = loaded.dicom else {
-        post(&FromWorker::InspectFailed {
-            serial,
-            message: format!("{file_name}: not a DICOM file"),
-        });
-        return;
-    };
-    let image = loaded.image;
+    let image = &loaded.image;
     let (width, height) = preview_dimensions(image.width, image.height);
     // Colour DICOMs preview as their first plane's grey: enough to check the image.
     let preview = chexlens_model::preprocess::resize_plane(
@@ -76,16 +70,22 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, byt
         height,
         ResizeFilter::Bilinear,
     );
-    state.borrow_mut().inspected = Some((serial, Rc::new(image)));
+    let mut buffers = vec![Uint8Array::from(preview.as_slice())];
+    if let Some(levels) = &loaded.levels {
+        buffers.push(Uint8Array::from(levels.to_le_bytes().as_slice()));
+    }
     post_with(
         &FromWorker::Inspected {
             serial,
             width,
             height,
-            dicom,
+            source_width: loaded.image.width,
+            dicom: loaded.dicom.map(Box::new),
+            levels: loaded.levels.map(|l| Box::new(l.info)),
         },
-        vec![Uint8Array::from(preview.as_slice())],
+        buffers,
     );
+    state.borrow_mut().inspected = Some((serial, Rc::new(loaded.image)));
 }
 
 /// Starts the worker: from now on it answers the page's messages (or, as
