@@ -174,7 +174,8 @@ fn viewer_levels_are_pydicoms_stored_values_and_redraw_the_decoded_image() {
         assert_eq!(levels.render(&window), loaded.image.planes[0], "{name}: {window:?}");
         checked += 1;
     }
-    assert!(checked >= 10, "only {checked} samples checked");
+    // All 19 grey samples but the one with a VOI LUT.
+    assert!(checked >= 18, "only {checked} samples checked");
 }
 
 #[test]
