@@ -83,8 +83,11 @@ fn position(ev: &web_sys::MouseEvent, of: &str) -> (f64, f64) {
 fn windowed(preview: &Preview, levels: &Levels, window: &Window) -> Preview {
     let grey = levels.preview.render(window);
     Preview {
+        width: preview.width,
+        height: preview.height,
         rgba: grey.iter().flat_map(|&g| [g, g, g, 255]).collect(),
-        ..preview.clone()
+        source_width: preview.source_width,
+        levels: preview.levels.clone(),
     }
 }
 

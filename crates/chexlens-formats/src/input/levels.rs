@@ -176,22 +176,25 @@ impl GreyLevels {
         // Each row's columns summed first, so that every value is read once.
         let columns: Vec<(usize, usize)> = (0..width).map(|x| span(x, width, sw)).collect();
         let mut values = Vec::with_capacity(width * height);
+        // The lowest and highest value are found in the same single pass.
+        let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
         for y in 0..height {
             let (y0, y1) = span(y, height, sh);
             let mut sums = vec![0.0f64; width];
             for row in y0..y1 {
                 let words = &self.words[row * sw..(row + 1) * sw];
                 for (sum, &(x0, x1)) in sums.iter_mut().zip(&columns) {
-                    *sum += words[x0..x1].iter().map(|&w| self.modality(self.value(w))).sum::<f64>();
+                    for &word in &words[x0..x1] {
+                        let v = self.modality(self.value(word));
+                        (low, high) = (low.min(v), high.max(v));
+                        *sum += v;
+                    }
                 }
             }
             for (sum, &(x0, x1)) in sums.iter().zip(&columns) {
                 values.push((sum / ((x1 - x0) * (y1 - y0)) as f64) as f32);
             }
         }
-        let (low, high) = self
-            .modality_values()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let mut presets = self.info.file_windows.clone();
         presets.push(NamedWindow {
             name: "Full range".into(),
