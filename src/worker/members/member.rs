@@ -15,8 +15,11 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 /// Why a member worker could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 enum MemberError {
-    #[error("{0}: no file data received")]
-    NoFile(String),
+    #[error("no weight file was opened before it was closed")]
+    NoFile,
+    /// The browser would not give this worker room for the file.
+    #[error("{name}: the browser would not give a member worker the {} MB this file needs; close other tabs, or load fewer members", size >> 20)]
+    NoRoom { name: String, size: u64 },
     #[error("{0}")]
     Weights(#[from] WeightError),
     #[error("{0}")]
@@ -31,6 +34,8 @@ enum MemberError {
 
 #[derive(Default)]
 struct State {
+    /// The weight file arriving in pieces, and its name.
+    receiving: Option<(String, Vec<u8>)>,
     read: Vec<StateDict>,
     ensemble: Option<Rc<Ensemble>>,
     /// Kept backbone passes, for heat maps.
@@ -66,9 +71,28 @@ pub fn run() {
 
 async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array>) -> Result<FromMember, MemberError> {
     match message {
-        ToMember::Read { name } => {
-            let file = bytes.first().ok_or_else(|| MemberError::NoFile(name.clone()))?;
-            let weights = StateDict::read_model(&file.to_vec(), &name, None)?;
+        ToMember::Open { name, size } => {
+            let mut file = Vec::new();
+            file.try_reserve_exact(size as usize).map_err(|_| MemberError::NoRoom {
+                name: name.clone(),
+                size,
+            })?;
+            state.borrow_mut().receiving = Some((name, file));
+            Ok(FromMember::Read)
+        }
+        ToMember::Append => {
+            // Copied into the file and dropped at once: no piece outlives its message.
+            if let (Some((_, file)), Some(piece)) = (state.borrow_mut().receiving.as_mut(), bytes.first()) {
+                let start = file.len();
+                file.resize(start + piece.length() as usize, 0);
+                piece.copy_to(&mut file[start..]);
+            }
+            Ok(FromMember::Read)
+        }
+        ToMember::Close => {
+            let (name, file) = state.borrow_mut().receiving.take().ok_or(MemberError::NoFile)?;
+            let weights = StateDict::read_model(&file, &name, None)?;
+            drop(file);
             state.borrow_mut().read.push(weights);
             Ok(FromMember::Read)
         }

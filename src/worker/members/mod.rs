@@ -134,6 +134,18 @@ impl MemberWorker {
     }
 }
 
+impl MemberWorker {
+    /// Posts a request whose reply nobody awaits (sequence number 0, which
+    /// no request waits on after `Ready`); a failure shows in the next
+    /// answered request.
+    fn post_unanswered(&self, body: ToMember, bytes: Vec<Uint8Array>) {
+        let (value, transfer) = transport::encode(&Envelope { seq: 0, body }, bytes);
+        if self.worker.post_message_with_transfer(&value, &transfer).is_err() {
+            self.pending.borrow_mut().stopped = true;
+        }
+    }
+}
+
 impl Drop for MemberWorker {
     fn drop(&mut self) {
         self.worker.terminate();
@@ -165,6 +177,16 @@ impl Sent {
             Some(reply) => Ok(reply),
             None => Err(PoolError::Stopped),
         }
+    }
+}
+
+/// How much of a weight file one message carries.
+const PIECE_BYTES: usize = 8 << 20;
+
+fn expect_read(reply: (FromMember, Vec<Uint8Array>)) -> Result<(), PoolError> {
+    match reply {
+        (FromMember::Read, _) => Ok(()),
+        (other, _) => Err(unexpected(other)),
     }
 }
 
@@ -220,15 +242,21 @@ impl PoolBuilder {
     }
 
     /// Hands the next member's weight file to its worker, which parses it.
-    /// Member `i` goes to worker `i % workers`.
+    /// Member `i` goes to worker `i % workers`. The file travels in pieces,
+    /// so that neither worker ever holds a second whole copy of it outside
+    /// its wasm memory.
     pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), PoolError> {
         let worker = &self.workers[self.read % self.workers.len()];
         self.read += 1;
-        let sent = worker.send(ToMember::Read { name: name.into() }, vec![Uint8Array::from(bytes)]);
-        match sent.reply().await? {
-            (FromMember::Read, _) => Ok(()),
-            (other, _) => Err(unexpected(other)),
+        let open = ToMember::Open {
+            name: name.into(),
+            size: bytes.len() as u64,
+        };
+        expect_read(worker.send(open, Vec::new()).reply().await?)?;
+        for piece in bytes.chunks(PIECE_BYTES) {
+            worker.post_unanswered(ToMember::Append, vec![Uint8Array::from(piece)]);
         }
+        expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)
     }
 
     /// Builds every worker's members at once; they must share one architecture.

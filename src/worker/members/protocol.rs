@@ -16,8 +16,15 @@ pub struct Envelope<T> {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToMember {
-    /// Parse the weight file in the message's first byte buffer and keep it.
-    Read { name: String },
+    /// A weight file of `size` bytes follows in `Append` pieces: room for
+    /// it is set aside now, so that a member that cannot fit is refused
+    /// before it is sent.
+    Open { name: String, size: u64 },
+    /// The next piece of the open file, in the message's first byte buffer
+    /// (unanswered: sent with sequence number 0).
+    Append,
+    /// The open file is whole: parse it and keep it.
+    Close,
     /// Build the members read so far, in order.
     Build {
         architecture: Option<ArchitectureConfig>,
