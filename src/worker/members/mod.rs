@@ -134,18 +134,6 @@ impl MemberWorker {
     }
 }
 
-impl MemberWorker {
-    /// Posts a request whose reply nobody awaits (sequence number 0, which
-    /// no request waits on after `Ready`); a failure shows in the next
-    /// answered request.
-    fn post_unanswered(&self, body: ToMember, bytes: Vec<Uint8Array>) {
-        let (value, transfer) = transport::encode(&Envelope { seq: 0, body }, bytes);
-        if self.worker.post_message_with_transfer(&value, &transfer).is_err() {
-            self.pending.borrow_mut().stopped = true;
-        }
-    }
-}
-
 impl Drop for MemberWorker {
     fn drop(&mut self) {
         self.worker.terminate();
@@ -182,6 +170,9 @@ impl Sent {
 
 /// How much of a weight file one message carries.
 const PIECE_BYTES: usize = 8 << 20;
+/// Pieces sent before the first of them is answered: enough to keep the
+/// member worker copying, few enough that they never add up to a file.
+const PIECES_IN_FLIGHT: usize = 2;
 
 fn expect_read(reply: (FromMember, Vec<Uint8Array>)) -> Result<(), PoolError> {
     match reply {
@@ -253,8 +244,18 @@ impl PoolBuilder {
             size: bytes.len() as u64,
         };
         expect_read(worker.send(open, Vec::new()).reply().await?)?;
+        let mut in_flight: std::collections::VecDeque<Sent> =
+            std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
         for piece in bytes.chunks(PIECE_BYTES) {
-            worker.post_unanswered(ToMember::Append, vec![Uint8Array::from(piece)]);
+            if in_flight.len() == PIECES_IN_FLIGHT
+                && let Some(sent) = in_flight.pop_front()
+            {
+                expect_read(sent.reply().await?)?;
+            }
+            in_flight.push_back(worker.send(ToMember::Append, vec![Uint8Array::from(piece)]));
+        }
+        for sent in in_flight {
+            expect_read(sent.reply().await?)?;
         }
         expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)
     }

@@ -20,8 +20,7 @@ pub enum ToMember {
     /// it is set aside now, so that a member that cannot fit is refused
     /// before it is sent.
     Open { name: String, size: u64 },
-    /// The next piece of the open file, in the message's first byte buffer
-    /// (unanswered: sent with sequence number 0).
+    /// The next piece of the open file, in the message's first byte buffer.
     Append,
     /// The open file is whole: parse it and keep it.
     Close,
