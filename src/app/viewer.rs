@@ -8,7 +8,7 @@
 //! changes.
 
 use super::heatmaps::{OpacitySlider, composite, put_pixels};
-use super::window_level::{WindowLevel, window_in_effect};
+use super::window_level::{WindowLevel, starting_window};
 use super::{AnalysisStatus, AppState, Levels, Preview};
 use chexlens_model::input::Window;
 use chexlens_model::input::levels::LevelsSource;
@@ -407,8 +407,7 @@ pub fn Viewer() -> impl IntoView {
             }
             [_] if drag_sets_window.get_untracked() => {
                 if let Some(levels) = levels.get_untracked() {
-                    let start =
-                        window_in_effect(&levels, window.get_untracked()).unwrap_or(levels.preview.presets[0].window);
+                    let start = starting_window(&levels, window.get_untracked());
                     let zoom = view.get_untracked().zoom;
                     window.set(Some(levels.preview.dragged(
                         &start,

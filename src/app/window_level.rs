@@ -13,6 +13,12 @@ pub fn window_in_effect(levels: &Levels, window: Option<Window>) -> Option<Windo
     window.or_else(|| levels.preview.decoded_window())
 }
 
+/// The window a change starts from: the one in effect, else (a VOI LUT,
+/// which no window gives) the first preset.
+pub fn starting_window(levels: &Levels, window: Option<Window>) -> Window {
+    window_in_effect(levels, window).unwrap_or(levels.preview.presets[0].window)
+}
+
 /// A value as the fields show it: whole numbers where the data has them.
 fn shown(value: f64) -> String {
     if value.fract() == 0.0 {
@@ -49,7 +55,7 @@ pub fn WindowLevel(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSigna
     let current = move || levels.with(|l| l.as_ref().and_then(|l| window_in_effect(l, window.get())));
     // Typing a level or width keeps the other, as the window in effect has it.
     let typed = move |center: Option<f64>, width: Option<f64>| {
-        let Some(now) = current().or_else(|| levels.with(|l| l.as_ref().map(|l| l.preview.presets[0].window))) else {
+        let Some(now) = levels.with(|l| l.as_ref().map(|l| starting_window(l, window.get_untracked()))) else {
             return;
         };
         let (center, width) = (center.unwrap_or(now.center), width.unwrap_or(now.width));

@@ -17,7 +17,7 @@ use chexlens_model::{ArchitectureConfig, ModelSettings};
 use js_sys::{Function, Promise, Uint8Array};
 use protocol::{Envelope, FromMember, ToMember};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -244,8 +244,7 @@ impl PoolBuilder {
             size: bytes.len() as u64,
         };
         expect_read(worker.send(open, Vec::new()).reply().await?)?;
-        let mut in_flight: std::collections::VecDeque<Sent> =
-            std::collections::VecDeque::with_capacity(PIECES_IN_FLIGHT);
+        let mut in_flight: VecDeque<Sent> = VecDeque::with_capacity(PIECES_IN_FLIGHT);
         for piece in bytes.chunks(PIECE_BYTES) {
             if in_flight.len() == PIECES_IN_FLIGHT
                 && let Some(sent) = in_flight.pop_front()
