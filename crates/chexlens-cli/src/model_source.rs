@@ -1,7 +1,7 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
-use crate::files::{ReadError, read_bounded};
-use chexlens_model::weights::verify_sha256;
+use crate::files::read_bounded;
+use chexlens_model::weights::{Expect, MAX_FILE_BYTES, read_streamed};
 use chexlens_model::{
     ArchitectureConfig, Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind,
 };
@@ -96,17 +96,21 @@ pub fn read_member(
     architecture: Option<&ArchitectureConfig>,
 ) -> Result<StateDict, WeightError> {
     let source = file.display().to_string();
-    let bytes = read_bounded(file, chexlens_model::weights::MAX_FILE_BYTES).map_err(|e| {
-        let kind = match e {
-            ReadError::Io(e) => WeightErrorKind::Io(e.to_string()),
-            ReadError::TooLarge { size, .. } => WeightErrorKind::FileTooLarge(size),
-        };
-        WeightError::new(&source, kind)
-    })?;
-    if let Some(expected) = sha256 {
-        verify_sha256(&bytes, expected, &source)?;
+    let fail = |kind| WeightError::new(&source, kind);
+    let size = std::fs::metadata(file)
+        .map_err(|e| fail(WeightErrorKind::Io(e.to_string())))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(fail(WeightErrorKind::FileTooLarge(size)));
     }
-    StateDict::read_model(&bytes, &source, architecture)
+    let reader = std::fs::File::open(file).map_err(|e| fail(WeightErrorKind::Io(e.to_string())))?;
+    let expect = match architecture {
+        Some(a) => Expect::Architecture(a.clone()),
+        None => Expect::AnyArchitecture,
+    };
+    // Streamed: each tensor is converted as its bytes are read, so the
+    // file is never held whole beside its weights.
+    read_streamed(reader, &source, expect, sha256)
 }
 
 /// A model fetched from the Hub: its own manifest decides, else its

@@ -62,9 +62,9 @@ pub enum WeightErrorKind {
     SafetensorsHeader(String),
     #[error("'{key}' has storage type {dtype}; model weights are floating point (f32, f16, bf16 or f64)")]
     UnsupportedDType { key: String, dtype: String },
-    #[error("missing weights: {}", .0.join(", "))]
+    #[error("missing weights: {}", key_list(.0))]
     MissingKeys(Vec<String>),
-    #[error("unexpected weights: {}", .0.join(", "))]
+    #[error("unexpected weights: {}", key_list(.0))]
     UnexpectedKeys(Vec<String>),
     #[error("'{key}' has shape {found:?}, the architecture needs {expected:?}")]
     ShapeMismatch {
@@ -80,6 +80,19 @@ pub enum WeightErrorKind {
     TooManyTensors(usize),
     #[error("'{key}' has {rank} dimensions; weights have at most {max}")]
     TooManyDimensions { key: String, rank: usize, max: usize },
+    /// Room for the f32 weights could not be had (wasm's memory, a browser's budget).
+    #[error("there is not enough memory for its weights ({} MB as f32)", needed.div_ceil(1 << 20))]
+    NoRoom { needed: u64 },
     #[error("sha256 is {actual}, the manifest expects {expected}")]
     Sha256Mismatch { expected: String, actual: String },
+}
+
+/// Keys for a message: the first few, then how many more.
+fn key_list(keys: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut list = keys.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if keys.len() > SHOWN {
+        list.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    list
 }

@@ -8,11 +8,13 @@ mod le_bytes;
 pub mod pickle;
 mod pth;
 mod safetensors;
+mod stream;
 mod tensor;
 pub(crate) mod zip;
 
 pub use error::{WeightError, WeightErrorKind};
 pub use safetensors::{Written as WrittenSafetensors, write_safetensors};
+pub use stream::{Expect, WeightStream};
 pub use tensor::{StoredDType, TensorF32, TensorSlot};
 
 use crate::architecture::ArchitectureConfig;
@@ -124,42 +126,39 @@ impl StateDict {
     /// in errors. Nothing is checked against an architecture: models load
     /// through [`StateDict::read_model`].
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, WeightError> {
-        Ok(CheckpointIndex::parse(bytes, source)?.materialise())
+        Self::read(bytes, source, Expect::Anything)
     }
 
-    /// Reads one model's weights: the file is indexed and its keys and
-    /// shapes are checked against `architecture` (read off the shapes when
-    /// `None`) before any value is converted, so a refused file costs no
-    /// more than its index. Values are checked when the model is built
+    /// Reads one model's weights: the file's keys and shapes are checked
+    /// against `architecture` (read off the shapes when `None`) before any
+    /// value is converted, so a refused file costs no more than its index.
+    /// Values are checked when the model is built
     /// ([`ArchitectureConfig::validate`]).
     pub fn read_model(
         bytes: &[u8],
         source: &str,
         architecture: Option<&ArchitectureConfig>,
     ) -> Result<Self, WeightError> {
-        let index = CheckpointIndex::parse(bytes, source)?;
-        let shapes = index.shapes();
-        let inferred;
-        let architecture = match architecture {
-            Some(a) => a,
-            None => {
-                inferred =
-                    ArchitectureConfig::infer(&shapes).map_err(|e| index.error(WeightErrorKind::Architecture(e)))?;
-                &inferred
-            }
+        let expect = match architecture {
+            Some(a) => Expect::Architecture(a.clone()),
+            None => Expect::AnyArchitecture,
         };
-        architecture
-            .validate_shapes(&shapes)
-            .map_err(|kind| index.error(kind))?;
-        drop(shapes);
-        Ok(index.materialise())
+        Self::read(bytes, source, expect)
+    }
+
+    /// A file held whole goes through the same reader as one that streams in.
+    fn read(bytes: &[u8], source: &str, expect: Expect) -> Result<Self, WeightError> {
+        let mut stream = WeightStream::new(source, expect);
+        stream.push(bytes)?;
+        stream.finish()
     }
 
     /// Reads a weight file from disk.
     pub fn from_file(path: &std::path::Path) -> Result<Self, WeightError> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
-        Self::from_bytes(&bytes, &source)
+        let file =
+            std::fs::File::open(path).map_err(|e| WeightError::new(&source, WeightErrorKind::Io(e.to_string())))?;
+        read_streamed(file, &source, Expect::Anything, None)
     }
 
     pub fn get(&self, key: &str) -> Option<&TensorF32> {
@@ -206,17 +205,86 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Checks `bytes` against an expected sha256 (hex, any case).
 pub fn verify_sha256(bytes: &[u8], expected: &str, source: &str) -> Result<(), WeightError> {
-    let actual = sha256_hex(bytes);
-    if actual.eq_ignore_ascii_case(expected.trim()) {
-        Ok(())
-    } else {
-        Err(WeightError::new(
-            source,
-            WeightErrorKind::Sha256Mismatch {
-                expected: expected.trim().to_ascii_lowercase(),
-                actual,
-            },
-        ))
+    let mut check = Sha256Check::new(expected);
+    check.update(bytes);
+    check.verify(source)
+}
+
+/// A sha256 computed as a file streams in, checked at its end.
+pub struct Sha256Check {
+    expected: String,
+    hasher: Sha256,
+}
+
+impl Sha256Check {
+    /// `expected` in hex, any case.
+    pub fn new(expected: &str) -> Self {
+        Self {
+            expected: expected.trim().to_ascii_lowercase(),
+            hasher: Sha256::new(),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    pub fn verify(self, source: &str) -> Result<(), WeightError> {
+        let actual: String = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if actual == self.expected {
+            Ok(())
+        } else {
+            Err(WeightError::new(
+                source,
+                WeightErrorKind::Sha256Mismatch {
+                    expected: self.expected,
+                    actual,
+                },
+            ))
+        }
+    }
+}
+
+/// Pieces a file is read in: one piece, not the file, is held at a time.
+pub const READ_PIECE_BYTES: usize = 8 << 20;
+
+/// Reads a weight file from `reader` in pieces, checking its sha256 when
+/// one is given. A file whose checksum is wrong is reported as such, even
+/// where it also fails to parse: the checksum says why.
+pub fn read_streamed(
+    mut reader: impl std::io::Read,
+    source: &str,
+    expect: Expect,
+    sha256: Option<&str>,
+) -> Result<StateDict, WeightError> {
+    let mut stream = WeightStream::new(source, expect);
+    let mut check = sha256.map(Sha256Check::new);
+    let mut piece = vec![0u8; READ_PIECE_BYTES];
+    let mut parse_error = None;
+    loop {
+        let n = match reader.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(WeightError::new(source, WeightErrorKind::Io(e.to_string()))),
+        };
+        if let Some(check) = &mut check {
+            check.update(&piece[..n]);
+        } else if parse_error.is_some() {
+            break;
+        }
+        if parse_error.is_none()
+            && let Err(e) = stream.push(&piece[..n])
+        {
+            parse_error = Some(e);
+        }
+    }
+    if let Some(check) = check {
+        check.verify(source)?;
+    }
+    match parse_error {
+        Some(e) => Err(e),
+        None => stream.finish(),
     }
 }
 

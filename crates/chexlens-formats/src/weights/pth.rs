@@ -51,7 +51,7 @@ pub fn index_pth(bytes: &[u8]) -> Result<Vec<(String, TensorSlot<'_>)>, WeightEr
 
 /// Finds the state dict in the unpickled root: the root itself when its values
 /// are tensors, else one of the usual training-checkpoint entries.
-fn state_dict_entries(pickle: &Pickle) -> Result<Vec<(String, Rc<TensorRef>)>, WeightErrorKind> {
+pub(super) fn state_dict_entries(pickle: &Pickle) -> Result<Vec<(String, Rc<TensorRef>)>, WeightErrorKind> {
     let heap = &pickle.heap;
     let Some(dict) = heap.dict(&pickle.root) else {
         return Err(WeightErrorKind::NoStateDict("the file holds no dictionary".into()));
@@ -95,7 +95,7 @@ fn tensor_entries(dict: &[(Value, Value)]) -> Option<Vec<(String, Rc<TensorRef>)
         .collect()
 }
 
-fn slot<'a>(key: &str, t: &TensorRef, storage: &'a [u8]) -> Result<TensorSlot<'a>, WeightErrorKind> {
+pub(super) fn slot<'a>(key: &str, t: &TensorRef, storage: &'a [u8]) -> Result<TensorSlot<'a>, WeightErrorKind> {
     let dtype = t.storage.dtype;
     let claimed = (t.storage.numel as u64).saturating_mul(dtype.size_bytes() as u64);
     if claimed != storage.len() as u64 {

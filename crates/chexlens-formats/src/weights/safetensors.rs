@@ -81,13 +81,19 @@ fn dtype_of(key: &str, name: &str) -> Result<StoredDType, WeightErrorKind> {
     })
 }
 
-pub fn index_safetensors(bytes: &[u8]) -> Result<Vec<(String, TensorSlot<'_>)>, WeightErrorKind> {
-    let header_err = |m: String| WeightErrorKind::SafetensorsHeader(m);
-    if bytes.len() < 8 {
-        return Err(header_err("file shorter than its 8-byte length prefix".into()));
-    }
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let available = bytes.len() as u64 - 8;
+/// One tensor as the header describes it: its offsets are into the data
+/// after the header.
+pub(super) struct HeaderEntry {
+    pub key: String,
+    pub dtype: StoredDType,
+    pub shape: Vec<usize>,
+    pub begin: u64,
+    pub end: u64,
+}
+
+/// Reads the length prefix: the header's length, checked against the format's cap.
+pub(super) fn header_len(prefix: [u8; 8], available: u64) -> Result<u64, WeightErrorKind> {
+    let header_len = u64::from_le_bytes(prefix);
     if header_len > available || header_len > MAX_HEADER_BYTES {
         return Err(WeightErrorKind::SizeMismatch {
             key: "header".into(),
@@ -95,40 +101,82 @@ pub fn index_safetensors(bytes: &[u8]) -> Result<Vec<(String, TensorSlot<'_>)>, 
             actual: available,
         });
     }
-    let header_end = 8 + header_len as usize;
-    let Header(entries) =
-        serde_json::from_slice(&bytes[8..header_end]).map_err(|e| header_err(format!("not valid ({e})")))?;
-    let data = &bytes[header_end..];
+    Ok(header_len)
+}
 
-    let mut ranges = Vec::with_capacity(entries.len());
+/// Reads the JSON header: each tensor's type, shape and byte range, in the
+/// file's order, with no two ranges overlapping.
+pub(super) fn read_header(json: &[u8]) -> Result<Vec<HeaderEntry>, WeightErrorKind> {
+    let header_err = |m: String| WeightErrorKind::SafetensorsHeader(m);
+    let Header(entries) = serde_json::from_slice(json).map_err(|e| header_err(format!("not valid ({e})")))?;
     let mut out = Vec::with_capacity(entries.len());
     for (key, entry) in entries {
         let dtype = dtype_of(&key, &entry.dtype)?;
         let [begin, end] = entry.data_offsets;
-        if begin > end || end > data.len() as u64 {
+        if begin > end {
             return Err(WeightErrorKind::SizeMismatch {
                 key,
                 claimed: end,
-                actual: data.len() as u64,
+                actual: begin,
             });
         }
-        ranges.push((begin, end, key.clone()));
-        out.push((
+        out.push(HeaderEntry {
             key,
-            TensorSlot {
-                dtype,
-                shape: entry.shape,
-                placement: Placement::Dense(&data[begin as usize..end as usize]),
-            },
-        ));
+            dtype,
+            shape: entry.shape,
+            begin,
+            end,
+        });
     }
     // The format lays tensors out one after another: overlapping ranges
     // would let one stretch of bytes be read as many tensors.
+    let mut ranges: Vec<(u64, u64, &str)> = out.iter().map(|e| (e.begin, e.end, e.key.as_str())).collect();
     ranges.sort();
     if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
         return Err(header_err(format!("'{}' and '{}' overlap", w[0].2, w[1].2)));
     }
     Ok(out)
+}
+
+pub fn index_safetensors(bytes: &[u8]) -> Result<Vec<(String, TensorSlot<'_>)>, WeightErrorKind> {
+    if bytes.len() < 8 {
+        return Err(WeightErrorKind::SafetensorsHeader(
+            "file shorter than its 8-byte length prefix".into(),
+        ));
+    }
+    let header_len = header_len(bytes[..8].try_into().expect("8 bytes"), bytes.len() as u64 - 8)?;
+    let header_end = 8 + header_len as usize;
+    let entries = read_header(&bytes[8..header_end])?;
+    let data = &bytes[header_end..];
+    entries
+        .into_iter()
+        .map(
+            |HeaderEntry {
+                 key,
+                 dtype,
+                 shape,
+                 begin,
+                 end,
+             }| {
+                if end > data.len() as u64 {
+                    return Err(WeightErrorKind::SizeMismatch {
+                        key,
+                        claimed: end,
+                        actual: data.len() as u64,
+                    });
+                }
+                let placement = Placement::Dense(&data[begin as usize..end as usize]);
+                Ok((
+                    key,
+                    TensorSlot {
+                        dtype,
+                        shape,
+                        placement,
+                    },
+                ))
+            },
+        )
+        .collect()
 }
 
 /// Reads every tensor of a `.safetensors` file (tests).

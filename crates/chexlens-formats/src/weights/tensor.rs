@@ -132,19 +132,7 @@ impl TensorSlot<'_> {
     /// and every element the view touches inside its storage.
     pub fn check(&self, key: &str) -> Result<(), super::WeightErrorKind> {
         use super::WeightErrorKind as K;
-        if !self.dtype.is_float() {
-            return Err(K::UnsupportedDType {
-                key: key.to_string(),
-                dtype: self.dtype.name().to_string(),
-            });
-        }
-        if self.shape.len() > super::MAX_RANK {
-            return Err(K::TooManyDimensions {
-                key: key.to_string(),
-                rank: self.shape.len(),
-                max: super::MAX_RANK,
-            });
-        }
+        check_kind(key, self.dtype, &self.shape)?;
         let size = self.dtype.size_bytes() as u64;
         let overclaim = |claimed: u64, actual: usize| K::SizeMismatch {
             key: key.to_string(),
@@ -217,6 +205,25 @@ impl TensorSlot<'_> {
             stored_as: self.dtype,
         }
     }
+}
+
+/// Checks what a tensor is, before its bytes are read: a float type and a sane rank.
+pub(crate) fn check_kind(key: &str, dtype: StoredDType, shape: &[usize]) -> Result<(), super::WeightErrorKind> {
+    use super::WeightErrorKind as K;
+    if !dtype.is_float() {
+        return Err(K::UnsupportedDType {
+            key: key.to_string(),
+            dtype: dtype.name().to_string(),
+        });
+    }
+    if shape.len() > super::MAX_RANK {
+        return Err(K::TooManyDimensions {
+            key: key.to_string(),
+            rank: shape.len(),
+            max: super::MAX_RANK,
+        });
+    }
+    Ok(())
 }
 
 /// A dense tensor in row-major order.

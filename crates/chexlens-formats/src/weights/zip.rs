@@ -67,7 +67,9 @@ fn find_end_record(bytes: &[u8]) -> Result<usize, WeightErrorKind> {
         .ok_or_else(|| damaged("no end-of-central-directory record (the file is truncated)"))
 }
 
-fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
+/// Reads the end records of `bytes`, a file's last bytes starting at
+/// offset `base` of the file (0 for the whole file).
+fn read_directory(bytes: &[u8], base: u64) -> Result<Directory, WeightErrorKind> {
     let end = find_end_record(bytes)?;
     let mut r = reader(bytes, end + 4);
     let (disk, directory_disk) = (r.u16()?, r.u16()?);
@@ -90,8 +92,11 @@ fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
         });
     }
     let mut l = reader(bytes, locator.unwrap_or(0) + 8);
-    let record = to_usize(l.u64()?, "the zip64 end record")?;
-    let mut r = reader(bytes, record);
+    let record = l
+        .u64()?
+        .checked_sub(base)
+        .ok_or_else(|| damaged("the zip64 end record lies before the central directory"))?;
+    let mut r = reader(bytes, to_usize(record, "the zip64 end record")?);
     if r.u32()? != ZIP64_END_OF_CENTRAL_DIRECTORY {
         return Err(damaged("the zip64 end record is missing"));
     }
@@ -100,6 +105,75 @@ fn read_directory(bytes: &[u8]) -> Result<Directory, WeightErrorKind> {
     let size = r.u64()?;
     let offset = r.u64()?;
     Ok(Directory { offset, size, entries })
+}
+
+/// One entry as the central directory lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentralEntry {
+    pub name: String,
+    pub crc32: u32,
+    pub size: u64,
+    /// Where its local header starts in the file.
+    pub header_offset: u64,
+}
+
+/// The central directory of `bytes`, a file's last bytes starting at offset
+/// `base` (0 for the whole file), and where it starts in the file. Only
+/// stored entries whose two sizes agree are accepted.
+pub fn central_directory(bytes: &[u8], base: u64) -> Result<(Vec<CentralEntry>, u64), WeightErrorKind> {
+    let directory = read_directory(bytes, base)?;
+    let start = directory
+        .offset
+        .checked_sub(base)
+        .ok_or_else(|| damaged("the central directory lies before the end of the entries"))?;
+    let start = to_usize(start, "the central directory")?;
+    let size = to_usize(directory.size, "the central directory")?;
+    if start.checked_add(size).is_none_or(|end| end > bytes.len()) {
+        return Err(damaged("the central directory lies beyond the end of the file"));
+    }
+    if directory.entries > MAX_ENTRIES as u64 {
+        return Err(damaged(format!(
+            "the archive claims {} entries; a weight file has far fewer than {MAX_ENTRIES}",
+            directory.entries
+        )));
+    }
+    let mut entries = Vec::new();
+    let mut r = reader(bytes, start);
+    for _ in 0..directory.entries {
+        if r.u32()? != CENTRAL_HEADER {
+            return Err(damaged("a central directory entry is damaged"));
+        }
+        r.skip(2 + 2 + 2)?;
+        let method = r.u16()?;
+        r.skip(4)?;
+        let crc32 = r.u32()?;
+        let mut compressed = u64::from(r.u32()?);
+        let mut uncompressed = u64::from(r.u32()?);
+        let (name_len, extra_len, comment_len) = (r.u16()? as usize, r.u16()? as usize, r.u16()? as usize);
+        r.skip(2 + 2 + 4)?;
+        let mut header_offset = u64::from(r.u32()?);
+        let name = std::str::from_utf8(r.take(name_len)?)
+            .map_err(|_| damaged("an entry name is not UTF-8"))?
+            .to_owned();
+        let extra = r.take(extra_len)?;
+        r.skip(comment_len)?;
+        zip64_values(extra, (&mut uncompressed, &mut compressed), &mut header_offset)?;
+        if method != 0 {
+            return Err(WeightErrorKind::CompressedEntry(format!(
+                "{name}: compression method {method}"
+            )));
+        }
+        if compressed != uncompressed {
+            return Err(damaged(format!("{name}: a stored entry whose two sizes differ")));
+        }
+        entries.push(CentralEntry {
+            name,
+            crc32,
+            size: uncompressed,
+            header_offset,
+        });
+    }
+    Ok((entries, directory.offset))
 }
 
 /// Reads a zip64 extra field's values for the fields the header left at their maximum.
@@ -123,50 +197,140 @@ fn zip64_values(extra: &[u8], sizes: (&mut u64, &mut u64), header_offset: &mut u
     Ok(())
 }
 
+/// The signature that opens a data descriptor (optional in the format).
+const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
+/// Flag bit 3: the CRC and sizes follow the data in a data descriptor,
+/// as `torch.save` writes every entry.
+const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
+/// Bytes that always decide a data descriptor: the longest form (signature,
+/// CRC, two 8-byte sizes) and the signature of the header after it.
+pub const DESCRIPTOR_LOOKAHEAD: usize = 4 + 4 + 16 + 4;
+
+/// A local file header, read as the archive streams in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalHeader {
+    pub name: String,
+    /// The CRC and size, unless a data descriptor after the data gives them.
+    pub declared: Option<(u32, u64)>,
+    /// The header's length, name and extra field included.
+    pub len: usize,
+}
+
+/// What the bytes at the start of an archive's next record are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextRecord {
+    /// More bytes are needed to tell.
+    Incomplete,
+    Local(LocalHeader),
+    /// The central directory (or the end records): the entries are over.
+    Directory,
+}
+
+/// Reads the record that starts `bytes`, where a local header or the
+/// central directory must begin.
+pub fn next_record(bytes: &[u8]) -> Result<NextRecord, WeightErrorKind> {
+    if bytes.len() < 4 {
+        return Ok(NextRecord::Incomplete);
+    }
+    let signature = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if [CENTRAL_HEADER, END_OF_CENTRAL_DIRECTORY, ZIP64_END_OF_CENTRAL_DIRECTORY].contains(&signature) {
+        return Ok(NextRecord::Directory);
+    }
+    if signature != LOCAL_HEADER {
+        return Err(damaged("an entry's header is missing where it should start"));
+    }
+    if bytes.len() < 30 {
+        return Ok(NextRecord::Incomplete);
+    }
+    let mut r = reader(bytes, 6);
+    let flags = r.u16()?;
+    let method = r.u16()?;
+    r.skip(4)?;
+    let crc32 = r.u32()?;
+    let mut compressed = u64::from(r.u32()?);
+    let mut uncompressed = u64::from(r.u32()?);
+    let (name_len, extra_len) = (r.u16()? as usize, r.u16()? as usize);
+    let len = 30 + name_len + extra_len;
+    if bytes.len() < len {
+        return Ok(NextRecord::Incomplete);
+    }
+    // Methods the format defines (stored, deflate, bzip2, lzma, zstd, xz,
+    // ...); anything else is not a header at all.
+    if ![0, 8, 9, 12, 14, 93, 95, 98].contains(&method) {
+        return Err(damaged("an entry's header is damaged"));
+    }
+    let name = std::str::from_utf8(r.take(name_len)?)
+        .map_err(|_| damaged("an entry name is not UTF-8"))?
+        .to_owned();
+    if method != 0 {
+        let shown: String = name.chars().take(120).collect();
+        return Err(WeightErrorKind::CompressedEntry(format!(
+            "{shown}: compression method {method}"
+        )));
+    }
+    let declared = if flags & FLAG_DATA_DESCRIPTOR != 0 {
+        None
+    } else {
+        let mut unused = 0;
+        zip64_values(r.take(extra_len)?, (&mut uncompressed, &mut compressed), &mut unused)?;
+        if compressed != uncompressed {
+            return Err(damaged(format!("{name}: a stored entry whose two sizes differ")));
+        }
+        Some((crc32, uncompressed))
+    };
+    Ok(NextRecord::Local(LocalHeader { name, declared, len }))
+}
+
+/// Whether `bytes` open with the data descriptor of an entry of `size`
+/// bytes with `crc32`, followed by the next record's signature: its length
+/// if so. The forms with and without the signature and with 4- or 8-byte
+/// sizes are all tried; `bytes` must hold [`DESCRIPTOR_LOOKAHEAD`] bytes
+/// unless the file ends sooner.
+pub fn data_descriptor(bytes: &[u8], crc32: u32, size: u64) -> Option<usize> {
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    let opens_record = |at: usize| u32_at(at).is_some_and(|s| s == LOCAL_HEADER || s == CENTRAL_HEADER);
+    let signed = usize::from(u32_at(0) == Some(DATA_DESCRIPTOR)) * 4;
+    [signed, 0].into_iter().find_map(|start| {
+        if u32_at(start) != Some(crc32) {
+            return None;
+        }
+        let short = start + 12;
+        let long = start + 20;
+        if u32_at(start + 4).map(u64::from) == Some(size)
+            && u32_at(start + 8).map(u64::from) == Some(size)
+            && opens_record(short)
+        {
+            Some(short)
+        } else if u64_at(start + 4) == Some(size) && u64_at(start + 12) == Some(size) && opens_record(long) {
+            Some(long)
+        } else {
+            None
+        }
+    })
+}
+
 impl<'a> StoredArchive<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, WeightErrorKind> {
-        let directory = read_directory(bytes)?;
-        let start = to_usize(directory.offset, "the central directory")?;
-        let size = to_usize(directory.size, "the central directory")?;
-        if start.checked_add(size).is_none_or(|end| end > bytes.len()) {
-            return Err(damaged("the central directory lies beyond the end of the file"));
-        }
-        if directory.entries > MAX_ENTRIES as u64 {
-            return Err(damaged(format!(
-                "the archive claims {} entries; a weight file has far fewer than {MAX_ENTRIES}",
-                directory.entries
-            )));
-        }
+        let (listed, start) = central_directory(bytes, 0)?;
+        let start = to_usize(start, "the central directory")?;
         let mut entries = BTreeMap::new();
-        let mut r = reader(bytes, start);
-        for _ in 0..directory.entries {
-            if r.u32()? != CENTRAL_HEADER {
-                return Err(damaged("a central directory entry is damaged"));
-            }
-            r.skip(2 + 2 + 2)?;
-            let method = r.u16()?;
-            r.skip(4)?;
-            let crc32 = r.u32()?;
-            let mut compressed = u64::from(r.u32()?);
-            let mut uncompressed = u64::from(r.u32()?);
-            let (name_len, extra_len, comment_len) = (r.u16()? as usize, r.u16()? as usize, r.u16()? as usize);
-            r.skip(2 + 2 + 4)?;
-            let mut header_offset = u64::from(r.u32()?);
-            let name = std::str::from_utf8(r.take(name_len)?)
-                .map_err(|_| damaged("an entry name is not UTF-8"))?
-                .to_owned();
-            let extra = r.take(extra_len)?;
-            r.skip(comment_len)?;
-            zip64_values(extra, (&mut uncompressed, &mut compressed), &mut header_offset)?;
-            if method != 0 {
-                return Err(WeightErrorKind::CompressedEntry(format!(
-                    "{name}: compression method {method}"
-                )));
-            }
-            if compressed != uncompressed {
-                return Err(damaged(format!("{name}: a stored entry whose two sizes differ")));
-            }
-            let data = Self::entry_data(bytes, &name, header_offset, uncompressed, start)?;
+        for CentralEntry {
+            name,
+            crc32,
+            size,
+            header_offset,
+        } in listed
+        {
+            let data = Self::entry_data(bytes, &name, header_offset, size, start)?;
             entries.entry(name).or_insert(Entry { data, crc32 });
         }
         Ok(Self { bytes, entries })
