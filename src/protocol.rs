@@ -117,7 +117,7 @@ pub enum LoadStage {
     Download,
     /// Reading a file kept for offline use.
     Cached,
-    Verify,
+    /// Reading a picked file.
     Read,
     Prepare,
 }
@@ -127,7 +127,6 @@ impl LoadStage {
         match self {
             LoadStage::Download => "Downloading",
             LoadStage::Cached => "Reading from the offline copy",
-            LoadStage::Verify => "Verifying",
             LoadStage::Read => "Reading weights",
             LoadStage::Prepare => "Preparing model",
         }

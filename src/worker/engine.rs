@@ -8,10 +8,12 @@ use crate::passes::KeptPasses;
 use crate::protocol::Backend;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
+use chexlens_model::weights::{Expect, WeightStream};
 use chexlens_model::{
     Analysis, AnalysisError, ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, Prediction, StateDict,
     XrayImage,
 };
+use js_sys::Uint8Array;
 use std::cell::RefCell;
 
 /// Told to the user when a member worker stops.
@@ -26,9 +28,16 @@ pub struct EnginePlan {
     pub parallel: usize,
 }
 
-/// A model being put together as its weight files arrive.
+/// A model being put together as its weight files arrive, each read as
+/// its bytes stream in: [`Assembly::open`], [`Assembly::push`] the
+/// bytes, [`Assembly::close`].
 pub enum Assembly {
-    Here { weights: Vec<StateDict>, device: Device },
+    Here {
+        weights: Vec<StateDict>,
+        /// The file being read.
+        reading: Option<Box<WeightStream>>,
+        device: Device,
+    },
     Pool(PoolBuilder),
 }
 
@@ -45,6 +54,7 @@ impl EnginePlan {
         }
         Assembly::Here {
             weights: Vec::with_capacity(members),
+            reading: None,
             device: self.device.clone(),
         }
     }
@@ -58,14 +68,39 @@ fn pool_message(e: PoolError) -> String {
 }
 
 impl Assembly {
-    /// Parses the next member's weight file.
-    pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+    /// Starts the next member's weight file, named `name` in messages. A
+    /// file opened again (its offline copy failed part-way) starts over.
+    pub async fn open(&mut self, name: &str) -> Result<(), String> {
         match self {
-            Assembly::Here { weights, .. } => {
-                weights.push(StateDict::read_model(bytes, name, None).map_err(|e| e.to_string())?);
+            Assembly::Here { reading, .. } => {
+                *reading = Some(Box::new(WeightStream::new(name, Expect::AnyArchitecture)));
                 Ok(())
             }
-            Assembly::Pool(pool) => pool.read(name, bytes).await.map_err(pool_message),
+            Assembly::Pool(pool) => pool.open(name).await.map_err(pool_message),
+        }
+    }
+
+    /// The open file's next bytes, as they arrived (`chunk`) and copied
+    /// into this worker (`bytes`).
+    pub async fn push(&mut self, chunk: &Uint8Array, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Assembly::Here { reading, .. } => match reading {
+                Some(stream) => stream.push(bytes).map_err(|e| e.to_string()),
+                None => Err(NOT_OPEN.into()),
+            },
+            Assembly::Pool(pool) => pool.push(chunk).await.map_err(pool_message),
+        }
+    }
+
+    /// The open file is whole: its member is read.
+    pub async fn close(&mut self) -> Result<(), String> {
+        match self {
+            Assembly::Here { weights, reading, .. } => {
+                let stream = reading.take().ok_or(NOT_OPEN)?;
+                weights.push(stream.finish().map_err(|e| e.to_string())?);
+                Ok(())
+            }
+            Assembly::Pool(pool) => pool.close().await.map_err(pool_message),
         }
     }
 
@@ -75,7 +110,7 @@ impl Assembly {
         settings: ModelSettings,
     ) -> Result<Engine, String> {
         match self {
-            Assembly::Here { weights, device } => {
+            Assembly::Here { weights, device, .. } => {
                 let ensemble =
                     Ensemble::from_state_dicts(weights, architecture, settings, device).map_err(|e| e.to_string())?;
                 Ok(Engine(Runs::Here {
@@ -123,6 +158,9 @@ impl EngineError {
         }
     }
 }
+
+/// A weight file's bytes came before it was opened (a fault here, not in the file).
+const NOT_OPEN: &str = "weight bytes arrived before their file was opened";
 
 /// Told when heat maps are asked of an analysis that a newer one replaced.
 pub const NOT_CURRENT: &str = "that analysis is no longer current";

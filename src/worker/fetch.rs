@@ -80,10 +80,100 @@ pub fn announced_size(response: &Response, header: &str) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// A response's body read chunk by chunk as it arrives. A body shorter
+/// than `total` is an error, never a model (longer is fine:
+/// Content-Length counts compressed bytes); one longer than `limit` is
+/// refused as it arrives.
+pub struct BodyReader<'a> {
+    reader: Option<ReadableStreamDefaultReader>,
+    total: Option<u64>,
+    limit: u64,
+    signal: &'a AbortSignal,
+    done: u64,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(
+        response: &Response,
+        total: Option<u64>,
+        limit: u64,
+        signal: &'a AbortSignal,
+    ) -> Result<Self, FetchError> {
+        let reader = response.body().map(|body| body.get_reader().unchecked_into());
+        let body = Self {
+            reader,
+            total,
+            limit,
+            signal,
+            done: 0,
+        };
+        if total.is_some_and(|t| t > limit) {
+            return Err(body.too_large());
+        }
+        Ok(body)
+    }
+
+    fn too_large(&self) -> FetchError {
+        FetchError::Failed(format!(
+            "it is larger than the {} MB read for its kind",
+            self.limit >> 20
+        ))
+    }
+
+    /// Bytes read so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// The next chunk, or `None` once the body is whole.
+    pub async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
+        let Some(reader) = &self.reader else {
+            return Ok(None);
+        };
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| failure(self.signal, &e))?;
+        if Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
+            return self.end().map(|()| None);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(|e| failure(self.signal, &e))?
+            .unchecked_into();
+        self.done += u64::from(value.length());
+        if self.done > self.limit {
+            self.stop();
+            return Err(self.too_large());
+        }
+        Ok(Some(value))
+    }
+
+    fn end(&self) -> Result<(), FetchError> {
+        if self.signal.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        match self.total {
+            Some(total) if self.done < total => Err(FetchError::Failed(format!(
+                "the download stopped after {} of {total} bytes",
+                self.done
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops reading: the rest of the body is not wanted.
+    pub fn stop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.cancel();
+        }
+    }
+}
+
 /// Reads a response's body completely, reporting `(done, total)` as chunks
-/// arrive. A body shorter than `total` is an error, never a model (longer is
-/// fine: Content-Length counts compressed bytes); one longer than `limit`
-/// is refused as it arrives.
+/// arrive (see [`BodyReader`]).
 pub async fn read_body(
     response: &Response,
     total: Option<u64>,
@@ -91,46 +181,13 @@ pub async fn read_body(
     signal: &AbortSignal,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, FetchError> {
-    let Some(body) = response.body() else {
-        return Ok(Vec::new());
-    };
-    let too_large = || FetchError::Failed(format!("it is larger than the {} MB read for its kind", limit >> 20));
-    if total.is_some_and(|t| t > limit) {
-        return Err(too_large());
-    }
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failure(signal, &e))?;
-        if Reflect::get(&chunk, &"done".into())
-            .ok()
-            .and_then(|d| d.as_bool())
-            .unwrap_or(true)
-        {
-            break;
-        }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(|e| failure(signal, &e))?
-            .unchecked_into();
+    let mut body = BodyReader::new(response, total, limit, signal)?;
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(limit) as usize);
+    while let Some(chunk) = body.next().await? {
         let start = bytes.len();
-        if (start + value.length() as usize) as u64 > limit {
-            let _ = reader.cancel();
-            return Err(too_large());
-        }
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        progress(bytes.len() as u64, total);
-    }
-    if signal.aborted() {
-        return Err(FetchError::Cancelled);
-    }
-    if let Some(total) = total
-        && (bytes.len() as u64) < total
-    {
-        return Err(FetchError::Failed(format!(
-            "the download stopped after {} of {total} bytes",
-            bytes.len()
-        )));
+        bytes.resize(start + chunk.length() as usize, 0);
+        chunk.copy_to(&mut bytes[start..]);
+        progress(body.done(), total);
     }
     Ok(bytes)
 }

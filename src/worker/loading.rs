@@ -1,14 +1,15 @@
 //! Turning a model source into an ensemble: download (or read the offline
 //! copy), verify, read, prepare, reporting progress and stopping at the
-//! first cancel. Each member is parsed as soon as its bytes are in and its
-//! bytes dropped, so a large ensemble is never held twice.
+//! first cancel. Each member's tensors are read as its bytes stream in
+//! (here or in a member worker) and the bytes dropped, so no weight file
+//! is ever held whole; its checksum is computed on the way.
 
 use super::engine::{Assembly, Engine, EnginePlan};
-use super::fetch::{FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
+use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::model_cache::{self, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, megabytes};
 use chexlens_model::manifest;
-use chexlens_model::weights::{MAX_FILE_BYTES, verify_sha256};
+use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
 use chexlens_model::{Manifest, ModelSettings};
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
@@ -30,6 +31,13 @@ impl From<FetchError> for LoadError {
             FetchError::Cancelled => LoadError::Cancelled,
             FetchError::Failed(m) => LoadError::Failed(m),
         }
+    }
+}
+
+fn download_error(name: &str, e: FetchError) -> LoadError {
+    match e {
+        FetchError::Failed(m) => LoadError::Failed(format!("{name}: download failed: {m}")),
+        FetchError::Cancelled => LoadError::Cancelled,
     }
 }
 
@@ -65,12 +73,6 @@ pub(super) struct ManifestAt<'a> {
 /// A picked weight file: its name, bytes and expected sha256.
 type LocalMember = (String, Uint8Array, Option<String>);
 
-/// One member's bytes and where they came from.
-struct MemberBytes {
-    bytes: Vec<u8>,
-    cached: bool,
-}
-
 impl Loader<'_> {
     fn check_cancel(&self) -> Result<(), LoadError> {
         if self.signal.aborted() {
@@ -89,25 +91,44 @@ impl Loader<'_> {
         }
     }
 
-    /// Verifies a member's checksum and hands it to the model being assembled.
-    async fn read_member(
+    /// Streams a body into the model being assembled as the member `name`,
+    /// checking its sha256 as it arrives, reporting `stage` progress
+    /// under `label`. The first error stops the read.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_member(
         &self,
         assembly: &mut Assembly,
+        body: &mut BodyReader<'_>,
+        total: Option<u64>,
         name: &str,
-        bytes: &[u8],
+        label: &str,
         sha256: Option<&str>,
-    ) -> Result<(), LoadError> {
-        if let Some(expected) = sha256 {
-            (self.progress)(LoadStage::Verify, 0, Some(bytes.len() as u64), name);
-            yield_to_events().await;
-            self.check_cancel()?;
-            verify_sha256(bytes, expected, name).map_err(|e| LoadError::Failed(e.to_string()))?;
+        stage: LoadStage,
+    ) -> Result<u64, LoadError> {
+        assembly.open(name).await.map_err(LoadError::Failed)?;
+        let mut check = sha256.map(Sha256Check::new);
+        // Each chunk is copied into this worker once, for the checksum and
+        // (members read here) the reader; the buffer is reused.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await.map_err(|e| download_error(name, e))? {
+            bytes.resize(chunk.length() as usize, 0);
+            chunk.copy_to(&mut bytes);
+            if let Some(check) = &mut check {
+                check.update(&bytes);
+            }
+            if let Err(message) = assembly.push(&chunk, &bytes).await {
+                body.stop();
+                return Err(LoadError::Failed(message));
+            }
+            (self.progress)(stage, body.done(), total, label);
         }
-        (self.progress)(LoadStage::Read, 0, Some(bytes.len() as u64), name);
-        yield_to_events().await;
+        if let Some(check) = check {
+            check.verify(name).map_err(|e| LoadError::Failed(e.to_string()))?;
+        }
         self.check_cancel()?;
-        assembly.read(name, bytes).await.map_err(LoadError::Failed)?;
-        self.check_cancel()
+        assembly.close().await.map_err(LoadError::Failed)?;
+        self.check_cancel()?;
+        Ok(body.done())
     }
 
     async fn assemble(
@@ -165,35 +186,38 @@ impl Loader<'_> {
         )))
     }
 
-    /// A member from the offline copy if it checks out, else downloaded,
-    /// kept in the cache as it streams in.
+    /// Reads a member from the offline copy if it checks out, else
+    /// downloads it, kept in the cache as it streams in; true when it came
+    /// from (or is now in) the offline copy, with its size.
     /// `name` is the file's in messages, `label` its progress line's.
-    async fn member_bytes(
+    #[allow(clippy::too_many_arguments)]
+    async fn load_member(
         &self,
+        assembly: &mut Assembly,
         url: &str,
         name: &str,
         label: &str,
         sha256: Option<&str>,
         cache: Option<&ModelCache>,
         authorization: Option<&str>,
-    ) -> Result<MemberBytes, LoadError> {
+    ) -> Result<(bool, u64), LoadError> {
         let key = model_cache::member_key(url, sha256);
         // Content-addressed entries are used before the network; entries
         // without a checksum only when the network fails.
         if sha256.is_some()
             && let Some(cache) = cache
-            && let Some(bytes) = self.cached_member(cache, &key, label).await?
+            && let Some(size) = self.cached_member(assembly, cache, &key, name, label).await?
         {
-            return Ok(MemberBytes { bytes, cached: true });
+            return Ok((true, size));
         }
         let response = match fetch_response(url, self.signal, authorization).await {
             Ok(r) => r,
             Err(FetchError::Failed(m)) => {
                 if sha256.is_none()
                     && let Some(cache) = cache
-                    && let Some(bytes) = self.cached_member(cache, &key, label).await?
+                    && let Some(size) = self.cached_member(assembly, cache, &key, name, label).await?
                 {
-                    return Ok(MemberBytes { bytes, cached: true });
+                    return Ok((true, size));
                 }
                 return Err(LoadError::Failed(format!("{name}: download failed: {m}")));
             }
@@ -216,66 +240,79 @@ impl Loader<'_> {
             }),
             _ => None,
         };
-        let bytes = read_body(&response, total, MAX_FILE_BYTES, self.signal, |done, total| {
-            (self.progress)(LoadStage::Download, done, total, label)
-        })
-        .await
-        .map_err(|e| match e {
-            FetchError::Failed(m) => LoadError::Failed(format!("{name}: download failed: {m}")),
-            other => other.into(),
-        });
+        let read = match BodyReader::new(&response, total, MAX_FILE_BYTES, self.signal) {
+            Ok(mut body) => {
+                self.stream_member(assembly, &mut body, total, name, label, sha256, LoadStage::Download)
+                    .await
+            }
+            Err(e) => Err(download_error(name, e)),
+        };
         let mut cached = false;
         if let Some((cache, stored)) = storing {
             // The copy is complete once stored; a body that failed part-way
-            // rejects the store, and a wrong checksum removes the entry.
+            // rejects the store, and a file that failed its checksum or its
+            // reading is not kept.
             let complete = JsFuture::from(stored).await.is_ok();
-            let checks = match (&bytes, sha256) {
-                (Ok(b), Some(expected)) => verify_sha256(b, expected, name).is_ok(),
-                (Ok(_), None) => true,
-                (Err(_), _) => false,
-            };
-            if complete && checks {
+            if complete && read.is_ok() {
                 cached = true;
             } else {
                 cache.delete(&key).await;
             }
         }
-        let bytes = bytes?;
-        self.check_cancel()?;
-        Ok(MemberBytes { bytes, cached })
+        Ok((cached, read?))
     }
 
-    /// An offline copy's bytes, checked again; a copy that fails its check
-    /// is removed and `None` returned.
-    async fn cached_member(&self, cache: &ModelCache, key: &str, label: &str) -> Result<Option<Vec<u8>>, LoadError> {
+    /// Reads a member from its offline copy, checked again as it is read:
+    /// its size, or `None` when there is no copy or it failed (then it is removed).
+    async fn cached_member(
+        &self,
+        assembly: &mut Assembly,
+        cache: &ModelCache,
+        key: &str,
+        name: &str,
+        label: &str,
+    ) -> Result<Option<u64>, LoadError> {
         let Some(response) = cache.get(key).await else {
             return Ok(None);
         };
         let header = |h: &str| response.headers().get(h).ok().flatten();
         let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
         let sha = header(model_cache::SHA256);
-        let read = read_body(&response, size, MAX_FILE_BYTES, self.signal, |done, total| {
-            (self.progress)(LoadStage::Cached, done, total, label)
-        })
-        .await;
-        let bytes = match read {
-            Ok(b) => b,
-            Err(FetchError::Cancelled) => return Err(LoadError::Cancelled),
-            Err(FetchError::Failed(_)) => {
-                cache.delete(key).await;
-                return Ok(None);
-            }
-        };
-        let intact = match (&sha, size) {
-            (Some(expected), _) => verify_sha256(&bytes, expected, label).is_ok(),
-            (None, Some(size)) => bytes.len() as u64 == size,
-            (None, None) => false,
-        };
-        if !intact {
+        if sha.is_none() && size.is_none() {
             cache.delete(key).await;
             return Ok(None);
         }
-        Ok(Some(bytes))
+        let read = match BodyReader::new(&response, size, MAX_FILE_BYTES, self.signal) {
+            Ok(mut body) => {
+                let read = self
+                    .stream_member(
+                        assembly,
+                        &mut body,
+                        size,
+                        name,
+                        label,
+                        sha.as_deref(),
+                        LoadStage::Cached,
+                    )
+                    .await;
+                // Without a checksum, the copy must be exactly the size kept with it.
+                match (read, size) {
+                    (Ok(read), Some(size)) if sha.is_none() && read != size => Err(LoadError::Failed(
+                        "the offline copy is not the size it was kept at".into(),
+                    )),
+                    (read, _) => read,
+                }
+            }
+            Err(e) => Err(download_error(name, e)),
+        };
+        match read {
+            Ok(read) => Ok(Some(read)),
+            Err(LoadError::Cancelled) => Err(LoadError::Cancelled),
+            Err(LoadError::Failed(_)) => {
+                cache.delete(key).await;
+                Ok(None)
+            }
+        }
     }
 
     pub(super) async fn load_url(&self, url: &str) -> Result<Loaded, LoadError> {
@@ -325,13 +362,12 @@ impl Loader<'_> {
                 (_, Some(total)) => format!("{name} (file {} of {count}, {} in all)", i + 1, megabytes(total)),
             };
             let sha = member.sha256.as_deref();
-            let fetched = self
-                .member_bytes(&url, &name, &label, sha, cache, authorization)
+            let (cached, size) = self
+                .load_member(&mut assembly, &url, &name, &label, sha, cache, authorization)
                 .await?;
-            all_cached &= fetched.cached;
-            total_bytes += fetched.bytes.len() as u64;
+            all_cached &= cached;
+            total_bytes += size;
             keys.push(model_cache::member_key(&url, sha));
-            self.read_member(&mut assembly, &name, &fetched.bytes, sha).await?;
         }
         let name = manifest.name.clone();
         let member_sha256 = manifest.members.iter().map(|m| m.sha256.clone()).collect();
@@ -362,6 +398,41 @@ impl Loader<'_> {
             offline,
             member_sha256,
         })
+    }
+
+    /// A picked file, read in pieces as a download would be: only a piece
+    /// at a time is copied into this worker.
+    async fn read_local_member(
+        &self,
+        assembly: &mut Assembly,
+        name: &str,
+        file: &Uint8Array,
+        sha256: Option<&str>,
+    ) -> Result<(), LoadError> {
+        assembly.open(name).await.map_err(LoadError::Failed)?;
+        let mut check = sha256.map(Sha256Check::new);
+        let total = file.length();
+        let mut bytes = Vec::new();
+        let mut at = 0;
+        while at < total {
+            let end = total.min(at + READ_PIECE_BYTES as u32);
+            let piece = file.subarray(at, end);
+            bytes.resize(piece.length() as usize, 0);
+            piece.copy_to(&mut bytes);
+            if let Some(check) = &mut check {
+                check.update(&bytes);
+            }
+            assembly.push(&piece, &bytes).await.map_err(LoadError::Failed)?;
+            at = end;
+            (self.progress)(LoadStage::Read, u64::from(at), Some(u64::from(total)), name);
+            yield_to_events().await;
+            self.check_cancel()?;
+        }
+        if let Some(check) = check {
+            check.verify(name).map_err(|e| LoadError::Failed(e.to_string()))?;
+        }
+        assembly.close().await.map_err(LoadError::Failed)?;
+        self.check_cancel()
     }
 
     /// Picked files: a manifest with its weights, or one to three weight files.
@@ -408,10 +479,9 @@ impl Loader<'_> {
         };
         let member_sha256 = members.iter().map(|(_, _, sha)| sha.clone()).collect();
         let mut assembly = self.plan.assembly(members.len()).await;
-        for (member, bytes, sha) in members {
-            // One member's bytes in wasm memory at a time.
-            let bytes = bytes.to_vec();
-            self.read_member(&mut assembly, &member, &bytes, sha.as_deref()).await?;
+        for (member, file, sha) in members {
+            self.read_local_member(&mut assembly, &member, &file, sha.as_deref())
+                .await?;
         }
         let (engine, demo) = self.assemble(assembly, manifest, name.clone()).await?;
         Ok(Loaded {

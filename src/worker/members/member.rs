@@ -5,6 +5,7 @@
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
 use crate::transport;
+use chexlens_model::weights::{Expect, WeightStream};
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError};
 use js_sys::Uint8Array;
 use std::cell::RefCell;
@@ -15,11 +16,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 /// Why a member worker could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 enum MemberError {
-    #[error("no weight file was opened before it was closed")]
+    #[error("weight bytes arrived before their file was opened")]
     NoFile,
-    /// The browser would not give this worker room for the file.
-    #[error("{name}: the browser would not give a member worker the {} MB this file needs; close other tabs, or load fewer members", size >> 20)]
-    NoRoom { name: String, size: u64 },
     #[error("{0}")]
     Weights(#[from] WeightError),
     #[error("{0}")]
@@ -34,8 +32,10 @@ enum MemberError {
 
 #[derive(Default)]
 struct State {
-    /// The weight file arriving in pieces, and its name.
-    receiving: Option<(String, Vec<u8>)>,
+    /// The weight file being read as its pieces arrive.
+    receiving: Option<WeightStream>,
+    /// Where each piece is copied into this worker's memory (reused).
+    piece: Vec<u8>,
     read: Vec<StateDict>,
     ensemble: Option<Rc<Ensemble>>,
     /// Kept backbone passes, for heat maps.
@@ -71,28 +71,26 @@ pub fn run() {
 
 async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array>) -> Result<FromMember, MemberError> {
     match message {
-        ToMember::Open { name, size } => {
-            let mut file = Vec::new();
-            file.try_reserve_exact(size as usize).map_err(|_| MemberError::NoRoom {
-                name: name.clone(),
-                size,
-            })?;
-            state.borrow_mut().receiving = Some((name, file));
+        ToMember::Open { name } => {
+            state.borrow_mut().receiving = Some(WeightStream::new(&name, Expect::AnyArchitecture));
             Ok(FromMember::Read)
         }
         ToMember::Append => {
-            // Copied into the file and dropped at once: no piece outlives its message.
-            if let (Some((_, file)), Some(piece)) = (state.borrow_mut().receiving.as_mut(), bytes.first()) {
-                let start = file.len();
-                file.resize(start + piece.length() as usize, 0);
-                piece.copy_to(&mut file[start..]);
+            // Each piece's tensors are read at once; the piece is dropped
+            // and its room reused by the next.
+            let mut state = state.borrow_mut();
+            let State { receiving, piece, .. } = &mut *state;
+            let stream = receiving.as_mut().ok_or(MemberError::NoFile)?;
+            if let Some(bytes) = bytes.first() {
+                piece.resize(bytes.length() as usize, 0);
+                bytes.copy_to(piece);
+                stream.push(piece)?;
             }
             Ok(FromMember::Read)
         }
         ToMember::Close => {
-            let (name, file) = state.borrow_mut().receiving.take().ok_or(MemberError::NoFile)?;
-            let weights = StateDict::read_model(&file, &name, None)?;
-            drop(file);
+            let stream = state.borrow_mut().receiving.take().ok_or(MemberError::NoFile)?;
+            let weights = stream.finish()?;
             state.borrow_mut().read.push(weights);
             Ok(FromMember::Read)
         }

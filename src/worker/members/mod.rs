@@ -174,6 +174,31 @@ const PIECE_BYTES: usize = 8 << 20;
 /// member worker copying, few enough that they never add up to a file.
 const PIECES_IN_FLIGHT: usize = 2;
 
+fn not_open() -> PoolError {
+    PoolError::Failed("weight bytes arrived before their file was opened".into())
+}
+
+impl Upload {
+    /// Sends a piece, once fewer than [`PIECES_IN_FLIGHT`] are unanswered.
+    async fn send(&mut self, worker: &MemberWorker, piece: Uint8Array) -> Result<(), PoolError> {
+        if self.in_flight.len() == PIECES_IN_FLIGHT
+            && let Some(sent) = self.in_flight.pop_front()
+        {
+            expect_read(sent.reply().await?)?;
+        }
+        self.in_flight.push_back(worker.send(ToMember::Append, vec![piece]));
+        Ok(())
+    }
+
+    /// Waits for every piece sent to be answered.
+    async fn settle(self) -> Result<(), PoolError> {
+        for sent in self.in_flight {
+            expect_read(sent.reply().await?)?;
+        }
+        Ok(())
+    }
+}
+
 fn expect_read(reply: (FromMember, Vec<Uint8Array>)) -> Result<(), PoolError> {
     match reply {
         (FromMember::Read, _) => Ok(()),
@@ -211,6 +236,17 @@ async fn ask_all<T>(
 pub struct PoolBuilder {
     workers: Vec<MemberWorker>,
     read: usize,
+    /// The file on its way to a member worker.
+    sending: Option<Upload>,
+}
+
+/// A weight file going to a member worker in pieces: each piece is filled
+/// from the download's chunks in JavaScript memory and transferred.
+struct Upload {
+    worker: usize,
+    piece: Uint8Array,
+    filled: u32,
+    in_flight: VecDeque<Sent>,
 }
 
 impl PoolBuilder {
@@ -229,34 +265,64 @@ impl PoolBuilder {
                 (other, _) => return Err(unexpected(other)),
             }
         }
-        Ok(Self { workers, read: 0 })
+        Ok(Self {
+            workers,
+            read: 0,
+            sending: None,
+        })
     }
 
-    /// Hands the next member's weight file to its worker, which parses it.
-    /// Member `i` goes to worker `i % workers`. The file travels in pieces,
-    /// so that neither worker ever holds a second whole copy of it outside
-    /// its wasm memory.
-    pub async fn read(&mut self, name: &str, bytes: &[u8]) -> Result<(), PoolError> {
-        let worker = &self.workers[self.read % self.workers.len()];
-        self.read += 1;
-        let open = ToMember::Open {
-            name: name.into(),
-            size: bytes.len() as u64,
-        };
-        expect_read(worker.send(open, Vec::new()).reply().await?)?;
-        let mut in_flight: VecDeque<Sent> = VecDeque::with_capacity(PIECES_IN_FLIGHT);
-        for piece in bytes.chunks(PIECE_BYTES) {
-            if in_flight.len() == PIECES_IN_FLIGHT
-                && let Some(sent) = in_flight.pop_front()
-            {
-                expect_read(sent.reply().await?)?;
+    /// Starts the next member's weight file: member `i` goes to worker
+    /// `i % workers`, which reads it as its pieces arrive. Opened again, a
+    /// file starts over.
+    pub async fn open(&mut self, name: &str) -> Result<(), PoolError> {
+        if let Some(upload) = self.sending.take() {
+            upload.settle().await?;
+        }
+        let worker = self.read % self.workers.len();
+        let open = ToMember::Open { name: name.into() };
+        expect_read(self.workers[worker].send(open, Vec::new()).reply().await?)?;
+        self.sending = Some(Upload {
+            worker,
+            piece: Uint8Array::new_with_length(PIECE_BYTES as u32),
+            filled: 0,
+            in_flight: VecDeque::with_capacity(PIECES_IN_FLIGHT),
+        });
+        Ok(())
+    }
+
+    /// The open file's next bytes.
+    pub async fn push(&mut self, chunk: &Uint8Array) -> Result<(), PoolError> {
+        let upload = self.sending.as_mut().ok_or_else(not_open)?;
+        let worker = &self.workers[upload.worker];
+        let mut at = 0;
+        while at < chunk.length() {
+            let room = PIECE_BYTES as u32 - upload.filled;
+            let take = room.min(chunk.length() - at);
+            upload.piece.set(&chunk.subarray(at, at + take), upload.filled);
+            upload.filled += take;
+            at += take;
+            if upload.filled == PIECE_BYTES as u32 {
+                let full = std::mem::replace(&mut upload.piece, Uint8Array::new_with_length(PIECE_BYTES as u32));
+                upload.filled = 0;
+                upload.send(worker, full).await?;
             }
-            in_flight.push_back(worker.send(ToMember::Append, vec![Uint8Array::from(piece)]));
         }
-        for sent in in_flight {
-            expect_read(sent.reply().await?)?;
+        Ok(())
+    }
+
+    /// The open file is whole: its member worker reads its last bytes.
+    pub async fn close(&mut self) -> Result<(), PoolError> {
+        let mut upload = self.sending.take().ok_or_else(not_open)?;
+        let worker = &self.workers[upload.worker];
+        if upload.filled > 0 {
+            let last = upload.piece.slice(0, upload.filled);
+            upload.send(worker, last).await?;
         }
-        expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)
+        upload.settle().await?;
+        expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)?;
+        self.read += 1;
+        Ok(())
     }
 
     /// Builds every worker's members at once; they must share one architecture.

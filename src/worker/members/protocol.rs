@@ -16,13 +16,12 @@ pub struct Envelope<T> {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToMember {
-    /// A weight file of `size` bytes follows in `Append` pieces: room for
-    /// it is set aside now, so that a member that cannot fit is refused
-    /// before it is sent.
-    Open { name: String, size: u64 },
+    /// A weight file follows in `Append` pieces, read as they arrive;
+    /// a file opened again starts over.
+    Open { name: String },
     /// The next piece of the open file, in the message's first byte buffer.
     Append,
-    /// The open file is whole: parse it and keep it.
+    /// The open file is whole: keep its member.
     Close,
     /// Build the members read so far, in order.
     Build {
