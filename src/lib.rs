@@ -1,6 +1,7 @@
 //! The chexlens page: a Leptos UI (`app`) on the main thread and a Web Worker
 //! (`worker`) that owns the model, talking through `protocol`.
 
+pub mod memory_budget;
 pub mod passes;
 pub mod protocol;
 

@@ -77,6 +77,11 @@ pub enum ToWorker {
         /// (`?workers=`); `None`: one per member where the browser reports
         /// several cores.
         workers: Option<usize>,
+        /// Load only the ensemble's first members (an offer after
+        /// [`FromWorker::ModelTooLarge`]); `None` loads them all.
+        members: Option<usize>,
+        /// `navigator.deviceMemory` as the page reads it (GB), where reported.
+        memory_gb: Option<f64>,
     },
     /// Stops the model load in progress.
     CancelLoad,
@@ -151,6 +156,29 @@ pub struct ModelInfo {
     pub input: InputConfig,
     /// Each member's sha256, where its manifest gives one.
     pub member_sha256: Vec<Option<String>>,
+    /// Members in the whole ensemble, when fewer were loaded (`members`).
+    pub of_members: Option<usize>,
+}
+
+/// A model refused because it would not fit in memory, with what can be
+/// offered instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TooLarge {
+    pub message: String,
+    /// Members in the ensemble.
+    pub members: usize,
+    /// How many of them fit the memory reported, where that is known.
+    pub fitting: Option<usize>,
+    /// Whether loading them all in one worker is offered.
+    pub one_worker: bool,
+}
+
+impl TooLarge {
+    /// The smaller ensemble to offer: what fits, else one member fewer.
+    pub fn fewer_members(&self) -> Option<usize> {
+        let fewer = self.fitting.unwrap_or(self.members.saturating_sub(1));
+        (1..self.members).contains(&fewer).then_some(fewer)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +195,8 @@ pub enum FromWorker {
     ModelFailed {
         message: String,
     },
+    /// The model would not fit in memory: nothing of it is kept.
+    ModelTooLarge(TooLarge),
     LoadCancelled,
     /// A decoded DICOM or grey image. The message's first byte buffer is
     /// its 8-bit grey preview, `width` x `height`; with `levels`, the second

@@ -57,14 +57,11 @@ pub fn HubForm() -> impl IntoView {
         }
         let secret = token.get_untracked().trim().to_string();
         token.set(String::new());
-        actions.load_model(
-            ModelSource::Hub {
-                endpoint: endpoint.get_untracked().trim().to_string(),
-                repo: named,
-                token: (!secret.is_empty()).then_some(secret),
-            },
-            Vec::new(),
-        );
+        actions.load_model(ModelSource::Hub {
+            endpoint: endpoint.get_untracked().trim().to_string(),
+            repo: named,
+            token: (!secret.is_empty()).then_some(secret),
+        });
     };
 
     view! {

@@ -68,10 +68,82 @@ pub struct Actions {
     state: AppState,
     backend: StoredValue<Option<Backend>>,
     workers: StoredValue<Option<usize>>,
+    /// What the last model load was asked of, kept only while it loads or
+    /// its offer to load less is open (a Hub token is kept no longer).
+    last_load: StoredValue<Option<LoadRequest>, LocalStorage>,
+}
+
+/// A model load as the user asked for it.
+#[derive(Clone)]
+enum LoadRequest {
+    Source(ModelSource),
+    /// Picked files, read again for another try (their bytes go to the worker).
+    Files(Vec<web_sys::File>),
+}
+
+/// `navigator.deviceMemory` (GB), where the browser reports it.
+fn device_memory_gb() -> Option<f64> {
+    let navigator = web_sys::window()?.navigator();
+    js_sys::Reflect::get(&navigator, &"deviceMemory".into()).ok()?.as_f64()
 }
 
 impl Actions {
-    pub fn load_model(&self, source: ModelSource, files: Vec<Uint8Array>) {
+    pub fn load_model(&self, source: ModelSource) {
+        self.last_load.set_value(Some(LoadRequest::Source(source.clone())));
+        self.send_load(source, Vec::new(), None, self.workers.get_value());
+    }
+
+    /// Loads picked or dropped model files: weight files, with their manifest or not.
+    pub fn load_model_files(&self, files: Vec<web_sys::File>) {
+        self.last_load.set_value(Some(LoadRequest::Files(files.clone())));
+        self.send_files(files, None, self.workers.get_value());
+    }
+
+    /// Loads the last model again with only its first `members`, or in
+    /// `workers` workers: the offer after it would not fit in memory.
+    pub fn load_less(&self, members: Option<usize>, workers: Option<usize>) {
+        let workers = workers.or(self.workers.get_value());
+        match self.last_load.get_value() {
+            Some(LoadRequest::Source(source)) => self.send_load(source, Vec::new(), members, workers),
+            Some(LoadRequest::Files(files)) => self.send_files(files, members, workers),
+            None => {}
+        }
+    }
+
+    /// The load is over: what it was asked of is not kept.
+    pub fn forget_last_load(&self) {
+        self.last_load.set_value(None);
+    }
+
+    fn send_files(&self, files: Vec<web_sys::File>, members: Option<usize>, workers: Option<usize>) {
+        let actions = *self;
+        leptos::task::spawn_local(async move {
+            let mut names = Vec::new();
+            let mut bytes = Vec::new();
+            for file in &files {
+                // Straight into JavaScript memory: a model file never passes
+                // through the page's own wasm memory.
+                match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                    Ok(buffer) => {
+                        names.push(file.name());
+                        bytes.push(Uint8Array::new(&buffer));
+                    }
+                    Err(_) => {
+                        actions
+                            .state
+                            .error
+                            .set(Some(format!("{}: the file could not be read", file.name())));
+                        return;
+                    }
+                }
+            }
+            if !names.is_empty() {
+                actions.send_load(ModelSource::LocalFiles(names), bytes, members, workers);
+            }
+        });
+    }
+
+    fn send_load(&self, source: ModelSource, files: Vec<Uint8Array>, members: Option<usize>, workers: Option<usize>) {
         self.state.error.set(None);
         let allowed = match &source {
             ModelSource::ManifestUrl(url) => Allowed {
@@ -88,7 +160,9 @@ impl Actions {
         let message = ToWorker::LoadModel {
             source,
             backend: self.backend.get_value(),
-            workers: self.workers.get_value(),
+            workers,
+            members,
+            memory_gb: device_memory_gb(),
         };
         self.client.with_value(|c| c.send(&message, files));
     }
@@ -225,11 +299,21 @@ pub fn App() -> impl IntoView {
         state,
         backend: StoredValue::new(options.backend),
         workers: StoredValue::new(options.workers),
+        last_load: StoredValue::new_local(None),
     };
     provide_context(actions);
     if let Some(url) = options.model_url.clone() {
-        actions.load_model(ModelSource::ManifestUrl(url), Vec::new());
+        actions.load_model(ModelSource::ManifestUrl(url));
     }
+    // A load that ended, other than in an offer to load less, is forgotten.
+    Effect::new(move |_| {
+        if matches!(
+            state.model.get(),
+            ModelStatus::Ready(_) | ModelStatus::Error(_) | ModelStatus::None
+        ) {
+            actions.forget_last_load();
+        }
+    });
     // A new model, image or metadata means a new analysis.
     Effect::new(move |_| {
         state.image.track();

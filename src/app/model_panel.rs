@@ -2,9 +2,8 @@
 
 use super::hub_form::HubForm;
 use super::megabytes;
-use super::{Actions, AppState, ModelStatus, read_file};
-use crate::protocol::ModelSource;
-use js_sys::Uint8Array;
+use super::{Actions, AppState, ModelStatus};
+use crate::protocol::{ModelSource, TooLarge};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
@@ -41,32 +40,16 @@ pub fn ModelPanel() -> impl IntoView {
         let Some(list) = input.files() else { return };
         let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
         input.set_value("");
-        leptos::task::spawn_local(async move {
-            let mut names = Vec::new();
-            let mut bytes = Vec::new();
-            for file in &files {
-                match read_file(file).await {
-                    Ok(b) => {
-                        names.push(file.name());
-                        bytes.push(Uint8Array::from(b.as_slice()));
-                    }
-                    Err(e) => {
-                        state.error.set(Some(e));
-                        return;
-                    }
-                }
-            }
-            if !names.is_empty() {
-                actions.load_model(ModelSource::LocalFiles(names), bytes);
-            }
-        });
+        if !files.is_empty() {
+            actions.load_model_files(files);
+        }
     };
     let load_url = move || {
         let u = url.get_untracked();
         if u.trim().is_empty() {
             state.error.set(Some("enter the address of a model manifest".into()));
         } else {
-            actions.load_model(ModelSource::ManifestUrl(u.trim().to_string()), Vec::new());
+            actions.load_model(ModelSource::ManifestUrl(u.trim().to_string()));
         }
     };
 
@@ -74,13 +57,13 @@ pub fn ModelPanel() -> impl IntoView {
         <div class="panel">
             <h2>"Model"</h2>
             <div class="row">
-                <button data-testid="load-demo" on:click=move |_| actions.load_model(ModelSource::Demo, Vec::new())>
+                <button data-testid="load-demo" on:click=move |_| actions.load_model(ModelSource::Demo)>
                     "Load demo model"
                 </button>
                 <Show when=move || deployed.get()>
                     <button
                         data-testid="load-deployed"
-                        on:click=move |_| actions.load_model(ModelSource::ManifestUrl(DEPLOYED_MANIFEST.into()), Vec::new())
+                        on:click=move |_| actions.load_model(ModelSource::ManifestUrl(DEPLOYED_MANIFEST.into()))
                     >
                         "Load deployed model"
                     </button>
@@ -143,7 +126,10 @@ fn ModelStatusView() -> impl IntoView {
                     <div>
                         <p>
                             <strong>{info.name.clone()}</strong>
-                            {format!(" — {} member{}, on ", info.members, if info.members == 1 { "" } else { "s" })}
+                            {match info.of_members {
+                                Some(all) => format!(" — the first {} of its {all} members, on ", info.members),
+                                None => format!(" — {} member{}, on ", info.members, if info.members == 1 { "" } else { "s" }),
+                            }}
                             <span data-testid="backend">{info.backend.name()}</span>
                             {(info.workers > 1).then(|| view! {
                                 ", in "
@@ -157,6 +143,42 @@ fn ModelStatusView() -> impl IntoView {
                     </div>
                 }.into_any(),
                 ModelStatus::Error(message) => view! { <p class="failed">"Model not loaded: " {message}</p> }.into_any(),
+                ModelStatus::TooLarge(too_large) => view! { <LoadLessOffer too_large/> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// A model that would not fit in memory: why, and what can be loaded instead.
+#[component]
+fn LoadLessOffer(too_large: TooLarge) -> impl IntoView {
+    let actions = expect_context::<Actions>();
+    let fewer = too_large.fewer_members().map(|members| {
+        let all = too_large.members;
+        view! {
+            <button data-testid="load-fewer" on:click=move |_| actions.load_less(Some(members), None)>
+                {format!("Load the first {members} of its {all} members")}
+            </button>
+        }
+    });
+    let one_worker = too_large.one_worker.then(|| {
+        view! {
+            <button data-testid="load-one-worker" on:click=move |_| actions.load_less(None, Some(1))>
+                "Load in one worker"
+            </button>
+        }
+    });
+    let nothing_fits = fewer.is_none() && one_worker.is_none();
+    view! {
+        <div data-testid="too-large">
+            <p class="failed">"Model not loaded: " {too_large.message.clone()} "."</p>
+            {if nothing_fits {
+                view! { <p>"Close other tabs or use a machine with more memory."</p> }.into_any()
+            } else {
+                view! {
+                    <p>"Nothing of it is kept. Fewer members give less accurate numbers than the whole ensemble; the page says how many it ran."</p>
+                    <div class="row">{fewer}{one_worker}</div>
+                }.into_any()
             }}
         </div>
     }

@@ -74,7 +74,7 @@ pub fn OfflineModels() -> impl IntoView {
                                     " "
                                     <span class="size" data-testid="cached-size">{megabytes(model.bytes)}</span>
                                     " "
-                                    <button on:click=move |_| actions.load_model(ModelSource::ManifestUrl(load.source.clone()), Vec::new())>
+                                    <button on:click=move |_| actions.load_model(ModelSource::ManifestUrl(load.source.clone()))>
                                         "Load"
                                     </button>
                                     <button data-testid="remove-cached" on:click=move |_| remove(gone.clone())>"Remove"</button>

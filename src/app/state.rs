@@ -1,6 +1,6 @@
 //! The page's state: what the model, the image and the analysis are doing.
 
-use crate::protocol::{LoadStage, ModelInfo};
+use crate::protocol::{LoadStage, ModelInfo, TooLarge};
 use chexlens_model::cam::CamMap;
 use chexlens_model::input::{GreyLevels, PreviewLevels};
 use chexlens_model::metadata::MetadataChange;
@@ -19,6 +19,8 @@ pub enum ModelStatus {
     },
     Ready(ModelInfo),
     Error(String),
+    /// Refused for memory, with an offer to load less.
+    TooLarge(TooLarge),
 }
 
 impl ModelStatus {
@@ -28,6 +30,7 @@ impl ModelStatus {
             ModelStatus::Loading { .. } => "loading",
             ModelStatus::Ready(_) => "ready",
             ModelStatus::Error(_) => "error",
+            ModelStatus::TooLarge(_) => "too-large",
         }
     }
 }

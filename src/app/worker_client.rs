@@ -195,6 +195,7 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
             state.model.set(ModelStatus::Error(message.clone()));
             state.error.set(Some(message));
         }
+        FromWorker::ModelTooLarge(too_large) => state.model.set(ModelStatus::TooLarge(too_large)),
         FromWorker::LoadCancelled => state.model.set(ModelStatus::None),
         FromWorker::Inspected {
             serial,

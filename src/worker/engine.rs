@@ -13,6 +13,7 @@ use chexlens_model::{
     Analysis, AnalysisError, ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, Prediction, StateDict,
     XrayImage,
 };
+use chexlens_model::{WeightError, WeightErrorKind};
 use js_sys::Uint8Array;
 use std::cell::RefCell;
 
@@ -64,43 +65,85 @@ fn pool_message(e: PoolError) -> String {
     match e {
         PoolError::Failed(message) => message,
         PoolError::Stopped => STOPPED.into(),
+        PoolError::NoRoom(needed) => WeightErrorKind::NoRoom { needed }.to_string(),
+    }
+}
+
+/// Why a weight file could not be added to the model.
+pub enum AssemblyError {
+    Failed(String),
+    /// Room for its weights (bytes as f32) could not be had.
+    NoRoom(u64),
+}
+
+impl From<PoolError> for AssemblyError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::NoRoom(needed) => AssemblyError::NoRoom(needed),
+            e => AssemblyError::Failed(pool_message(e)),
+        }
+    }
+}
+
+impl From<WeightError> for AssemblyError {
+    fn from(e: WeightError) -> Self {
+        match e.kind {
+            WeightErrorKind::NoRoom { needed } => AssemblyError::NoRoom(needed),
+            _ => AssemblyError::Failed(e.to_string()),
+        }
     }
 }
 
 impl Assembly {
     /// Starts the next member's weight file, named `name` in messages. A
     /// file opened again (its offline copy failed part-way) starts over.
-    pub async fn open(&mut self, name: &str) -> Result<(), String> {
+    pub async fn open(&mut self, name: &str) -> Result<(), AssemblyError> {
         match self {
             Assembly::Here { reading, .. } => {
                 *reading = Some(Box::new(WeightStream::new(name, Expect::AnyArchitecture)));
                 Ok(())
             }
-            Assembly::Pool(pool) => pool.open(name).await.map_err(pool_message),
+            Assembly::Pool(pool) => Ok(pool.open(name).await?),
         }
     }
 
     /// The open file's next bytes, as they arrived (`chunk`) and copied
     /// into this worker (`bytes`).
-    pub async fn push(&mut self, chunk: &Uint8Array, bytes: &[u8]) -> Result<(), String> {
+    pub async fn push(&mut self, chunk: &Uint8Array, bytes: &[u8]) -> Result<(), AssemblyError> {
         match self {
             Assembly::Here { reading, .. } => match reading {
-                Some(stream) => stream.push(bytes).map_err(|e| e.to_string()),
-                None => Err(NOT_OPEN.into()),
+                Some(stream) => Ok(stream.push(bytes)?),
+                None => Err(AssemblyError::Failed(NOT_OPEN.into())),
             },
-            Assembly::Pool(pool) => pool.push(chunk).await.map_err(pool_message),
+            Assembly::Pool(pool) => Ok(pool.push(chunk).await?),
+        }
+    }
+
+    /// The open file's f32 weight bytes, once its index has been read.
+    pub fn f32_bytes(&self) -> Option<u64> {
+        match self {
+            Assembly::Here { reading, .. } => reading.as_ref().and_then(|s| s.f32_bytes()),
+            Assembly::Pool(pool) => pool.f32_bytes(),
+        }
+    }
+
+    /// The workers the members are spread over.
+    pub fn workers(&self) -> usize {
+        match self {
+            Assembly::Here { .. } => 1,
+            Assembly::Pool(pool) => pool.workers(),
         }
     }
 
     /// The open file is whole: its member is read.
-    pub async fn close(&mut self) -> Result<(), String> {
+    pub async fn close(&mut self) -> Result<(), AssemblyError> {
         match self {
             Assembly::Here { weights, reading, .. } => {
-                let stream = reading.take().ok_or(NOT_OPEN)?;
-                weights.push(stream.finish().map_err(|e| e.to_string())?);
+                let stream = reading.take().ok_or(AssemblyError::Failed(NOT_OPEN.into()))?;
+                weights.push(stream.finish()?);
                 Ok(())
             }
-            Assembly::Pool(pool) => pool.close().await.map_err(pool_message),
+            Assembly::Pool(pool) => Ok(pool.close().await?),
         }
     }
 

@@ -179,11 +179,10 @@ impl Loader<'_> {
     /// The Hub cannot be reached: the copy kept offline, else why not.
     async fn load_kept(&self, repo: &HubRepo, network_error: &str) -> Result<Loaded, LoadError> {
         match self.load_url(&offline_source(repo)).await {
-            Ok(loaded) => Ok(loaded),
-            Err(LoadError::Cancelled) => Err(LoadError::Cancelled),
             Err(LoadError::Failed(_)) => Err(LoadError::Failed(format!(
                 "cannot reach the Hub ({network_error}), and no offline copy of {repo} is kept"
             ))),
+            other => other,
         }
     }
 }

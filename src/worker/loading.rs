@@ -4,14 +4,16 @@
 //! (here or in a member worker) and the bytes dropped, so no weight file
 //! is ever held whole; its checksum is computed on the way.
 
-use super::engine::{Assembly, Engine, EnginePlan};
+use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
 use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
+use crate::memory_budget as memory;
 use crate::model_cache::{self, ModelCache, response_with};
-use crate::protocol::{LoadStage, ModelSource, megabytes};
+use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use chexlens_model::manifest;
 use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
 use chexlens_model::{Manifest, ModelSettings};
 use js_sys::Uint8Array;
+use std::cell::Cell;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
@@ -23,6 +25,8 @@ pub const DEMO_MANIFEST: &str = "models/demo/manifest.json";
 pub enum LoadError {
     Cancelled,
     Failed(String),
+    /// The model would not fit in memory.
+    TooLarge(TooLarge),
 }
 
 impl From<FetchError> for LoadError {
@@ -48,6 +52,14 @@ pub struct Loader<'a> {
     pub signal: &'a AbortSignal,
     pub progress: &'a Progress,
     pub plan: &'a EnginePlan,
+    /// Load only the ensemble's first members.
+    pub member_limit: Option<usize>,
+    /// The device memory the page reported (GB).
+    pub memory_gb: Option<f64>,
+    /// Members being loaded, and whether they were checked against the
+    /// reported memory (once the first file's index is read).
+    pub members: Cell<usize>,
+    pub fit_checked: Cell<bool>,
 }
 
 pub struct Loaded {
@@ -58,6 +70,8 @@ pub struct Loaded {
     pub offline: bool,
     /// Each member's sha256 as the manifest gives it (and as it was checked).
     pub member_sha256: Vec<Option<String>>,
+    /// Members in the whole ensemble, when fewer were loaded.
+    pub of_members: Option<usize>,
 }
 
 /// A manifest to load: the address its members resolve against (and its
@@ -105,7 +119,10 @@ impl Loader<'_> {
         sha256: Option<&str>,
         stage: LoadStage,
     ) -> Result<u64, LoadError> {
-        assembly.open(name).await.map_err(LoadError::Failed)?;
+        assembly
+            .open(name)
+            .await
+            .map_err(|e| self.assembly_error(e, name, assembly))?;
         let mut check = sha256.map(Sha256Check::new);
         // Each chunk is copied into this worker once, for the checksum and
         // (members read here) the reader; the buffer is reused.
@@ -116,9 +133,13 @@ impl Loader<'_> {
             if let Some(check) = &mut check {
                 check.update(&bytes);
             }
-            if let Err(message) = assembly.push(&chunk, &bytes).await {
+            if let Err(e) = assembly.push(&chunk, &bytes).await {
                 body.stop();
-                return Err(LoadError::Failed(message));
+                return Err(self.assembly_error(e, name, assembly));
+            }
+            if let Err(e) = self.check_fit(assembly) {
+                body.stop();
+                return Err(e);
             }
             (self.progress)(stage, body.done(), total, label);
         }
@@ -126,9 +147,62 @@ impl Loader<'_> {
             check.verify(name).map_err(|e| LoadError::Failed(e.to_string()))?;
         }
         self.check_cancel()?;
-        assembly.close().await.map_err(LoadError::Failed)?;
+        assembly
+            .close()
+            .await
+            .map_err(|e| self.assembly_error(e, name, assembly))?;
         self.check_cancel()?;
         Ok(body.done())
+    }
+
+    /// Once the first file's index is read, the ensemble's weights are
+    /// checked against the memory the browser reports.
+    fn check_fit(&self, assembly: &Assembly) -> Result<(), LoadError> {
+        if self.fit_checked.get() {
+            return Ok(());
+        }
+        let (Some(f32_bytes), Some(memory_gb)) = (assembly.f32_bytes(), self.memory_gb) else {
+            return Ok(());
+        };
+        self.fit_checked.set(true);
+        let members = self.members.get();
+        match memory::shortfall(f32_bytes, members, assembly.workers(), memory_gb) {
+            None => Ok(()),
+            Some(short) => Err(LoadError::TooLarge(TooLarge {
+                message: format!(
+                    "this model needs about {} of memory for its {members} member{}, and this device reports {memory_gb} GB, of which a page can count on about {}",
+                    megabytes(short.needed),
+                    if members == 1 { "" } else { "s" },
+                    megabytes(short.budget),
+                ),
+                members,
+                fitting: Some(short.fitting),
+                one_worker: short.one_worker_fits,
+            })),
+        }
+    }
+
+    fn assembly_error(&self, e: AssemblyError, name: &str, assembly: &Assembly) -> LoadError {
+        match e {
+            AssemblyError::Failed(message) => LoadError::Failed(message),
+            AssemblyError::NoRoom(needed) => LoadError::TooLarge(TooLarge {
+                message: format!(
+                    "the browser would not give this page the {} that the weights of {name} take",
+                    megabytes(needed)
+                ),
+                members: self.members.get(),
+                fitting: None,
+                // Each member worker has its own overhead besides the weights.
+                one_worker: assembly.workers() > 1,
+            }),
+        }
+    }
+
+    /// The members to load: the first `member_limit`, or all `count`.
+    fn members_to_load(&self, count: usize) -> usize {
+        let members = self.member_limit.map_or(count, |limit| limit.clamp(1, count.max(1)));
+        self.members.set(members);
+        members
     }
 
     async fn assemble(
@@ -307,11 +381,11 @@ impl Loader<'_> {
         };
         match read {
             Ok(read) => Ok(Some(read)),
-            Err(LoadError::Cancelled) => Err(LoadError::Cancelled),
             Err(LoadError::Failed(_)) => {
                 cache.delete(key).await;
                 Ok(None)
             }
+            Err(other) => Err(other),
         }
     }
 
@@ -348,12 +422,14 @@ impl Loader<'_> {
             manifest,
             total_bytes: announced_total,
         } = at;
-        let mut assembly = self.plan.assembly(manifest.members.len()).await;
+        let in_model = manifest.members.len();
+        let count = self.members_to_load(in_model);
+        let mut assembly = self.plan.assembly(count).await;
         let mut keys = Vec::new();
-        let mut all_cached = true;
+        // Part of an ensemble is not kept for offline use as if it were the model.
+        let mut all_cached = count == in_model;
         let mut total_bytes = 0u64;
-        let count = manifest.members.len();
-        for (i, member) in manifest.members.iter().enumerate() {
+        for (i, member) in manifest.members.iter().take(count).enumerate() {
             let url = resolve_url(&member.weights, Some(source)).map_err(LoadError::Failed)?;
             let name = member.file_name().to_string();
             let label = match (count, announced_total) {
@@ -370,7 +446,7 @@ impl Loader<'_> {
             keys.push(model_cache::member_key(&url, sha));
         }
         let name = manifest.name.clone();
-        let member_sha256 = manifest.members.iter().map(|m| m.sha256.clone()).collect();
+        let member_sha256 = manifest.members.iter().take(count).map(|m| m.sha256.clone()).collect();
         let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone()).await?;
         let offline = match (cache, all_cached) {
             (Some(cache), true) => {
@@ -397,6 +473,7 @@ impl Loader<'_> {
             demo,
             offline,
             member_sha256,
+            of_members: (count < in_model).then_some(in_model),
         })
     }
 
@@ -409,7 +486,10 @@ impl Loader<'_> {
         file: &Uint8Array,
         sha256: Option<&str>,
     ) -> Result<(), LoadError> {
-        assembly.open(name).await.map_err(LoadError::Failed)?;
+        assembly
+            .open(name)
+            .await
+            .map_err(|e| self.assembly_error(e, name, assembly))?;
         let mut check = sha256.map(Sha256Check::new);
         let total = file.length();
         let mut bytes = Vec::new();
@@ -422,7 +502,11 @@ impl Loader<'_> {
             if let Some(check) = &mut check {
                 check.update(&bytes);
             }
-            assembly.push(&piece, &bytes).await.map_err(LoadError::Failed)?;
+            assembly
+                .push(&piece, &bytes)
+                .await
+                .map_err(|e| self.assembly_error(e, name, assembly))?;
+            self.check_fit(assembly)?;
             at = end;
             (self.progress)(LoadStage::Read, u64::from(at), Some(u64::from(total)), name);
             yield_to_events().await;
@@ -431,7 +515,10 @@ impl Loader<'_> {
         if let Some(check) = check {
             check.verify(name).map_err(|e| LoadError::Failed(e.to_string()))?;
         }
-        assembly.close().await.map_err(LoadError::Failed)?;
+        assembly
+            .close()
+            .await
+            .map_err(|e| self.assembly_error(e, name, assembly))?;
         self.check_cancel()
     }
 
@@ -477,9 +564,11 @@ impl Loader<'_> {
             Some(m) => m.name.clone(),
             None => manifest::name_from_files(members.iter().map(|(n, _, _)| n.as_str())),
         };
-        let member_sha256 = members.iter().map(|(_, _, sha)| sha.clone()).collect();
-        let mut assembly = self.plan.assembly(members.len()).await;
-        for (member, file, sha) in members {
+        let in_model = members.len();
+        let count = self.members_to_load(in_model);
+        let member_sha256 = members.iter().take(count).map(|(_, _, sha)| sha.clone()).collect();
+        let mut assembly = self.plan.assembly(count).await;
+        for (member, file, sha) in members.into_iter().take(count) {
             self.read_local_member(&mut assembly, &member, &file, sha.as_deref())
                 .await?;
         }
@@ -490,6 +579,7 @@ impl Loader<'_> {
             demo,
             offline: false,
             member_sha256,
+            of_members: (count < in_model).then_some(in_model),
         })
     }
 }

@@ -18,7 +18,7 @@ use chexlens_model::{
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
@@ -115,7 +115,9 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             source,
             backend,
             workers,
-        } => load(state, source, backend, workers, bytes).await,
+            members,
+            memory_gb,
+        } => load(state, source, backend, (workers, members, memory_gb), bytes).await,
         ToWorker::Inspect {
             serial,
             file_name,
@@ -339,7 +341,7 @@ async fn load(
     state: Rc<RefCell<State>>,
     source: ModelSource,
     request: crate::protocol::BackendRequest,
-    workers: Option<usize>,
+    (workers, member_limit, memory_gb): (Option<usize>, Option<usize>, Option<f64>),
     files: Vec<Uint8Array>,
 ) {
     let Ok(controller) = AbortController::new() else {
@@ -380,6 +382,10 @@ async fn load(
         signal: &signal,
         progress: &progress,
         plan: &plan,
+        member_limit,
+        memory_gb,
+        members: Cell::new(0),
+        fit_checked: Cell::new(false),
     };
     let result = loader.load(source, files).await;
     let still_current = state.borrow().loading.as_ref().is_some_and(|c| c.signal() == signal);
@@ -402,6 +408,7 @@ async fn load(
                 offline: loaded.offline,
                 input: settings.input.clone(),
                 member_sha256: loaded.member_sha256.clone(),
+                of_members: loaded.of_members,
             };
             state.borrow_mut().engine = Some(Rc::new(engine));
             post(&FromWorker::ModelReady(info));
@@ -412,5 +419,6 @@ async fn load(
             }
         }
         Err(LoadError::Failed(message)) => post(&FromWorker::ModelFailed { message }),
+        Err(LoadError::TooLarge(too_large)) => post(&FromWorker::ModelTooLarge(too_large)),
     }
 }

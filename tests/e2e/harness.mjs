@@ -61,9 +61,9 @@ export async function launchChromium() {
   });
 }
 
-/** `chexlens predict --json` on the demo model for one image (extra flags first). */
-export function cliJson(image, flags = []) {
-  const out = execFileSync(CLI, ["predict", "--json", ...flags, "--model", DEMO_MANIFEST, image], { encoding: "utf8" });
+/** `chexlens predict --json` on the demo model (or `manifest`) for one image (extra flags first). */
+export function cliJson(image, flags = [], manifest = DEMO_MANIFEST) {
+  const out = execFileSync(CLI, ["predict", "--json", ...flags, "--model", manifest, image], { encoding: "utf8" });
   return JSON.parse(out.trim().split("\n")[0]);
 }
 

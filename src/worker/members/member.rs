@@ -6,7 +6,7 @@ use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
 use crate::transport;
 use chexlens_model::weights::{Expect, WeightStream};
-use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError};
+use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError, WeightErrorKind};
 use js_sys::Uint8Array;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,9 +57,13 @@ pub fn run() {
         };
         let state = state.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            let reply = handle(&state, body, bytes)
-                .await
-                .unwrap_or_else(|e| FromMember::Failed { message: e.to_string() });
+            let reply = handle(&state, body, bytes).await.unwrap_or_else(|e| match e {
+                MemberError::Weights(WeightError {
+                    kind: WeightErrorKind::NoRoom { needed },
+                    ..
+                }) => FromMember::NoRoom { needed },
+                e => FromMember::Failed { message: e.to_string() },
+            });
             post(seq, reply);
         });
     });
@@ -73,7 +77,7 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
     match message {
         ToMember::Open { name } => {
             state.borrow_mut().receiving = Some(WeightStream::new(&name, Expect::AnyArchitecture));
-            Ok(FromMember::Read)
+            Ok(FromMember::Read { f32_bytes: None })
         }
         ToMember::Append => {
             // Each piece's tensors are read at once; the piece is dropped
@@ -86,13 +90,15 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
                 bytes.copy_to(piece);
                 stream.push(piece)?;
             }
-            Ok(FromMember::Read)
+            Ok(FromMember::Read {
+                f32_bytes: stream.f32_bytes(),
+            })
         }
         ToMember::Close => {
             let stream = state.borrow_mut().receiving.take().ok_or(MemberError::NoFile)?;
             let weights = stream.finish()?;
             state.borrow_mut().read.push(weights);
-            Ok(FromMember::Read)
+            Ok(FromMember::Read { f32_bytes: None })
         }
         ToMember::Build { architecture, settings } => {
             let read = std::mem::take(&mut state.borrow_mut().read);

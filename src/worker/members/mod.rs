@@ -38,6 +38,8 @@ pub enum PoolError {
     Failed(String),
     /// It stopped (out of memory, an internal fault) or never started.
     Stopped,
+    /// It could not get room for a member's weights (bytes as f32).
+    NoRoom(u64),
 }
 
 /// Requests waiting for their replies, and replies not yet collected.
@@ -162,6 +164,7 @@ impl Sent {
         let reply = self.pending.borrow_mut().replies.remove(&self.seq);
         match reply {
             Some((FromMember::Failed { message }, _)) => Err(PoolError::Failed(message)),
+            Some((FromMember::NoRoom { needed }, _)) => Err(PoolError::NoRoom(needed)),
             Some(reply) => Ok(reply),
             None => Err(PoolError::Stopped),
         }
@@ -184,24 +187,32 @@ impl Upload {
         if self.in_flight.len() == PIECES_IN_FLIGHT
             && let Some(sent) = self.in_flight.pop_front()
         {
-            expect_read(sent.reply().await?)?;
+            self.answered(sent).await?;
         }
         self.in_flight.push_back(worker.send(ToMember::Append, vec![piece]));
         Ok(())
     }
 
+    async fn answered(&mut self, sent: Sent) -> Result<(), PoolError> {
+        if let Some(bytes) = expect_read(sent.reply().await?)? {
+            self.f32_bytes = Some(bytes);
+        }
+        Ok(())
+    }
+
     /// Waits for every piece sent to be answered.
-    async fn settle(self) -> Result<(), PoolError> {
-        for sent in self.in_flight {
-            expect_read(sent.reply().await?)?;
+    async fn settle(mut self) -> Result<(), PoolError> {
+        while let Some(sent) = self.in_flight.pop_front() {
+            self.answered(sent).await?;
         }
         Ok(())
     }
 }
 
-fn expect_read(reply: (FromMember, Vec<Uint8Array>)) -> Result<(), PoolError> {
+/// A read message's answer: the f32 size of the file's weights, once known.
+fn expect_read(reply: (FromMember, Vec<Uint8Array>)) -> Result<Option<u64>, PoolError> {
     match reply {
-        (FromMember::Read, _) => Ok(()),
+        (FromMember::Read { f32_bytes }, _) => Ok(f32_bytes),
         (other, _) => Err(unexpected(other)),
     }
 }
@@ -247,6 +258,8 @@ struct Upload {
     piece: Uint8Array,
     filled: u32,
     in_flight: VecDeque<Sent>,
+    /// The file's f32 weight bytes, once the member worker has read its index.
+    f32_bytes: Option<u64>,
 }
 
 impl PoolBuilder {
@@ -287,6 +300,7 @@ impl PoolBuilder {
             piece: Uint8Array::new_with_length(PIECE_BYTES as u32),
             filled: 0,
             in_flight: VecDeque::with_capacity(PIECES_IN_FLIGHT),
+            f32_bytes: None,
         });
         Ok(())
     }
@@ -323,6 +337,15 @@ impl PoolBuilder {
         expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)?;
         self.read += 1;
         Ok(())
+    }
+
+    /// The open file's f32 weight bytes, once its index has been read.
+    pub fn f32_bytes(&self) -> Option<u64> {
+        self.sending.as_ref().and_then(|u| u.f32_bytes)
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.len()
     }
 
     /// Builds every worker's members at once; they must share one architecture.

@@ -47,7 +47,15 @@ pub enum ToMember {
 pub enum FromMember {
     /// Listening (sequence number 0).
     Ready,
-    Read,
+    /// A message of a weight file was read; once the file's index is,
+    /// the bytes its f32 weights take.
+    Read {
+        f32_bytes: Option<u64>,
+    },
+    /// Room for the open file's weights could not be had.
+    NoRoom {
+        needed: u64,
+    },
     /// Built; the architecture its members were built with.
     Built {
         architecture: ArchitectureConfig,
