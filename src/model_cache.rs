@@ -71,6 +71,52 @@ pub fn response_with(body: &JsValue, headers: &[(&str, &str)]) -> Option<Respons
     }
 }
 
+/// A cache entry written from the chunks the loader reads, as it reads
+/// them. A teed response would let the cache's copy run ahead and queue the
+/// whole body in memory for the slower reader.
+pub struct CacheWriter {
+    controller: web_sys::ReadableStreamDefaultController,
+    stored: Promise,
+}
+
+impl CacheWriter {
+    /// Starts writing entry `key` with `headers`; `None` where the browser
+    /// cannot make the stream.
+    pub fn start(cache: &ModelCache, key: &str, headers: &[(&str, &str)]) -> Option<Self> {
+        let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let keep = captured.clone();
+        // The stream calls `start` at once, with the controller chunks are queued through.
+        let start = wasm_bindgen::closure::Closure::once_into_js(move |controller: JsValue| {
+            *keep.borrow_mut() = Some(controller);
+        });
+        let source = js_sys::Object::new();
+        Reflect::set(&source, &"start".into(), &start).ok()?;
+        let stream = web_sys::ReadableStream::new_with_underlying_source(&source).ok()?;
+        let controller = captured.borrow_mut().take()?.unchecked_into();
+        let response = response_with(&stream.into(), headers)?;
+        Some(Self {
+            controller,
+            stored: cache.put(key, &response),
+        })
+    }
+
+    /// Queues a chunk the loader has read (shared, not copied).
+    pub fn write(&self, chunk: &js_sys::Uint8Array) {
+        let _ = self.controller.enqueue_with_chunk(chunk);
+    }
+
+    /// The body is whole: true once the entry is stored.
+    pub async fn finish(self) -> bool {
+        self.controller.close().is_ok() && JsFuture::from(self.stored).await.is_ok()
+    }
+
+    /// The body failed part-way: the entry is not stored.
+    pub async fn abandon(self) {
+        self.controller.error();
+        let _ = JsFuture::from(self.stored).await;
+    }
+}
+
 /// The open model cache; `None` where the browser offers no Cache Storage
 /// (then models load from the network every time).
 #[derive(Clone)]

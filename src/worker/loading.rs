@@ -7,7 +7,7 @@
 use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
 use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::memory_budget as memory;
-use crate::model_cache::{self, ModelCache, response_with};
+use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use chexlens_model::manifest;
 use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
@@ -36,6 +36,13 @@ impl From<FetchError> for LoadError {
             FetchError::Failed(m) => LoadError::Failed(m),
         }
     }
+}
+
+/// Where a member's body comes from.
+enum BodyOrigin<'a> {
+    /// The network, kept offline as it is read where a writer is given.
+    Download(Option<&'a CacheWriter>),
+    OfflineCopy,
 }
 
 fn download_error(name: &str, e: FetchError) -> LoadError {
@@ -106,19 +113,22 @@ impl Loader<'_> {
     }
 
     /// Streams a body into the model being assembled as the member `name`,
-    /// checking its sha256 as it arrives, reporting `stage` progress
-    /// under `label`. The first error stops the read.
-    #[allow(clippy::too_many_arguments)]
+    /// checking its sha256 as it arrives and reporting progress under
+    /// `label`; a download hands each chunk read to its cache writer, if
+    /// any. The first error stops the read.
     async fn stream_member(
         &self,
         assembly: &mut Assembly,
         body: &mut BodyReader<'_>,
         total: Option<u64>,
-        name: &str,
-        label: &str,
+        (name, label): (&str, &str),
         sha256: Option<&str>,
-        stage: LoadStage,
+        origin: BodyOrigin<'_>,
     ) -> Result<u64, LoadError> {
+        let (stage, writer) = match origin {
+            BodyOrigin::Download(writer) => (LoadStage::Download, writer),
+            BodyOrigin::OfflineCopy => (LoadStage::Cached, None),
+        };
         assembly
             .open(name)
             .await
@@ -132,6 +142,9 @@ impl Loader<'_> {
             chunk.copy_to(&mut bytes);
             if let Some(check) = &mut check {
                 check.update(&bytes);
+            }
+            if let Some(writer) = writer {
+                writer.write(&chunk);
             }
             if let Err(e) = assembly.push(&chunk, &bytes).await {
                 body.stop();
@@ -302,32 +315,37 @@ impl Loader<'_> {
         // the exact size the server announced.
         let size_header = total.map(|t| t.to_string()).unwrap_or_default();
         let storing = match cache {
-            Some(cache) if sha256.is_some() || total.is_some() => response.clone().ok().and_then(|copy| {
+            Some(cache) if sha256.is_some() || total.is_some() => {
                 let mut headers = vec![(model_cache::SOURCE, url)];
                 if let Some(sha) = sha256 {
                     headers.push((model_cache::SHA256, sha));
                 } else {
                     headers.push((model_cache::SIZE, size_header.as_str()));
                 }
-                let body = copy.body().map(wasm_bindgen::JsValue::from).unwrap_or_default();
-                response_with(&body, &headers).map(|r| (cache, cache.put(&key, &r)))
-            }),
+                CacheWriter::start(cache, &key, &headers).map(|writer| (cache, writer))
+            }
             _ => None,
         };
         let read = match BodyReader::new(&response, total, MAX_FILE_BYTES, self.signal) {
             Ok(mut body) => {
-                self.stream_member(assembly, &mut body, total, name, label, sha256, LoadStage::Download)
-                    .await
+                let writer = storing.as_ref().map(|(_, writer)| writer);
+                self.stream_member(
+                    assembly,
+                    &mut body,
+                    total,
+                    (name, label),
+                    sha256,
+                    BodyOrigin::Download(writer),
+                )
+                .await
             }
             Err(e) => Err(download_error(name, e)),
         };
         let mut cached = false;
-        if let Some((cache, stored)) = storing {
-            // The copy is complete once stored; a body that failed part-way
-            // rejects the store, and a file that failed its checksum or its
-            // reading is not kept.
-            let complete = JsFuture::from(stored).await.is_ok();
-            if complete && read.is_ok() {
+        if let Some((cache, writer)) = storing {
+            // Kept only once stored whole, and only a file that passed its
+            // checksum and its reading.
+            if read.is_ok() && writer.finish().await {
                 cached = true;
             } else {
                 cache.delete(&key).await;
@@ -363,10 +381,9 @@ impl Loader<'_> {
                         assembly,
                         &mut body,
                         size,
-                        name,
-                        label,
+                        (name, label),
                         sha.as_deref(),
-                        LoadStage::Cached,
+                        BodyOrigin::OfflineCopy,
                     )
                     .await;
                 // Without a checksum, the copy must be exactly the size kept with it.
