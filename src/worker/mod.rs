@@ -3,7 +3,7 @@
 
 mod backend;
 mod engine;
-mod fetch;
+pub(crate) mod fetch;
 mod hub;
 mod loading;
 mod members;
