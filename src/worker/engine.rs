@@ -119,10 +119,14 @@ impl Assembly {
         }
     }
 
-    /// The open file's f32 weight bytes, once its index has been read.
+    /// The open file's f32 weight bytes once its index has been read, else
+    /// the last file's.
     pub fn f32_bytes(&self) -> Option<u64> {
         match self {
-            Assembly::Here { reading, .. } => reading.as_ref().and_then(|s| s.f32_bytes()),
+            Assembly::Here { reading, weights, .. } => match reading {
+                Some(stream) => stream.f32_bytes(),
+                None => weights.last().map(|w| w.tensors.values().map(|t| t.data.len() as u64 * 4).sum()),
+            },
             Assembly::Pool(pool) => pool.f32_bytes(),
         }
     }

@@ -168,6 +168,8 @@ impl Loader<'_> {
             .close()
             .await
             .map_err(|e| self.assembly_error(e, name, assembly))?;
+        // A file smaller than a member worker's piece is read at its close.
+        self.check_fit(assembly)?;
         self.check_cancel()?;
         Ok(body.done())
     }
@@ -539,6 +541,7 @@ impl Loader<'_> {
             .close()
             .await
             .map_err(|e| self.assembly_error(e, name, assembly))?;
+        self.check_fit(assembly)?;
         self.check_cancel()
     }
 

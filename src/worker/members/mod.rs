@@ -200,12 +200,13 @@ impl Upload {
         Ok(())
     }
 
-    /// Waits for every piece sent to be answered.
-    async fn settle(mut self) -> Result<(), PoolError> {
+    /// Waits for every piece sent to be answered: the file's f32 weight
+    /// bytes, once its index was read.
+    async fn settle(mut self) -> Result<Option<u64>, PoolError> {
         while let Some(sent) = self.in_flight.pop_front() {
             self.answered(sent).await?;
         }
-        Ok(())
+        Ok(self.f32_bytes)
     }
 }
 
@@ -249,6 +250,8 @@ pub struct PoolBuilder {
     read: usize,
     /// The file on its way to a member worker.
     sending: Option<Upload>,
+    /// The f32 weight bytes of the last file read whole.
+    last_f32_bytes: Option<u64>,
 }
 
 /// A weight file going to a member worker in pieces: each piece is filled
@@ -282,6 +285,7 @@ impl PoolBuilder {
             workers,
             read: 0,
             sending: None,
+            last_f32_bytes: None,
         })
     }
 
@@ -333,15 +337,19 @@ impl PoolBuilder {
             let last = upload.piece.slice(0, upload.filled);
             upload.send(worker, last).await?;
         }
-        upload.settle().await?;
+        let f32_bytes = upload.settle().await?;
         expect_read(worker.send(ToMember::Close, Vec::new()).reply().await?)?;
         self.read += 1;
+        self.last_f32_bytes = f32_bytes;
         Ok(())
     }
 
-    /// The open file's f32 weight bytes, once its index has been read.
+    /// The open file's f32 weight bytes once its index has been read, else the last file's.
     pub fn f32_bytes(&self) -> Option<u64> {
-        self.sending.as_ref().and_then(|u| u.f32_bytes)
+        match &self.sending {
+            Some(upload) => upload.f32_bytes,
+            None => self.last_f32_bytes,
+        }
     }
 
     pub fn workers(&self) -> usize {
