@@ -9,7 +9,6 @@
 //! is only kept if its download completed and checked out (see the worker's
 //! loader); every read is verified again.
 
-use crate::worker::fetch::{BodyReader, Chunks, FetchError};
 use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -24,8 +23,6 @@ pub const SHA256: &str = "x-chexlens-sha256";
 pub const NAME: &str = "x-chexlens-name";
 pub const MEMBERS: &str = "x-chexlens-members";
 pub const SOURCE: &str = "x-chexlens-source";
-/// How many parts a member's offline copy is stored in.
-pub const PARTS: &str = "x-chexlens-parts";
 
 fn own_origin() -> String {
     Reflect::get(&js_sys::global(), &"origin".into())
@@ -74,183 +71,49 @@ pub fn response_with(body: &JsValue, headers: &[(&str, &str)]) -> Option<Respons
     }
 }
 
-/// A member's offline copy is stored in parts of this size, each its own
-/// entry: Chromium stages an entry's whole body in memory while it writes
-/// it, so a 350 MB entry would cost 350 MB more while loading.
-const PART_BYTES: u32 = 16 << 20;
-
-fn part_key(key: &str, part: u32) -> String {
-    format!("{key}/part/{part}")
-}
-
-/// A member's offline copy, written from the chunks the loader reads as it
-/// reads them: one part is filled while the one before is stored, so the
-/// copy never holds more than two parts, and the member's entry (its
-/// headers and the number of parts) is written last, once every part is in.
+/// A cache entry written from the chunks the loader reads, as it reads
+/// them. A teed response would let the cache's copy run ahead and queue the
+/// whole body in memory for the slower reader.
 pub struct CacheWriter {
-    cache: ModelCache,
-    key: String,
-    headers: Vec<(String, String)>,
-    /// The part being filled (reused: a response copies its body).
-    part: js_sys::Uint8Array,
-    filled: u32,
-    parts: u32,
-    storing: Option<Promise>,
-    failed: bool,
+    controller: web_sys::ReadableStreamDefaultController,
+    stored: Promise,
 }
 
 impl CacheWriter {
-    /// Starts the offline copy of member `key`, whose entry will have `headers`.
-    pub fn start(cache: &ModelCache, key: &str, headers: &[(&str, &str)]) -> Self {
-        Self {
-            cache: cache.clone(),
-            key: key.to_string(),
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            part: js_sys::Uint8Array::new_with_length(PART_BYTES),
-            filled: 0,
-            parts: 0,
-            storing: None,
-            failed: false,
-        }
-    }
-
-    /// Copies a chunk the loader has read into the copy.
-    pub async fn write(&mut self, chunk: &js_sys::Uint8Array) {
-        let mut at = 0;
-        while at < chunk.length() {
-            let take = (PART_BYTES - self.filled).min(chunk.length() - at);
-            self.part.set(&chunk.subarray(at, at + take), self.filled);
-            self.filled += take;
-            at += take;
-            if self.filled == PART_BYTES {
-                self.store_part().await;
-            }
-        }
-    }
-
-    /// Stores the filled part, once the part before it is stored.
-    async fn store_part(&mut self) {
-        self.settle().await;
-        let body = self.part.subarray(0, self.filled);
-        match Response::new_with_opt_buffer_source(Some(&body)) {
-            Ok(response) => self.storing = Some(self.cache.put(&part_key(&self.key, self.parts), &response)),
-            Err(_) => self.failed = true,
-        }
-        self.parts += 1;
-        self.filled = 0;
-    }
-
-    async fn settle(&mut self) {
-        if let Some(stored) = self.storing.take() {
-            self.failed |= wait(stored).await.is_err();
-        }
-    }
-
-    /// The body is whole: true once every part and the entry are stored.
-    pub async fn finish(mut self) -> bool {
-        if self.filled > 0 {
-            self.store_part().await;
-        }
-        self.settle().await;
-        let parts = self.parts.to_string();
-        let mut headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        headers.push((PARTS, &parts));
-        let stored = match (self.failed, response_with(&JsValue::from_str(""), &headers)) {
-            (false, Some(entry)) => wait(self.cache.put(&self.key, &entry)).await.is_ok(),
-            _ => false,
-        };
-        if !stored {
-            self.cache.delete_parts(&self.key, self.parts).await;
-        }
-        stored
-    }
-
-    /// The body failed part-way: nothing of the copy is kept.
-    pub async fn abandon(mut self) {
-        self.settle().await;
-        self.cache.delete_parts(&self.key, self.parts).await;
-    }
-}
-
-/// A member's offline copy read back: its parts' bodies one after another,
-/// or (copies kept before parts) the entry's own body.
-pub struct CopyReader<'a> {
-    cache: &'a ModelCache,
-    key: String,
-    parts: Option<u32>,
-    next: u32,
-    current: Option<BodyReader<'a>>,
-    signal: &'a web_sys::AbortSignal,
-    limit: u64,
-    done: u64,
-}
-
-impl<'a> CopyReader<'a> {
-    /// Reads the copy whose entry is `entry` (under `key`); `limit` bounds it.
-    pub fn new(
-        cache: &'a ModelCache,
-        key: &str,
-        entry: &Response,
-        limit: u64,
-        signal: &'a web_sys::AbortSignal,
-    ) -> Result<Self, FetchError> {
-        let parts = entry.headers().get(PARTS).ok().flatten().map(|p| p.parse::<u32>());
-        let (parts, current) = match parts {
-            Some(Ok(parts)) => (Some(parts), None),
-            Some(Err(_)) => return Err(FetchError::Failed("the offline copy's entry is damaged".into())),
-            None => (None, Some(BodyReader::new(entry, None, limit, signal)?)),
-        };
-        Ok(Self {
-            cache,
-            key: key.to_string(),
-            parts,
-            next: 0,
-            current,
-            signal,
-            limit,
-            done: 0,
+    /// Starts writing entry `key` with `headers`; `None` where the browser
+    /// cannot make the stream.
+    pub fn start(cache: &ModelCache, key: &str, headers: &[(&str, &str)]) -> Option<Self> {
+        let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let keep = captured.clone();
+        // The stream calls `start` at once, with the controller chunks are queued through.
+        let start = wasm_bindgen::closure::Closure::once_into_js(move |controller: JsValue| {
+            *keep.borrow_mut() = Some(controller);
+        });
+        let source = js_sys::Object::new();
+        Reflect::set(&source, &"start".into(), &start).ok()?;
+        let stream = web_sys::ReadableStream::new_with_underlying_source(&source).ok()?;
+        let controller = captured.borrow_mut().take()?.unchecked_into();
+        let response = response_with(&stream.into(), headers)?;
+        Some(Self {
+            controller,
+            stored: cache.put(key, &response),
         })
     }
-}
 
-impl Chunks for CopyReader<'_> {
-    async fn next(&mut self) -> Result<Option<js_sys::Uint8Array>, FetchError> {
-        loop {
-            if let Some(body) = &mut self.current {
-                if let Some(chunk) = body.next().await? {
-                    self.done += u64::from(chunk.length());
-                    if self.done > self.limit {
-                        return Err(FetchError::Failed(
-                            "the offline copy is larger than a weight file".into(),
-                        ));
-                    }
-                    return Ok(Some(chunk));
-                }
-                self.current = None;
-            }
-            match self.parts {
-                Some(parts) if self.next < parts => {
-                    let part = self
-                        .cache
-                        .get(&part_key(&self.key, self.next))
-                        .await
-                        .ok_or_else(|| FetchError::Failed("a part of the offline copy is missing".into()))?;
-                    self.next += 1;
-                    self.current = Some(BodyReader::new(&part, None, self.limit, self.signal)?);
-                }
-                _ => return Ok(None),
-            }
-        }
+    /// Queues a chunk the loader has read (shared, not copied).
+    pub fn write(&self, chunk: &js_sys::Uint8Array) {
+        let _ = self.controller.enqueue_with_chunk(chunk);
     }
 
-    fn done(&self) -> u64 {
-        self.done
+    /// The body is whole: true once the entry is stored.
+    pub async fn finish(self) -> bool {
+        self.controller.close().is_ok() && JsFuture::from(self.stored).await.is_ok()
     }
 
-    fn stop(&mut self) {
-        if let Some(body) = &mut self.current {
-            body.stop();
-        }
+    /// The body failed part-way: the entry is not stored.
+    pub async fn abandon(self) {
+        self.controller.error();
+        let _ = JsFuture::from(self.stored).await;
     }
 }
 
@@ -283,28 +146,6 @@ impl ModelCache {
 
     pub async fn delete(&self, key: &str) {
         let _ = wait(self.cache.delete_with_str(key)).await;
-    }
-
-    /// Removes a member's offline copy: its entry and its parts.
-    pub async fn delete_member(&self, key: &str) {
-        let parts = match self.get(key).await {
-            Some(entry) => entry
-                .headers()
-                .get(PARTS)
-                .ok()
-                .flatten()
-                .and_then(|p| p.parse::<u32>().ok())
-                .unwrap_or(0),
-            None => 0,
-        };
-        self.delete(key).await;
-        self.delete_parts(key, parts).await;
-    }
-
-    async fn delete_parts(&self, key: &str, parts: u32) {
-        for part in 0..parts {
-            self.delete(&part_key(key, part)).await;
-        }
     }
 
     /// Every cached manifest: the models the page can load offline.
@@ -341,7 +182,7 @@ impl ModelCache {
         for member in &model.members {
             let shared = others.iter().any(|m| m.key != model.key && m.members.contains(member));
             if !shared {
-                self.delete_member(member).await;
+                self.delete(member).await;
             }
         }
         self.delete(&model.key).await;

@@ -80,17 +80,6 @@ pub fn announced_size(response: &Response, header: &str) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Bytes that arrive in chunks: a response's body, or an offline copy's parts.
-#[allow(async_fn_in_trait)]
-pub trait Chunks {
-    /// The next chunk, or `None` once the bytes are whole.
-    async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError>;
-    /// Bytes read so far.
-    fn done(&self) -> u64;
-    /// Stops reading: the rest is not wanted.
-    fn stop(&mut self);
-}
-
 /// A response's body read chunk by chunk as it arrives. A body shorter
 /// than `total` is an error, never a model (longer is fine:
 /// Content-Length counts compressed bytes); one longer than `limit` is
@@ -131,26 +120,13 @@ impl<'a> BodyReader<'a> {
         ))
     }
 
-    fn end(&self) -> Result<(), FetchError> {
-        if self.signal.aborted() {
-            return Err(FetchError::Cancelled);
-        }
-        match self.total {
-            Some(total) if self.done < total => Err(FetchError::Failed(format!(
-                "the download stopped after {} of {total} bytes",
-                self.done
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Chunks for BodyReader<'_> {
-    fn done(&self) -> u64 {
+    /// Bytes read so far.
+    pub fn done(&self) -> u64 {
         self.done
     }
 
-    async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
+    /// The next chunk, or `None` once the body is whole.
+    pub async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
         let Some(reader) = &self.reader else {
             return Ok(None);
         };
@@ -175,27 +151,24 @@ impl Chunks for BodyReader<'_> {
         Ok(Some(value))
     }
 
-    fn stop(&mut self) {
+    fn end(&self) -> Result<(), FetchError> {
+        if self.signal.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        match self.total {
+            Some(total) if self.done < total => Err(FetchError::Failed(format!(
+                "the download stopped after {} of {total} bytes",
+                self.done
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops reading: the rest of the body is not wanted.
+    pub fn stop(&mut self) {
         if let Some(reader) = self.reader.take() {
             let _ = reader.cancel();
         }
-    }
-}
-
-/// Frees a chunk's memory now rather than at the next garbage collection,
-/// by detaching its buffer (`ArrayBuffer.prototype.transfer(0)`): a
-/// worker reading hundreds of megabytes would otherwise hold them as
-/// garbage. Only a chunk that is its whole buffer, and that nothing else
-/// will read.
-pub fn release(chunk: &Uint8Array) {
-    let buffer = chunk.buffer();
-    if chunk.byte_offset() != 0 || chunk.byte_length() != buffer.byte_length() {
-        return;
-    }
-    if let Ok(transfer) = Reflect::get(&buffer, &"transfer".into())
-        && let Some(transfer) = transfer.dyn_ref::<js_sys::Function>()
-    {
-        let _ = transfer.call1(&buffer, &JsValue::from(0));
     }
 }
 

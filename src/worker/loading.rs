@@ -5,11 +5,9 @@
 //! is ever held whole; its checksum is computed on the way.
 
 use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
-use super::fetch::{
-    BodyReader, Chunks, FetchError, announced_size, fetch_response, read_body, release, resolve_url, yield_to_events,
-};
+use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::memory_budget as memory;
-use crate::model_cache::{self, CacheWriter, CopyReader, ModelCache, response_with};
+use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use chexlens_model::manifest;
 use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
@@ -43,7 +41,7 @@ impl From<FetchError> for LoadError {
 /// Where a member's body comes from.
 enum BodyOrigin<'a> {
     /// The network, kept offline as it is read where a writer is given.
-    Download(Option<&'a mut CacheWriter>),
+    Download(Option<&'a CacheWriter>),
     OfflineCopy,
 }
 
@@ -121,13 +119,13 @@ impl Loader<'_> {
     async fn stream_member(
         &self,
         assembly: &mut Assembly,
-        body: &mut impl Chunks,
+        body: &mut BodyReader<'_>,
         total: Option<u64>,
         (name, label): (&str, &str),
         sha256: Option<&str>,
         origin: BodyOrigin<'_>,
     ) -> Result<u64, LoadError> {
-        let (stage, mut writer) = match origin {
+        let (stage, writer) = match origin {
             BodyOrigin::Download(writer) => (LoadStage::Download, writer),
             BodyOrigin::OfflineCopy => (LoadStage::Cached, None),
         };
@@ -145,15 +143,13 @@ impl Loader<'_> {
             if let Some(check) = &mut check {
                 check.update(&bytes);
             }
-            if let Some(writer) = writer.as_deref_mut() {
-                writer.write(&chunk).await;
+            if let Some(writer) = writer {
+                writer.write(&chunk);
             }
             if let Err(e) = assembly.push(&chunk, &bytes).await {
                 body.stop();
                 return Err(self.assembly_error(e, name, assembly));
             }
-            // Copied wherever it goes (here, a member's piece, the offline copy's part).
-            release(&chunk);
             if let Err(e) = self.check_fit(assembly) {
                 body.stop();
                 return Err(e);
@@ -320,7 +316,7 @@ impl Loader<'_> {
         // Kept only when it can be checked on every read: by checksum, or by
         // the exact size the server announced.
         let size_header = total.map(|t| t.to_string()).unwrap_or_default();
-        let mut writer = match cache {
+        let storing = match cache {
             Some(cache) if sha256.is_some() || total.is_some() => {
                 let mut headers = vec![(model_cache::SOURCE, url)];
                 if let Some(sha) = sha256 {
@@ -328,32 +324,33 @@ impl Loader<'_> {
                 } else {
                     headers.push((model_cache::SIZE, size_header.as_str()));
                 }
-                Some(CacheWriter::start(cache, &key, &headers))
+                CacheWriter::start(cache, &key, &headers).map(|writer| (cache, writer))
             }
             _ => None,
         };
         let read = match BodyReader::new(&response, total, MAX_FILE_BYTES, self.signal) {
             Ok(mut body) => {
+                let writer = storing.as_ref().map(|(_, writer)| writer);
                 self.stream_member(
                     assembly,
                     &mut body,
                     total,
                     (name, label),
                     sha256,
-                    BodyOrigin::Download(writer.as_mut()),
+                    BodyOrigin::Download(writer),
                 )
                 .await
             }
             Err(e) => Err(download_error(name, e)),
         };
         let mut cached = false;
-        if let Some(writer) = writer {
+        if let Some((cache, writer)) = storing {
             // Kept only once stored whole, and only a file that passed its
             // checksum and its reading.
-            if read.is_ok() {
-                cached = writer.finish().await;
+            if read.is_ok() && writer.finish().await {
+                cached = true;
             } else {
-                writer.abandon().await;
+                cache.delete(&key).await;
             }
         }
         Ok((cached, read?))
@@ -376,10 +373,10 @@ impl Loader<'_> {
         let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
         let sha = header(model_cache::SHA256);
         if sha.is_none() && size.is_none() {
-            cache.delete_member(key).await;
+            cache.delete(key).await;
             return Ok(None);
         }
-        let read = match CopyReader::new(cache, key, &response, MAX_FILE_BYTES, self.signal) {
+        let read = match BodyReader::new(&response, size, MAX_FILE_BYTES, self.signal) {
             Ok(mut body) => {
                 let read = self
                     .stream_member(
@@ -404,7 +401,7 @@ impl Loader<'_> {
         match read {
             Ok(read) => Ok(Some(read)),
             Err(LoadError::Failed(_)) => {
-                cache.delete_member(key).await;
+                cache.delete(key).await;
                 Ok(None)
             }
             Err(other) => Err(other),

@@ -3,7 +3,7 @@
 
 mod backend;
 mod engine;
-pub(crate) mod fetch;
+mod fetch;
 mod hub;
 mod loading;
 mod members;

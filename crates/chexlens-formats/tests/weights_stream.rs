@@ -273,7 +273,11 @@ fn check_pieces(data: &[u8], name: &str) {
         let whole = CheckpointIndex::parse(file, "fuzz")
             .unwrap_or_else(|e| panic!("{name}: the whole-file reader refuses what the stream accepted: {e}"))
             .materialise();
-        assert_eq!(bits(&streamed), bits(&whole), "{name}: the whole-file reader reads other tensors");
+        assert_eq!(
+            bits(&streamed),
+            bits(&whole),
+            "{name}: the whole-file reader reads other tensors"
+        );
     }
 }
 
