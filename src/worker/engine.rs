@@ -125,10 +125,17 @@ impl Assembly {
         match self {
             Assembly::Here { reading, weights, .. } => match reading {
                 Some(stream) => stream.f32_bytes(),
-                None => weights.last().map(|w| w.tensors.values().map(|t| t.data.len() as u64 * 4).sum()),
+                None => weights
+                    .last()
+                    .map(|w| w.tensors.values().map(|t| t.data.len() as u64 * 4).sum()),
             },
             Assembly::Pool(pool) => pool.f32_bytes(),
         }
+    }
+
+    /// Whether weight files are read in this worker (their bytes must be copied here).
+    pub fn reads_here(&self) -> bool {
+        matches!(self, Assembly::Here { .. })
     }
 
     /// The workers the members are spread over.

@@ -5,7 +5,9 @@
 //! is ever held whole; its checksum is computed on the way.
 
 use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
-use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
+use super::fetch::{
+    BodyReader, FetchError, announced_size, fetch_response, read_body, release, resolve_url, yield_to_events,
+};
 use crate::memory_budget as memory;
 use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
@@ -134,12 +136,16 @@ impl Loader<'_> {
             .await
             .map_err(|e| self.assembly_error(e, name, assembly))?;
         let mut check = sha256.map(Sha256Check::new);
-        // Each chunk is copied into this worker once, for the checksum and
-        // (members read here) the reader; the buffer is reused.
+        // Each chunk is copied into this worker once where it is needed here,
+        // for the checksum and (members read here) the reader; the buffer is
+        // reused. A member worker gets the chunk itself.
         let mut bytes = Vec::new();
+        let copy_here = check.is_some() || assembly.reads_here();
         while let Some(chunk) = body.next().await.map_err(|e| download_error(name, e))? {
-            bytes.resize(chunk.length() as usize, 0);
-            chunk.copy_to(&mut bytes);
+            if copy_here {
+                bytes.resize(chunk.length() as usize, 0);
+                chunk.copy_to(&mut bytes);
+            }
             if let Some(check) = &mut check {
                 check.update(&bytes);
             }
@@ -149,6 +155,10 @@ impl Loader<'_> {
             if let Err(e) = assembly.push(&chunk, &bytes).await {
                 body.stop();
                 return Err(self.assembly_error(e, name, assembly));
+            }
+            if writer.is_none() {
+                // Copied wherever it went (here, or a member worker's piece).
+                release(&chunk);
             }
             if let Err(e) = self.check_fit(assembly) {
                 body.stop();

@@ -44,12 +44,12 @@ function firstMembers(count) {
 }
 
 test("too little memory for three members: refused with what it needs; the first two load and give the CLI's numbers", async () => {
-  // 3 MB reported: a page counts on half, 1.6 MB; the demo's members take
-  // 0.6 MB each while loading (0.46 MB of f32 weights, 1.3 times).
-  const { context, page } = await pageReporting(0.003, "&workers=1");
+  // 4.5 MB reported: a page counts on half, 2.4 MB; each of the demo's
+  // members takes 1.0 MB while loading (0.47 MB of f32 weights, 2.1 times).
+  const { context, page } = await pageReporting(0.0045, "&workers=1");
   const text = await refusedDemo(page);
   assert.match(text, /needs about \d+\.\d MB of memory for its 3 members/, text);
-  assert.match(text, /reports 0\.003 GB, of which a page can count on about 1\.6 MB/, text);
+  assert.match(text, /reports 0\.0045 GB, of which a page can count on about 2\.4 MB/, text);
   assert.equal(await page.getByTestId("load-one-worker").count(), 0, "it was one worker already");
 
   const fewer = page.getByTestId("load-fewer");

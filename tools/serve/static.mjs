@@ -20,9 +20,10 @@ const TYPES = {
  * `setDown(true)` drops every connection (the network is gone), and
  * `setTruncate(fn)` cuts matching files in half after announcing their full
  * length (a download that breaks part-way). `headers` go on every file
- * (the browser benchmark's cross-origin isolation).
+ * (the browser benchmark's cross-origin isolation). With `sizes: false` no
+ * Content-Length is sent (chunked), as servers that stream do.
  */
-export async function serveDist(root, { headers = {}, port = 0, record = true } = {}) {
+export async function serveDist(root, { headers = {}, port = 0, record = true, sizes = true } = {}) {
   const log = [];
   let down = false;
   let truncate = null;
@@ -44,7 +45,7 @@ export async function serveDist(root, { headers = {}, port = 0, record = true } 
       const body = await readFile(file);
       res.writeHead(200, {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-        "content-length": body.length,
+        ...(sizes ? { "content-length": body.length } : {}),
         "cache-control": "no-cache",
         ...headers,
       });

@@ -4,7 +4,10 @@
 // same page open, no model), as a ratio to the ensemble's f32 weight bytes,
 // and the time to ready. For `.pth` (f32) and f16 safetensors members, in
 // member workers (one per member) and in one worker; a fresh browser for
-// each, so that no run inherits another's memory. Run through
+// each, so that no run inherits another's memory. Each is loaded as a first
+// visit does, keeping the offline copy, and from a server that announces no
+// sizes, where the page keeps no copy (it could not check one): the
+// difference is what Cache Storage costs while loading. Run through
 // tools/bench/browser-bench --memory, which prepares the files.
 //
 //   node memory.mjs DIR
@@ -99,25 +102,29 @@ async function measure(url, manifest, workers) {
 
 const root = site();
 const server = await serveDist(root);
+const unsized = await serveDist(root, { sizes: false });
 try {
   // The f32 weight bytes: the .pth's size (its tensors are f32; the pickle around them is a few kB).
   const f32Bytes = MEMBERS * statSync(join(dir, "convnext_base_member0.pth")).size;
   console.log(`chexlens page memory while loading ${MEMBERS} convnext_base members (${(f32Bytes / 1e9).toFixed(2)} GB of f32 weights), Chromium, CPU backend`);
-  console.log(`${"".padEnd(34)}${"baseline".padStart(10)}${"peak".padStart(10)}${"above".padStart(10)}${"ratio".padStart(8)}${"goal".padStart(7)}${"ready".padStart(9)}`);
-  for (const [kind, label] of [["pth", ".pth, f32"], ["f16", "safetensors, f16"]]) {
-    for (const workers of [undefined, 1]) {
-      const r = await measure(server.url, `${kind}.json`, workers);
-      const name = `${label}, ${r.workers} worker${r.workers > 1 ? "s" : ""}`;
-      if (r.state !== "ready") {
-        console.log(`${name.padEnd(34)}did not load: ${r.message}`);
-        continue;
+  console.log(`${"".padEnd(40)}${"baseline".padStart(10)}${"peak".padStart(10)}${"above".padStart(10)}${"ratio".padStart(8)}${"goal".padStart(7)}${"ready".padStart(9)}`);
+  for (const [copy, host] of [["", server], [", no copy", unsized]]) {
+    for (const [kind, label] of [["pth", ".pth, f32"], ["f16", "safetensors, f16"]]) {
+      for (const workers of [undefined, 1]) {
+        const r = await measure(host.url, `${kind}.json`, workers);
+        const name = `${label}, ${r.workers} worker${r.workers > 1 ? "s" : ""}${copy}`;
+        if (r.state !== "ready") {
+          console.log(`${name.padEnd(40)}did not load: ${r.message}`);
+          continue;
+        }
+        const above = r.peak - r.baseline;
+        const goal = workers === 1 ? GOALS.one : GOALS.members;
+        const gb = (b) => `${(b / 1e9).toFixed(2)} GB`.padStart(10);
+        console.log(`${name.padEnd(40)}${gb(r.baseline)}${gb(r.peak)}${gb(above)}${(above / f32Bytes).toFixed(2).padStart(8)}${goal.toFixed(1).padStart(7)}${`${r.readyS.toFixed(1)} s`.padStart(9)}`);
       }
-      const above = r.peak - r.baseline;
-      const goal = workers === 1 ? GOALS.one : GOALS.members;
-      const gb = (b) => `${(b / 1e9).toFixed(2)} GB`.padStart(10);
-      console.log(`${name.padEnd(34)}${gb(r.baseline)}${gb(r.peak)}${gb(above)}${(above / f32Bytes).toFixed(2).padStart(8)}${goal.toFixed(1).padStart(7)}${`${r.readyS.toFixed(1)} s`.padStart(9)}`);
     }
   }
 } finally {
   await server.close();
+  await unsized.close();
 }

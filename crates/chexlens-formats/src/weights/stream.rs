@@ -84,11 +84,6 @@ impl WeightStream {
         self.sink.f32_bytes
     }
 
-    /// Bytes pushed so far.
-    pub fn received(&self) -> u64 {
-        self.sink.received
-    }
-
     /// The file is whole: its tensors, each checked as the file describes it.
     pub fn finish(mut self) -> Result<StateDict, WeightError> {
         let format = std::mem::replace(&mut self.format, Format::Failed(WeightErrorKind::Empty));
@@ -458,6 +453,16 @@ const DESCRIPTOR_SIGNATURE: &[u8] = b"PK\x07\x08";
 
 impl PthStream {
     fn push(&mut self, bytes: &[u8], sink: &mut Sink) -> Result<(), WeightErrorKind> {
+        if self.pending.is_empty() {
+            // Read straight from the new bytes; only what is left waits.
+            let mut at = 0;
+            while let Some(n) = self.step(&bytes[at..], self.offset + at as u64, sink)? {
+                at += n;
+            }
+            self.offset += at as u64;
+            self.pending.extend_from_slice(&bytes[at..]);
+            return Ok(());
+        }
         let mut pending = std::mem::take(&mut self.pending);
         pending.extend_from_slice(bytes);
         let mut at = 0;

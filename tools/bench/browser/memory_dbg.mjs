@@ -1,0 +1,132 @@
+// The page's memory while it loads a three-member convnext_base ensemble
+// in headless Chromium: the peak of the Chromium processes' total RSS
+// (sampled every 50 ms from /proc) above the browser's own baseline (the
+// same page open, no model), as a ratio to the ensemble's f32 weight bytes,
+// and the time to ready. For `.pth` (f32) and f16 safetensors members, in
+// member workers (one per member) and in one worker; a fresh browser for
+// each, so that no run inherits another's memory. Run through
+// tools/bench/browser-bench --memory, which prepares the files.
+//
+//   node memory.mjs DIR
+
+import { mkdirSync, rmSync, symlinkSync, readdirSync, writeFileSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { serveDist, launchChromium, DIST } from "../../../tests/e2e/harness.mjs";
+
+const dir = process.argv[2];
+const MEMBERS = 3;
+// The issue's goals, above the baseline: member workers and one worker.
+const GOALS = { members: 1.6, one: 1.3 };
+
+function site() {
+  const root = join(dir, "memory-site");
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, "bench"), { recursive: true });
+  for (const entry of readdirSync(DIST)) symlinkSync(join(DIST, entry), join(root, entry));
+  const files = { pth: "convnext_base_member0.pth", f16: "member0_f16.safetensors" };
+  for (const [kind, file] of Object.entries(files)) {
+    // Three names for one file: three members to read, as a real ensemble.
+    const members = [];
+    for (let i = 0; i < MEMBERS; i++) {
+      const name = `${kind}_member${i}${file.slice(file.lastIndexOf("."))}`;
+      symlinkSync(join(dir, file), join(root, "bench", name));
+      members.push({ weights: name });
+    }
+    writeFileSync(join(root, "bench", `${kind}.json`), JSON.stringify({ name: `convnext_base x${MEMBERS} (${kind})`, members }));
+  }
+  return root;
+}
+
+/** Every process below `root` (Chromium's, under this node process). */
+function descendants(root) {
+  const parent = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // The process ended while the table was read.
+    }
+  }
+  const found = [];
+  const walk = (pid) => {
+    for (const [child, ppid] of parent) if (ppid === pid) { found.push(child); walk(child); }
+  };
+  walk(root);
+  return found;
+}
+
+let lastBreakdown = {};
+function totalRss() {
+  let kb = 0;
+  const br = {};
+  for (const pid of descendants(process.pid)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const k = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      kb += k;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const type = (/--type=([a-z-]+)/.exec(cmd)?.[1] ?? "browser") + (/--utility-sub-type=([a-zA-Z.]+)/.exec(cmd)?.[1] ?? "");
+      br[`${type}:${pid}`] = (k/1e6).toFixed(2);
+    } catch {
+      // Gone.
+    }
+  }
+  lastBreakdown = br;
+  return kb * 1024;
+}
+
+async function measure(url, manifest, workers) {
+  const browser = await launchChromium();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const limit = workers ? `&workers=${workers}` : "";
+    await page.goto(`${url}?backend=cpu${limit}`);
+    await page.waitForSelector('[data-testid="load-demo"]');
+    await new Promise((r) => setTimeout(r, 1000));
+    const baseline = totalRss();
+    let peak = baseline;
+    let atPeak = {}; const baseBr = lastBreakdown;
+    const sampler = setInterval(() => { const t = totalRss(); if (t > peak) { peak = t; atPeak = lastBreakdown; } }, 50);
+    const started = Date.now();
+    // The page loads a `?model=` manifest on opening, as a shared link does.
+    await page.goto(`${url}?backend=cpu${limit}&model=${encodeURIComponent(`${url}bench/${manifest}`)}`);
+    await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', { timeout: 900_000 });
+    const readyS = (Date.now() - started) / 1000;
+    clearInterval(sampler);
+    console.log("baseline", JSON.stringify(baseBr)); console.log("peak", JSON.stringify(atPeak)); totalRss(); console.log("ready", JSON.stringify(lastBreakdown)); await new Promise((r) => setTimeout(r, 15000)); totalRss(); console.log("ready+15s", JSON.stringify(lastBreakdown));
+    peak = Math.max(peak, totalRss());
+    const state = await page.getByTestId("model-status").getAttribute("data-state");
+    const shown = await page.getByTestId("workers").count();
+    const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
+    return { state, message: await page.getByTestId("model-status").textContent(), baseline, peak, readyS, workers: inWorkers };
+  } finally {
+    await browser.close();
+  }
+}
+
+const root = site();
+const server = await serveDist(root);
+try {
+  // The f32 weight bytes: the .pth's size (its tensors are f32; the pickle around them is a few kB).
+  const f32Bytes = MEMBERS * statSync(join(dir, "convnext_base_member0.pth")).size;
+  console.log(`chexlens page memory while loading ${MEMBERS} convnext_base members (${(f32Bytes / 1e9).toFixed(2)} GB of f32 weights), Chromium, CPU backend`);
+  console.log(`${"".padEnd(34)}${"baseline".padStart(10)}${"peak".padStart(10)}${"above".padStart(10)}${"ratio".padStart(8)}${"goal".padStart(7)}${"ready".padStart(9)}`);
+  for (const [kind, label] of [["pth", ".pth, f32"]]) {
+    for (const workers of [1]) {
+      const r = await measure(server.url, `${kind}.json`, workers);
+      const name = `${label}, ${r.workers} worker${r.workers > 1 ? "s" : ""}`;
+      if (r.state !== "ready") {
+        console.log(`${name.padEnd(34)}did not load: ${r.message}`);
+        continue;
+      }
+      const above = r.peak - r.baseline;
+      const goal = workers === 1 ? GOALS.one : GOALS.members;
+      const gb = (b) => `${(b / 1e9).toFixed(2)} GB`.padStart(10);
+      console.log(`${name.padEnd(34)}${gb(r.baseline)}${gb(r.peak)}${gb(above)}${(above / f32Bytes).toFixed(2).padStart(8)}${goal.toFixed(1).padStart(7)}${`${r.readyS.toFixed(1)} s`.padStart(9)}`);
+    }
+  }
+} finally {
+  await server.close();
+}
