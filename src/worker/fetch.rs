@@ -172,22 +172,6 @@ impl<'a> BodyReader<'a> {
     }
 }
 
-/// Frees a chunk's memory now rather than at the next garbage collection,
-/// by detaching its buffer (`ArrayBuffer.prototype.transfer(0)`): a worker
-/// reading hundreds of megabytes would otherwise hold them until then.
-/// Only for a chunk that is its whole buffer and that nothing else reads.
-pub fn release(chunk: &Uint8Array) {
-    let buffer = chunk.buffer();
-    if chunk.byte_offset() != 0 || chunk.byte_length() != buffer.byte_length() {
-        return;
-    }
-    if let Ok(transfer) = Reflect::get(&buffer, &"transfer".into())
-        && let Some(transfer) = transfer.dyn_ref::<js_sys::Function>()
-    {
-        let _ = transfer.call1(&buffer, &JsValue::from(0));
-    }
-}
-
 /// Reads a response's body completely, reporting `(done, total)` as chunks
 /// arrive (see [`BodyReader`]).
 pub async fn read_body(

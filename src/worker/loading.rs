@@ -5,9 +5,7 @@
 //! is ever held whole; its checksum is computed on the way.
 
 use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
-use super::fetch::{
-    BodyReader, FetchError, announced_size, fetch_response, read_body, release, resolve_url, yield_to_events,
-};
+use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
 use crate::memory_budget as memory;
 use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
@@ -155,10 +153,6 @@ impl Loader<'_> {
             if let Err(e) = assembly.push(&chunk, &bytes).await {
                 body.stop();
                 return Err(self.assembly_error(e, name, assembly));
-            }
-            if writer.is_none() {
-                // Copied wherever it went (here, or a member worker's piece).
-                release(&chunk);
             }
             if let Err(e) = self.check_fit(assembly) {
                 body.stop();

@@ -88,7 +88,6 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             if let Some(bytes) = bytes.first() {
                 piece.resize(bytes.length() as usize, 0);
                 bytes.copy_to(piece);
-                crate::worker::fetch::release(bytes);
                 stream.push(piece)?;
             }
             Ok(FromMember::Read {
