@@ -2,7 +2,8 @@
 // in headless Chromium: the peak of the Chromium processes' total RSS
 // (sampled every 50 ms from /proc) above the browser's own baseline (the
 // same page open, no model), as a ratio to the ensemble's f32 weight bytes,
-// and the time to ready. For `.pth` (f32) and f16 safetensors members, in
+// the time to ready, and how much of the peak is in the renderer (the page
+// and its workers) and in the browser process. For `.pth` (f32) and f16 safetensors members, in
 // member workers (one per member) and in one worker; a fresh browser for
 // each, so that no run inherits another's memory. Each is loaded as a first
 // visit does, keeping the offline copy, and from a server that announces no
@@ -60,17 +61,22 @@ function descendants(root) {
   return found;
 }
 
-function totalRss() {
-  let kb = 0;
+/** The Chromium processes' RSS in bytes: in all, and by process type. */
+function rss() {
+  let total = 0;
+  const byType = {};
   for (const pid of descendants(process.pid)) {
     try {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      const type = /--type=([a-z-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"))?.[1] ?? "browser";
+      total += bytes;
+      byType[type] = (byType[type] ?? 0) + bytes;
     } catch {
       // Gone.
     }
   }
-  return kb * 1024;
+  return { total, byType };
 }
 
 async function measure(url, manifest, workers) {
@@ -81,20 +87,29 @@ async function measure(url, manifest, workers) {
     await page.goto(`${url}?backend=cpu${limit}`);
     await page.waitForSelector('[data-testid="load-demo"]');
     await new Promise((r) => setTimeout(r, 1000));
-    const baseline = totalRss();
-    let peak = baseline;
-    const sampler = setInterval(() => { peak = Math.max(peak, totalRss()); }, 50);
+    const base = rss();
+    let top = base;
+    const sample = () => {
+      const now = rss();
+      if (now.total > top.total) top = now;
+    };
+    const sampler = setInterval(sample, 50);
     const started = Date.now();
     // The page loads a `?model=` manifest on opening, as a shared link does.
     await page.goto(`${url}?backend=cpu${limit}&model=${encodeURIComponent(`${url}bench/${manifest}`)}`);
     await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', { timeout: 900_000 });
     const readyS = (Date.now() - started) / 1000;
     clearInterval(sampler);
-    peak = Math.max(peak, totalRss());
+    sample();
+    // Where the peak is: the page and its workers (renderer), the browser
+    // process (which writes Cache Storage), the rest.
+    const growth = (type) => ((top.byType[type] ?? 0) - (base.byType[type] ?? 0)) / 1e9;
+    const where = `renderer +${growth("renderer").toFixed(2)} GB, browser +${growth("browser").toFixed(2)} GB`;
     const state = await page.getByTestId("model-status").getAttribute("data-state");
     const shown = await page.getByTestId("workers").count();
     const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
-    return { state, message: await page.getByTestId("model-status").textContent(), baseline, peak, readyS, workers: inWorkers };
+    const message = await page.getByTestId("model-status").textContent();
+    return { state, message, baseline: base.total, peak: top.total, readyS, workers: inWorkers, where };
   } finally {
     await browser.close();
   }
@@ -120,7 +135,7 @@ try {
         const above = r.peak - r.baseline;
         const goal = workers === 1 ? GOALS.one : GOALS.members;
         const gb = (b) => `${(b / 1e9).toFixed(2)} GB`.padStart(10);
-        console.log(`${name.padEnd(40)}${gb(r.baseline)}${gb(r.peak)}${gb(above)}${(above / f32Bytes).toFixed(2).padStart(8)}${goal.toFixed(1).padStart(7)}${`${r.readyS.toFixed(1)} s`.padStart(9)}`);
+        console.log(`${name.padEnd(40)}${gb(r.baseline)}${gb(r.peak)}${gb(above)}${(above / f32Bytes).toFixed(2).padStart(8)}${goal.toFixed(1).padStart(7)}${`${r.readyS.toFixed(1)} s`.padStart(9)}   ${r.where}`);
       }
     }
   }
