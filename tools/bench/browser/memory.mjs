@@ -104,7 +104,8 @@ async function measure(url, manifest, workers) {
     // Where the peak is: the page and its workers (renderer), the browser
     // process (which writes Cache Storage), the rest.
     const growth = (type) => ((top.byType[type] ?? 0) - (base.byType[type] ?? 0)) / 1e9;
-    const where = `renderer +${growth("renderer").toFixed(2)} GB, browser +${growth("browser").toFixed(2)} GB`;
+    const signed = (gb) => `${gb <= -0.005 ? "-" : "+"}${Math.abs(gb).toFixed(2)} GB`;
+    const where = `renderer ${signed(growth("renderer"))}, browser ${signed(growth("browser"))}`;
     const state = await page.getByTestId("model-status").getAttribute("data-state");
     const shown = await page.getByTestId("workers").count();
     const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
