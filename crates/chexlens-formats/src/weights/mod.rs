@@ -203,13 +203,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks `bytes` against an expected sha256 (hex, any case).
-pub fn verify_sha256(bytes: &[u8], expected: &str, source: &str) -> Result<(), WeightError> {
-    let mut check = Sha256Check::new(expected);
-    check.update(bytes);
-    check.verify(source)
-}
-
 /// A sha256 computed as a file streams in, checked at its end.
 pub struct Sha256Check {
     expected: String,
@@ -319,21 +312,24 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+        // Checked as it streams in, in pieces, against any case of hex.
+        let check = |pieces: &[&[u8]], expected: &str| {
+            let mut check = Sha256Check::new(expected);
+            pieces.iter().for_each(|p| check.update(p));
+            check.verify("f")
+        };
         assert!(
-            verify_sha256(
-                b"abc",
-                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
-                "f"
+            check(
+                &[b"a", b"bc"],
+                "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
             )
             .is_ok()
         );
-        assert!(
-            verify_sha256(
-                b"abd",
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-                "f"
-            )
-            .is_err()
-        );
+        let err = check(
+            &[b"abd"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        )
+        .unwrap_err();
+        assert!(matches!(err.kind, WeightErrorKind::Sha256Mismatch { .. }));
     }
 }
