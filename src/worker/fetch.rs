@@ -80,6 +80,17 @@ pub fn announced_size(response: &Response, header: &str) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// Bytes that arrive in chunks: a response's body, or a picked file.
+#[allow(async_fn_in_trait)]
+pub trait Chunks {
+    /// The next chunk, or `None` once the bytes are whole.
+    async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError>;
+    /// Bytes read so far.
+    fn done(&self) -> u64;
+    /// Stops reading: the rest is not wanted.
+    fn stop(&mut self);
+}
+
 /// A response's body read chunk by chunk as it arrives. A body shorter
 /// than `total` is an error, never a model (longer is fine:
 /// Content-Length counts compressed bytes); one longer than `limit` is
@@ -120,13 +131,26 @@ impl<'a> BodyReader<'a> {
         ))
     }
 
-    /// Bytes read so far.
-    pub fn done(&self) -> u64 {
+    fn end(&self) -> Result<(), FetchError> {
+        if self.signal.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        match self.total {
+            Some(total) if self.done < total => Err(FetchError::Failed(format!(
+                "the download stopped after {} of {total} bytes",
+                self.done
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Chunks for BodyReader<'_> {
+    fn done(&self) -> u64 {
         self.done
     }
 
-    /// The next chunk, or `None` once the body is whole.
-    pub async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
+    async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
         let Some(reader) = &self.reader else {
             return Ok(None);
         };
@@ -151,21 +175,7 @@ impl<'a> BodyReader<'a> {
         Ok(Some(value))
     }
 
-    fn end(&self) -> Result<(), FetchError> {
-        if self.signal.aborted() {
-            return Err(FetchError::Cancelled);
-        }
-        match self.total {
-            Some(total) if self.done < total => Err(FetchError::Failed(format!(
-                "the download stopped after {} of {total} bytes",
-                self.done
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Stops reading: the rest of the body is not wanted.
-    pub fn stop(&mut self) {
+    fn stop(&mut self) {
         if let Some(reader) = self.reader.take() {
             let _ = reader.cancel();
         }
@@ -198,6 +208,52 @@ pub fn js_error_text(e: &JsValue) -> String {
         return String::from(err.message());
     }
     e.as_string().unwrap_or_else(|| "network error".into())
+}
+
+/// A picked file held in JavaScript memory, handed out in pieces of
+/// `piece` bytes, yielding between them so that a cancel is seen.
+pub struct FilePieces<'a> {
+    file: &'a Uint8Array,
+    piece: u32,
+    done: u32,
+    signal: &'a AbortSignal,
+}
+
+impl<'a> FilePieces<'a> {
+    pub fn new(file: &'a Uint8Array, piece: u32, signal: &'a AbortSignal) -> Self {
+        Self {
+            file,
+            piece,
+            done: 0,
+            signal,
+        }
+    }
+}
+
+impl Chunks for FilePieces<'_> {
+    async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
+        if self.done > 0 {
+            yield_to_events().await;
+        }
+        if self.signal.aborted() {
+            return Err(FetchError::Cancelled);
+        }
+        if self.done >= self.file.length() {
+            return Ok(None);
+        }
+        let end = self.file.length().min(self.done.saturating_add(self.piece));
+        let piece = self.file.subarray(self.done, end);
+        self.done = end;
+        Ok(Some(piece))
+    }
+
+    fn done(&self) -> u64 {
+        u64::from(self.done)
+    }
+
+    fn stop(&mut self) {
+        self.done = self.file.length();
+    }
 }
 
 /// Yields to the event loop so that queued messages (a cancel) are handled.

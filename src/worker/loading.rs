@@ -5,7 +5,9 @@
 //! is ever held whole; its checksum is computed on the way.
 
 use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
-use super::fetch::{BodyReader, FetchError, announced_size, fetch_response, read_body, resolve_url, yield_to_events};
+use super::fetch::{
+    BodyReader, Chunks, FetchError, FilePieces, announced_size, fetch_response, read_body, resolve_url, yield_to_events,
+};
 use crate::memory_budget as memory;
 use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
@@ -38,11 +40,13 @@ impl From<FetchError> for LoadError {
     }
 }
 
-/// Where a member's body comes from.
+/// Where a member's bytes come from.
 enum BodyOrigin<'a> {
     /// The network, kept offline as it is read where a writer is given.
     Download(Option<&'a CacheWriter>),
     OfflineCopy,
+    /// A file the user picked.
+    Picked,
 }
 
 fn download_error(name: &str, e: FetchError) -> LoadError {
@@ -112,14 +116,14 @@ impl Loader<'_> {
         }
     }
 
-    /// Streams a body into the model being assembled as the member `name`,
+    /// Streams a member's bytes into the model being assembled as `name`,
     /// checking its sha256 as it arrives and reporting progress under
     /// `label`; a download hands each chunk read to its cache writer, if
     /// any. The first error stops the read.
     async fn stream_member(
         &self,
         assembly: &mut Assembly,
-        body: &mut BodyReader<'_>,
+        body: &mut impl Chunks,
         total: Option<u64>,
         (name, label): (&str, &str),
         sha256: Option<&str>,
@@ -128,6 +132,7 @@ impl Loader<'_> {
         let (stage, writer) = match origin {
             BodyOrigin::Download(writer) => (LoadStage::Download, writer),
             BodyOrigin::OfflineCopy => (LoadStage::Cached, None),
+            BodyOrigin::Picked => (LoadStage::Read, None),
         };
         assembly
             .open(name)
@@ -500,52 +505,6 @@ impl Loader<'_> {
         })
     }
 
-    /// A picked file, read in pieces as a download would be: only a piece
-    /// at a time is copied into this worker.
-    async fn read_local_member(
-        &self,
-        assembly: &mut Assembly,
-        name: &str,
-        file: &Uint8Array,
-        sha256: Option<&str>,
-    ) -> Result<(), LoadError> {
-        assembly
-            .open(name)
-            .await
-            .map_err(|e| self.assembly_error(e, name, assembly))?;
-        let mut check = sha256.map(Sha256Check::new);
-        let total = file.length();
-        let mut bytes = Vec::new();
-        let mut at = 0;
-        while at < total {
-            let end = total.min(at + READ_PIECE_BYTES as u32);
-            let piece = file.subarray(at, end);
-            bytes.resize(piece.length() as usize, 0);
-            piece.copy_to(&mut bytes);
-            if let Some(check) = &mut check {
-                check.update(&bytes);
-            }
-            assembly
-                .push(&piece, &bytes)
-                .await
-                .map_err(|e| self.assembly_error(e, name, assembly))?;
-            self.check_fit(assembly)?;
-            at = end;
-            (self.progress)(LoadStage::Read, u64::from(at), Some(u64::from(total)), name);
-            yield_to_events().await;
-            self.check_cancel()?;
-        }
-        if let Some(check) = check {
-            check.verify(name).map_err(|e| LoadError::Failed(e.to_string()))?;
-        }
-        assembly
-            .close()
-            .await
-            .map_err(|e| self.assembly_error(e, name, assembly))?;
-        self.check_fit(assembly)?;
-        self.check_cancel()
-    }
-
     /// Picked files: a manifest with its weights, or one to three weight files.
     async fn load_local(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Result<Loaded, LoadError> {
         let fail = |m: String| Err(LoadError::Failed(m));
@@ -593,8 +552,19 @@ impl Loader<'_> {
         let member_sha256 = members.iter().take(count).map(|(_, _, sha)| sha.clone()).collect();
         let mut assembly = self.plan.assembly(count).await;
         for (member, file, sha) in members.into_iter().take(count) {
-            self.read_local_member(&mut assembly, &member, &file, sha.as_deref())
-                .await?;
+            // Read in pieces as a download would be: only a piece at a
+            // time is copied into this worker.
+            let mut pieces = FilePieces::new(&file, READ_PIECE_BYTES as u32, self.signal);
+            let total = Some(u64::from(file.length()));
+            self.stream_member(
+                &mut assembly,
+                &mut pieces,
+                total,
+                (&member, &member),
+                sha.as_deref(),
+                BodyOrigin::Picked,
+            )
+            .await?;
         }
         let (engine, demo) = self.assemble(assembly, manifest, name.clone()).await?;
         Ok(Loaded {
