@@ -356,9 +356,12 @@ impl Loader<'_> {
         if let Some((cache, writer)) = storing {
             // Kept only once stored whole, and only a file that passed its
             // checksum and its reading.
-            if read.is_ok() && writer.finish().await {
-                cached = true;
+            if read.is_ok() {
+                cached = writer.finish().await;
             } else {
+                writer.abandon().await;
+            }
+            if !cached {
                 cache.delete(&key).await;
             }
         }

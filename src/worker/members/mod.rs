@@ -293,8 +293,10 @@ impl PoolBuilder {
     /// `i % workers`, which reads it as its pieces arrive. Opened again, a
     /// file starts over.
     pub async fn open(&mut self, name: &str) -> Result<(), PoolError> {
+        // A file that failed part-way (an offline copy, read again from the
+        // network) is over: its outstanding answers are waited for, not kept.
         if let Some(upload) = self.sending.take() {
-            upload.settle().await?;
+            let _ = upload.settle().await;
         }
         let worker = self.read % self.workers.len();
         let open = ToMember::Open { name: name.into() };
