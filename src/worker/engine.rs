@@ -214,7 +214,7 @@ impl EngineError {
 }
 
 /// A weight file's bytes came before it was opened (a fault here, not in the file).
-const NOT_OPEN: &str = "weight bytes arrived before their file was opened";
+pub const NOT_OPEN: &str = "weight bytes arrived before their file was opened";
 
 /// Told when heat maps are asked of an analysis that a newer one replaced.
 pub const NOT_CURRENT: &str = "that analysis is no longer current";

@@ -16,7 +16,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 /// Why a member worker could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 enum MemberError {
-    #[error("weight bytes arrived before their file was opened")]
+    #[error("{}", crate::worker::engine::NOT_OPEN)]
     NoFile,
     #[error("{0}")]
     Weights(#[from] WeightError),

@@ -178,7 +178,7 @@ const PIECE_BYTES: usize = 8 << 20;
 const PIECES_IN_FLIGHT: usize = 2;
 
 fn not_open() -> PoolError {
-    PoolError::Failed("weight bytes arrived before their file was opened".into())
+    PoolError::Failed(crate::worker::engine::NOT_OPEN.into())
 }
 
 impl Upload {
