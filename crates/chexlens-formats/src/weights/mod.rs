@@ -29,6 +29,33 @@ const WRAPPER_PREFIXES: [&str; 2] = ["module.", "_orig_mod."];
 /// of the largest architecture allowed is 4 GiB of f32.
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
+/// The two weight file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileFormat {
+    Pth,
+    Safetensors,
+}
+
+/// Bytes a file's format is told from (a safetensors header opens at byte 8).
+const SNIFF_BYTES: usize = 9;
+
+/// A weight file's format from its first [`SNIFF_BYTES`] bytes (or the
+/// whole of a shorter file), else why it is none.
+fn sniff(first: &[u8]) -> Result<FileFormat, WeightErrorKind> {
+    if first.starts_with(b"PK\x03\x04") {
+        Ok(FileFormat::Pth)
+    } else if first.starts_with(b"\x80\x02\x8a") {
+        // The legacy format opens with a pickled magic number.
+        Err(WeightErrorKind::LegacyTorchFormat)
+    } else if safetensors::looks_like_safetensors(first) {
+        Ok(FileFormat::Safetensors)
+    } else if first.starts_with(b"PK") {
+        Err(WeightErrorKind::DamagedArchive("the zip header is damaged".into()))
+    } else {
+        Err(WeightErrorKind::UnknownFormat)
+    }
+}
+
 /// Tensors in one state dict at most (convnext_base has 344).
 pub const MAX_TENSORS: usize = 4096;
 /// Dimensions of one tensor at most.
@@ -55,17 +82,9 @@ impl<'a> CheckpointIndex<'a> {
         if bytes.len() as u64 > MAX_FILE_BYTES {
             return Err(fail(WeightErrorKind::FileTooLarge(bytes.len() as u64)));
         }
-        let slots = if bytes.starts_with(b"PK\x03\x04") {
-            pth::index_pth(bytes)
-        } else if bytes.starts_with(b"\x80\x02\x8a") {
-            // The legacy format opens with a pickled magic number.
-            Err(WeightErrorKind::LegacyTorchFormat)
-        } else if safetensors::looks_like_safetensors(bytes) {
-            safetensors::index_safetensors(bytes)
-        } else if bytes.starts_with(b"PK") {
-            Err(WeightErrorKind::DamagedArchive("the zip header is damaged".into()))
-        } else {
-            Err(WeightErrorKind::UnknownFormat)
+        let slots = match sniff(bytes).map_err(fail)? {
+            FileFormat::Pth => pth::index_pth(bytes),
+            FileFormat::Safetensors => safetensors::index_safetensors(bytes),
         }
         .map_err(fail)?;
         let mut tensors = BTreeMap::new();

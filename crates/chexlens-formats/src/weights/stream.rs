@@ -16,7 +16,9 @@ use super::pth::{slot as storage_view, state_dict_entries};
 use super::safetensors::{self, HeaderEntry};
 use super::tensor::{Placement, StoredDType, TensorF32, TensorSlot, check_kind};
 use super::zip::{self, CentralEntry, DESCRIPTOR_LOOKAHEAD, NextRecord};
-use super::{CheckpointIndex, MAX_FILE_BYTES, MAX_TENSORS, StateDict, strip_wrapper_prefixes};
+use super::{
+    CheckpointIndex, FileFormat, MAX_FILE_BYTES, MAX_TENSORS, SNIFF_BYTES, StateDict, sniff, strip_wrapper_prefixes,
+};
 use crate::architecture::ArchitectureConfig;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -48,9 +50,6 @@ enum Format {
     /// An error was returned; it is returned again.
     Failed(WeightErrorKind),
 }
-
-/// Bytes that tell the formats apart (a safetensors header opens at byte 8).
-const SNIFF_BYTES: usize = 9;
 
 fn damaged(detail: impl Into<String>) -> WeightErrorKind {
     WeightErrorKind::DamagedArchive(detail.into())
@@ -128,16 +127,9 @@ impl WeightStream {
                 return Ok(());
             }
             let first = std::mem::take(first);
-            self.format = if first.starts_with(b"PK\x03\x04") {
-                Format::Pth(Box::default())
-            } else if first.starts_with(b"\x80\x02\x8a") {
-                return Err(WeightErrorKind::LegacyTorchFormat);
-            } else if first[8] == b'{' {
-                Format::Safetensors(SafetensorsStream::default())
-            } else if first.starts_with(b"PK") {
-                return Err(damaged("the zip header is damaged"));
-            } else {
-                return Err(WeightErrorKind::UnknownFormat);
+            self.format = match sniff(&first)? {
+                FileFormat::Pth => Format::Pth(Box::default()),
+                FileFormat::Safetensors => Format::Safetensors(SafetensorsStream::default()),
             };
             self.push_to_format(&first)?;
         }
