@@ -10,6 +10,8 @@ pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod model_cache;
 #[cfg(target_arch = "wasm32")]
+pub mod model_files;
+#[cfg(target_arch = "wasm32")]
 pub mod transport;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

@@ -1,5 +1,7 @@
-//! Model files kept for offline use, in Cache Storage. The worker fills and
-//! reads it while loading; the page lists and removes what it holds.
+//! Model files kept for offline use: an entry in Cache Storage for each,
+//! with its headers, naming the kept file that holds its bytes (see
+//! [`crate::model_files`]). The worker fills and reads them while loading;
+//! the page lists and removes what is kept.
 //!
 //! Keys are same-origin addresses under `__chexlens-model-cache__/`, which
 //! are never fetched: `sha256/<hex>` for a member with a checksum (the
@@ -14,6 +16,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Headers, Request, Response, ResponseInit};
 
+use crate::model_files::{self, FileWriter};
+
 pub const CACHE_NAME: &str = "chexlens-models";
 const PREFIX: &str = "__chexlens-model-cache__/";
 
@@ -23,6 +27,9 @@ pub const SHA256: &str = "x-chexlens-sha256";
 pub const NAME: &str = "x-chexlens-name";
 pub const MEMBERS: &str = "x-chexlens-members";
 pub const SOURCE: &str = "x-chexlens-source";
+/// The kept file that holds a member's bytes (copies kept before files
+/// were used hold them in their body).
+pub const FILE: &str = "x-chexlens-file";
 
 fn own_origin() -> String {
     Reflect::get(&js_sys::global(), &"origin".into())
@@ -71,49 +78,53 @@ pub fn response_with(body: &JsValue, headers: &[(&str, &str)]) -> Option<Respons
     }
 }
 
-/// A cache entry written from the chunks the loader reads, as it reads
-/// them. A teed response would let the cache's copy run ahead and queue the
-/// whole body in memory for the slower reader.
-pub struct CacheWriter {
-    controller: web_sys::ReadableStreamDefaultController,
-    stored: Promise,
+/// An offline copy written from the chunks the loader reads, as it reads
+/// them: its bytes to a kept file ([`model_files`]), then an entry with
+/// its headers that names the file. (A teed response would let the copy
+/// run ahead and queue the whole body in memory for the slower reader.)
+pub struct CopyWriter {
+    file: FileWriter,
+    key: String,
+    headers: Vec<(&'static str, String)>,
 }
 
-impl CacheWriter {
-    /// Starts writing entry `key` with `headers`; `None` where the browser
-    /// cannot make the stream.
-    pub fn start(cache: &ModelCache, key: &str, headers: &[(&str, &str)]) -> Option<Self> {
-        let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
-        let keep = captured.clone();
-        // The stream calls `start` at once, with the controller chunks are queued through.
-        let start = wasm_bindgen::closure::Closure::once_into_js(move |controller: JsValue| {
-            *keep.borrow_mut() = Some(controller);
-        });
-        let source = js_sys::Object::new();
-        Reflect::set(&source, &"start".into(), &start).ok()?;
-        let stream = web_sys::ReadableStream::new_with_underlying_source(&source).ok()?;
-        let controller = captured.borrow_mut().take()?.unchecked_into();
-        let response = response_with(&stream.into(), headers)?;
+impl CopyWriter {
+    /// Starts the copy kept under `key` with `headers`; `None` where the
+    /// browser cannot write files.
+    pub async fn start(key: &str, headers: Vec<(&'static str, String)>) -> Option<Self> {
         Some(Self {
-            controller,
-            stored: cache.put(key, &response),
+            file: FileWriter::create().await?,
+            key: key.to_string(),
+            headers,
         })
     }
 
-    /// Queues a chunk the loader has read (shared, not copied).
-    pub fn write(&self, chunk: &js_sys::Uint8Array) {
-        let _ = self.controller.enqueue_with_chunk(chunk);
+    /// Writes a chunk the loader has read.
+    pub fn write(&mut self, chunk: &js_sys::Uint8Array) {
+        self.file.write(chunk);
     }
 
-    /// The body is whole: true once the entry is stored.
-    pub async fn finish(self) -> bool {
-        self.controller.close().is_ok() && JsFuture::from(self.stored).await.is_ok()
+    /// The body is whole: true once the copy is kept (replacing an older one).
+    pub async fn finish(self, cache: &ModelCache) -> bool {
+        let Some(name) = self.file.finish().await else {
+            return false;
+        };
+        cache.delete(&self.key).await;
+        let mut headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        headers.push((FILE, &name));
+        let stored = match response_with(&"".into(), &headers) {
+            Some(entry) => wait(cache.put(&self.key, &entry)).await.is_ok(),
+            None => false,
+        };
+        if !stored {
+            model_files::remove(&name).await;
+        }
+        stored
     }
 
-    /// The body failed part-way: the entry is not stored.
+    /// The body failed part-way: nothing is kept.
     pub async fn abandon(self) {
-        self.controller.error();
-        let _ = JsFuture::from(self.stored).await;
+        self.file.abandon().await;
     }
 }
 
@@ -144,8 +155,45 @@ impl ModelCache {
         self.cache.put_with_str(key, response)
     }
 
+    /// Removes an entry and the file it names.
     pub async fn delete(&self, key: &str) {
+        if let Some(name) = self.get(key).await.and_then(|entry| file_of(&entry)) {
+            model_files::remove(&name).await;
+        }
         let _ = wait(self.cache.delete_with_str(key)).await;
+    }
+
+    /// A member's bytes: from the file its entry names, else from the
+    /// entry's body; `None` when its file is gone.
+    pub async fn body(&self, entry: &Response) -> Option<Response> {
+        match file_of(entry) {
+            Some(name) => Response::new_with_opt_blob(Some(&model_files::open(&name).await?.into())).ok(),
+            None => Some(Clone::clone(entry)),
+        }
+    }
+
+    /// Removes the kept files no entry names: those of loads that ended
+    /// with the tab. (A file being written is locked and stays.)
+    pub async fn remove_strays(&self) {
+        let Ok(keys) = wait(self.cache.keys()).await else {
+            return;
+        };
+        let mut named = Vec::new();
+        for request in Array::from(&keys).iter() {
+            let Ok(request) = request.dyn_into::<Request>() else {
+                continue;
+            };
+            match self.get(&request.url()).await {
+                Some(entry) => named.extend(file_of(&entry)),
+                // The cache could not be read whole: keep everything.
+                None => return,
+            }
+        }
+        for name in model_files::names().await {
+            if !named.contains(&name) {
+                model_files::remove(&name).await;
+            }
+        }
     }
 
     /// Every cached manifest: the models the page can load offline.
@@ -187,6 +235,10 @@ impl ModelCache {
         }
         self.delete(&model.key).await;
     }
+}
+
+fn file_of(entry: &Response) -> Option<String> {
+    entry.headers().get(FILE).ok().flatten()
 }
 
 /// A model kept for offline use.

@@ -7,9 +7,14 @@ use crate::protocol::ModelSource;
 use leptos::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-fn refresh(models: RwSignal<Vec<CachedModel>>) {
+/// Lists what is kept; `tidy` first removes the files of loads that ended
+/// with their tab.
+fn refresh(models: RwSignal<Vec<CachedModel>>, tidy: bool) {
     leptos::task::spawn_local(async move {
         if let Some(cache) = ModelCache::open().await {
+            if tidy {
+                cache.remove_strays().await;
+            }
             models.set(cache.models().await);
         }
     });
@@ -34,11 +39,11 @@ pub fn OfflineModels() -> impl IntoView {
     let actions = expect_context::<Actions>();
     let models = RwSignal::new(Vec::<CachedModel>::new());
     let persisted = RwSignal::new(None::<bool>);
-    refresh(models);
+    refresh(models, true);
     // A model that just became available offline: list it, and ask to keep it.
     Effect::new(move |_| {
         if let ModelStatus::Ready(info) = state.model.get() {
-            refresh(models);
+            refresh(models, false);
             if info.offline {
                 persist(persisted);
             }

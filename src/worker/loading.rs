@@ -9,7 +9,7 @@ use super::fetch::{
     BodyReader, Chunks, FetchError, FilePieces, announced_size, fetch_response, read_body, resolve_url, yield_to_events,
 };
 use crate::memory_budget as memory;
-use crate::model_cache::{self, CacheWriter, ModelCache, response_with};
+use crate::model_cache::{self, CopyWriter, ModelCache, response_with};
 use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use chexlens_model::manifest;
 use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
@@ -43,7 +43,7 @@ impl From<FetchError> for LoadError {
 /// Where a member's bytes come from.
 enum BodyOrigin<'a> {
     /// The network, kept offline as it is read where a writer is given.
-    Download(Option<&'a CacheWriter>),
+    Download(Option<&'a mut CopyWriter>),
     OfflineCopy,
     /// A file the user picked.
     Picked,
@@ -129,7 +129,7 @@ impl Loader<'_> {
         sha256: Option<&str>,
         origin: BodyOrigin<'_>,
     ) -> Result<u64, LoadError> {
-        let (stage, writer) = match origin {
+        let (stage, mut writer) = match origin {
             BodyOrigin::Download(writer) => (LoadStage::Download, writer),
             BodyOrigin::OfflineCopy => (LoadStage::Cached, None),
             BodyOrigin::Picked => (LoadStage::Read, None),
@@ -152,7 +152,7 @@ impl Loader<'_> {
             if let Some(check) = &mut check {
                 check.update(&bytes);
             }
-            if let Some(writer) = writer {
+            if let Some(writer) = writer.as_mut() {
                 writer.write(&chunk);
             }
             if let Err(e) = assembly.push(&chunk, &bytes).await {
@@ -325,21 +325,20 @@ impl Loader<'_> {
         // Kept only when it can be checked on every read: by checksum, or by
         // the exact size the server announced.
         let size_header = total.map(|t| t.to_string()).unwrap_or_default();
-        let storing = match cache {
+        let mut storing = match cache {
             Some(cache) if sha256.is_some() || total.is_some() => {
-                let mut headers = vec![(model_cache::SOURCE, url)];
-                if let Some(sha) = sha256 {
-                    headers.push((model_cache::SHA256, sha));
-                } else {
-                    headers.push((model_cache::SIZE, size_header.as_str()));
+                let mut headers = vec![(model_cache::SOURCE, url.to_string())];
+                match sha256 {
+                    Some(sha) => headers.push((model_cache::SHA256, sha.to_string())),
+                    None => headers.push((model_cache::SIZE, size_header)),
                 }
-                CacheWriter::start(cache, &key, &headers).map(|writer| (cache, writer))
+                CopyWriter::start(&key, headers).await.map(|writer| (cache, writer))
             }
             _ => None,
         };
         let read = match BodyReader::new(&response, total, MAX_FILE_BYTES, self.signal) {
             Ok(mut body) => {
-                let writer = storing.as_ref().map(|(_, writer)| writer);
+                let writer = storing.as_mut().map(|(_, writer)| writer);
                 self.stream_member(
                     assembly,
                     &mut body,
@@ -357,7 +356,7 @@ impl Loader<'_> {
             // Kept only once stored whole, and only a file that passed its
             // checksum and its reading.
             if read.is_ok() {
-                cached = writer.finish().await;
+                cached = writer.finish(cache).await;
             } else {
                 writer.abandon().await;
             }
@@ -378,16 +377,19 @@ impl Loader<'_> {
         name: &str,
         label: &str,
     ) -> Result<Option<u64>, LoadError> {
-        let Some(response) = cache.get(key).await else {
+        let Some(entry) = cache.get(key).await else {
             return Ok(None);
         };
-        let header = |h: &str| response.headers().get(h).ok().flatten();
+        let header = |h: &str| entry.headers().get(h).ok().flatten();
         let size = header(model_cache::SIZE).and_then(|s| s.parse::<u64>().ok());
         let sha = header(model_cache::SHA256);
-        if sha.is_none() && size.is_none() {
-            cache.delete(key).await;
-            return Ok(None);
-        }
+        let response = match cache.body(&entry).await {
+            Some(response) if sha.is_some() || size.is_some() => response,
+            _ => {
+                cache.delete(key).await;
+                return Ok(None);
+            }
+        };
         let read = match BodyReader::new(&response, size, MAX_FILE_BYTES, self.signal) {
             Ok(mut body) => {
                 let read = self

@@ -44,6 +44,42 @@ async function modelCacheKeys(page) {
   });
 }
 
+/** The files kept in the origin private file system's model folder, with their sizes. */
+async function keptFiles(page) {
+  return page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle("chexlens-models").catch(() => null);
+    const files = {};
+    if (folder) for await (const [name, handle] of folder.entries()) files[name] = (await handle.getFile()).size;
+    return files;
+  });
+}
+
+/** Each member entry's kept file and body size, by its key. */
+async function memberEntries(page) {
+  return page.evaluate(async () => {
+    const cache = await caches.open("chexlens-models");
+    const entries = {};
+    for (const request of await cache.keys()) {
+      if (request.url.includes("/manifest/")) continue;
+      const response = await cache.match(request);
+      entries[request.url] = { file: response.headers.get("x-chexlens-file"), body: (await response.arrayBuffer()).byteLength };
+    }
+    return entries;
+  });
+}
+
+/** A file in the model folder that no entry names, as a load cut off with its tab leaves. */
+async function leaveStrayFile(page) {
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const folder = await root.getDirectoryHandle("chexlens-models", { create: true });
+    const writable = await (await folder.getFileHandle("stray", { create: true })).createWritable();
+    await writable.write(new Uint8Array(1000));
+    await writable.close();
+  });
+}
+
 async function buildOf(page) {
   return page.locator('meta[name="chexlens-build"]').getAttribute("content");
 }
@@ -65,6 +101,18 @@ test("after one visit the page works offline: reload, load the kept model, same 
   // The demo is listed as kept, with its size.
   await page.waitForSelector('[data-testid="cached-model"]');
   assert.match(await page.getByTestId("cached-size").first().textContent(), /^\d+\.\d MB$/);
+  // Each member's bytes are a kept file, whole; its entry holds only headers.
+  const manifest = JSON.parse(readFileSync(join(DIST, "models/demo/manifest.json"), "utf8"));
+  const entries = await memberEntries(page);
+  const files = await keptFiles(page);
+  assert.equal(Object.keys(entries).length, manifest.members.length);
+  for (const member of manifest.members) {
+    const [key, entry] = Object.entries(entries).find(([k]) => k.endsWith(`/sha256/${member.sha256}`));
+    assert.equal(entry.body, 0, key);
+    assert.equal(files[entry.file], readFileSync(join(DIST, "models/demo", member.weights)).length, key);
+  }
+  assert.equal(Object.keys(files).length, manifest.members.length, "no other file is kept");
+  await leaveStrayFile(page);
 
   // The model worker's script carries a CSP naming only this origin and the chosen model origin.
   const workerCsp = await page.evaluate(async () => {
@@ -99,6 +147,12 @@ test("after one visit the page works offline: reload, load the kept model, same 
   const served = server.requests.length;
   await page.reload();
   await page.waitForSelector('[data-testid="connection"][data-state="offline"]');
+  // The reloaded page removes the stray file, and keeps the model's.
+  await page.waitForFunction(async () => {
+    const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("chexlens-models");
+    return !(await folder.getFileHandle("stray").then(() => true, () => false));
+  });
+  assert.deepEqual(await keptFiles(page), files);
   await loadDemo(page);
   assert.equal(await analyse(page, image), "done");
   const offline = await pageProbabilities(page);
@@ -112,6 +166,7 @@ test("after one visit the page works offline: reload, load the kept model, same 
   await page.getByTestId("remove-cached").click();
   await page.waitForSelector('[data-testid="no-cached-models"]');
   assert.deepEqual(await modelCacheKeys(page), []);
+  assert.deepEqual(await keptFiles(page), {}, "and its files are gone");
   assert.deepEqual(await cspViolations(page), []);
   assert.deepEqual(pageErrors, []);
   await context.close();
@@ -239,6 +294,10 @@ test("a download that breaks part-way is never kept or served as a model", async
   const sha1 = manifest.members[1].sha256;
   assert.ok(!keys.some((k) => k.includes(sha1)), "the broken member is not kept");
   assert.ok(!keys.some((k) => k.includes("/manifest/")), "the model is not listed as kept");
+  // The member read whole is kept; nothing is left of the broken one's file.
+  const named = Object.values(await memberEntries(page)).map((e) => e.file);
+  assert.equal(named.length, 1);
+  assert.deepEqual(Object.keys(await keptFiles(page)), named);
 
   // Offline now: the model must not load from a partial copy.
   server.setDown(true);

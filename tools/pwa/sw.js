@@ -9,7 +9,8 @@
 //   code and vice versa. A new build waits until the page asks it to take
 //   over (the "update" button) or until no page of the old build is open.
 // - Model weights are not handled here: the model worker caches them itself
-//   (Cache Storage "chexlens-models"), keyed by their sha256.
+//   (files in the origin private file system, listed in Cache Storage
+//   "chexlens-models" under their sha256).
 // - The model worker's script gets a Content-Security-Policy header that
 //   allows connections only to this origin, the model origin the page chose
 //   (`?model-origin=` on the worker's address) and, once the user loads from

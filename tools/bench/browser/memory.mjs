@@ -8,7 +8,7 @@
 // each, so that no run inherits another's memory. Each is loaded as a first
 // visit does, keeping the offline copy, and from a server that announces no
 // sizes, where the page keeps no copy (it could not check one): the
-// difference is what Cache Storage costs while loading. Run through
+// difference is what keeping the copy costs while loading. Run through
 // tools/bench/browser-bench --memory, which prepares the files.
 //
 //   node memory.mjs DIR
@@ -102,7 +102,7 @@ async function measure(url, manifest, workers) {
     clearInterval(sampler);
     sample();
     // Where the peak is: the page and its workers (renderer), the browser
-    // process (which writes Cache Storage), the rest.
+    // process (which handles storage for the page), the rest.
     const growth = (type) => ((top.byType[type] ?? 0) - (base.byType[type] ?? 0)) / 1e9;
     const signed = (gb) => `${gb <= -0.005 ? "-" : "+"}${Math.abs(gb).toFixed(2)} GB`;
     const where = `renderer ${signed(growth("renderer"))}, browser ${signed(growth("browser"))}`;

@@ -1,0 +1,159 @@
+//! The bytes of model files kept for offline use, in the origin private
+//! file system; [`crate::model_cache`] keeps which file holds which member.
+//!
+//! The model worker writes each file as its download is read, through a
+//! sync access handle, straight to disk. A Cache Storage body is instead
+//! queued in the browser's own process while it is stored: 0.6 to 0.8 GB
+//! for three convnext_base members (`tools/bench/browser-bench --memory`).
+
+use js_sys::{Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions, FileSystemGetFileOptions,
+    FileSystemReadWriteOptions, FileSystemSyncAccessHandle, StorageManager,
+};
+
+const FOLDER: &str = "chexlens-models";
+
+async fn wait(promise: Promise) -> Option<JsValue> {
+    JsFuture::from(promise).await.ok()
+}
+
+fn has_method(object: &JsValue, name: &str) -> bool {
+    Reflect::get(object, &name.into()).is_ok_and(|m| m.is_function())
+}
+
+/// The folder model files are kept in; `None` where the browser has no
+/// origin private file system.
+async fn folder() -> Option<FileSystemDirectoryHandle> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+    if !has_method(&storage, "getDirectory") {
+        return None;
+    }
+    let storage: StorageManager = storage.unchecked_into();
+    let root: FileSystemDirectoryHandle = wait(storage.get_directory()).await?.dyn_into().ok()?;
+    let options = FileSystemGetDirectoryOptions::new();
+    options.set_create(true);
+    wait(root.get_directory_handle_with_options(FOLDER, &options))
+        .await?
+        .dyn_into()
+        .ok()
+}
+
+/// A name no other file has: files are never reused, so a load never waits
+/// on another tab's write to the same model.
+fn new_name() -> String {
+    let random = (js_sys::Math::random() * 2f64.powi(52)) as u64;
+    format!("{:x}-{random:013x}", js_sys::Date::now() as u64)
+}
+
+/// A file written as a download is read. A failed write (a full disk)
+/// stops the copy, not the load.
+pub struct FileWriter {
+    handle: FileSystemSyncAccessHandle,
+    name: String,
+    written: f64,
+    failed: bool,
+}
+
+impl FileWriter {
+    /// A new, empty file; `None` where files cannot be written here (sync
+    /// access handles exist only in dedicated workers).
+    pub async fn create() -> Option<Self> {
+        let folder = folder().await?;
+        let name = new_name();
+        let options = FileSystemGetFileOptions::new();
+        options.set_create(true);
+        let file: FileSystemFileHandle = wait(folder.get_file_handle_with_options(&name, &options))
+            .await?
+            .dyn_into()
+            .ok()?;
+        let handle = match has_method(&file, "createSyncAccessHandle") {
+            true => wait(file.create_sync_access_handle())
+                .await
+                .and_then(|h| h.dyn_into().ok()),
+            false => None,
+        };
+        match handle {
+            Some(handle) => Some(Self {
+                handle,
+                name,
+                written: 0.0,
+                failed: false,
+            }),
+            None => {
+                let _ = wait(folder.remove_entry(&name)).await;
+                None
+            }
+        }
+    }
+
+    /// Appends a chunk the loader has read.
+    pub fn write(&mut self, chunk: &Uint8Array) {
+        if self.failed {
+            return;
+        }
+        let at = FileSystemReadWriteOptions::new();
+        at.set_at(self.written);
+        match self.handle.write_with_js_u8_array_and_options(chunk, &at) {
+            Ok(n) if n == f64::from(chunk.length()) => self.written += n,
+            _ => self.failed = true,
+        }
+    }
+
+    /// The file's name once it is whole on disk; `None` (and the file
+    /// removed) where a write failed.
+    pub async fn finish(self) -> Option<String> {
+        let whole = !self.failed && self.handle.flush().is_ok();
+        self.handle.close();
+        if whole {
+            Some(self.name)
+        } else {
+            remove(&self.name).await;
+            None
+        }
+    }
+
+    /// The download failed part-way: the file goes.
+    pub async fn abandon(self) {
+        self.handle.close();
+        remove(&self.name).await;
+    }
+}
+
+/// A kept file, read as a `File`; `None` when it is gone.
+pub async fn open(name: &str) -> Option<File> {
+    let folder = folder().await?;
+    let handle: FileSystemFileHandle = wait(folder.get_file_handle(name)).await?.dyn_into().ok()?;
+    wait(handle.get_file()).await?.dyn_into().ok()
+}
+
+/// Removes a kept file. One being written (by another tab's load) is locked
+/// and stays.
+pub async fn remove(name: &str) {
+    if let Some(folder) = folder().await {
+        let _ = wait(folder.remove_entry(name)).await;
+    }
+}
+
+/// The names of every kept file.
+pub async fn names() -> Vec<String> {
+    let Some(folder) = folder().await else {
+        return Vec::new();
+    };
+    let keys = folder.keys();
+    let mut names = Vec::new();
+    while let Ok(next) = keys.next() {
+        let Some(step) = wait(next).await else { break };
+        if Reflect::get(&step, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+            break;
+        }
+        match Reflect::get(&step, &"value".into()).ok().and_then(|v| v.as_string()) {
+            Some(name) => names.push(name),
+            None => break,
+        }
+    }
+    names
+}
