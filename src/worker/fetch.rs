@@ -94,8 +94,11 @@ pub trait Chunks {
     fn stop(&mut self);
 }
 
-/// The most a body's read fills at once.
-const READ_BUFFER_BYTES: u32 = 1 << 20;
+/// A body read into one buffer waits for at least `READ_AT_LEAST` bytes
+/// (or its end) and takes at most `READ_BUFFER_BYTES`: a read as soon as
+/// any bytes arrive averaged 0.4 MB, twice the reads of chunk by chunk.
+const READ_BUFFER_BYTES: u32 = 4 << 20;
+const READ_AT_LEAST: u32 = 1 << 20;
 
 /// How a body is read: into one reused buffer where it is a byte stream
 /// (fetched and blob bodies are, in Chromium), else chunk by chunk. Each
@@ -118,23 +121,28 @@ impl Reader {
         }
     }
 
-    /// The stream's next `{done, value}`.
-    async fn read(&mut self) -> Result<JsValue, JsValue> {
-        match self {
+    /// The stream's next bytes, and whether it has ended (the last bytes
+    /// of a read into a buffer can come with its end).
+    async fn read(&mut self) -> Result<(Option<Uint8Array>, bool), JsValue> {
+        let result = match self {
             Reader::IntoBuffer { reader, buffer } => {
                 // The read takes the buffer over; its chunk's buffer (the same memory) comes back.
                 let buffer = buffer.take().unwrap_or_else(|| ArrayBuffer::new(READ_BUFFER_BYTES));
-                JsFuture::from(reader.read_with_array_buffer_view(&Uint8Array::new(&buffer))).await
+                let options = js_sys::Object::new();
+                Reflect::set(&options, &"min".into(), &READ_AT_LEAST.into())?;
+                // `read(view, {min})`, which web-sys does not bind; a browser without `min` ignores it.
+                let read: js_sys::Function = Reflect::get(reader, &"read".into())?.dyn_into()?;
+                let promise: js_sys::Promise = read.call2(reader, &Uint8Array::new(&buffer), &options)?.dyn_into()?;
+                JsFuture::from(promise).await?
             }
-            Reader::ByChunk(reader) => JsFuture::from(reader.read()).await,
+            Reader::ByChunk(reader) => JsFuture::from(reader.read()).await?,
+        };
+        let done = Reflect::get(&result, &"done".into())?.is_truthy();
+        let value = Reflect::get(&result, &"value".into())?.dyn_into::<Uint8Array>().ok();
+        if let (Reader::IntoBuffer { buffer, .. }, Some(value)) = (self, &value) {
+            *buffer = Some(value.buffer());
         }
-    }
-
-    /// Takes back the buffer a chunk was read into, for the next read.
-    fn reuse(&mut self, chunk: &Uint8Array) {
-        if let Reader::IntoBuffer { buffer, .. } = self {
-            *buffer = Some(chunk.buffer());
-        }
+        Ok((value, done))
     }
 
     fn cancel(&self) {
@@ -155,6 +163,8 @@ pub struct BodyReader<'a> {
     limit: u64,
     signal: &'a AbortSignal,
     done: u64,
+    /// The stream has ended: no more reads.
+    ended: bool,
 }
 
 impl<'a> BodyReader<'a> {
@@ -171,6 +181,7 @@ impl<'a> BodyReader<'a> {
             limit,
             signal,
             done: 0,
+            ended: false,
         };
         if total.is_some_and(|t| t > limit) {
             return Err(body.too_large());
@@ -205,21 +216,19 @@ impl Chunks for BodyReader<'_> {
     }
 
     async fn next(&mut self) -> Result<Option<Uint8Array>, FetchError> {
+        if self.ended {
+            return self.end().map(|()| None);
+        }
         let Some(reader) = &mut self.reader else {
             return Ok(None);
         };
-        let chunk = reader.read().await.map_err(|e| failure(self.signal, &e))?;
-        if Reflect::get(&chunk, &"done".into())
-            .ok()
-            .and_then(|d| d.as_bool())
-            .unwrap_or(true)
-        {
-            return self.end().map(|()| None);
-        }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(|e| failure(self.signal, &e))?
-            .unchecked_into();
-        reader.reuse(&value);
+        let (value, done) = reader.read().await.map_err(|e| failure(self.signal, &e))?;
+        self.ended = done;
+        let value = match value {
+            Some(value) if value.length() > 0 => value,
+            _ if done => return self.end().map(|()| None),
+            _ => Uint8Array::new_with_length(0),
+        };
         self.done += u64::from(value.length());
         if self.done > self.limit {
             self.stop();
