@@ -50,15 +50,26 @@ export function pageSession() {
   return session;
 }
 
+const CHROMIUM = {
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--no-first-run",
+  ],
+};
+
 export async function launchChromium() {
-  return chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-      "--no-first-run",
-    ],
-  });
+  return chromium.launch(CHROMIUM);
+}
+
+/**
+ * Chromium with its profile on disk in `dir`, as a user's: a context from
+ * `launchChromium().newContext()` is off the record and holds what the page
+ * stores in the browser's memory.
+ */
+export async function launchChromiumProfile(dir) {
+  return chromium.launchPersistentContext(dir, CHROMIUM);
 }
 
 /** `chexlens predict --json` on the demo model (or `manifest`) for one image (extra flags first). */

@@ -3,19 +3,22 @@
 // (sampled every 50 ms from /proc) above the browser's own baseline (the
 // same page open, no model), as a ratio to the ensemble's f32 weight bytes,
 // the time to ready, and how much of the peak is in the renderer (the page
-// and its workers) and in the browser process. For `.pth` (f32) and f16 safetensors members, in
-// member workers (one per member) and in one worker; a fresh browser for
-// each, so that no run inherits another's memory. Each is loaded as a first
-// visit does, keeping the offline copy, and from a server that announces no
-// sizes, where the page keeps no copy (it could not check one): the
+// and its workers) and in the browser process. For `.pth` (f32) and f16
+// safetensors members, in member workers (one per member) and in one
+// worker; a fresh browser with a new profile on disk for each, as a user's
+// (an off-the-record context would keep the offline copy in memory), so
+// that no run inherits another's memory or copy. Each is loaded as a first
+// visit does, keeping the offline copy, and from a server that announces
+// no sizes, where the page keeps no copy (it could not check one): the
 // difference is what keeping the copy costs while loading. Run through
 // tools/bench/browser-bench --memory, which prepares the files.
 //
 //   node memory.mjs DIR
 
-import { mkdirSync, rmSync, symlinkSync, readdirSync, writeFileSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, readdirSync, writeFileSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { serveDist, launchChromium, DIST } from "../../../tests/e2e/harness.mjs";
+import { tmpdir } from "node:os";
+import { serveDist, launchChromiumProfile, DIST } from "../../../tests/e2e/harness.mjs";
 
 const dir = process.argv[2];
 const MEMBERS = 3;
@@ -80,9 +83,10 @@ function rss() {
 }
 
 async function measure(url, manifest, workers) {
-  const browser = await launchChromium();
+  const profile = mkdtempSync(join(tmpdir(), "chexlens-memory-profile-"));
+  const browser = await launchChromiumProfile(profile);
   try {
-    const page = await (await browser.newContext()).newPage();
+    const page = browser.pages()[0] ?? (await browser.newPage());
     const limit = workers ? `&workers=${workers}` : "";
     await page.goto(`${url}?backend=cpu${limit}`);
     await page.waitForSelector('[data-testid="load-demo"]');
@@ -113,6 +117,7 @@ async function measure(url, manifest, workers) {
     return { state, message, baseline: base.total, peak: top.total, readyS, workers: inWorkers, where };
   } finally {
     await browser.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 }
 
