@@ -44,12 +44,12 @@ function firstMembers(count) {
 }
 
 test("too little memory for three members: refused with what it needs; the first two load and give the CLI's numbers", async () => {
-  // 4.5 MB reported: a page counts on half, 2.4 MB; each of the demo's
-  // members takes 1.0 MB while loading (0.47 MB of f32 weights, 2.1 times).
-  const { context, page } = await pageReporting(0.0045, "&workers=1");
+  // 2.6 MB reported: a page counts on half, 1.4 MB; each of the demo's
+  // members takes 0.56 MB while loading (0.47 MB of f32 weights, 1.2 times).
+  const { context, page } = await pageReporting(0.0026, "&workers=1");
   const text = await refusedDemo(page);
-  assert.match(text, /needs about \d+\.\d MB of memory for its 3 members/, text);
-  assert.match(text, /reports 0\.0045 GB, of which a page can count on about 2\.4 MB/, text);
+  assert.match(text, /needs about 1\.7 MB of memory for its 3 members/, text);
+  assert.match(text, /reports 0\.0026 GB, of which a page can count on about 1\.4 MB/, text);
   assert.equal(await page.getByTestId("load-one-worker").count(), 0, "it was one worker already");
 
   const fewer = page.getByTestId("load-fewer");
@@ -72,8 +72,8 @@ test("too little memory for three members: refused with what it needs; the first
 });
 
 test("member workers that do not fit where one worker does: the offer loads all members in one worker", async () => {
-  // 100 MB reported (50 MB for the page): three member workers' own
-  // overhead does not fit, the three members in this worker do.
+  // 100 MB reported (54 MB for the page): three member workers' own
+  // overhead (160 MB each) does not fit, the three members in this worker do.
   const { context, page } = await pageReporting(0.1);
   const text = await refusedDemo(page);
   assert.match(text, /needs about \d+\.\d MB of memory for its 3 members/, text);
