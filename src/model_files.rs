@@ -2,9 +2,10 @@
 //! file system; [`crate::model_cache`] keeps which file holds which member.
 //!
 //! The model worker writes each file as its download is read, through a
-//! sync access handle, straight to disk. A Cache Storage body is instead
-//! queued in the browser's own process while it is stored: 0.6 to 0.8 GB
-//! for three convnext_base members (`tools/bench/browser-bench --memory`).
+//! sync access handle, straight to disk. A Cache Storage body is a stream
+//! that the loader fills faster than the cache stores it: for three
+//! convnext_base members its queue cost the page 0.05 to 0.32 GB and the
+//! load up to 7 s (`tools/bench/browser-bench --memory`).
 
 use js_sys::{Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
