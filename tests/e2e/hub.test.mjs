@@ -90,7 +90,7 @@ async function loadFromHub(page, { repo = REPO, token = "" } = {}) {
   return loadWith(page, () => page.getByTestId("hub-load").click());
 }
 
-/** Everything the page's origin keeps: storage, caches (keys, headers, small bodies), databases. */
+/** Everything the page's origin keeps: storage, caches (keys, headers, small bodies), files, databases. */
 async function everythingKept(page) {
   return page.evaluate(async () => {
     const parts = [JSON.stringify({ ...localStorage }), JSON.stringify({ ...sessionStorage }), location.href];
@@ -105,6 +105,15 @@ async function everythingKept(page) {
         }
       }
     }
+    // The origin private file system, where model files are kept: every name, and every file's text.
+    const walk = async (folder, path) => {
+      for await (const [name, handle] of folder.entries()) {
+        parts.push(`${path}/${name}`);
+        if (handle.kind === "directory") await walk(handle, `${path}/${name}`);
+        else parts.push(await (await handle.getFile()).text());
+      }
+    };
+    await walk(await navigator.storage.getDirectory(), "");
     parts.push(JSON.stringify((await indexedDB.databases?.()) ?? []));
     parts.push(document.documentElement.outerHTML);
     return parts.join("\n");
@@ -146,6 +155,7 @@ test("a private repository loads through the form and gives the CLI's numbers", 
   await page.waitForSelector('[data-testid="cached-model"]');
   assert.match(await page.getByTestId("cached-model").first().innerText(), /calender\/Ensemble_C/);
   const kept = await everythingKept(page);
+  assert.match(kept, /\/chexlens-models\/[0-9a-f]+-[0-9a-f]+\n/, "the members' kept files were read");
   assert.ok(!kept.includes(TOKEN), "the token was kept by the page");
   assert.ok(!page.url().includes(TOKEN));
 
