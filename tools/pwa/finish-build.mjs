@@ -1,27 +1,26 @@
-// trunk post_build hook: makes the build an offline PWA.
+// The last step of tools/build/page.mjs: makes the build an offline PWA.
 //
-// 1. Content-hashes the model worker's files (trunk names them
+// 1. Content-hashes the model worker's files (the build names them
 //    chexlens-worker.js, _bg.wasm and _loader.js), so that no page can load a
 //    worker from another build; the page finds the loader through
 //    <meta name="chexlens-worker">.
 // 2. Versions the build (a hash of every shell file) in
 //    <meta name="chexlens-build">.
-// 3. Adds the page's Content-Security-Policy, with the hashes of trunk's
-//    inline start-up scripts (no 'unsafe-inline').
+// 3. Adds the page's Content-Security-Policy, with the hashes of the
+//    inline start-up script (no 'unsafe-inline').
 // 4. Writes sw.js from tools/pwa/sw.js with the version and the shell list
 //    (everything but the models, which the model cache handles).
 //
-// Run by trunk with TRUNK_STAGING_DIR set; `node tools/pwa/finish-build.mjs DIR`
-// works on any built directory too.
+//   node tools/pwa/finish-build.mjs DIR
 
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, renameSync, readdirSync, statSync } from "node:fs";
 import { join, relative, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const dir = process.argv[2] ?? process.env.TRUNK_STAGING_DIR;
+const dir = process.argv[2];
 if (!dir) {
-  console.error("finish-build: no directory (TRUNK_STAGING_DIR or an argument)");
+  console.error("finish-build: no directory given");
   process.exit(2);
 }
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,164 @@
+// Builds the page into dist/: what trunk did for this project, without
+// installing trunk (13 minutes of a fresh machine's first run; see README,
+// "Build time"). index.html is the template; its `data-build` links say what
+// to build:
+//   <link data-build rel="css" href="style.css">            hashed, with SRI
+//   <link data-build rel="copy-dir" href="public/models">   copied as models/
+//   <link data-build rel="copy-file" href="public/x.json">  copied as x.json
+//   <link data-build rel="rust" data-bin="NAME" data-type="main|worker" data-wasm-opt="LEVEL">
+// Both binaries come from one cargo invocation (their dependencies are
+// shared), then wasm-bindgen and wasm-opt run on both side by side (npm
+// binaryen's wasm-opt uses one core). The result is staged beside dist/ and
+// swapped in whole, after tools/pwa/finish-build.mjs has made it a PWA.
+//
+//   node tools/build/page.mjs            release build into dist/
+//   node tools/build/page.mjs --debug    cargo's dev profile, no wasm-opt
+//   node tools/build/page.mjs --timings  also print each step's time
+//   node tools/build/page.mjs --out DIR --wasm-opt chexlens-worker=0
+//                                        another folder, another wasm-opt
+//                                        level (tools/bench/build-bench)
+
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const args = process.argv.slice(2);
+const release = !args.includes("--debug");
+const option = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const DIST = resolve(option("--out") ?? join(ROOT, "dist"));
+const STAGING = `${DIST}.staging`;
+const levelOverrides = Object.fromEntries(
+  args.flatMap((a, i) => (a === "--wasm-opt" ? [args[i + 1].split("=")] : [])),
+);
+const BINDGEN_OUT = join(ROOT, "target", "page-bindgen");
+const TARGET = "wasm32-unknown-unknown";
+
+const timings = [];
+async function step(name, work) {
+  const started = performance.now();
+  const result = await work();
+  const seconds = (performance.now() - started) / 1000;
+  timings.push([name, seconds]);
+  console.error(`page: ${name} done in ${seconds.toFixed(1)} s`);
+  return result;
+}
+
+function run(command, commandArgs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, commandArgs, { cwd: ROOT, stdio: "inherit" });
+    child.on("error", (error) => reject(new Error(`${command}: ${error.message} (run bash scripts/setup)`)));
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${commandArgs.join(" ")} exited with ${code}`))));
+  });
+}
+
+const sha256 = (data) => createHash("sha256").update(data).digest();
+const hashedName = (stem, data) => `${stem}-${sha256(data).toString("hex").slice(0, 16)}`;
+const integrity = (data) => `sha384-${createHash("sha384").update(data).digest("base64")}`;
+const attribute = (tag, name) => new RegExp(`\\b${name}="([^"]*)"`).exec(tag)?.[1];
+
+const template = readFileSync(join(ROOT, "index.html"), "utf8");
+const links = [...template.matchAll(/<link data-build [^>]*>/g)].map((m) => m[0]);
+const rustLinks = links.filter((tag) => attribute(tag, "rel") === "rust");
+
+rmSync(STAGING, { recursive: true, force: true });
+mkdirSync(STAGING, { recursive: true });
+
+// 1. Both binaries in one cargo run.
+const profile = release ? "release" : "debug";
+await step("cargo build (wasm32)", () =>
+  run("cargo", ["build", "--locked", `--target=${TARGET}`, ...(release ? ["--release"] : []),
+    ...rustLinks.flatMap((tag) => ["--bin", attribute(tag, "data-bin")])]),
+);
+
+// 2. wasm-bindgen, then wasm-opt, for each binary (the two side by side).
+async function bindgen(tag) {
+  const bin = attribute(tag, "data-bin");
+  const type = attribute(tag, "data-type");
+  const out = join(BINDGEN_OUT, bin);
+  rmSync(out, { recursive: true, force: true });
+  await step(`wasm-bindgen ${bin}`, () =>
+    run("wasm-bindgen", [`--target=${type === "worker" ? "no-modules" : "web"}`, "--no-typescript",
+      // Function names are for debugging (a sixth of the worker's bytes).
+      ...(release ? ["--remove-name-section", "--remove-producers-section"] : []),
+      `--out-dir=${out}`, `--out-name=${bin}`, join(ROOT, "target", TARGET, profile, `${bin}.wasm`)]),
+  );
+  const wasm = join(out, `${bin}_bg.wasm`);
+  const level = levelOverrides[bin] ?? attribute(tag, "data-wasm-opt") ?? "0";
+  if (release && level !== "0") {
+    const optimised = `${wasm}.opt`;
+    await step(`wasm-opt -O${level} ${bin}`, () => run("wasm-opt", [`-O${level}`, `--output=${optimised}`, wasm]));
+    renameSync(optimised, wasm);
+  }
+  return { tag, bin, type, js: readFileSync(join(out, `${bin}.js`)), wasm: readFileSync(wasm) };
+}
+const modules = await Promise.all(rustLinks.map(bindgen));
+
+// 3. The page: every data-build link replaced by what it built.
+let html = template;
+const replaceLink = (tag, replacement) => {
+  html = html.replace(tag, () => replacement);
+};
+for (const tag of links) {
+  const rel = attribute(tag, "rel");
+  const href = attribute(tag, "href");
+  if (rel === "css") {
+    const css = readFileSync(join(ROOT, href));
+    const name = `${hashedName(basename(href, ".css"), css)}.css`;
+    writeFileSync(join(STAGING, name), css);
+    replaceLink(tag, `<link rel="stylesheet" href="./${name}" integrity="${integrity(css)}"/>`);
+  } else if (rel === "copy-dir") {
+    cpSync(join(ROOT, href), join(STAGING, basename(href)), { recursive: true });
+    replaceLink(tag, "");
+  } else if (rel === "copy-file") {
+    cpSync(join(ROOT, href), join(STAGING, basename(href)));
+    replaceLink(tag, "");
+  } else if (rel !== "rust") {
+    throw new Error(`index.html: unknown data-build link ${tag}`);
+  }
+}
+for (const { tag, bin, type, js, wasm } of modules) {
+  if (type === "worker") {
+    // The page starts the worker itself; finish-build content-hashes these
+    // and writes the loader.
+    writeFileSync(join(STAGING, `${bin}.js`), js);
+    writeFileSync(join(STAGING, `${bin}_bg.wasm`), wasm);
+    writeFileSync(join(STAGING, `${bin}_loader.js`), `importScripts("./${bin}.js");wasm_bindgen("./${bin}_bg.wasm");\n`);
+    replaceLink(tag, "");
+    continue;
+  }
+  const base = hashedName(bin, Buffer.concat([js, wasm]));
+  writeFileSync(join(STAGING, `${base}.js`), js);
+  writeFileSync(join(STAGING, `${base}_bg.wasm`), wasm);
+  const preloads = [
+    `<link rel="modulepreload" href="./${base}.js" crossorigin="anonymous" integrity="${integrity(js)}">`,
+    `<link rel="preload" href="./${base}_bg.wasm" crossorigin="anonymous" integrity="${integrity(wasm)}" as="fetch" type="application/wasm">`,
+  ].join("\n");
+  const start = `<script type="module">
+import init, * as bindings from './${base}.js';
+const wasm = await init({ module_or_path: './${base}_bg.wasm' });
+window.wasmBindings = bindings;
+</script>`;
+  replaceLink(tag, "");
+  html = html.replace("</head>", () => `${preloads}\n${start}\n</head>`);
+}
+html = html.replace(/\n\s*\n/g, "\n");
+writeFileSync(join(STAGING, "index.html"), html);
+
+// 4. The PWA step, then the swap.
+await step("finish-build", () => run("node", [join(ROOT, "tools/pwa/finish-build.mjs"), STAGING]));
+const old = `${DIST}.old`;
+rmSync(old, { recursive: true, force: true });
+if (existsSync(DIST)) renameSync(DIST, old);
+renameSync(STAGING, DIST);
+rmSync(old, { recursive: true, force: true });
+
+const sizes = modules.map(({ bin, wasm }) => `${bin} ${(wasm.length / 1e6).toFixed(1)} MB`).join(", ");
+console.error(`page: built dist/ (${profile}; ${sizes})`);
+if (args.includes("--timings")) {
+  for (const [name, seconds] of timings) console.log(`${name.padEnd(36)}${seconds.toFixed(1).padStart(8)} s`);
+}
