@@ -1,8 +1,10 @@
-//! The chexlens page: a Leptos UI (`app`) on the main thread and a Web Worker
-//! (`worker`) that owns the model, talking through `protocol`.
+//! The chexlens page: a Leptos UI (`app`) on the main thread, the messages
+//! it exchanges with the model worker (`protocol`, the worker itself is the
+//! `chexlens-worker` crate in `worker/`), and the offline copies of models
+//! that both read (`model_cache`, `model_files`). It depends on
+//! chexlens-formats, not on the model crate: the page's module carries none
+//! of burn.
 
-pub mod memory_budget;
-pub mod passes;
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
@@ -13,5 +15,3 @@ pub mod model_cache;
 pub mod model_files;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
-#[cfg(target_arch = "wasm32")]
-pub mod worker;

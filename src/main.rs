@@ -1,4 +1,4 @@
-//! The chexlens page (built by trunk).
+//! The chexlens page (built by tools/build/page.mjs).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -9,5 +9,5 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("chexlens-web is a browser app; build and serve it with trunk (see README)");
+    eprintln!("chexlens-web is a browser app; build and serve it with `bash scripts/serve` (see README)");
 }

@@ -2,12 +2,12 @@
 //! `{ json: string, bytes: Uint8Array[] }`: the JSON below plus any file
 //! contents, whose buffers are transferred rather than copied.
 
-use chexlens_model::DicomDetails;
-use chexlens_model::InputConfig;
-use chexlens_model::cam::CamMap;
-use chexlens_model::input::LevelsInfo;
-use chexlens_model::manifest::Thresholds;
-use chexlens_model::metadata::{Metadata, MetadataChange};
+use chexlens_formats::DicomDetails;
+use chexlens_formats::InputConfig;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::input::LevelsInfo;
+use chexlens_formats::manifest::Thresholds;
+use chexlens_formats::metadata::{Metadata, MetadataChange};
 use serde::{Deserialize, Serialize};
 
 /// Previews (the page's canvas, and a DICOM's grey preview made by the
@@ -17,11 +17,11 @@ pub const PREVIEW_SIZE: usize = 512;
 /// The preview size of a `width` x `height` image: scaled down to fit the
 /// square, never up, at least one pixel each way.
 pub fn preview_dimensions(width: usize, height: usize) -> (usize, usize) {
-    chexlens_model::cam::fit_within(width, height, PREVIEW_SIZE)
+    chexlens_formats::cam::fit_within(width, height, PREVIEW_SIZE)
 }
 
 /// Analyses numbered from here are the page's batch: the worker keeps
-/// their passes apart from the image in view's (see `passes`).
+/// their passes apart from the image in view's (see the worker's `passes`).
 pub const FIRST_BATCH_ID: u32 = 1 << 31;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

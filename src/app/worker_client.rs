@@ -4,7 +4,7 @@
 use super::state::{AnalysisStatus, AppState, GreyPreview, Levels, ModelStatus, Sensitivity};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
-use chexlens_model::input::GreyLevels;
+use chexlens_formats::input::GreyLevels;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions};
 
 /// The worker's start script: named in the page by the build (it carries a
-/// content hash), else trunk's plain name (development builds).
+/// content hash), else the plain name.
 fn worker_script() -> String {
     super::pwa::page_meta("chexlens-worker").unwrap_or_else(|| "./chexlens-worker_loader.js".into())
 }

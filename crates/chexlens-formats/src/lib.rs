@@ -3,9 +3,11 @@
 //! turned into plain data (f32 tensors, 8-bit planes, settings). Each is
 //! checked against hard bounds before anything is allocated from what the
 //! file says about itself. No tensors, no burn: the fuzz targets build this
-//! crate alone.
+//! crate alone, and the page's module links it without the model. Also what
+//! is drawn from a result without the model: heat maps (`cam`).
 
 pub mod architecture;
+pub mod cam;
 pub mod combine;
 pub mod csv;
 pub mod dicom;

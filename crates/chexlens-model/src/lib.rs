@@ -3,15 +3,15 @@
 //! nothing about browsers or command lines.
 
 pub mod analysis;
-pub mod cam;
 pub mod ensemble;
 pub mod gradcam;
 pub mod model;
 
-// The file formats and settings live in chexlens-formats (no burn, so that
-// they fuzz quickly); they are re-exported under their old paths.
+// The file formats, settings and heat-map drawing live in chexlens-formats
+// (no burn, so that they fuzz quickly and the page links them alone); they
+// are re-exported under their old paths.
 pub use chexlens_formats::{
-    architecture, combine, csv, dicom, evaluation, export, hub, input, labelled, labels, manifest, metadata,
+    architecture, cam, combine, csv, dicom, evaluation, export, hub, input, labelled, labels, manifest, metadata,
     preprocess, weights,
 };
 

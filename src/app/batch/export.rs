@@ -5,10 +5,10 @@ use super::{BatchState, ItemStatus};
 use crate::app::download;
 use crate::protocol::ModelInfo;
 use crate::protocol::PREVIEW_SIZE;
-use chexlens_model::Thresholds;
-use chexlens_model::cam::OverlayBase;
-use chexlens_model::evaluation::{predictions_header, predictions_line, provenance_comment};
-use chexlens_model::export::{StoredZip, ZipError};
+use chexlens_formats::Thresholds;
+use chexlens_formats::cam::OverlayBase;
+use chexlens_formats::evaluation::{predictions_header, predictions_line, provenance_comment};
+use chexlens_formats::export::{StoredZip, ZipError};
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
@@ -108,7 +108,7 @@ fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
     };
     format!(
         "overlays/{folder}{}",
-        chexlens_model::cam::overlay_file_name(stem, label)
+        chexlens_formats::cam::overlay_file_name(stem, label)
     )
 }
 
@@ -149,7 +149,7 @@ pub async fn export_overlays(
         let Some((bytes, maps)) = batch.bytes_and_maps(index) else {
             continue;
         };
-        let image = match chexlens_model::decode_xray(&bytes) {
+        let image = match chexlens_formats::decode_xray(&bytes) {
             Ok(loaded) => loaded.image,
             Err(e) => {
                 skipped.push(json!({"image": item.path, "error": e.to_string()}));

@@ -11,10 +11,10 @@ mod table;
 
 use super::{Actions, AppState, ModelStatus, read_file};
 use crate::protocol::ToWorker;
-use chexlens_model::Metadata;
-use chexlens_model::cam::CamMap;
-use chexlens_model::evaluation::UncertainPolicy;
-use chexlens_model::labelled::{LabelledImage, LabelledSet};
+use chexlens_formats::Metadata;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::evaluation::UncertainPolicy;
+use chexlens_formats::labelled::{LabelledImage, LabelledSet};
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use scores::LabelledScores;
@@ -317,8 +317,8 @@ fn csv_metadata(row: &LabelledImage, defaults: Metadata) -> Metadata {
 async fn queue(state: AppState, files: Vec<(String, File)>) {
     let mut read = Vec::new();
     for (path, file) in files {
-        if file.size() > chexlens_model::input::MAX_FILE_BYTES as f64 {
-            let error = chexlens_model::ImageError::FileTooLarge(file.size() as u64);
+        if file.size() > chexlens_formats::input::MAX_FILE_BYTES as f64 {
+            let error = chexlens_formats::ImageError::FileTooLarge(file.size() as u64);
             state.error.set(Some(format!("{path}: {error}")));
             continue;
         }
@@ -373,7 +373,7 @@ fn take_drop(state: AppState, transfer: &web_sys::DataTransfer) {
 async fn read_labels(state: AppState, file: File) {
     let labels = state
         .model_info_untracked()
-        .map_or_else(chexlens_model::labels::default_labels, |i| i.labels);
+        .map_or_else(chexlens_formats::labels::default_labels, |i| i.labels);
     let parsed = read_file(&file)
         .await
         .and_then(|bytes| LabelledSet::parse(&bytes, &labels).map_err(|e| format!("{}: {e}", file.name())));

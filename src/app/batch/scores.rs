@@ -4,15 +4,15 @@
 use super::{BatchState, ItemStatus, row_for};
 use crate::app::AppState;
 use crate::protocol::ModelInfo;
-use chexlens_model::Thresholds;
-use chexlens_model::evaluation::{self, Evaluation, UncertainPolicy, plots};
+use chexlens_formats::Thresholds;
+use chexlens_formats::evaluation::{self, Evaluation, UncertainPolicy, plots};
 use leptos::prelude::*;
 
 /// The labelled set scored on the images analysed so far.
 fn evaluate(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds) -> Option<Evaluation> {
     let (_, set) = batch.labels.get()?;
     let columns = evaluation::columns_of(&set.labels, &info.labels);
-    let rows: Vec<(Vec<f32>, Vec<chexlens_model::labelled::Label>)> = batch
+    let rows: Vec<(Vec<f32>, Vec<chexlens_formats::labelled::Label>)> = batch
         .items
         .get()
         .iter()

@@ -2,7 +2,7 @@
 
 use super::{BatchItem, ItemStatus, SortBy};
 use crate::app::{Actions, AppState};
-use chexlens_model::Thresholds;
+use chexlens_formats::Thresholds;
 use leptos::prelude::*;
 
 /// Every image's probabilities; findings marked with a dot as well as colour.

@@ -2,8 +2,8 @@
 //! no tensors, so the page uses it on any backend.
 
 use crate::XrayImage;
-use chexlens_formats::export::encode_rgb_png;
-use chexlens_formats::preprocess::{ResizeFilter, resize_plane};
+use crate::export::encode_rgb_png;
+use crate::preprocess::{ResizeFilter, resize_plane};
 
 /// A heat map, row-major, values in [0, 1].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

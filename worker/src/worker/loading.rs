@@ -9,8 +9,8 @@ use super::fetch::{
     BodyReader, Chunks, FetchError, FilePieces, announced_size, fetch_response, read_body, resolve_url, yield_to_events,
 };
 use crate::memory_budget as memory;
-use crate::model_cache::{self, CopyWriter, ModelCache, response_with};
-use crate::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
+use chexlens_web::model_cache::{self, CopyWriter, ModelCache, response_with};
+use chexlens_web::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use chexlens_model::manifest;
 use chexlens_model::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
 use chexlens_model::{Manifest, ModelSettings};

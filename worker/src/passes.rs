@@ -3,7 +3,7 @@
 //! that a batch running beside the image in view never replaces the pass
 //! that image's heat maps come from (and the batch still gets its own).
 
-use crate::protocol::FIRST_BATCH_ID;
+use chexlens_web::protocol::FIRST_BATCH_ID;
 use std::rc::Rc;
 
 /// One kept pass per lane, with the analysis id it belongs to.

@@ -5,7 +5,7 @@
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
-use crate::protocol::Backend;
+use chexlens_web::protocol::Backend;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::weights::{Expect, WeightStream};

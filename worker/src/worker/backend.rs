@@ -1,7 +1,7 @@
 //! Choosing the burn device: WebGPU when the browser offers an adapter, the
 //! CPU backend otherwise, or whichever the page forces.
 
-use crate::protocol::{Backend, BackendRequest};
+use chexlens_web::protocol::{Backend, BackendRequest};
 use chexlens_model::Device;
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};

@@ -4,7 +4,7 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
-use crate::transport;
+use chexlens_web::transport;
 use chexlens_model::weights::{Expect, WeightStream};
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError, WeightErrorKind};
 use js_sys::Uint8Array;

@@ -9,7 +9,7 @@ mod protocol;
 
 pub use member::run as run_member;
 
-use crate::transport;
+use chexlens_web::transport;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::metadata::Metadata;

@@ -8,8 +8,8 @@ mod hub;
 mod loading;
 mod members;
 
-use crate::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
-use crate::transport;
+use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
+use chexlens_web::transport;
 use chexlens_model::cam::CamMap;
 use chexlens_model::metadata::{MetadataChange, sensitivity_changes};
 use chexlens_model::{
@@ -340,7 +340,7 @@ fn default_parallelism() -> usize {
 async fn load(
     state: Rc<RefCell<State>>,
     source: ModelSource,
-    request: crate::protocol::BackendRequest,
+    request: chexlens_web::protocol::BackendRequest,
     (workers, member_limit, memory_gb): (Option<usize>, Option<usize>, Option<f64>),
     files: Vec<Uint8Array>,
 ) {
