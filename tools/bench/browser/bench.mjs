@@ -13,7 +13,8 @@
 import { mkdirSync, rmSync, symlinkSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
-import { serveDist, launchChromium, analyse, DIST, FIXTURES } from "../../../tests/e2e/harness.mjs";
+import { serveDist, launchChromium, DIST } from "../../../tests/e2e/harness.mjs";
+import { timeAnalyses, median } from "./page-timing.mjs";
 
 const args = process.argv.slice(2);
 const dir = args[0];
@@ -26,7 +27,6 @@ const runs = option("--runs", 3);
 // first convnext_base forward did not finish in eight minutes on 2 cores.
 const webgpuRuns = option("--webgpu-runs", 0);
 const HERE = import.meta.dirname;
-const IMAGES = ["resized_xray_grey.png", "resized_xray_rgb.png"].map((f) => join(FIXTURES, f));
 
 function site() {
   const root = join(dir, "site");
@@ -50,32 +50,8 @@ function site() {
   return root;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function chexlens(browser, url, backend, count, { manifest = "manifest.json", workers } = {}) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const started = Date.now();
-  const limit = workers ? `&workers=${workers}` : "";
-  await page.goto(`${url}?backend=${backend}${limit}&model=${encodeURIComponent(`${url}bench/${manifest}`)}`);
-  await page.waitForSelector('[data-testid="model-status"][data-state="ready"], [data-testid="model-status"][data-state="error"]', { timeout: 600_000 });
-  if ((await page.getByTestId("model-status").getAttribute("data-state")) === "error") {
-    throw new Error(`chexlens (${backend}) could not load the model: ${await page.getByTestId("model-status").textContent()}`);
-  }
-  const loadMs = Date.now() - started;
-  const shown = await page.getByTestId("workers").count();
-  const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
-  await page.getByTestId("threshold").fill("1"); // no findings, so no heat maps between runs
-  const times = [];
-  for (let i = 0; i < count + 1; i++) {
-    const state = await analyse(page, IMAGES[i % IMAGES.length]);
-    if (state !== "done") throw new Error(`chexlens (${backend}): analysis ${state}`);
-    const text = await page.getByTestId("analysis-status").textContent();
-    const ms = Number(/Analysed in (\d+) ms/.exec(text)?.[1]);
-    if (i > 0) times.push(ms); // the first is the warm-up
-  }
-  await context.close();
-  return { loadMs, times, workers: inWorkers };
+  return timeAnalyses(browser, url, { backend, manifestUrl: `${url}bench/${manifest}`, workers, count });
 }
 
 async function ort(browser, url, threads, count) {
