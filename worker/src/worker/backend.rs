@@ -1,8 +1,8 @@
 //! Choosing the burn device: WebGPU when the browser offers an adapter, the
 //! CPU backend otherwise, or whichever the page forces.
 
-use chexlens_web::protocol::{Backend, BackendRequest};
 use chexlens_model::Device;
+use chexlens_web::protocol::{Backend, BackendRequest};
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

@@ -5,7 +5,6 @@
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
-use chexlens_web::protocol::Backend;
 use chexlens_model::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::weights::{Expect, WeightStream};
@@ -14,6 +13,7 @@ use chexlens_model::{
     XrayImage,
 };
 use chexlens_model::{WeightError, WeightErrorKind};
+use chexlens_web::protocol::Backend;
 use js_sys::Uint8Array;
 use std::cell::RefCell;
 

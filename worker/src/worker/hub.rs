@@ -6,11 +6,11 @@
 
 use super::fetch::{FetchError, announced_size, fetch_any_status, read_body, resolve_url};
 use super::loading::{LoadError, Loaded, Loader, ManifestAt};
-use chexlens_web::model_cache::ModelCache;
-use chexlens_web::protocol::LoadStage;
 use chexlens_model::hub::{self, HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
 use chexlens_model::manifest::MAX_MANIFEST_BYTES;
 use chexlens_model::{Manifest, MemberSpec, ModelSettings};
+use chexlens_web::model_cache::ModelCache;
+use chexlens_web::protocol::LoadStage;
 
 /// How the page takes a token, for the messages that ask for one.
 const TOKEN_HINT: &str = "enter a token that can read it (huggingface.co → Settings → Access Tokens)";

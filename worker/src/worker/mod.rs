@@ -8,13 +8,13 @@ mod hub;
 mod loading;
 mod members;
 
-use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
-use chexlens_web::transport;
 use chexlens_model::cam::CamMap;
 use chexlens_model::metadata::{MetadataChange, sensitivity_changes};
 use chexlens_model::{
     Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame_with_levels,
 };
+use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
+use chexlens_web::transport;
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
 use loading::{LoadError, Loader};

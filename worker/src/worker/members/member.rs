@@ -4,9 +4,9 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
-use chexlens_web::transport;
 use chexlens_model::weights::{Expect, WeightStream};
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError, WeightErrorKind};
+use chexlens_web::transport;
 use js_sys::Uint8Array;
 use std::cell::RefCell;
 use std::rc::Rc;
