@@ -23,6 +23,12 @@ import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 
+// A failed step says which, without a stack trace (its tool has printed why).
+process.on("uncaughtException", (error) => {
+  console.error(`page: ${error.message}`);
+  process.exit(1);
+});
+
 const ROOT = join(import.meta.dirname, "..", "..");
 const args = process.argv.slice(2);
 const release = !args.includes("--debug");
