@@ -7,8 +7,8 @@
 //   <link data-build rel="copy-file" href="public/x.json">  copied as x.json
 //   <link data-build rel="rust" data-bin="NAME" data-type="main|worker" data-wasm-opt="LEVEL">
 // Both binaries come from one cargo invocation (their dependencies are
-// shared), then wasm-bindgen and wasm-opt run on both side by side (npm
-// binaryen's wasm-opt uses one core). The result is staged beside dist/ and
+// shared), then wasm-bindgen and wasm-opt (native binaryen,
+// tools/build/wasm_opt.py) run on both side by side. The result is staged beside dist/ and
 // swapped in whole, after tools/pwa/finish-build.mjs has made it a PWA.
 //
 //   node tools/build/page.mjs            release build into dist/
@@ -43,6 +43,8 @@ const levelOverrides = Object.fromEntries(
 );
 const BINDGEN_OUT = join(ROOT, "target", "page-bindgen");
 const TARGET = "wasm32-unknown-unknown";
+// Native binaryen, installed by scripts/setup (tools/build/wasm_opt.py).
+const WASM_OPT_PYTHON = join(ROOT, ".tools/binaryen-venv/bin/python");
 
 const timings = [];
 async function step(name, work) {
@@ -97,7 +99,7 @@ async function bindgen(tag) {
   const level = levelOverrides[bin] ?? attribute(tag, "data-wasm-opt") ?? "0";
   if (release && level !== "0") {
     const optimised = `${wasm}.opt`;
-    await step(`wasm-opt -O${level} ${bin}`, () => run("wasm-opt", [`-O${level}`, `--output=${optimised}`, wasm]));
+    await step(`wasm-opt -O${level} ${bin}`, () => run(WASM_OPT_PYTHON, [join(ROOT, "tools/build/wasm_opt.py"), level, wasm, optimised]));
     renameSync(optimised, wasm);
   }
   return { tag, bin, type, js: readFileSync(join(out, `${bin}.js`)), wasm: readFileSync(wasm) };

@@ -26,7 +26,7 @@ const runs = Number(option("--runs", 3));
 const rounds = Number(option("--rounds", 2));
 const webgpuRuns = Number(option("--webgpu-runs", 3));
 // NAME=WORKER_LEVEL,PAGE_LEVEL; 0 is no wasm-opt.
-const variants = option("--variants", "peer=3,z O1=1,1 none=0,0")
+const variants = option("--variants", "peer=3,z chosen=3s,z O1=1,1 none=0,0")
   .split(/\s+/)
   .map((spec) => {
     const [name, levels] = spec.split("=");
