@@ -5,4 +5,4 @@ mod png;
 mod zip;
 
 pub use png::encode_rgb_png;
-pub use zip::{StoredZip, ZipError};
+pub use zip::{MAX_ENTRIES as MAX_ZIP_ENTRIES, ZipError, ZipStream};
