@@ -14,4 +14,6 @@ pub mod model_cache;
 #[cfg(target_arch = "wasm32")]
 pub mod model_files;
 #[cfg(target_arch = "wasm32")]
+pub mod opfs;
+#[cfg(target_arch = "wasm32")]
 pub mod transport;

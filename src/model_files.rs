@@ -7,40 +7,17 @@
 //! convnext_base members its queue cost the page 0.05 to 0.32 GB and the
 //! load up to 7 s (`tools/bench/browser-bench --memory`).
 
-use js_sys::{Promise, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions, FileSystemGetFileOptions,
-    FileSystemReadWriteOptions, FileSystemSyncAccessHandle, StorageManager,
-};
+use crate::opfs::{self, has_method, wait};
+use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
+use web_sys::{File, FileSystemDirectoryHandle, FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
 
 const FOLDER: &str = "chexlens-models";
-
-async fn wait(promise: Promise) -> Option<JsValue> {
-    JsFuture::from(promise).await.ok()
-}
-
-fn has_method(object: &JsValue, name: &str) -> bool {
-    Reflect::get(object, &name.into()).is_ok_and(|m| m.is_function())
-}
 
 /// The folder model files are kept in; `None` where the browser has no
 /// origin private file system.
 async fn folder() -> Option<FileSystemDirectoryHandle> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
-    if !has_method(&storage, "getDirectory") {
-        return None;
-    }
-    let storage: StorageManager = storage.unchecked_into();
-    let root: FileSystemDirectoryHandle = wait(storage.get_directory()).await?.dyn_into().ok()?;
-    let options = FileSystemGetDirectoryOptions::new();
-    options.set_create(true);
-    wait(root.get_directory_handle_with_options(FOLDER, &options))
-        .await?
-        .dyn_into()
-        .ok()
+    opfs::folder(FOLDER).await
 }
 
 /// A name no other file has: files are never reused, so a load never waits
@@ -65,12 +42,7 @@ impl FileWriter {
     pub async fn create() -> Option<Self> {
         let folder = folder().await?;
         let name = new_name();
-        let options = FileSystemGetFileOptions::new();
-        options.set_create(true);
-        let file: FileSystemFileHandle = wait(folder.get_file_handle_with_options(&name, &options))
-            .await?
-            .dyn_into()
-            .ok()?;
+        let file = opfs::file_handle(&folder, &name, true).await?;
         let handle = match has_method(&file, "createSyncAccessHandle") {
             true => wait(file.create_sync_access_handle())
                 .await
@@ -126,35 +98,21 @@ impl FileWriter {
 
 /// A kept file, read as a `File`; `None` when it is gone.
 pub async fn open(name: &str) -> Option<File> {
-    let folder = folder().await?;
-    let handle: FileSystemFileHandle = wait(folder.get_file_handle(name)).await?.dyn_into().ok()?;
-    wait(handle.get_file()).await?.dyn_into().ok()
+    opfs::open(&folder().await?, name).await
 }
 
 /// Removes a kept file. One being written (by another tab's load) is locked
 /// and stays.
 pub async fn remove(name: &str) {
     if let Some(folder) = folder().await {
-        let _ = wait(folder.remove_entry(name)).await;
+        opfs::remove(&folder, name).await;
     }
 }
 
 /// The names of every kept file.
 pub async fn names() -> Vec<String> {
-    let Some(folder) = folder().await else {
-        return Vec::new();
-    };
-    let keys = folder.keys();
-    let mut names = Vec::new();
-    while let Ok(next) = keys.next() {
-        let Some(step) = wait(next).await else { break };
-        if Reflect::get(&step, &"done".into()).is_ok_and(|d| d.is_truthy()) {
-            break;
-        }
-        match Reflect::get(&step, &"value".into()).ok().and_then(|v| v.as_string()) {
-            Some(name) => names.push(name),
-            None => break,
-        }
+    match folder().await {
+        Some(folder) => opfs::names(&folder).await,
+        None => Vec::new(),
     }
-    names
 }

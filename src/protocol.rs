@@ -95,8 +95,13 @@ pub enum ToWorker {
         /// The frame (from 0) of a multi-frame file to show and analyse.
         frame: u32,
     },
+    /// Decode the file in the message's first byte buffer now, for the
+    /// batch's analysis `id` to come: the batch reads and decodes its next
+    /// image while the model works on the one before. Only the last is kept.
+    Prepare { id: u32, file_name: String },
     /// Analyse the image in the message's first byte buffer (image `serial`;
-    /// an inspected DICOM is not decoded again).
+    /// an inspected DICOM is not decoded again; without a buffer, the image
+    /// prepared for `id`).
     Analyse {
         id: u32,
         serial: u32,

@@ -16,25 +16,11 @@ pub fn offer(href: &str, file_name: &str) {
     anchor.click();
 }
 
-/// Offers text as a download.
-pub fn offer_text(text: &str, mime: &str, file_name: &str) {
-    let encoded = js_sys::encode_uri_component(text);
-    offer(
-        &format!("data:{mime};charset=utf-8,{}", String::from(encoded)),
-        file_name,
-    );
-}
-
-/// Offers bytes as a download, through an object URL (an archive can be
-/// far larger than a data: URL should be).
-pub fn offer_bytes(bytes: &[u8], mime: &str, file_name: &str) -> Result<(), String> {
+/// Offers a Blob as a download through an object URL.
+pub fn offer_blob(blob: &web_sys::Blob, file_name: &str) -> Result<(), String> {
     use wasm_bindgen::JsCast;
-    let failed = |_| "the browser could not hold the file for saving".to_string();
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(mime);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(failed)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(failed)?;
+    let url = web_sys::Url::create_object_url_with_blob(blob)
+        .map_err(|_| "the browser could not hold the file for saving".to_string())?;
     offer(&url, file_name);
     // Freed once the download has surely read it (revoking at once can cut it short).
     let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {

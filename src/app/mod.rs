@@ -11,6 +11,7 @@ mod offline_models;
 mod pwa;
 mod report;
 mod results;
+mod save;
 mod sensitivity;
 mod state;
 mod viewer;
@@ -40,6 +41,9 @@ pub struct PageOptions {
     pub backend: Option<Backend>,
     pub workers: Option<usize>,
     pub model_url: Option<String>,
+    /// `?prefetch=0`: the batch reads and decodes each image only when its
+    /// turn comes (to measure what reading ahead gains).
+    pub prefetch: bool,
 }
 
 impl PageOptions {
@@ -57,6 +61,7 @@ impl PageOptions {
             },
             workers: get("workers").and_then(|n| n.parse().ok()),
             model_url: get("model"),
+            prefetch: get("prefetch").as_deref() != Some("0"),
         }
     }
 }
@@ -88,6 +93,11 @@ fn device_memory_gb() -> Option<f64> {
 }
 
 impl Actions {
+    /// Sends a request (and the file buffers it transfers) to the worker.
+    pub fn send(&self, message: &ToWorker, bytes: Vec<Uint8Array>) {
+        self.client.with_value(|c| c.send(message, bytes));
+    }
+
     pub fn load_model(&self, source: ModelSource) {
         self.last_load.set_value(Some(LoadRequest::Source(source.clone())));
         self.send_load(source, Vec::new(), None, self.workers.get_value());
@@ -323,13 +333,14 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    // The batch's next request goes to the worker when the last is answered.
+    // The batch's next request goes to the worker when the last is answered;
+    // a batch the last visit left is picked up.
+    state.batch.set_prefetch(options.prefetch);
+    state.batch.restore();
     Effect::new(move |_| {
         state.batch.track();
         state.model.track();
-        if let Some((message, bytes)) = state.batch.next_request(state) {
-            actions.client.with_value(|c| c.send(&message, bytes));
-        }
+        state.batch.pump(state, actions);
     });
 
     // Every finding gets its heat map, also when the threshold admits new ones.
@@ -405,6 +416,16 @@ fn foreign_origin(url: &str) -> Option<String> {
 }
 
 /// Reads a picked or dropped file's bytes.
+/// Waits `ms` milliseconds, letting the browser paint and handle events.
+pub async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
     let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
         .await

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  pageSession, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson, FIXTURES, DEMO_MANIFEST, ROOT,
+  pageSession, exportsAsDownloads, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson, FIXTURES, DEMO_MANIFEST, ROOT,
 } from "./harness.mjs";
 
 const LABELS = [
@@ -80,7 +80,7 @@ test("a dropped batch with a labels CSV gives the CLI's numbers in the table, th
   const cliRows = new Map(parseCsv(readFileSync(predictions, "utf8")).rows.map(([path, ...p]) => [path, p.map(Number)]));
   assert.equal(cliRows.size, IMAGES.length);
 
-  const context = await session.browser.newContext({ acceptDownloads: true });
+  const context = await exportsAsDownloads(await session.browser.newContext({ acceptDownloads: true }));
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -177,7 +177,7 @@ test("a dropped batch with a labels CSV gives the CLI's numbers in the table, th
   // The overlay zip: one PNG per finding, each image fitted in the page's 512 px preview, with the provenance.
   const [zipDownload] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-overlays").click()]);
   const zip = readZip(await zipDownload.path());
-  await page.waitForSelector('[data-testid="overlay-export-status"][data-running="false"]');
+  await page.waitForSelector('[data-testid="export-status"][data-running="false"]');
   const expected = report.results.flatMap((r) => r.findings.map((f) =>
     `overlays/${r.image.replace(/\.[^.]+$/, "")}_${f.label.toLowerCase().replace(/[^a-z0-9]/g, "_")}.png`));
   assert.deepEqual(Object.keys(zip).filter((n) => n.endsWith(".png")).sort(), expected.sort());
@@ -203,7 +203,7 @@ print(json.dumps(out))`, ...IMAGES.filter((i) => i.endsWith(".png")).map((i) => 
   const zipProvenance = JSON.parse(zip["provenance.json"].text);
   assert.equal(zipProvenance.provenance.members, 3);
   assert.deepEqual(zipProvenance.skipped, []);
-  assert.match(await page.getByTestId("overlay-export-status").textContent(), new RegExp(`^${expected.length} overlays from 5 images saved`));
+  assert.match(await page.getByTestId("export-status").textContent(), new RegExp(`^${expected.length} overlays from 5 images saved`));
 
   assert.deepEqual(requestsBesidesUpdateCheck(session.server, served), [], "the server saw no request during the batch");
   assert.deepEqual(browserRequests.filter((u) => !u.endsWith("/sw.js") && !u.startsWith("blob:")), [],
@@ -220,7 +220,7 @@ print(json.dumps(out))`, ...IMAGES.filter((i) => i.endsWith(".png")).map((i) => 
 test("a DICOM in a batch without a labels row is analysed with its own tags, as the CLI does", async () => {
   const file = join(ROOT, "target/dicom-samples/files/RG1_J2KR.dcm");
   const cli = cliJson(file);
-  const context = await session.browser.newContext({ acceptDownloads: true });
+  const context = await exportsAsDownloads(await session.browser.newContext({ acceptDownloads: true }));
   const page = await context.newPage();
   await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);
@@ -249,7 +249,7 @@ test("a folder dragged from the file manager is walked: subfolders, its labels C
     `study/frontal/${images[1]},Male,71,Lateral,,${labels.join(",")}`,
   ].join("\n") + "\n");
 
-  const context = await session.browser.newContext({ acceptDownloads: true });
+  const context = await exportsAsDownloads(await session.browser.newContext({ acceptDownloads: true }));
   const page = await context.newPage();
   await page.goto(`${session.server.url}?backend=cpu`);
   await loadDemo(page);

@@ -72,6 +72,41 @@ export async function launchChromiumProfile(dir) {
   return chromium.launchPersistentContext(dir, CHROMIUM);
 }
 
+/**
+ * A context whose pages save exports as downloads: headless Chromium has
+ * the File System Access API's save picker, but answers it as if the user
+ * cancelled. Pages of `context` see a browser without the picker.
+ */
+export async function exportsAsDownloads(context) {
+  await context.addInitScript(() => { delete window.showSaveFilePicker; });
+  return context;
+}
+
+/**
+ * A context whose save picker answers with a file in the page's origin
+ * private file system, named `saved-<suggested name>`: the export writes
+ * through the same writable stream a picked file on disk gives.
+ */
+export async function exportsToPickedFiles(context) {
+  await context.addInitScript(() => {
+    window.showSaveFilePicker = async ({ suggestedName }) =>
+      (await navigator.storage.getDirectory()).getFileHandle(`saved-${suggestedName}`, { create: true });
+  });
+  return context;
+}
+
+/** The bytes of a file an export wrote through `exportsToPickedFiles`. */
+export async function pickedFile(page, name) {
+  const base64 = await page.evaluate(async (name) => {
+    const file = await (await (await navigator.storage.getDirectory()).getFileHandle(`saved-${name}`)).getFile();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  }, name);
+  return Buffer.from(base64, "base64");
+}
+
 /** `chexlens predict --json` on the demo model (or `manifest`) for one image (extra flags first). */
 export function cliJson(image, flags = [], manifest = DEMO_MANIFEST) {
   const out = execFileSync(CLI, ["predict", "--json", ...flags, "--model", manifest, image], { encoding: "utf8" });

@@ -1,16 +1,42 @@
 //! The batch's exports: the CLI's predictions CSV, a JSON of every result,
-//! and a zip of every finding's overlay PNG, each with the model's provenance.
+//! and a zip of every finding's overlay PNG, each with the model's
+//! provenance. Each is written as it is made (see [`crate::app::save`]):
+//! the CSV from the table's rows, the JSON and the overlays from the
+//! journal's results files, one file of results at a time, so that an
+//! export of thousands of images holds a few of them in memory at once.
 
-use super::{BatchState, ItemStatus};
-use crate::app::download;
-use crate::protocol::ModelInfo;
-use crate::protocol::PREVIEW_SIZE;
+use super::BatchState;
+use super::journal::Outcome;
+use super::state::ItemStatus;
+use crate::app::save::{SaveStream, Saved};
+use crate::app::{AppState, read_file, sleep};
+use crate::protocol::{ModelInfo, PREVIEW_SIZE};
 use chexlens_formats::Thresholds;
 use chexlens_formats::cam::OverlayBase;
 use chexlens_formats::evaluation::{predictions_header, predictions_line, provenance_comment};
-use chexlens_formats::export::{StoredZip, ZipError};
+use chexlens_formats::export::{ZipError, ZipStream};
 use leptos::prelude::*;
 use serde_json::{Value, json};
+
+/// Table rows written per piece.
+const ROWS_PER_PIECE: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportKind {
+    Csv,
+    Json,
+    Overlays,
+}
+
+impl ExportKind {
+    fn file(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            ExportKind::Csv => ("chexlens-predictions.csv", "text/csv", ".csv", "Predictions CSV"),
+            ExportKind::Json => ("chexlens-results.json", "application/json", ".json", "Results JSON"),
+            ExportKind::Overlays => ("chexlens-overlays.zip", "application/zip", ".zip", "Overlays zip"),
+        }
+    }
+}
 
 /// Where the exports' numbers came from.
 fn provenance(info: &ModelInfo, thresholds: &Thresholds) -> Value {
@@ -26,30 +52,124 @@ fn provenance(info: &ModelInfo, thresholds: &Thresholds) -> Value {
     })
 }
 
-/// The CLI's predictions file (`chexlens evaluate --predictions` reads it),
-/// its provenance in a `#` line before the header.
-pub fn export_csv(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds) {
-    let mut text = provenance_comment(&provenance(info, thresholds));
-    text.push('\n');
-    text.push_str(&predictions_header(&info.labels));
-    for item in batch.items.get_untracked() {
-        if let ItemStatus::Done(p) = &item.status {
-            text.push('\n');
-            text.push_str(&predictions_line(&item.path, p));
-        }
-    }
-    text.push('\n');
-    download::offer_text(&text, "text/csv", "chexlens-predictions.csv");
+/// An export's state: whether one runs, and its progress or outcome.
+#[derive(Clone, Copy)]
+pub struct Exports {
+    pub running: RwSignal<bool>,
+    pub status: RwSignal<String>,
 }
 
-pub fn export_json(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds) {
-    let items = batch.items.get_untracked();
-    let results: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, item)| {
-            let ItemStatus::Done(p) = &item.status else { return None };
-            let maps = batch.maps.with_value(|m| m.get(index).cloned().flatten());
+impl Exports {
+    pub fn new() -> Self {
+        Self {
+            running: RwSignal::new(false),
+            status: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Starts an export of the batch's results (called from the click that
+    /// asks for it: the browser lets only that open its file picker).
+    pub fn start(self, state: AppState, kind: ExportKind) {
+        let batch = state.batch;
+        let Some(info) = batch.model.get_untracked() else {
+            return;
+        };
+        let thresholds = info.thresholds.with_default(state.threshold.get_untracked());
+        self.running.set(true);
+        self.status.set(String::new());
+        leptos::task::spawn_local(async move {
+            let (name, mime, extension, description) = kind.file();
+            let Some(mut out) = SaveStream::open(name, mime, extension, description).await else {
+                self.running.set(false);
+                return;
+            };
+            self.status.set(format!("Writing {name}…"));
+            let written = match kind {
+                ExportKind::Csv => write_csv(batch, &info, &thresholds, &mut out).await,
+                ExportKind::Json => write_json(batch, &info, &thresholds, &mut out).await,
+                ExportKind::Overlays => write_overlays(batch, &info, &thresholds, &mut out, self.status).await,
+            };
+            let outcome = match written {
+                Ok(summary) => out.finish().await.map(|saved| (summary, saved)),
+                Err(e) => {
+                    out.abort().await;
+                    Err(e)
+                }
+            };
+            self.running.set(false);
+            match outcome {
+                Ok((summary, saved)) => {
+                    let size = crate::app::megabytes(saved.bytes());
+                    let how = match saved {
+                        Saved::ToFile(_) => "written",
+                        Saved::Downloaded(_) => "saved",
+                    };
+                    self.status.set(format!("{summary} {how} ({size})"));
+                }
+                Err(e) => {
+                    self.status.set(String::new());
+                    state.error.set(Some(format!("The export could not be made: {e}")));
+                }
+            }
+        });
+    }
+}
+
+/// The CLI's predictions file (`chexlens evaluate --predictions` reads it),
+/// its provenance in a `#` line before the header.
+async fn write_csv(
+    batch: BatchState,
+    info: &ModelInfo,
+    thresholds: &Thresholds,
+    out: &mut SaveStream,
+) -> Result<String, String> {
+    let mut head = provenance_comment(&provenance(info, thresholds));
+    head.push('\n');
+    head.push_str(&predictions_header(&info.labels));
+    out.write_str(&head).await?;
+    let total = batch.items.with_untracked(Vec::len);
+    let mut rows = 0;
+    for start in (0..total).step_by(ROWS_PER_PIECE) {
+        let piece = batch.items.with_untracked(|items| {
+            let mut piece = String::new();
+            for item in items.iter().skip(start).take(ROWS_PER_PIECE) {
+                if let ItemStatus::Done(p) = &item.status {
+                    piece.push('\n');
+                    piece.push_str(&predictions_line(&item.path, p));
+                    rows += 1;
+                }
+            }
+            piece
+        });
+        out.write_str(&piece).await?;
+    }
+    out.write_str("\n").await?;
+    Ok(format!("{rows} rows"))
+}
+
+/// Every result with its findings' heat maps, and every failure.
+async fn write_json(
+    batch: BatchState,
+    info: &ModelInfo,
+    thresholds: &Thresholds,
+    out: &mut SaveStream,
+) -> Result<String, String> {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    out.write_str(&format!(
+        "{{\n\"provenance\": {},\n\"results\": [",
+        pretty(&provenance(info, thresholds))
+    ))
+    .await?;
+    let journal = batch.journal();
+    journal.flushed().await;
+    let mut results = 0;
+    for segment in 0..journal.segments() {
+        let (records, _) = journal.segment(segment).await;
+        let mut piece = String::new();
+        for record in records {
+            let Outcome::Done { probabilities: p, maps } = &record.outcome else {
+                continue;
+            };
             let probabilities: serde_json::Map<String, Value> =
                 info.labels.iter().zip(p).map(|(l, &v)| (l.clone(), json!(v))).collect();
             let mut findings: Vec<(usize, f32)> = thresholds
@@ -58,32 +178,38 @@ pub fn export_json(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds)
                 .map(|i| (i, p[i]))
                 .collect();
             findings.sort_by(|a, b| b.1.total_cmp(&a.1));
-            Some(json!({
-                "image": item.path,
-                "metadata": item.metadata,
+            let result = json!({
+                "image": record.path,
+                "metadata": record.metadata,
                 "probabilities": probabilities,
                 "findings": findings.iter().map(|&(i, v)| {
                     let mut finding = json!({"label": info.labels[i], "probability": v});
                     // As `chexlens predict --json --cam` gives it: the map's rows.
                     if let Some(map) = maps.as_ref().and_then(|m| m.get(i)) {
-                        finding["cam"] = json!(map.values.chunks(map.width).collect::<Vec<_>>());
+                        finding["cam"] = json!(map.values.chunks(map.width.max(1)).collect::<Vec<_>>());
                     }
                     finding
                 }).collect::<Vec<_>>(),
                 "members": info.members,
-            }))
-        })
-        .collect();
-    let failed: Vec<Value> = items
-        .iter()
-        .filter_map(|i| match &i.status {
-            ItemStatus::Failed(e) => Some(json!({"image": i.path, "error": e})),
-            _ => None,
-        })
-        .collect();
-    let export = json!({"provenance": provenance(info, thresholds), "results": results, "failed": failed});
-    let text = serde_json::to_string_pretty(&export).unwrap_or_default();
-    download::offer_text(&text, "application/json", "chexlens-results.json");
+            });
+            piece.push_str(if results == 0 { "\n" } else { ",\n" });
+            piece.push_str(&pretty(&result));
+            results += 1;
+        }
+        out.write_str(&piece).await?;
+    }
+    let failed: Vec<Value> = batch.items.with_untracked(|items| {
+        items
+            .iter()
+            .filter_map(|i| match &i.status {
+                ItemStatus::Failed(e) => Some(json!({"image": i.path, "error": e})),
+                _ => None,
+            })
+            .collect()
+    });
+    out.write_str(&format!("\n],\n\"failed\": {}\n}}\n", pretty(&Value::Array(failed))))
+        .await?;
+    Ok(format!("{results} results"))
 }
 
 /// Where an image's overlay goes in the zip: its folders (made safe), then
@@ -112,78 +238,86 @@ fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
     )
 }
 
-/// Lets the browser paint the export's progress between images.
-async fn yield_to_browser() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
 /// Every finding's overlay (at the current thresholds) of every analysed
-/// image, drawn as the image in view's are, in one zip with the provenance.
-/// `progress` tells how far it is; the result says what was written.
-pub async fn export_overlays(
+/// image, drawn as the image in view's are, each image's file read again
+/// when its turn comes; the provenance goes last, with what the zip holds.
+async fn write_overlays(
     batch: BatchState,
     info: &ModelInfo,
     thresholds: &Thresholds,
+    out: &mut SaveStream,
     progress: RwSignal<String>,
 ) -> Result<String, String> {
-    let items = batch.items.get_untracked();
-    let with_maps: Vec<usize> = (0..items.len())
-        .filter(|&i| matches!(items[i].status, ItemStatus::Done(_)) && batch.bytes_and_maps(i).is_some())
-        .collect();
-    let mut zip = StoredZip::new();
-    let mut skipped = Vec::new();
-    for (done, &index) in with_maps.iter().enumerate() {
-        let item = &items[index];
-        let ItemStatus::Done(p) = &item.status else { continue };
-        let findings = thresholds.finding_indices(&info.labels, p);
-        if findings.is_empty() {
-            continue;
-        }
-        progress.set(format!("Drawing overlays: image {} of {}…", done + 1, with_maps.len()));
-        yield_to_browser().await;
-        let Some((bytes, maps)) = batch.bytes_and_maps(index) else {
-            continue;
-        };
-        let image = match chexlens_formats::decode_xray(&bytes) {
-            Ok(loaded) => loaded.image,
-            Err(e) => {
-                skipped.push(json!({"image": item.path, "error": e.to_string()}));
+    let journal = batch.journal();
+    journal.flushed().await;
+    let analysed = batch
+        .items
+        .with_untracked(|items| items.iter().filter(|i| matches!(i.status, ItemStatus::Done(_))).count());
+    let mut zip = ZipStream::new();
+    let (mut seen, mut images, mut skipped) = (0, 0, Vec::new());
+    for segment in 0..journal.segments() {
+        let (records, _) = journal.segment(segment).await;
+        for record in records {
+            let Outcome::Done { probabilities: p, maps } = &record.outcome else {
+                continue;
+            };
+            seen += 1;
+            let Some(maps) = maps.as_ref() else { continue };
+            images += 1;
+            let findings = thresholds.finding_indices(&info.labels, p);
+            if findings.is_empty() {
                 continue;
             }
-        };
-        let base = OverlayBase::new(&image, Some(PREVIEW_SIZE));
-        for label in findings {
-            let Some(map) = maps.get(label) else { continue };
-            let png = base.overlay_png(map)?;
-            let name = overlay_entry(&item.path, &info.labels[label], false);
-            match zip.add(&name, &png) {
-                Err(ZipError::Duplicate(_)) => zip.add(&overlay_entry(&item.path, &info.labels[label], true), &png),
-                other => other,
+            progress.set(format!("Drawing overlays: image {seen} of {analysed}…"));
+            sleep(0).await;
+            let Some(file) = batch.index_of(&record.path, record.size).and_then(|i| batch.file(i)) else {
+                skipped.push(
+                    json!({"image": record.path, "error": "its file was not picked again after the page was reloaded"}),
+                );
+                continue;
+            };
+            let image = match read_file(&file).await.and_then(|bytes| {
+                chexlens_formats::decode_xray(&bytes)
+                    .map(|loaded| loaded.image)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(image) => image,
+                Err(e) => {
+                    skipped.push(json!({"image": record.path, "error": e}));
+                    continue;
+                }
+            };
+            let base = OverlayBase::new(&image, Some(PREVIEW_SIZE));
+            drop(image);
+            for label in findings {
+                let Some(map) = maps.get(label) else { continue };
+                let png = base.overlay_png(map)?;
+                let entry = match zip.add(&overlay_entry(&record.path, &info.labels[label], false), &png) {
+                    Err(ZipError::Duplicate(_)) => {
+                        zip.add(&overlay_entry(&record.path, &info.labels[label], true), &png)
+                    }
+                    other => other,
+                }
+                .map_err(|e| e.to_string())?;
+                out.write(&entry).await?;
             }
-            .map_err(|e| e.to_string())?;
         }
     }
     let files = zip.len();
     let about = json!({
         "provenance": provenance(info, thresholds),
         "overlays": format!("Grad-CAM (JET) over the image at half weight, fitted in {PREVIEW_SIZE} px; findings at the thresholds above"),
+        "images": images,
+        "files": files,
         "skipped": skipped,
     });
-    zip.add(
-        "provenance.json",
-        serde_json::to_string_pretty(&about).unwrap_or_default().as_bytes(),
-    )
-    .map_err(|e| e.to_string())?;
-    let archive = zip.finish().map_err(|e| e.to_string())?;
-    download::offer_bytes(&archive, "application/zip", "chexlens-overlays.zip")?;
-    Ok(format!(
-        "{files} overlays from {} images saved ({})",
-        with_maps.len(),
-        crate::app::megabytes(archive.len() as u64)
-    ))
+    let entry = zip
+        .add(
+            "provenance.json",
+            serde_json::to_string_pretty(&about).unwrap_or_default().as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    out.write(&entry).await?;
+    out.write(&zip.finish()).await?;
+    Ok(format!("{files} overlays from {images} images"))
 }

@@ -1,7 +1,8 @@
 //! The labelled set scored in the page with the model crate's evaluation
 //! code: AUROC with DeLong CIs, AUPRC, operating points and ROC curves.
 
-use super::{BatchState, ItemStatus, row_for};
+use super::BatchState;
+use super::state::ItemStatus;
 use crate::app::AppState;
 use crate::protocol::ModelInfo;
 use chexlens_formats::Thresholds;
@@ -10,23 +11,23 @@ use leptos::prelude::*;
 
 /// The labelled set scored on the images analysed so far.
 fn evaluate(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds) -> Option<Evaluation> {
-    let (_, set) = batch.labels.get()?;
-    let columns = evaluation::columns_of(&set.labels, &info.labels);
-    let rows: Vec<(Vec<f32>, Vec<chexlens_formats::labelled::Label>)> = batch
-        .items
-        .get()
-        .iter()
-        .filter_map(|item| {
-            let ItemStatus::Done(p) = &item.status else { return None };
-            let row = row_for(&set, &item.path)?;
-            Some((columns.iter().map(|&c| p[c]).collect(), row.labels.clone()))
-        })
-        .collect();
+    let labelled = batch.labels.get()?;
+    let columns = evaluation::columns_of(&labelled.set.labels, &info.labels);
+    let rows: Vec<(Vec<f32>, Vec<chexlens_formats::labelled::Label>)> = batch.items.with(|items| {
+        items
+            .iter()
+            .filter_map(|item| {
+                let ItemStatus::Done(p) = &item.status else { return None };
+                let row = labelled.row_for(&item.path)?;
+                Some((columns.iter().map(|&c| p[c]).collect(), row.labels.clone()))
+            })
+            .collect()
+    });
     if rows.is_empty() {
         return None;
     }
     Some(evaluation::evaluate_rows(
-        &set.labels,
+        &labelled.set.labels,
         &rows,
         batch.policy.get(),
         thresholds,
@@ -39,14 +40,15 @@ pub fn LabelledScores(thresholds: Memo<Option<Thresholds>>) -> impl IntoView {
     let state = expect_context::<AppState>();
     let batch = state.batch;
     let scores = Memo::new(move |_| {
-        let (info, thresholds) = (state.model_info()?, thresholds.get()?);
+        let info = batch.model.get().or_else(|| state.model_info())?;
+        let thresholds = thresholds.get()?;
         evaluate(batch, &info, &thresholds)
     });
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     view! {
-        <Show when=move || batch.labels.get().is_some()>
+        <Show when=move || batch.labels.with(Option::is_some)>
             <div class="labelled" data-testid="labelled-scores">
-                <h3>{move || format!("Scored against {}", batch.labels.get().map(|l| l.0).unwrap_or_default())}</h3>
+                <h3>{move || format!("Scored against {}", batch.labels.with(|l| l.as_ref().map(|l| l.name.clone()).unwrap_or_default()))}</h3>
                 <label>
                     "Uncertain (-1) labels "
                     <select data-testid="uncertain" on:change=move |ev| {

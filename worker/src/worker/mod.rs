@@ -11,7 +11,8 @@ mod members;
 use chexlens_model::cam::CamMap;
 use chexlens_model::metadata::{MetadataChange, sensitivity_changes};
 use chexlens_model::{
-    Device, ImageError, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray, decode_xray_frame_with_levels,
+    Device, ImageError, LoadedXray, Metadata, Prediction, ResizeFilter, XrayImage, decode_xray,
+    decode_xray_frame_with_levels,
 };
 use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use chexlens_web::transport;
@@ -28,6 +29,8 @@ struct State {
     engine: Option<Rc<Engine>>,
     /// The last inspected DICOM, decoded, so that its analysis does not decode it again.
     inspected: Option<(u32, Rc<XrayImage>)>,
+    /// The batch's next image, decoded ahead for analysis id (or why it could not be).
+    prepared: Option<(u32, Result<LoadedXray, String>)>,
     webgpu: Option<Device>,
     loading: Option<AbortController>,
 }
@@ -129,6 +132,15 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 message: format!("{file_name}: no file data received"),
             }),
         },
+        ToWorker::Prepare { id, .. } => {
+            // Decoded at once, with no await: the Analyse that follows this
+            // message finds it ready.
+            let decoded = match bytes.first() {
+                Some(file) => decode_xray(&file.to_vec()).map_err(|e| e.to_string()),
+                None => Err(RequestError::NoImage.to_string()),
+            };
+            state.borrow_mut().prepared = Some((id, decoded));
+        }
         ToWorker::Analyse {
             id,
             serial,
@@ -212,6 +224,9 @@ enum RequestError {
     NoImage,
     #[error("{0}")]
     Image(#[from] ImageError),
+    /// The image decoded ahead could not be (the message names the file).
+    #[error("{0}")]
+    Prepared(String),
     #[error("{}", engine::NOT_CURRENT)]
     NotCurrent,
     /// The engine failed (a lost model has been dropped already).
@@ -242,17 +257,28 @@ async fn analyse(state: &RefCell<State>, asked: Asked, file: Option<&Uint8Array>
         Some((s, image)) if *s == asked.serial => Some(image.clone()),
         _ => None,
     };
+    // Taken only by its own analysis: the image in view's leaves it be.
+    let prepared = {
+        let mut state = state.borrow_mut();
+        match &state.prepared {
+            Some((id, _)) if *id == asked.id => state.prepared.take().map(|(_, decoded)| decoded),
+            _ => None,
+        }
+    };
     let mut metadata = asked.metadata;
-    let image = match (inspected, file) {
-        (Some(image), _) => image,
-        (None, Some(file)) => {
-            let loaded = decode_xray(&file.to_vec())?;
+    let image = match inspected {
+        Some(image) => image,
+        None => {
+            let loaded = match (file, prepared) {
+                (Some(file), _) => decode_xray(&file.to_vec())?,
+                (None, Some(decoded)) => decoded.map_err(RequestError::Prepared)?,
+                (None, None) => return Err(RequestError::NoImage),
+            };
             if let (true, Some(dicom)) = (asked.file_tags_first, &loaded.dicom) {
                 metadata = dicom.tags.apply_to(metadata);
             }
             Rc::new(loaded.image)
         }
-        (None, None) => return Err(RequestError::NoImage),
     };
     let prediction = engine
         .analyse(asked.id, &image, &metadata)

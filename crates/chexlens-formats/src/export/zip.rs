@@ -139,9 +139,7 @@ impl ZipStream {
         }
         let directory_len = out.len() as u64;
         let count = self.entries.len() as u64;
-        let zip64 = count >= u16::MAX as u64
-            || directory_len >= u32::MAX as u64
-            || directory_start >= u32::MAX as u64;
+        let zip64 = count >= u16::MAX as u64 || directory_len >= u32::MAX as u64 || directory_start >= u32::MAX as u64;
         if zip64 {
             let record_at = directory_start + directory_len;
             u32_le(&mut out, ZIP64_END_OF_CENTRAL_DIRECTORY);
