@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, readdirSync, writeFileSync
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { serveDist, launchChromiumProfile, DIST } from "../../../tests/e2e/harness.mjs";
+import { rss } from "./processes.mjs";
 
 const dir = process.argv[2];
 const MEMBERS = 3;
@@ -42,44 +43,6 @@ function site() {
     writeFileSync(join(root, "bench", `${kind}.json`), JSON.stringify({ name: `convnext_base x${MEMBERS} (${kind})`, members }));
   }
   return root;
-}
-
-/** Every process below `root` (Chromium's, under this node process). */
-function descendants(root) {
-  const parent = new Map();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // The process ended while the table was read.
-    }
-  }
-  const found = [];
-  const walk = (pid) => {
-    for (const [child, ppid] of parent) if (ppid === pid) { found.push(child); walk(child); }
-  };
-  walk(root);
-  return found;
-}
-
-/** The Chromium processes' RSS in bytes: in all, and by process type. */
-function rss() {
-  let total = 0;
-  const byType = {};
-  for (const pid of descendants(process.pid)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      const type = /--type=([a-z-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8"))?.[1] ?? "browser";
-      total += bytes;
-      byType[type] = (byType[type] ?? 0) + bytes;
-    } catch {
-      // Gone.
-    }
-  }
-  return { total, byType };
 }
 
 async function measure(url, manifest, workers) {
