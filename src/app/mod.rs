@@ -369,6 +369,7 @@ pub fn App() -> impl IntoView {
                 "Only when you load from Hugging Face does it reach the Hub (huggingface.co and its download hosts), sending your token, if you give one, to the Hub alone and keeping it nowhere. "
                 "It makes no request while analysing and loads nothing from any other site. "
                 "Your browser itself asks this site from time to time whether sw.js has changed, to learn of a new version; that request carries nothing of yours. "
+                "A batch's results (probabilities, heat maps, the metadata used and the file names) are kept in this browser's private storage for this site until you clear the batch, so that closing the tab loses nothing; the images themselves are not copied there. "
                 "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
             </p>
             <p class="disclaimer" role="note">

@@ -122,3 +122,38 @@ test("a reload mid-batch keeps every finished row: the folder picked again finis
     await server.close();
   }
 });
+
+test("10,000 images queued: the table shows a page of 100 rows, moves by keyboard, sorts them all, and says where each row stands", async () => {
+  const server = await serveDist();
+  const browser = await launchChromium();
+  const count = 10_000;
+  const paths = copies(join(FIXTURES, "resized_xray_grey8.png"), join(scratch, "many"), count);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}?backend=cpu`);
+    // No model: the images wait in the queue, as the table holds them.
+    const started = Date.now();
+    await page.getByTestId("batch-input").setInputFiles(paths);
+    await page.waitForSelector(`[data-testid="batch-status"][data-total="${count}"]`, { timeout: 120_000 });
+    const rows = page.locator('[data-testid="batch-row"]');
+    assert.equal(await rows.count(), 100, `one page rendered (${((Date.now() - started) / 1000).toFixed(1)} s to list them)`);
+    assert.equal(await page.getByTestId("batch-table").getAttribute("aria-rowcount"), String(count + 1));
+    assert.match(await page.getByTestId("batch-page").textContent(), /^Rows 1–100 of 10000 \(page 1 of 100\)/);
+
+    await page.getByTestId("batch-page-next").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector('[data-testid="batch-page"][data-page="1"]');
+    assert.equal(await rows.first().getAttribute("aria-rowindex"), "102");
+    assert.equal(await rows.first().getAttribute("data-path"), "image-000100.png");
+
+    // Sorted by image name already (ascending); again, descending: the
+    // last name first, back on page 1.
+    await page.locator("thead button.sort").first().click();
+    await page.waitForSelector('[data-testid="batch-page"][data-page="0"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="batch-row"]')?.dataset.path === "image-009999.png");
+    assert.equal(await page.locator('thead th[aria-sort="descending"]').count(), 1);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});

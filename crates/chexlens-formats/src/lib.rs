@@ -7,6 +7,7 @@
 //! is drawn from a result without the model: heat maps (`cam`).
 
 pub mod architecture;
+pub mod batch_results;
 pub mod cam;
 pub mod combine;
 pub mod csv;

@@ -6,12 +6,12 @@
 //! export of thousands of images holds a few of them in memory at once.
 
 use super::BatchState;
-use super::journal::Outcome;
 use super::state::ItemStatus;
 use crate::app::save::{SaveStream, Saved};
 use crate::app::{AppState, read_file, sleep};
 use crate::protocol::{ModelInfo, PREVIEW_SIZE};
 use chexlens_formats::Thresholds;
+use chexlens_formats::batch_results::Outcome;
 use chexlens_formats::cam::OverlayBase;
 use chexlens_formats::evaluation::{predictions_header, predictions_line, provenance_comment};
 use chexlens_formats::export::{ZipError, ZipStream};
@@ -164,7 +164,7 @@ async fn write_json(
     journal.flushed().await;
     let mut results = 0;
     for segment in 0..journal.segments() {
-        let (records, _) = journal.segment(segment).await;
+        let (records, _) = journal.segment(segment, info.labels.len()).await;
         let mut piece = String::new();
         for record in records {
             let Outcome::Done { probabilities: p, maps } = &record.outcome else {
@@ -256,7 +256,7 @@ async fn write_overlays(
     let mut zip = ZipStream::new();
     let (mut seen, mut images, mut skipped) = (0, 0, Vec::new());
     for segment in 0..journal.segments() {
-        let (records, _) = journal.segment(segment).await;
+        let (records, _) = journal.segment(segment, info.labels.len()).await;
         for record in records {
             let Outcome::Done { probabilities: p, maps } = &record.outcome else {
                 continue;

@@ -14,7 +14,7 @@
 use crate::opfs;
 use crate::protocol::ModelInfo;
 use chexlens_formats::Metadata;
-use chexlens_formats::cam::CamMap;
+use chexlens_formats::batch_results::{Outcome, Record, parse_lines};
 use chexlens_formats::manifest::Thresholds;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -48,31 +48,6 @@ pub struct BatchSettings {
     pub labels: Option<String>,
     /// Images queued in all.
     pub total: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "lowercase")]
-pub enum Outcome {
-    Done {
-        probabilities: Vec<f32>,
-        /// Every label's heat map, by label index, where they were made.
-        maps: Option<Vec<CamMap>>,
-    },
-    Failed {
-        error: String,
-    },
-}
-
-/// One finished image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub path: String,
-    /// With the path, how a re-picked file is known to be done already.
-    pub size: u64,
-    pub metadata: Metadata,
-    pub from_labels: bool,
-    #[serde(flatten)]
-    pub outcome: Outcome,
 }
 
 /// A batch read back from disk.
@@ -144,9 +119,7 @@ impl Journal {
     }
 
     pub fn append(&self, record: &Record) {
-        if let Ok(line) = serde_json::to_string(record) {
-            self.push(Job::Append(line));
-        }
+        self.push(Job::Append(record.to_line()));
     }
 
     /// Forgets the batch: its files go.
@@ -272,22 +245,14 @@ impl Journal {
         }
     }
 
-    /// The records of results file `number`, heat maps and all, in the
-    /// order they were written; lines that cannot be read are counted.
-    pub async fn segment(&self, number: usize) -> (Vec<Record>, usize) {
-        let Some(text) = self.read(&segment_name(number)).await else {
-            return (Vec::new(), 1);
-        };
-        let mut unreadable = 0;
-        let records = text
-            .lines()
-            .filter_map(|line| {
-                let record = serde_json::from_str(line).ok();
-                unreadable += usize::from(record.is_none());
-                record
-            })
-            .collect();
-        (records, unreadable)
+    /// The records of results file `number` for a model of `labels`
+    /// labels, heat maps and all, in the order they were written; lines
+    /// that cannot be read back are counted.
+    pub async fn segment(&self, number: usize, labels: usize) -> (Vec<Record>, usize) {
+        match self.read(&segment_name(number)).await {
+            Some(text) => parse_lines(&text, labels),
+            None => (Vec::new(), 1),
+        }
     }
 
     /// The batch a closed or reloaded tab left, if any; from now on this
@@ -312,22 +277,19 @@ impl Journal {
         let mut records = Vec::new();
         let mut unreadable = 0;
         let mut last = Vec::new();
+        let labels = settings.model.labels.len();
         for &number in &numbers {
             let text = self.read(&segment_name(number)).await.unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            for line in &lines {
-                match serde_json::from_str::<Record>(line) {
-                    Ok(mut record) => {
-                        // The maps stay on disk until an export reads them.
-                        if let Outcome::Done { maps, .. } = &mut record.outcome {
-                            *maps = None;
-                        }
-                        records.push(record);
-                    }
-                    Err(_) => unreadable += 1,
+            let (read, damaged) = parse_lines(&text, labels);
+            unreadable += damaged;
+            records.extend(read.into_iter().map(|mut record| {
+                // The maps stay on disk until an export reads them.
+                if let Outcome::Done { maps, .. } = &mut record.outcome {
+                    *maps = None;
                 }
-            }
-            last = lines.into_iter().map(str::to_owned).collect();
+                record
+            }));
+            last = text.lines().map(str::to_owned).collect();
         }
         let mut inner = self.inner.borrow_mut();
         inner.segment = numbers.last().copied().unwrap_or(0);

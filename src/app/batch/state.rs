@@ -3,12 +3,13 @@
 //! handle, read only when its turn comes or it is opened), the labels CSV,
 //! and the journal that keeps results on disk as they arrive.
 
-use super::journal::{BatchSettings, Journal, Outcome, Record};
+use super::journal::{BatchSettings, Journal};
 use super::labels::{Labelled, csv_metadata};
 use super::queue::{Ahead, Running};
 use crate::app::AppState;
 use crate::protocol::{FIRST_BATCH_ID, ModelInfo};
 use chexlens_formats::Metadata;
+use chexlens_formats::batch_results::{Outcome, Record};
 use chexlens_formats::evaluation::UncertainPolicy;
 use chexlens_formats::labelled::LabelledSet;
 use leptos::prelude::*;

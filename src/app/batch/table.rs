@@ -119,9 +119,9 @@ pub fn BatchTable(actions: Actions, thresholds: Memo<Option<Thresholds>>) -> imp
                 <button type="button" data-testid="batch-page-previous" prop:disabled=move || shown_page() == 0
                     on:click=move |_| go(shown_page().saturating_sub(1))>"Previous"</button>
                 <span role="status" data-testid="batch-page" data-page=move || shown_page().to_string()>{range}</span>
-                <button type="button" data-testid="batch-page-next" prop:disabled=move || shown_page() + 1 >= pages()
+                <button type="button" data-testid="batch-page-next" prop:disabled=move || { shown_page() + 1 >= pages() }
                     on:click=move |_| go(shown_page() + 1)>"Next"</button>
-                <button type="button" prop:disabled=move || shown_page() + 1 >= pages() on:click=move |_| go(pages() - 1)>"Last"</button>
+                <button type="button" prop:disabled=move || { shown_page() + 1 >= pages() } on:click=move |_| go(pages() - 1)>"Last"</button>
             </nav>
         </Show>
         <div class="batch-table-wrap">

@@ -77,7 +77,7 @@ try {
       const r = await run(server.url, paths.slice(0, n), prefetch);
       results[name] = r;
       const data = `${((statSync(source).size * n) / 1e9).toFixed(1)} GB`;
-      console.log(`${`${kind} ${name}`.padEnd(34)}${String(n).padStart(8)}${data.padStart(10)}${`${mb(r.peakAbove)} (r ${mb(r.byType.renderer ?? 0)})`.padStart(18)}${`${r.first.toFixed(2)}/s`.padStart(12)}${`${r.last.toFixed(2)}/s`.padStart(11)}${(r.last / r.first).toFixed(2).padStart(12)}   ${r.done} done, ${r.failed} failed in ${r.seconds.toFixed(0)} s, ${r.workers} worker(s)`);
+      console.log(`${`${kind} ${name}`.padEnd(34)}${String(n).padStart(8)}${data.padStart(10)}${`${mb(r.peakAbove)} (r ${mb(r.byType.renderer ?? 0)})`.padStart(18)}${`${r.first.toFixed(2)}/s`.padStart(12)}${`${r.last.toFixed(2)}/s`.padStart(11)}${(r.last / r.first).toFixed(2).padStart(12)}   ${r.done} done, ${r.failed} failed in ${r.seconds.toFixed(0)} s (first result at ${r.firstResult.toFixed(1)} s), ${r.workers} worker(s)`);
     }
     const ahead = results["read ahead"];
     const peer = results["peer: ?prefetch=0"];

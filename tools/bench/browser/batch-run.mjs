@@ -75,14 +75,15 @@ export async function runBatch(page, paths, { timeoutMs = 6 * 3600_000, sampleMs
 }
 
 /**
- * Images per second over the first and the last `share` of a run's images:
- * from the pick to the image that ends the first share, and from the one
- * that starts the last share to the end.
+ * Images per second over the first and the last `share` of a run's
+ * images: from the first image's result (the time to it, pick and warm-up
+ * included, is `firstResult`) to the one that ends the first share, and
+ * from the one that starts the last share to the end.
  */
 export function rates(timeline, count, share = 0.1) {
   const at = (n) => timeline.find((t) => t.finished >= n)?.s;
-  const slice = Math.max(1, Math.round(count * share));
-  const first = slice / at(slice);
+  const slice = Math.max(2, Math.round(count * share));
+  const first = (slice - 1) / (at(slice) - at(1));
   const last = slice / (at(count) - at(count - slice));
-  return { first, last };
+  return { first, last, firstResult: at(1) };
 }
