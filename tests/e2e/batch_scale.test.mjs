@@ -41,10 +41,11 @@ test("the page's memory does not grow with the batch: 8 and 48 DICOMs of 7.2 MB 
   } finally {
     await server.close();
   }
-  // Holding the files' bytes, as the page once did, costs 40 x 7.2 MB = 288 MB more.
+  // Holding the files' bytes, as the page once did, costs 40 x 7.2 MB = 288 MB more;
+  // the collector's timing moves a peak by some tens of MB.
   const extra = (growth[48] - growth[8]) / 1e6;
   t.diagnostic(`peak above model-ready: 8 images ${(growth[8] / 1e6).toFixed(0)} MB, 48 images ${(growth[48] / 1e6).toFixed(0)} MB`);
-  assert.ok(extra < 100, `48 images peaked ${extra.toFixed(0)} MB above 8 images' peak (${(growth[8] / 1e6).toFixed(0)} MB above model-ready)`);
+  assert.ok(extra < 150, `48 images peaked ${extra.toFixed(0)} MB above 8 images' peak (${(growth[8] / 1e6).toFixed(0)} MB above model-ready)`);
 });
 
 /** The batch's exports, by name: written to a picked file, then as a download. */

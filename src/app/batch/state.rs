@@ -96,6 +96,20 @@ pub fn same_model(a: &ModelInfo, b: &ModelInfo) -> bool {
     a.name == b.name && a.members == b.members && a.member_sha256 == b.member_sha256 && a.labels == b.labels
 }
 
+/// What an image is analysed with: its labels-CSV row's metadata over the
+/// model's defaults, else the form's own values (an image in view's DICOM
+/// tags are not the batch's); and whether a row gave it.
+fn metadata_for(state: AppState, labels: Option<&Labelled>, path: &str) -> (Metadata, bool) {
+    let defaults = state.metadata_without_file_values();
+    match labels.and_then(|l| l.row_for(path)) {
+        Some(row) => {
+            let model_defaults = state.model_info_untracked().map_or(defaults, |i| i.metadata_defaults);
+            (csv_metadata(row, model_defaults), true)
+        }
+        None => (defaults, false),
+    }
+}
+
 impl Default for BatchState {
     fn default() -> Self {
         Self::new()
@@ -219,9 +233,6 @@ impl BatchState {
     /// it is attached to its item, which is what resuming a batch is.
     pub fn add(&self, state: AppState, picked: Vec<(String, File)>) {
         let labels = self.labels.get_untracked();
-        // The form's own values: an image in view's DICOM tags are not the batch's.
-        let defaults = state.metadata_without_file_values();
-        let model_defaults = state.model_info_untracked().map(|i| i.metadata_defaults);
         let first_new = self.items.with_untracked(Vec::len);
         let mut new_items = Vec::new();
         let (mut known, mut requeued, mut too_large) = (0, Vec::new(), Vec::new());
@@ -239,11 +250,7 @@ impl BatchState {
                 continue;
             }
             let (path, size) = key;
-            let row = labels.as_ref().and_then(|l| l.row_for(&path));
-            let metadata = match row {
-                Some(row) => csv_metadata(row, model_defaults.unwrap_or(defaults)),
-                None => defaults,
-            };
+            let (metadata, from_labels) = metadata_for(state, labels.as_deref(), &path);
             self.by_file
                 .update_value(|m| _ = m.insert((path.clone(), size), first_new + new_items.len()));
             self.files.update_value(|f| f.push(Some(file)));
@@ -251,7 +258,7 @@ impl BatchState {
                 path,
                 size,
                 metadata,
-                from_labels: row.is_some(),
+                from_labels,
                 status: ItemStatus::Queued,
             });
         }
@@ -308,16 +315,22 @@ impl BatchState {
         self.items.set(Vec::new());
         self.files.set_value(Vec::new());
         self.by_file.set_value(HashMap::new());
+        self.notice.set(None);
+        self.blocked.set(None);
+        self.forget_results(self.labels.get_untracked());
+    }
+
+    /// Forgets every result, on disk too (the labels CSV stays, if any):
+    /// the queue starts again from the first item.
+    fn forget_results(&self, labels: Option<Arc<Labelled>>) {
         self.cursor.set_value(0);
         self.ahead.set_value(None);
         self.model.set(None);
         self.settings.set_value(None);
-        self.notice.set(None);
-        self.blocked.set(None);
         self.resumed.set(None);
         self.journal.with_value(|j| {
             j.clear();
-            if let Some(labels) = self.labels.get_untracked() {
+            if let Some(labels) = labels {
                 j.labels(labels.text.clone());
             }
         });
@@ -333,28 +346,13 @@ impl BatchState {
             self.journal.with_value(|j| j.labels(labelled.text.clone()));
             return;
         }
-        let defaults = state.metadata_without_file_values();
-        let model_defaults = state.model_info_untracked().map(|i| i.metadata_defaults);
         self.items.update(|items| {
             for item in items.iter_mut() {
-                let row = labelled.row_for(&item.path);
-                item.metadata = match row {
-                    Some(row) => csv_metadata(row, model_defaults.unwrap_or(defaults)),
-                    None => defaults,
-                };
-                item.from_labels = row.is_some();
+                (item.metadata, item.from_labels) = metadata_for(state, Some(&labelled), &item.path);
                 item.status = ItemStatus::Queued;
             }
         });
-        self.cursor.set_value(0);
-        self.ahead.set_value(None);
-        self.model.set(None);
-        self.settings.set_value(None);
-        self.resumed.set(None);
-        self.journal.with_value(|j| {
-            j.clear();
-            j.labels(labelled.text.clone());
-        });
+        self.forget_results(Some(labelled));
     }
 
     /// Restores the batch a closed or reloaded tab left, if any (and if
