@@ -67,7 +67,7 @@ const server = await serveDist(site(), { record: false });
 const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
 try {
   console.log(`chexlens batch benchmark: ${model === "convnext" ? "one generated convnext_base member (f16)" : "the demo model"}, CPU backend, headless Chromium, ${link ? "hard-linked" : "copied"} files`);
-  console.log(`${"run".padEnd(34)}${"images".padStart(8)}${"data".padStart(10)}${"peak above ready".padStart(18)}${"first 10%".padStart(12)}${"last 10%".padStart(11)}${"last/first".padStart(12)}   finished`);
+  console.log(`${"run".padEnd(34)}${"images".padStart(8)}${"data".padStart(10)}${"peak above ready".padStart(18)}${"first 10%".padStart(12)}${"middle".padStart(10)}${"last 10%".padStart(11)}${"last/first".padStart(12)}   finished`);
   for (const kind of kinds) {
     const source = SOURCES[kind];
     const paths = copies(source, join(dir, `images-${kind}`), count, { link });
@@ -77,7 +77,7 @@ try {
       const r = await run(server.url, paths.slice(0, n), prefetch);
       results[name] = r;
       const data = `${((statSync(source).size * n) / 1e9).toFixed(1)} GB`;
-      console.log(`${`${kind} ${name}`.padEnd(34)}${String(n).padStart(8)}${data.padStart(10)}${`${mb(r.peakAbove)} (r ${mb(r.byType.renderer ?? 0)})`.padStart(18)}${`${r.first.toFixed(2)}/s`.padStart(12)}${`${r.last.toFixed(2)}/s`.padStart(11)}${(r.last / r.first).toFixed(2).padStart(12)}   ${r.done} done, ${r.failed} failed in ${r.seconds.toFixed(0)} s (first result at ${r.firstResult.toFixed(1)} s), ${r.workers} worker(s)`);
+      console.log(`${`${kind} ${name}`.padEnd(34)}${String(n).padStart(8)}${data.padStart(10)}${`${mb(r.peakAbove)} (r ${mb(r.byType.renderer ?? 0)})`.padStart(18)}${`${r.first.toFixed(2)}/s`.padStart(12)}${`${r.middle.toFixed(2)}/s`.padStart(10)}${`${r.last.toFixed(2)}/s`.padStart(11)}${(r.last / r.first).toFixed(2).padStart(12)}   ${r.done} done, ${r.failed} failed in ${r.seconds.toFixed(0)} s (first result at ${r.firstResult.toFixed(1)} s), ${r.workers} worker(s)`);
     }
     const ahead = results["read ahead"];
     const peer = results["peer: ?prefetch=0"];

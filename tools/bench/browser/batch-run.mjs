@@ -85,5 +85,10 @@ export function rates(timeline, count, share = 0.1) {
   const slice = Math.max(2, Math.round(count * share));
   const first = (slice - 1) / (at(slice) - at(1));
   const last = slice / (at(count) - at(count - slice));
-  return { first, last, firstResult: at(1) };
+  // The tenth around the middle: the pace once the browser has compiled
+  // the model worker's code for speed (it does so in the background, on
+  // the same cores, during the first tens of seconds).
+  const mid = Math.round(count / 2 - slice / 2);
+  const middle = count >= 20 ? slice / (at(mid + slice) - at(mid)) : NaN;
+  return { first, middle, last, firstResult: at(1) };
 }
