@@ -5,9 +5,10 @@
 
 use crate::device::DeviceChoice;
 use crate::model_source;
+use chexlens_formats::{ArchitectureConfig, Metadata, ModelSettings};
 use chexlens_model::analysis::read_back;
 use chexlens_model::gradcam::{self, CamTarget};
-use chexlens_model::{AnalysisError, ArchitectureConfig, Ensemble, Metadata, ModelSettings, Tensor, wait};
+use chexlens_model::{AnalysisError, Ensemble, Tensor, wait};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,7 +93,7 @@ fn load(model: &BenchModel, device: chexlens_model::Device) -> Result<(Ensemble,
     match model {
         BenchModel::Generated { config, members } => {
             let weights = (0..*members)
-                .map(|i| chexlens_model::weights::generated(config, i as u64 + 1))
+                .map(|i| chexlens_formats::weights::generated(config, i as u64 + 1))
                 .collect();
             let ensemble = Ensemble::from_state_dicts(weights, Some(config.clone()), ModelSettings::default(), device)
                 .map_err(|e| e.to_string())?;
@@ -163,8 +164,8 @@ pub fn write_generated(config: &ArchitectureConfig, members: usize, dir: &Path) 
     ]);
     (0..members)
         .map(|i| {
-            let state = chexlens_model::weights::generated(config, i as u64 + 1);
-            let written = chexlens_model::weights::write_safetensors(
+            let state = chexlens_formats::weights::generated(config, i as u64 + 1);
+            let written = chexlens_formats::weights::write_safetensors(
                 state.tensors.iter().map(|(k, v)| (k.as_str(), v)),
                 false,
                 &metadata,

@@ -7,8 +7,9 @@
 use crate::convert::{to_safetensors, write_atomically};
 use crate::hub::HubModel;
 use crate::model_source::{self, read_manifest_file};
-use chexlens_model::weights::sha256_hex;
-use chexlens_model::{ArchitectureConfig, Device, Manifest, MemberSpec, ModelSettings};
+use chexlens_formats::weights::sha256_hex;
+use chexlens_formats::{ArchitectureConfig, Manifest, MemberSpec, ModelSettings};
+use chexlens_model::Device;
 use std::path::{Path, PathBuf};
 
 pub enum Source {
@@ -107,7 +108,7 @@ fn plan(source: Source) -> Result<Plan, String> {
                 .iter()
                 .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
-            let name = chexlens_model::manifest::name_from_files(shown.iter().map(String::as_str));
+            let name = chexlens_formats::manifest::name_from_files(shown.iter().map(String::as_str));
             Ok(plan_from_files(name, files.into_iter().map(|f| (f, None)).collect()))
         }
     }

@@ -1,10 +1,9 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
-use crate::files::read_bounded;
-use chexlens_model::weights::{Expect, MAX_FILE_BYTES, read_streamed};
-use chexlens_model::{
-    ArchitectureConfig, Device, Ensemble, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind,
-};
+use crate::files::read_manifest_text;
+use chexlens_formats::weights::{Expect, MAX_FILE_BYTES, read_streamed};
+use chexlens_formats::{ArchitectureConfig, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind};
+use chexlens_model::{Device, Ensemble};
 use std::path::{Path, PathBuf};
 
 /// A loaded model and the name it is shown under.
@@ -12,13 +11,6 @@ pub struct LoadedModel {
     pub name: String,
     pub demo: bool,
     pub ensemble: Ensemble,
-}
-
-/// A manifest file's text, refused when too large to be one.
-pub fn read_manifest_text(path: &Path) -> Result<String, String> {
-    let bytes = read_bounded(path, chexlens_model::manifest::MAX_MANIFEST_BYTES as u64)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))
 }
 
 /// A manifest read from disk, with each member's file beside it.
@@ -74,7 +66,7 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .map(|f| read_member(f, None, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let name = chexlens_model::manifest::name_from_files(shown.iter().map(String::as_str));
+    let name = chexlens_formats::manifest::name_from_files(shown.iter().map(String::as_str));
     from_members(members, name, device)
 }
 
@@ -132,7 +124,7 @@ pub fn load_hub(model: &crate::hub::HubModel, device: Device) -> Result<LoadedMo
     let name = format!(
         "{}: {}",
         model.name,
-        chexlens_model::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
+        chexlens_formats::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
     );
     from_members(members, name, device)
 }

@@ -1,10 +1,11 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
-use chexlens_model::cam::{CamMap, OverlayBase};
-use chexlens_model::combine;
+use chexlens_formats::cam::{CamMap, OverlayBase};
+use chexlens_formats::combine;
+use chexlens_formats::{DicomDetails, Metadata, Thresholds, XrayImage, decode_xray_frame};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{DicomDetails, Finding, Metadata, Prediction, Thresholds, XrayImage, decode_xray_frame, wait};
+use chexlens_model::{Finding, Prediction, wait};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
@@ -22,10 +23,10 @@ pub struct AnalysedImage {
 /// image's DICOM tags, then to the manifest's defaults.
 #[derive(Clone, Copy, Default)]
 pub struct MetadataFlags {
-    pub sex: Option<chexlens_model::Sex>,
+    pub sex: Option<chexlens_formats::Sex>,
     pub age: Option<Option<f32>>,
-    pub view: Option<chexlens_model::View>,
-    pub projection: Option<chexlens_model::Projection>,
+    pub view: Option<chexlens_formats::View>,
+    pub projection: Option<chexlens_formats::Projection>,
 }
 
 impl MetadataFlags {
@@ -58,7 +59,7 @@ pub fn analyse_file(
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<AnalysedImage, String> {
-    let bytes = crate::files::read_bounded(path, chexlens_model::input::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    let bytes = crate::files::read_bounded(path, chexlens_formats::input::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray_frame(&bytes, frame).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());
@@ -96,7 +97,7 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
     let base = OverlayBase::new(&analysis.image, None);
     let mut written = Vec::new();
     for (label, map) in &analysis.cams {
-        let path = dir.join(chexlens_model::cam::overlay_file_name(&stem, label));
+        let path = dir.join(chexlens_formats::cam::overlay_file_name(&stem, label));
         let png = base.overlay_png(map)?;
         std::fs::write(&path, png).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
         written.push(path);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chexlens_model::{ArchitectureConfig, StateDict};
+use chexlens_formats::{ArchitectureConfig, StateDict};
 use common::{chexlens, path, tempdir};
 
 #[test]
@@ -33,7 +33,7 @@ fn written_members_are_the_generated_ones_and_load_for_predict() {
     let config = ArchitectureConfig::with_backbone(vec![1, 1, 2, 1], vec![8, 16, 32, 64]);
     for (i, file) in expected.iter().enumerate() {
         let read = StateDict::read_model(&std::fs::read(file).unwrap(), file, Some(&config)).unwrap();
-        let generated = chexlens_model::weights::generated(&config, i as u64 + 1);
+        let generated = chexlens_formats::weights::generated(&config, i as u64 + 1);
         assert_eq!(
             read.tensors.keys().collect::<Vec<_>>(),
             generated.tensors.keys().collect::<Vec<_>>()

@@ -5,8 +5,8 @@
 
 mod common;
 
-use chexlens_model::evaluation::auroc;
-use chexlens_model::labels::CHEXPERT_LABELS;
+use chexlens_formats::evaluation::auroc;
+use chexlens_formats::labels::CHEXPERT_LABELS;
 use common::{chexlens, fixture, root, tempdir};
 use serde_json::Value;
 use std::path::Path;

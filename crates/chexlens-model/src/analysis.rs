@@ -3,13 +3,13 @@
 //! Grad-CAM's target. Every value leaves the device through one readback
 //! (`read_back`), which fails with a typed error instead of returning zeros.
 
-use crate::cam::{CamMap, maps_from_raw};
 use crate::ensemble::Ensemble;
 use crate::gradcam::{self, CamTarget};
-use crate::manifest::{ModelSettings, Thresholds};
-use crate::metadata::Metadata;
 use crate::model::BackboneState;
 use burn::tensor::Tensor;
+use chexlens_formats::cam::{CamMap, maps_from_raw};
+use chexlens_formats::manifest::{ModelSettings, Thresholds};
+use chexlens_formats::metadata::Metadata;
 use serde::Serialize;
 use std::future::Future;
 
@@ -56,7 +56,7 @@ impl Prediction {
 
     /// Each member's probabilities (sigmoid of its logits), members x labels.
     pub fn member_probabilities(&self) -> Vec<Vec<f32>> {
-        crate::combine::member_probabilities(&self.member_logits)
+        chexlens_formats::combine::member_probabilities(&self.member_logits)
     }
 
     /// The indices of the labels at or above their threshold, in model order.
@@ -197,18 +197,18 @@ pub fn wait<T>(future: impl Future<Output = Result<T, AnalysisError>>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::architecture::ArchitectureConfig;
-    use crate::input::XrayImage;
-    use crate::metadata::Metadata;
     use burn::tensor::Device;
+    use chexlens_formats::architecture::ArchitectureConfig;
+    use chexlens_formats::input::XrayImage;
+    use chexlens_formats::metadata::Metadata;
 
     fn ensemble(members: u64) -> Ensemble {
         let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 1], vec![8, 16, 24, 32]);
         let weights = (0..members)
-            .map(|seed| crate::weights::generated(&config, seed))
+            .map(|seed| chexlens_formats::weights::generated(&config, seed))
             .collect();
         let settings = ModelSettings {
-            input: crate::preprocess::InputConfig {
+            input: chexlens_formats::preprocess::InputConfig {
                 size: 64,
                 ..Default::default()
             },

@@ -2,14 +2,13 @@
 //! make of an image is an [`crate::Analysis`].
 
 use crate::analysis::{Analysis, AnalysisError};
-use crate::architecture::{ArchitectureConfig, ArchitectureError};
-pub use crate::combine::{CombineRule, sigmoid};
-use crate::input::XrayImage;
-use crate::manifest::ModelSettings;
-use crate::metadata::Metadata;
 use crate::model::ConvNeXtWithMetadata;
-use crate::weights::{StateDict, WeightError, WeightErrorKind};
 use burn::tensor::{Device, Tensor, TensorData};
+use chexlens_formats::architecture::{ArchitectureConfig, ArchitectureError};
+use chexlens_formats::input::XrayImage;
+use chexlens_formats::manifest::ModelSettings;
+use chexlens_formats::metadata::Metadata;
+use chexlens_formats::weights::{StateDict, WeightError, WeightErrorKind};
 
 pub struct Ensemble {
     pub members: Vec<ConvNeXtWithMetadata>,

@@ -2,9 +2,10 @@
 
 mod common;
 
-use chexlens_model::cam::CamMap;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::{InputConfig, ModelSettings, StateDict, decode_image};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::{Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image, wait};
+use chexlens_model::{Device, Ensemble, wait};
 use common::*;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chexlens_model::{ArchitectureConfig, StateDict, WeightError, WeightErrorKind};
+use chexlens_formats::{ArchitectureConfig, StateDict, WeightError, WeightErrorKind};
 use common::fixture;
 
 /// Reads and validates a fixture as the loaders do.

@@ -2,8 +2,9 @@
 
 mod common;
 
+use chexlens_formats::{ArchitectureConfig, InputConfig, ModelSettings, StateDict, decode_image};
 use chexlens_model::model::{Backbone, BackboneLayout, ConvNeXtWithMetadata};
-use chexlens_model::{ArchitectureConfig, Device, Ensemble, InputConfig, ModelSettings, StateDict, decode_image, wait};
+use chexlens_model::{Device, Ensemble, wait};
 use common::*;
 
 fn load(files: &[&str]) -> Ensemble {

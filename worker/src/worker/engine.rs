@@ -5,14 +5,12 @@
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
-use chexlens_model::cam::CamMap;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::weights::{Expect, WeightStream};
+use chexlens_formats::{ArchitectureConfig, Metadata, ModelSettings, StateDict, XrayImage};
+use chexlens_formats::{WeightError, WeightErrorKind};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::weights::{Expect, WeightStream};
-use chexlens_model::{
-    Analysis, AnalysisError, ArchitectureConfig, Device, Ensemble, Metadata, ModelSettings, Prediction, StateDict,
-    XrayImage,
-};
-use chexlens_model::{WeightError, WeightErrorKind};
+use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, Prediction};
 use chexlens_web::protocol::Backend;
 use js_sys::Uint8Array;
 use std::cell::RefCell;

@@ -6,9 +6,9 @@
 
 use super::fetch::{FetchError, announced_size, fetch_any_status, read_body, resolve_url};
 use super::loading::{LoadError, Loaded, Loader, ManifestAt};
-use chexlens_model::hub::{self, HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
-use chexlens_model::manifest::MAX_MANIFEST_BYTES;
-use chexlens_model::{Manifest, MemberSpec, ModelSettings};
+use chexlens_formats::hub::{self, HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
+use chexlens_formats::manifest::MAX_MANIFEST_BYTES;
+use chexlens_formats::{Manifest, MemberSpec, ModelSettings};
 use chexlens_web::model_cache::ModelCache;
 use chexlens_web::protocol::LoadStage;
 

@@ -10,8 +10,8 @@ mod cache;
 mod client;
 
 use cache::RepoCache;
-use chexlens_model::Manifest;
-use chexlens_model::hub::{self, DEFAULT_ENDPOINT, HubRepo, Listing, MANIFEST_FILE, Selection};
+use chexlens_formats::Manifest;
+use chexlens_formats::hub::{self, DEFAULT_ENDPOINT, HubRepo, Listing, MANIFEST_FILE, Selection};
 use client::{Failure, HubClient};
 use std::path::PathBuf;
 
@@ -105,7 +105,7 @@ fn from_cache(repo: &HubRepo, cache: &RepoCache) -> Result<Option<HubModel>, Str
     };
     let files = cache.snapshot_files(&commit);
     let manifest_path = cache.snapshot(&commit).join(MANIFEST_FILE);
-    let members = match selected_paths(repo, &files, || crate::model_source::read_manifest_text(&manifest_path)) {
+    let members = match selected_paths(repo, &files, || crate::files::read_manifest_text(&manifest_path)) {
         Ok(members) => members,
         Err(_) => return Ok(None),
     };
@@ -142,7 +142,7 @@ pub fn fetch(repo: &HubRepo, quiet: bool) -> Result<HubModel, String> {
     };
     let members = selected_paths(repo, &paths, || {
         download(MANIFEST_FILE, MANIFEST_FILE)?;
-        crate::model_source::read_manifest_text(&cache.snapshot(&listing.commit).join(MANIFEST_FILE))
+        crate::files::read_manifest_text(&cache.snapshot(&listing.commit).join(MANIFEST_FILE))
     })?;
     let total: u64 = members
         .iter()

@@ -62,8 +62,8 @@ fn weighted_map(activation: Tensor<4>, weights: Tensor<2>) -> Tensor<3> {
 #[cfg(all(test, feature = "autodiff"))]
 mod tests {
     use super::*;
-    use crate::architecture::ArchitectureConfig;
     use burn::tensor::{Device, TensorData};
+    use chexlens_formats::architecture::ArchitectureConfig;
 
     const LABELS: [usize; 3] = [0, 5, 13];
 
@@ -71,9 +71,12 @@ mod tests {
         // 48 channels at the end: CBAM's reduction keeps 3.
         let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 2], vec![8, 16, 24, 48]);
         let device = Device::flex();
-        let model =
-            ConvNeXtWithMetadata::from_state_dict(config.clone(), crate::weights::generated(&config, 3), &device)
-                .unwrap();
+        let model = ConvNeXtWithMetadata::from_state_dict(
+            config.clone(),
+            chexlens_formats::weights::generated(&config, 3),
+            &device,
+        )
+        .unwrap();
         let pixels: Vec<f32> = (0..3 * 144 * 112)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();

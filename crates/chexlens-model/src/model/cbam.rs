@@ -2,10 +2,10 @@
 //! only, then spatial attention from channel mean and max.
 
 use super::layers::{Conv2d, Loaded, WeightReader};
-use crate::architecture::CbamSpec;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::linear;
+use chexlens_formats::architecture::CbamSpec;
 
 pub struct Cbam {
     /// `channel_attention.1`, a 1x1 conv C -> C/r, kept as a `[C, C/r]` matrix.

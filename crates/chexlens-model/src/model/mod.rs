@@ -13,10 +13,10 @@ pub use cbam::Cbam;
 pub use convnext::{Backbone, BackboneLayout, Block, ConvNeXt, Downsample, Mlp, Stage};
 pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
 
-use crate::architecture::ArchitectureConfig;
-use crate::weights::{StateDict, WeightError};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use chexlens_formats::architecture::ArchitectureConfig;
+use chexlens_formats::weights::{StateDict, WeightError};
 
 /// `metadata_fc`: Linear 8->64, ReLU, Dropout, Linear 64->32, ReLU, Dropout
 /// (dropout is the identity at inference).
@@ -61,7 +61,7 @@ impl ConvNeXtWithMetadata {
         // `ConvNeXt::last_block` relies on.
         config
             .check()
-            .map_err(|e| weights.error(crate::weights::WeightErrorKind::Architecture(e)))?;
+            .map_err(|e| weights.error(chexlens_formats::weights::WeightErrorKind::Architecture(e)))?;
         config.validate(&weights)?;
         let schema = config.schema();
         let mut r = WeightReader::new(weights, device);

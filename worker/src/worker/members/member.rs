@@ -4,8 +4,9 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
-use chexlens_model::weights::{Expect, WeightStream};
-use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, StateDict, WeightError, WeightErrorKind};
+use chexlens_formats::weights::{Expect, WeightStream};
+use chexlens_formats::{StateDict, WeightError, WeightErrorKind};
+use chexlens_model::{Analysis, AnalysisError, Device, Ensemble};
 use chexlens_web::transport;
 use js_sys::Uint8Array;
 use std::cell::RefCell;

@@ -9,10 +9,10 @@ mod protocol;
 
 pub use member::run as run_member;
 
-use chexlens_model::cam::CamMap;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::metadata::Metadata;
+use chexlens_formats::{ArchitectureConfig, ModelSettings};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::metadata::Metadata;
-use chexlens_model::{ArchitectureConfig, ModelSettings};
 use chexlens_web::transport;
 use js_sys::{Function, Promise, Uint8Array};
 use protocol::{Envelope, FromMember, ToMember};

@@ -2,10 +2,10 @@
 //! `{ json, bytes }` form as the page's (see `transport`). Every request
 //! carries a sequence number that its reply repeats.
 
-use chexlens_model::cam::CamMap;
+use chexlens_formats::cam::CamMap;
+use chexlens_formats::metadata::Metadata;
+use chexlens_formats::{ArchitectureConfig, ModelSettings};
 use chexlens_model::gradcam::CamTarget;
-use chexlens_model::metadata::Metadata;
-use chexlens_model::{ArchitectureConfig, ModelSettings};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
