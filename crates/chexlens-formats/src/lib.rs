@@ -24,6 +24,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod preprocess;
 pub mod weights;
+pub mod window;
 
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use combine::CombineRule;

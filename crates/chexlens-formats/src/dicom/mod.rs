@@ -25,12 +25,12 @@ mod rle;
 mod tags;
 
 pub use error::DicomError;
-pub(crate) use pixels::window_unit;
-pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi, WindowFunction};
+pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi};
 pub use tags::{DicomTags, map_view_position, parse_age_string};
 
 use crate::input::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use crate::input::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, NamedWindow, Window};
+use crate::input::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, NamedWindow};
+use crate::window::{Window, WindowFunction};
 use dicom_dictionary_std::tags as tag;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration};

@@ -4,6 +4,7 @@
 //! rounded to 0..=255.
 
 use super::DicomError;
+use crate::window::{WindowFunction, window_unit};
 
 /// One frame's stored values, as the file holds them: masked to Bits Stored
 /// and sign-extended where Pixel Representation is signed. Samples are
@@ -97,14 +98,6 @@ impl StoredFrame {
     }
 }
 
-/// The VOI LUT function of a window (PS3.3 C.11.2.1.3).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum WindowFunction {
-    Linear,
-    LinearExact,
-    Sigmoid,
-}
-
 /// How modality values become display values in [0, 1].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Voi {
@@ -193,25 +186,6 @@ impl GreyDisplay {
 /// C.11.2.1.3.1 (SIGMOID), with the output range 0..1.
 fn window_fn(center: f64, width: f64, function: WindowFunction) -> Box<dyn Fn(f64) -> f64> {
     Box::new(move |x| window_unit(center, width, function, x))
-}
-
-/// Modality value `x` through a window, in 0..=1 (SIGMOID's never quite
-/// reaches either end).
-pub(crate) fn window_unit(center: f64, width: f64, function: WindowFunction, x: f64) -> f64 {
-    match function {
-        // LINEAR is LINEAR_EXACT on a center half a level lower and a width one narrower.
-        WindowFunction::Linear => window_unit(center - 0.5, (width - 1.0).max(0.0), WindowFunction::LinearExact, x),
-        WindowFunction::LinearExact => {
-            if x <= center - width / 2.0 {
-                0.0
-            } else if x > center + width / 2.0 {
-                1.0
-            } else {
-                (x - center) / width + 0.5
-            }
-        }
-        WindowFunction::Sigmoid => 1.0 / (1.0 + (-4.0 * (x - center) / width).exp()),
-    }
 }
 
 /// YBR_FULL to RGB (PS3.3 C.7.6.3.1.2), for 8-bit samples.

@@ -3,49 +3,8 @@
 //! always sees the 8-bit image that `decode_xray` makes.
 
 use super::image::MAX_PIXELS;
-use crate::dicom::WindowFunction;
+use crate::window::{MIN_WINDOW_WIDTH, Window, WindowFunction};
 use serde::{Deserialize, Serialize};
-
-/// A VOI window on modality values (PS3.3 C.11.2.1.2), with the file's
-/// function where it came from a file (LINEAR otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    pub center: f64,
-    pub width: f64,
-    pub function: WindowFunction,
-}
-
-/// The narrowest window offered: one modality unit.
-pub const MIN_WINDOW_WIDTH: f64 = 1.0;
-
-impl Window {
-    pub fn linear(center: f64, width: f64) -> Self {
-        Self {
-            center,
-            width: width.max(MIN_WINDOW_WIDTH),
-            function: WindowFunction::Linear,
-        }
-    }
-
-    /// `value` (a modality value) as a display value in 0..=1.
-    pub fn unit(&self, value: f64) -> f64 {
-        let unit = match self.function {
-            // From the window's bottom, as the decoder's full range is
-            // computed, so that both round alike.
-            WindowFunction::LinearExact => (value - (self.center - self.width / 2.0)) / self.width,
-            function => crate::dicom::window_unit(self.center, self.width, function, value),
-        };
-        unit.clamp(0.0, 1.0)
-    }
-
-    /// The 8-bit grey `value` is shown as: rounded half up, as the decoder
-    /// rounds, after MONOCHROME1's inversion.
-    pub fn grey(&self, value: f64, invert: bool) -> u8 {
-        let v = self.unit(value);
-        let v = if invert { 1.0 - v } else { v };
-        (v * 255.0 + 0.5).floor() as u8
-    }
-}
 
 /// A window with the name it is offered under.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ pub mod levels;
 mod raster;
 
 pub use image::{MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage};
-pub use levels::{DecodedWith, GreyLevels, LevelsInfo, NamedWindow, PreviewLevels, Window};
+pub use levels::{DecodedWith, GreyLevels, LevelsInfo, NamedWindow, PreviewLevels};
 pub use raster::{decode_image, is_grey_raster};
 
 use crate::dicom::{DicomSummary, DicomTags, is_dicom};
