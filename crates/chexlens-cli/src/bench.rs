@@ -93,7 +93,7 @@ fn load(model: &BenchModel, device: chexlens_model::Device) -> Result<(Ensemble,
     match model {
         BenchModel::Generated { config, members } => {
             let weights = (0..*members)
-                .map(|i| chexlens_formats::weights::generated(config, i as u64 + 1))
+                .map(|i| chexlens_formats::architecture::generated(config, i as u64 + 1))
                 .collect();
             let ensemble = Ensemble::from_state_dicts(weights, Some(config.clone()), ModelSettings::default(), device)
                 .map_err(|e| e.to_string())?;
@@ -164,7 +164,7 @@ pub fn write_generated(config: &ArchitectureConfig, members: usize, dir: &Path) 
     ]);
     (0..members)
         .map(|i| {
-            let state = chexlens_formats::weights::generated(config, i as u64 + 1);
+            let state = chexlens_formats::architecture::generated(config, i as u64 + 1);
             let written = chexlens_formats::weights::write_safetensors(
                 state.tensors.iter().map(|(k, v)| (k.as_str(), v)),
                 false,

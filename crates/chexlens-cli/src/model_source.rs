@@ -1,7 +1,7 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
 use crate::files::read_manifest_text;
-use chexlens_formats::weights::{Expect, MAX_FILE_BYTES, read_streamed};
+use chexlens_formats::weights::{MAX_FILE_BYTES, read_streamed};
 use chexlens_formats::{ArchitectureConfig, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind};
 use chexlens_model::{Device, Ensemble};
 use std::path::{Path, PathBuf};
@@ -96,10 +96,7 @@ pub fn read_member(
         return Err(fail(WeightErrorKind::FileTooLarge(size)));
     }
     let reader = std::fs::File::open(file).map_err(|e| fail(WeightErrorKind::Io(e.to_string())))?;
-    let expect = match architecture {
-        Some(a) => Expect::Architecture(a.clone()),
-        None => Expect::AnyArchitecture,
-    };
+    let expect = chexlens_formats::architecture::expect(architecture);
     // Streamed: each tensor is converted as its bytes are read, so the
     // file is never held whole beside its weights.
     read_streamed(reader, &source, expect, sha256)

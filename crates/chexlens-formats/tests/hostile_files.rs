@@ -3,7 +3,7 @@
 //! the entry point a user's file takes: each is refused with its own plain
 //! message, without a panic, and within its memory and time.
 
-use chexlens_formats::{Manifest, StateDict, decode_xray};
+use chexlens_formats::{Manifest, decode_xray};
 use std::path::{Path, PathBuf};
 
 #[derive(serde::Deserialize)]
@@ -20,7 +20,9 @@ fn dir(name: &str) -> PathBuf {
 /// The message a user sees for `bytes` read as `kind`, or `None` if accepted.
 fn refusal(kind: &str, bytes: &[u8], name: &str) -> Option<String> {
     match kind {
-        "weights" => StateDict::read_model(bytes, name, None).err().map(|e| e.to_string()),
+        "weights" => chexlens_formats::architecture::read_weights(bytes, name, None)
+            .err()
+            .map(|e| e.to_string()),
         "manifest" => match std::str::from_utf8(bytes) {
             Ok(text) => Manifest::from_json(text).err().map(|e| e.to_string()),
             Err(_) => Some("not UTF-8".into()),

@@ -3,6 +3,7 @@
 //! real checkpoints `torch.save` and `safetensors` wrote
 //! (tools/reference/make_fixtures.py) and for archives laid out otherwise.
 
+use chexlens_formats::architecture::expect;
 use chexlens_formats::weights::{CheckpointIndex, Expect, WeightStream, read_streamed};
 use chexlens_formats::{StateDict, WeightError, WeightErrorKind};
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ fn every_checkpoint_reads_the_same_in_pieces_of_any_size() {
         let expected = whole(&bytes);
         assert!(expected.tensors.len() > 20, "{name}");
         for piece in PIECES {
-            let got = streamed(&bytes, piece, Expect::AnyArchitecture).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got = streamed(&bytes, piece, expect(None)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(got, expected, "{name} in {piece}-byte pieces");
         }
     }
@@ -60,9 +61,9 @@ fn a_broken_checkpoint_gives_the_same_error_in_any_pieces() {
         "bad_safetensors_overclaim.safetensors",
     ] {
         let bytes = fixture(name);
-        let once = streamed(&bytes, usize::MAX, Expect::AnyArchitecture).unwrap_err();
+        let once = streamed(&bytes, usize::MAX, expect(None)).unwrap_err();
         for piece in PIECES {
-            let err = streamed(&bytes, piece, Expect::AnyArchitecture).unwrap_err();
+            let err = streamed(&bytes, piece, expect(None)).unwrap_err();
             assert_eq!(err, once, "{name} in {piece}-byte pieces");
         }
         // Every cut of the file is refused too, without a panic.
@@ -179,7 +180,7 @@ fn an_archive_with_its_pickle_last_and_no_descriptors_reads_the_same() {
     let rezipped = stored_zip(&entries);
     assert_eq!(whole(&rezipped), expected);
     for piece in PIECES {
-        assert_eq!(streamed(&rezipped, piece, Expect::AnyArchitecture).unwrap(), expected);
+        assert_eq!(streamed(&rezipped, piece, expect(None)).unwrap(), expected);
     }
 }
 
@@ -206,10 +207,10 @@ fn a_wrong_checksum_is_reported_even_when_the_file_also_fails_to_parse() {
     let bytes = fixture("tiny_m0.pth");
     let cut = &bytes[..bytes.len() / 2];
     let expected = "0".repeat(64);
-    let err = read_streamed(cut, "cut.pth", Expect::AnyArchitecture, Some(&expected)).unwrap_err();
+    let err = read_streamed(cut, "cut.pth", expect(None), Some(&expected)).unwrap_err();
     assert!(matches!(err.kind, WeightErrorKind::Sha256Mismatch { .. }), "{err}");
     // Without a checksum, the parse error itself.
-    let err = read_streamed(cut, "cut.pth", Expect::AnyArchitecture, None).unwrap_err();
+    let err = read_streamed(cut, "cut.pth", expect(None), None).unwrap_err();
     assert!(matches!(err.kind, WeightErrorKind::DamagedArchive(_)), "{err}");
 }
 
@@ -217,14 +218,14 @@ fn a_wrong_checksum_is_reported_even_when_the_file_also_fails_to_parse() {
 fn the_index_is_checked_before_any_tensor_and_gives_the_f32_size() {
     let bytes = fixture("tiny_m0_f16.safetensors");
     let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let mut stream = WeightStream::new("f16", Expect::AnyArchitecture);
+    let mut stream = WeightStream::new("f16", expect(None));
     stream.push(&bytes[..header]).unwrap();
     let expected = whole(&bytes);
     let f32_bytes: usize = expected.tensors.values().map(|t| t.data.len() * 4).sum();
     assert_eq!(stream.f32_bytes(), Some(f32_bytes as u64));
     // A different architecture's shapes are refused at the header.
     let pth = fixture("bad_wrong_shape.pth");
-    let mut stream = WeightStream::new("wrong", Expect::AnyArchitecture);
+    let mut stream = WeightStream::new("wrong", expect(None));
     let pickle_end = pth.windows(4).position(|w| w == b"PK\x07\x08").unwrap() + 64;
     let err = stream.push(&pth[..pickle_end]).unwrap_err();
     assert!(

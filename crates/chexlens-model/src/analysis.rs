@@ -205,7 +205,7 @@ mod tests {
     fn ensemble(members: u64) -> Ensemble {
         let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 1], vec![8, 16, 24, 32]);
         let weights = (0..members)
-            .map(|seed| chexlens_formats::weights::generated(&config, seed))
+            .map(|seed| chexlens_formats::architecture::generated(&config, seed))
             .collect();
         let settings = ModelSettings {
             input: chexlens_formats::preprocess::InputConfig {

@@ -32,15 +32,15 @@ impl Ensemble {
         };
         let architecture = match architecture {
             Some(a) => a,
-            None => {
-                ArchitectureConfig::infer(&first.shapes()).map_err(|e| first.error(WeightErrorKind::Architecture(e)))?
-            }
+            None => ArchitectureConfig::infer(&first.shapes())
+                .map_err(|e| first.error(WeightErrorKind::Architecture(e.to_string())))?,
         };
         if architecture.num_classes != settings.labels.len() {
-            return Err(first.error(WeightErrorKind::Architecture(ArchitectureError::Labels {
+            let mismatch = ArchitectureError::Labels {
                 outputs: architecture.num_classes,
                 labels: settings.labels.len(),
-            })));
+            };
+            return Err(first.error(WeightErrorKind::Architecture(mismatch.to_string())));
         }
         let members = members
             .into_iter()

@@ -5,8 +5,9 @@
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
+use chexlens_formats::architecture::expect;
 use chexlens_formats::cam::CamMap;
-use chexlens_formats::weights::{Expect, WeightStream};
+use chexlens_formats::weights::WeightStream;
 use chexlens_formats::{ArchitectureConfig, Metadata, ModelSettings, StateDict, XrayImage};
 use chexlens_formats::{WeightError, WeightErrorKind};
 use chexlens_model::gradcam::CamTarget;
@@ -98,7 +99,7 @@ impl Assembly {
     pub async fn open(&mut self, name: &str) -> Result<(), AssemblyError> {
         match self {
             Assembly::Here { reading, .. } => {
-                *reading = Some(Box::new(WeightStream::new(name, Expect::AnyArchitecture)));
+                *reading = Some(Box::new(WeightStream::new(name, expect(None))));
                 Ok(())
             }
             Assembly::Pool(pool) => Ok(pool.open(name).await?),

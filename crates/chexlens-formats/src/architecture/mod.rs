@@ -2,14 +2,17 @@
 //! it must keep, the weights it needs, and how to recognise it from a
 //! checkpoint's shapes alone (before any value is read).
 
+mod generated;
 mod schema;
 
 use crate::metadata::Metadata;
-use crate::weights::{StateDict, TensorShapes, WeightError, WeightErrorKind};
+use crate::weights::{Expect, StateDict, TensorShapes, WeightError, WeightErrorKind};
+pub use generated::generated;
 pub use schema::{
     BackboneSpec, BlockSpec, CbamSpec, DownsampleSpec, KeyPath, LayerSpec, Schema, StageSpec, TensorSpec, paths,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// timm's ConvNeXt has four stages.
 pub const STAGES: usize = 4;
@@ -305,6 +308,29 @@ impl ArchitectureConfig {
             .map_err(|kind| weights.error(kind))?;
         weights.check_finite()
     }
+}
+
+/// What a member's weight file is checked against before any value is
+/// converted: this architecture's keys and shapes, or (`None`) those of a
+/// ConvNeXt with metadata of any size, read off the shapes.
+pub fn expect(architecture: Option<&ArchitectureConfig>) -> Expect {
+    let architecture = architecture.cloned();
+    Expect::Shapes(Arc::new(move |shapes| match &architecture {
+        Some(architecture) => architecture.validate_shapes(shapes),
+        None => ArchitectureConfig::infer(shapes)
+            .map_err(|e| WeightErrorKind::Architecture(e.to_string()))?
+            .validate_shapes(shapes),
+    }))
+}
+
+/// Reads one member's weights held whole, checked as [`expect`] says;
+/// values are checked when the model is built ([`ArchitectureConfig::validate`]).
+pub fn read_weights(
+    bytes: &[u8],
+    source: &str,
+    architecture: Option<&ArchitectureConfig>,
+) -> Result<StateDict, WeightError> {
+    StateDict::read(bytes, source, expect(architecture))
 }
 
 #[cfg(test)]

@@ -74,8 +74,9 @@ pub enum WeightErrorKind {
     },
     #[error("'{key}' holds {count} non-finite values (NaN or infinity)")]
     NonFinite { key: String, count: usize },
+    /// The caller's network refused the names or shapes (its message).
     #[error("not a usable ConvNeXt checkpoint: {0}")]
-    Architecture(crate::architecture::ArchitectureError),
+    Architecture(String),
     #[error("the file holds more than {0} tensors, far more than a model's state dict")]
     TooManyTensors(usize),
     #[error("'{key}' has {rank} dimensions; weights have at most {max}")]

@@ -2,8 +2,6 @@
 //! `.safetensors`, in f32, f16 or bf16, into one f32 state dict.
 
 mod error;
-mod generated;
-pub use generated::generated;
 mod le_bytes;
 pub mod pickle;
 mod pth;
@@ -14,10 +12,9 @@ pub(crate) mod zip;
 
 pub use error::{WeightError, WeightErrorKind};
 pub use safetensors::{Written as WrittenSafetensors, write_safetensors};
-pub use stream::{Expect, WeightStream};
+pub use stream::{Expect, ShapeCheck, WeightStream};
 pub use tensor::{StoredDType, TensorF32, TensorSlot};
 
-use crate::architecture::ArchitectureConfig;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -142,31 +139,15 @@ pub struct StateDict {
 
 impl StateDict {
     /// Reads every tensor of a weight file from its bytes; `source` names it
-    /// in errors. Nothing is checked against an architecture: models load
-    /// through [`StateDict::read_model`].
+    /// in errors. Nothing is checked against a network: models load
+    /// through `chexlens_formats::architecture::read_weights`.
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self, WeightError> {
         Self::read(bytes, source, Expect::Anything)
     }
 
-    /// Reads one model's weights: the file's keys and shapes are checked
-    /// against `architecture` (read off the shapes when `None`) before any
-    /// value is converted, so a refused file costs no more than its index.
-    /// Values are checked when the model is built
-    /// ([`ArchitectureConfig::validate`]).
-    pub fn read_model(
-        bytes: &[u8],
-        source: &str,
-        architecture: Option<&ArchitectureConfig>,
-    ) -> Result<Self, WeightError> {
-        let expect = match architecture {
-            Some(a) => Expect::Architecture(a.clone()),
-            None => Expect::AnyArchitecture,
-        };
-        Self::read(bytes, source, expect)
-    }
-
-    /// A file held whole goes through the same reader as one that streams in.
-    fn read(bytes: &[u8], source: &str, expect: Expect) -> Result<Self, WeightError> {
+    /// Reads a weight file held whole, its index checked against `expect`
+    /// before any value is converted; the same reader as one that streams in.
+    pub fn read(bytes: &[u8], source: &str, expect: Expect) -> Result<Self, WeightError> {
         let mut stream = WeightStream::new(source, expect);
         stream.push(bytes)?;
         stream.finish()

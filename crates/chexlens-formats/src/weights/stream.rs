@@ -17,22 +17,35 @@ use super::safetensors::{self, HeaderEntry};
 use super::tensor::{Placement, StoredDType, TensorF32, TensorSlot, check_kind};
 use super::zip::{self, CentralEntry, DESCRIPTOR_LOOKAHEAD, NextRecord};
 use super::{
-    CheckpointIndex, FileFormat, MAX_FILE_BYTES, MAX_TENSORS, SNIFF_BYTES, StateDict, sniff, strip_wrapper_prefixes,
+    CheckpointIndex, FileFormat, MAX_FILE_BYTES, MAX_TENSORS, SNIFF_BYTES, StateDict, TensorShapes, sniff,
+    strip_wrapper_prefixes,
 };
-use crate::architecture::ArchitectureConfig;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
+
+/// A check of a file's tensor names and shapes, run on its index: the
+/// caller's network (`chexlens_formats::architecture::expect`). The readers
+/// know no network.
+pub type ShapeCheck = Arc<dyn Fn(&TensorShapes) -> Result<(), WeightErrorKind> + Send + Sync>;
 
 /// What a file's tensors are checked against, from its index (the
 /// safetensors header or the pickle), before any value is converted.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Expect {
     /// Any floating-point tensors.
     Anything,
-    /// A ConvNeXt with metadata, its architecture read off the shapes.
-    AnyArchitecture,
-    /// This architecture exactly.
-    Architecture(ArchitectureConfig),
+    /// Names and shapes the caller's check accepts.
+    Shapes(ShapeCheck),
+}
+
+impl std::fmt::Debug for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expect::Anything => "Anything",
+            Expect::Shapes(_) => "Shapes",
+        })
+    }
 }
 
 /// A weight file being read as it arrives: [`WeightStream::push`] its bytes
@@ -199,12 +212,8 @@ impl Sink {
                 actual: MAX_FILE_BYTES,
             });
         }
-        match &self.expect {
-            Expect::Anything => {}
-            Expect::AnyArchitecture => ArchitectureConfig::infer(&shapes)
-                .map_err(WeightErrorKind::Architecture)?
-                .validate_shapes(&shapes)?,
-            Expect::Architecture(architecture) => architecture.validate_shapes(&shapes)?,
+        if let Expect::Shapes(check) = &self.expect {
+            check(&shapes)?;
         }
         // Asking for all the room at once turns a model that cannot fit into
         // an error here, instead of a failed allocation part-way (which

@@ -73,7 +73,7 @@ mod tests {
         let device = Device::flex();
         let model = ConvNeXtWithMetadata::from_state_dict(
             config.clone(),
-            chexlens_formats::weights::generated(&config, 3),
+            chexlens_formats::architecture::generated(&config, 3),
             &device,
         )
         .unwrap();

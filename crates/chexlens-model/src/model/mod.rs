@@ -61,7 +61,7 @@ impl ConvNeXtWithMetadata {
         // `ConvNeXt::last_block` relies on.
         config
             .check()
-            .map_err(|e| weights.error(chexlens_formats::weights::WeightErrorKind::Architecture(e)))?;
+            .map_err(|e| weights.error(chexlens_formats::weights::WeightErrorKind::Architecture(e.to_string())))?;
         config.validate(&weights)?;
         let schema = config.schema();
         let mut r = WeightReader::new(weights, device);

@@ -4,7 +4,8 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
-use chexlens_formats::weights::{Expect, WeightStream};
+use chexlens_formats::architecture::expect;
+use chexlens_formats::weights::WeightStream;
 use chexlens_formats::{StateDict, WeightError, WeightErrorKind};
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble};
 use chexlens_web::transport;
@@ -77,7 +78,7 @@ pub fn run() {
 async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array>) -> Result<FromMember, MemberError> {
     match message {
         ToMember::Open { name } => {
-            state.borrow_mut().receiving = Some(WeightStream::new(&name, Expect::AnyArchitecture));
+            state.borrow_mut().receiving = Some(WeightStream::new(&name, expect(None)));
             Ok(FromMember::Read { f32_bytes: None })
         }
         ToMember::Append => {

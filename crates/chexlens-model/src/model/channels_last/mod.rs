@@ -323,7 +323,7 @@ mod tests {
         let config = ArchitectureConfig::with_backbone(vec![2, 1, 1, 2], vec![12, 20, 28, 36]);
         let device = Device::flex();
         let load = |layout| {
-            let weights = chexlens_formats::weights::generated(&config, 7);
+            let weights = chexlens_formats::architecture::generated(&config, 7);
             ConvNeXtWithMetadata::from_state_dict_in(config.clone(), weights, &device, layout).unwrap()
         };
         let (tensors, channels_last) = (load(BackboneLayout::Tensors), load(BackboneLayout::ChannelsLast));

@@ -1,7 +1,7 @@
 //! Generated weights in the real layout, for benchmarks and tests.
 
-use super::{StateDict, StoredDType, TensorF32};
-use crate::architecture::ArchitectureConfig;
+use super::ArchitectureConfig;
+use crate::weights::{StateDict, StoredDType, TensorF32};
 
 /// Deterministic weights for `config` with the scales the reference
 /// generator uses, so activations stay in a realistic range: what
