@@ -72,7 +72,7 @@ pub fn analyse_file(
         CamLabels::Findings => prediction.finding_indices(thresholds),
         CamLabels::All => (0..prediction.labels.len()).collect(),
     };
-    let maps = wait(analysis.heat_maps(ensemble, &indices, CamTarget::default())).map_err(|e| e.to_string())?;
+    let maps = wait(ensemble.heat_maps(&analysis, &indices, CamTarget::default())).map_err(|e| e.to_string())?;
     let cams = indices
         .iter()
         .map(|&i| prediction.labels[i].clone())

@@ -3,13 +3,9 @@
 //! Grad-CAM's target. Every value leaves the device through one readback
 //! (`read_back`), which fails with a typed error instead of returning zeros.
 
-use crate::ensemble::Ensemble;
-use crate::gradcam::{self, CamTarget};
 use crate::model::BackboneState;
 use burn::tensor::Tensor;
-use chexlens_formats::cam::{CamMap, maps_from_raw};
 use chexlens_formats::manifest::{ModelSettings, Thresholds};
-use chexlens_formats::metadata::Metadata;
 use serde::Serialize;
 use std::future::Future;
 
@@ -79,95 +75,13 @@ impl Prediction {
     }
 }
 
-/// An ensemble's analysis of one image.
+/// An ensemble's analysis of one image: its prediction, and each member's
+/// backbone pass, kept for heat maps and other metadata (the questions
+/// asked of it are [`crate::Ensemble`]'s methods, which hold the members).
 pub struct Analysis {
     pub prediction: Prediction,
     /// One per member, from the pass that made the prediction.
-    states: Vec<BackboneState>,
-}
-
-impl Analysis {
-    /// Reads each member's logits back from the backbone passes `states`.
-    pub(crate) async fn from_states(
-        ensemble: &Ensemble,
-        states: Vec<BackboneState>,
-        metadata: Tensor<2>,
-    ) -> Result<Self, AnalysisError> {
-        let mut member_logits = Vec::with_capacity(states.len());
-        for (member, state) in ensemble.members.iter().zip(&states) {
-            let (values, _) = read_back(member.logits(state, metadata.clone()), "results").await?;
-            member_logits.push(values);
-        }
-        Ok(Self {
-            prediction: Prediction::from_member_logits(&ensemble.settings, member_logits),
-            states,
-        })
-    }
-
-    /// Each member's logits for other metadata, from the kept backbone
-    /// passes: only the layers after the backbone run again.
-    pub async fn member_logits_for(
-        &self,
-        ensemble: &Ensemble,
-        metadata: &Metadata,
-    ) -> Result<Vec<Vec<f32>>, AnalysisError> {
-        if ensemble.members.len() != self.states.len() {
-            return Err(AnalysisError::OtherEnsemble {
-                made: self.states.len(),
-                given: ensemble.members.len(),
-            });
-        }
-        let input = ensemble.metadata_input(metadata);
-        let mut member_logits = Vec::with_capacity(self.states.len());
-        for (member, state) in ensemble.members.iter().zip(&self.states) {
-            let (values, _) = read_back(member.logits(state, input.clone()), "results").await?;
-            member_logits.push(values);
-        }
-        Ok(member_logits)
-    }
-
-    /// Each member's scaled map for each label (`members x labels`), from
-    /// the kept states: members run in separate workers combine them where
-    /// they meet, with [`CamMap::ensemble_per_label`].
-    pub async fn member_heat_maps(
-        &self,
-        ensemble: &Ensemble,
-        labels: &[usize],
-        target: CamTarget,
-    ) -> Result<Vec<Vec<CamMap>>, AnalysisError> {
-        if ensemble.members.len() != self.states.len() {
-            return Err(AnalysisError::OtherEnsemble {
-                made: self.states.len(),
-                given: ensemble.members.len(),
-            });
-        }
-        let classes = self.prediction.labels.len();
-        if let Some(&index) = labels.iter().find(|&&i| i >= classes) {
-            return Err(AnalysisError::UnknownLabel { index, labels: classes });
-        }
-        if labels.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut per_member = Vec::with_capacity(self.states.len());
-        for (member, state) in ensemble.members.iter().zip(&self.states) {
-            let raw = gradcam::raw_maps(member, state, labels, target);
-            let (values, dims) = read_back(raw, "heat maps").await?;
-            per_member.push(maps_from_raw(dims, values));
-        }
-        Ok(per_member)
-    }
-
-    /// The ensemble's map for each label: the mean of the members' scaled
-    /// maps, scaled again.
-    pub async fn heat_maps(
-        &self,
-        ensemble: &Ensemble,
-        labels: &[usize],
-        target: CamTarget,
-    ) -> Result<Vec<CamMap>, AnalysisError> {
-        let per_member = self.member_heat_maps(ensemble, labels, target).await?;
-        Ok(CamMap::ensemble_per_label(&per_member))
-    }
+    pub(crate) states: Vec<BackboneState>,
 }
 
 /// A tensor's values and shape, read off its device: the one way values
@@ -197,65 +111,6 @@ pub fn wait<T>(future: impl Future<Output = Result<T, AnalysisError>>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
-    use chexlens_formats::architecture::ArchitectureConfig;
-    use chexlens_formats::input::XrayImage;
-    use chexlens_formats::metadata::Metadata;
-
-    fn ensemble(members: u64) -> Ensemble {
-        let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 1], vec![8, 16, 24, 32]);
-        let weights = (0..members)
-            .map(|seed| chexlens_formats::architecture::generated(&config, seed))
-            .collect();
-        let settings = ModelSettings {
-            input: chexlens_formats::preprocess::InputConfig {
-                size: 64,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Ensemble::from_state_dicts(weights, Some(config), settings, Device::flex()).unwrap()
-    }
-
-    fn image() -> XrayImage {
-        XrayImage {
-            width: 40,
-            height: 30,
-            planes: vec![(0..1200).map(|i| (i % 251) as u8).collect()],
-        }
-    }
-
-    /// The kept pass gives the same maps as a fresh analysis, and the
-    /// heat-map calls refuse what they cannot answer with typed errors.
-    #[test]
-    fn heat_maps_come_from_the_kept_pass_and_refuse_bad_requests() {
-        let two = ensemble(2);
-        let analysis = wait(two.analyse(&image(), &Metadata::default())).unwrap();
-        assert_eq!(analysis.prediction.member_logits.len(), 2);
-        let combined = two.settings.combine.combine(&analysis.prediction.member_logits);
-        assert_eq!(analysis.prediction.probabilities, combined);
-        let maps = wait(analysis.heat_maps(&two, &[0, 13], CamTarget::default())).unwrap();
-        assert_eq!(maps.len(), 2);
-        let again = wait(two.analyse(&image(), &Metadata::default())).unwrap();
-        assert_eq!(
-            wait(again.heat_maps(&two, &[0, 13], CamTarget::default())).unwrap(),
-            maps
-        );
-
-        assert_eq!(
-            wait(analysis.heat_maps(&two, &[14], CamTarget::default())).unwrap_err(),
-            AnalysisError::UnknownLabel { index: 14, labels: 14 }
-        );
-        assert_eq!(
-            wait(analysis.member_heat_maps(&ensemble(3), &[0], CamTarget::default())).unwrap_err(),
-            AnalysisError::OtherEnsemble { made: 2, given: 3 }
-        );
-        assert!(
-            wait(analysis.heat_maps(&two, &[], CamTarget::default()))
-                .unwrap()
-                .is_empty()
-        );
-    }
 
     #[test]
     fn findings_honour_per_label_thresholds_and_sort() {

@@ -1,10 +1,14 @@
 //! Ensembles of ConvNeXtWithMetadata members and their inputs; what they
-//! make of an image is an [`crate::Analysis`].
+//! make of an image is an [`crate::Analysis`], and the questions asked of
+//! it later (other metadata, heat maps) are the ensemble's to answer.
 
-use crate::analysis::{Analysis, AnalysisError};
+use crate::analysis::{Analysis, AnalysisError, Prediction, read_back};
+use crate::gradcam::{self, CamTarget};
+use crate::model::BackboneState;
 use crate::model::ConvNeXtWithMetadata;
 use burn::tensor::{Device, Tensor, TensorData};
 use chexlens_formats::architecture::{ArchitectureConfig, ArchitectureError};
+use chexlens_formats::cam::{CamMap, maps_from_raw};
 use chexlens_formats::input::XrayImage;
 use chexlens_formats::manifest::ModelSettings;
 use chexlens_formats::metadata::Metadata;
@@ -87,6 +91,152 @@ impl Ensemble {
     /// Runs every member over prepared inputs (`[1, 3, S, S]`, `[1, 8]`).
     pub async fn analyse_inputs(&self, images: Tensor<4>, metadata: Tensor<2>) -> Result<Analysis, AnalysisError> {
         let states = self.members.iter().map(|m| m.backbone_state(images.clone())).collect();
-        Analysis::from_states(self, states, metadata).await
+        self.analysis_of(states, metadata).await
+    }
+
+    /// Reads each member's logits back from the backbone passes `states`.
+    async fn analysis_of(&self, states: Vec<BackboneState>, metadata: Tensor<2>) -> Result<Analysis, AnalysisError> {
+        let mut member_logits = Vec::with_capacity(states.len());
+        for (member, state) in self.members.iter().zip(&states) {
+            let (values, _) = read_back(member.logits(state, metadata.clone()), "results").await?;
+            member_logits.push(values);
+        }
+        Ok(Analysis {
+            prediction: Prediction::from_member_logits(&self.settings, member_logits),
+            states,
+        })
+    }
+
+    /// An analysis this ensemble made (as many members), or why not.
+    fn check_made(&self, analysis: &Analysis) -> Result<(), AnalysisError> {
+        if self.members.len() == analysis.states.len() {
+            Ok(())
+        } else {
+            Err(AnalysisError::OtherEnsemble {
+                made: analysis.states.len(),
+                given: self.members.len(),
+            })
+        }
+    }
+
+    /// Each member's logits for `analysis`'s image with other metadata,
+    /// from the kept backbone passes: only the layers after the backbone
+    /// run again.
+    pub async fn member_logits_for(
+        &self,
+        analysis: &Analysis,
+        metadata: &Metadata,
+    ) -> Result<Vec<Vec<f32>>, AnalysisError> {
+        self.check_made(analysis)?;
+        let input = self.metadata_input(metadata);
+        let mut member_logits = Vec::with_capacity(analysis.states.len());
+        for (member, state) in self.members.iter().zip(&analysis.states) {
+            let (values, _) = read_back(member.logits(state, input.clone()), "results").await?;
+            member_logits.push(values);
+        }
+        Ok(member_logits)
+    }
+
+    /// Each member's scaled map for each label (`members x labels`) of
+    /// `analysis`, from its kept passes: members run in separate workers
+    /// combine them where they meet, with [`CamMap::ensemble_per_label`].
+    pub async fn member_heat_maps(
+        &self,
+        analysis: &Analysis,
+        labels: &[usize],
+        target: CamTarget,
+    ) -> Result<Vec<Vec<CamMap>>, AnalysisError> {
+        self.check_made(analysis)?;
+        let classes = analysis.prediction.labels.len();
+        if let Some(&index) = labels.iter().find(|&&i| i >= classes) {
+            return Err(AnalysisError::UnknownLabel { index, labels: classes });
+        }
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut per_member = Vec::with_capacity(analysis.states.len());
+        for (member, state) in self.members.iter().zip(&analysis.states) {
+            let raw = gradcam::raw_maps(member, state, labels, target);
+            let (values, dims) = read_back(raw, "heat maps").await?;
+            per_member.push(maps_from_raw(dims, values));
+        }
+        Ok(per_member)
+    }
+
+    /// The ensemble's map for each label of `analysis`: the mean of the
+    /// members' scaled maps, scaled again.
+    pub async fn heat_maps(
+        &self,
+        analysis: &Analysis,
+        labels: &[usize],
+        target: CamTarget,
+    ) -> Result<Vec<CamMap>, AnalysisError> {
+        let per_member = self.member_heat_maps(analysis, labels, target).await?;
+        Ok(CamMap::ensemble_per_label(&per_member))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::wait;
+    use burn::tensor::Device;
+    use chexlens_formats::architecture::ArchitectureConfig;
+    use chexlens_formats::input::XrayImage;
+    use chexlens_formats::metadata::Metadata;
+
+    fn ensemble(members: u64) -> Ensemble {
+        let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 1], vec![8, 16, 24, 32]);
+        let weights = (0..members)
+            .map(|seed| chexlens_formats::architecture::generated(&config, seed))
+            .collect();
+        let settings = ModelSettings {
+            input: chexlens_formats::preprocess::InputConfig {
+                size: 64,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Ensemble::from_state_dicts(weights, Some(config), settings, Device::flex()).unwrap()
+    }
+
+    fn image() -> XrayImage {
+        XrayImage {
+            width: 40,
+            height: 30,
+            planes: vec![(0..1200).map(|i| (i % 251) as u8).collect()],
+        }
+    }
+
+    /// The kept pass gives the same maps as a fresh analysis, and the
+    /// heat-map calls refuse what they cannot answer with typed errors.
+    #[test]
+    fn heat_maps_come_from_the_kept_pass_and_refuse_bad_requests() {
+        let two = ensemble(2);
+        let analysis = wait(two.analyse(&image(), &Metadata::default())).unwrap();
+        assert_eq!(analysis.prediction.member_logits.len(), 2);
+        let combined = two.settings.combine.combine(&analysis.prediction.member_logits);
+        assert_eq!(analysis.prediction.probabilities, combined);
+        let maps = wait(two.heat_maps(&analysis, &[0, 13], CamTarget::default())).unwrap();
+        assert_eq!(maps.len(), 2);
+        let again = wait(two.analyse(&image(), &Metadata::default())).unwrap();
+        assert_eq!(
+            wait(two.heat_maps(&again, &[0, 13], CamTarget::default())).unwrap(),
+            maps
+        );
+
+        assert_eq!(
+            wait(two.heat_maps(&analysis, &[14], CamTarget::default())).unwrap_err(),
+            AnalysisError::UnknownLabel { index: 14, labels: 14 }
+        );
+        assert_eq!(
+            wait(ensemble(3).member_heat_maps(&analysis, &[0], CamTarget::default())).unwrap_err(),
+            AnalysisError::OtherEnsemble { made: 2, given: 3 }
+        );
+        assert!(
+            wait(two.heat_maps(&analysis, &[], CamTarget::default()))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

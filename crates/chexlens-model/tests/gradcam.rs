@@ -32,7 +32,7 @@ fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize], target:
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
     let (images, meta) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
     let analysis = wait(ensemble.analyse_inputs(images, meta)).unwrap();
-    wait(analysis.member_heat_maps(ensemble, labels, target)).unwrap()
+    wait(ensemble.member_heat_maps(&analysis, labels, target)).unwrap()
 }
 
 fn labels(reference: &Value) -> Vec<usize> {

@@ -252,20 +252,22 @@ impl Engine {
         }
     }
 
-    /// The ensemble's prediction for one image (analysis `id`).
+    /// The ensemble's prediction for one image (analysis `id`). The image
+    /// is prepared here, once, whichever way the members run.
     pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Prediction, EngineError> {
+        let input = &self.settings().input;
+        let pixels = input.prepare(image);
         match &self.0 {
             Runs::Here { ensemble, kept } => {
-                let analysis = ensemble.analyse(image, metadata).await?;
+                let (images, meta) = ensemble.inputs_from_normalised(pixels, input.size, metadata);
+                let analysis = ensemble.analyse_inputs(images, meta).await?;
                 let prediction = analysis.prediction.clone();
                 kept.borrow_mut().keep(id, analysis);
                 Ok(prediction)
             }
             Runs::Pool(pool) => {
-                let settings = &pool.settings;
-                let pixels = settings.input.prepare(image);
                 let member_logits = pool.logits(id, &pixels, metadata).await?;
-                Ok(Prediction::from_member_logits(settings, member_logits))
+                Ok(Prediction::from_member_logits(&pool.settings, member_logits))
             }
         }
     }
@@ -276,7 +278,7 @@ impl Engine {
         let member_logits = match &self.0 {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
-                analysis.member_logits_for(ensemble, metadata).await?
+                ensemble.member_logits_for(&analysis, metadata).await?
             }
             Runs::Pool(pool) => pool.logits_for(id, metadata).await?,
         };
@@ -289,7 +291,7 @@ impl Engine {
         match &self.0 {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
-                Ok(analysis.member_heat_maps(ensemble, labels, target).await?)
+                Ok(ensemble.member_heat_maps(&analysis, labels, target).await?)
             }
             Runs::Pool(pool) => Ok(pool.member_heat_maps(id, labels, target).await?),
         }

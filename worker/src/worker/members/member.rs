@@ -121,13 +121,13 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
         ToMember::Head { id, metadata } => {
             let ensemble = loaded(state)?;
             let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;
-            let logits = analysis.member_logits_for(&ensemble, &metadata).await?;
+            let logits = ensemble.member_logits_for(&analysis, &metadata).await?;
             Ok(FromMember::Ran { logits })
         }
         ToMember::HeatMaps { id, labels, target } => {
             let ensemble = loaded(state)?;
             let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;
-            let maps = analysis.member_heat_maps(&ensemble, &labels, target).await?;
+            let maps = ensemble.member_heat_maps(&analysis, &labels, target).await?;
             Ok(FromMember::HeatMaps { maps })
         }
     }
