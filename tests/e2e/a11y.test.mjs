@@ -7,30 +7,10 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { pageSession, loadDemo, FIXTURES } from "./harness.mjs";
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { pageSession, loadDemo, audit, FIXTURES } from "./harness.mjs";
 
 const session = pageSession();
-
-async function audit(page, state) {
-  await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")),
-    }));
-  });
-  for (const v of violations) console.log(`# ${state}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.join("; ")})`);
-  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(serious, [], `${state}: serious or critical violations`);
-}
 
 test("axe finds no serious or critical violation: empty, analysed with heat maps, with the ensemble's panels, with a batch table", async () => {
   // axe is injected as a script, which the page's CSP forbids: this context

@@ -3,6 +3,9 @@
 // the native CLI that gives the expected numbers.
 
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
 import { before, after } from "node:test";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -186,4 +189,28 @@ export async function dropPaths(page, selector, paths) {
     await client.send("Input.dispatchDragEvent", { type, x, y, data });
   }
   await client.detach();
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/**
+ * axe-core's audit of the page as it is: every violation is printed, and
+ * none of impact serious or critical may remain. axe is injected as a
+ * script, which the page's CSP forbids: the page's context must bypass it
+ * (`newContext({ bypassCSP: true })`), for the audit.
+ */
+export async function audit(page, state) {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ")),
+    }));
+  });
+  for (const v of violations) console.log(`# ${state}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.join("; ")})`);
+  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(serious, [], `${state}: serious or critical violations`);
 }

@@ -188,8 +188,8 @@ pub fn Batch() -> impl IntoView {
             <Resumed/>
             {move || batch.notice.get().map(|n| view! { <p class="notice" role="status" data-testid="batch-notice">{n}</p> })}
             {move || batch.blocked.get().map(|b| view! { <p class="error" role="alert" data-testid="batch-blocked">{b}</p> })}
-            {move || batch.journal_warning().map(|w| view! { <p class="error" role="alert" data-testid="batch-journal-warning">{w}</p> })}
             <Show when=move || { counts.get().3 > 0 }>
+                {move || batch.journal_warning().map(|w| view! { <p class="error" role="alert" data-testid="batch-journal-warning">{w}</p> })}
                 <p class="status" role="status" aria-live="polite" data-testid="batch-status"
                     data-done=move || counts.get().0.to_string() data-failed=move || counts.get().1.to_string()
                     data-total=move || counts.get().3.to_string() data-running=move || running().to_string()>
