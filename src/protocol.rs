@@ -5,7 +5,7 @@
 use chexlens_formats::DicomDetails;
 use chexlens_formats::InputConfig;
 use chexlens_formats::cam::CamMap;
-use chexlens_formats::input::LevelsInfo;
+use chexlens_formats::levels::LevelsInfo;
 use chexlens_formats::manifest::Thresholds;
 use chexlens_formats::metadata::{Metadata, MetadataChange};
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@ fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
         return;
     }
     // Refused before reading, with the model crate's own message.
-    let limit = chexlens_formats::input::MAX_FILE_BYTES;
+    let limit = chexlens_formats::image::MAX_FILE_BYTES;
     if file.size() > limit as f64 {
         let error = chexlens_formats::ImageError::FileTooLarge(file.size() as u64);
         state.error.set(Some(format!("{}: {error}", file.name())));

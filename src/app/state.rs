@@ -2,7 +2,7 @@
 
 use crate::protocol::{LoadStage, ModelInfo, TooLarge};
 use chexlens_formats::cam::CamMap;
-use chexlens_formats::input::{GreyLevels, PreviewLevels};
+use chexlens_formats::levels::{GreyLevels, PreviewLevels};
 use chexlens_formats::metadata::MetadataChange;
 use chexlens_formats::{DicomDetails, Metadata};
 use leptos::prelude::*;

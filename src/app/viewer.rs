@@ -10,7 +10,7 @@
 use super::heatmaps::{OpacitySlider, composite, put_pixels};
 use super::window_level::{WindowLevel, starting_window};
 use super::{AnalysisStatus, AppState, Levels, Preview};
-use chexlens_formats::input::levels::LevelsSource;
+use chexlens_formats::levels::LevelsSource;
 use chexlens_formats::window::Window;
 use leptos::html::Canvas;
 use leptos::prelude::*;

@@ -59,7 +59,7 @@ pub fn analyse_file(
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<AnalysedImage, String> {
-    let bytes = crate::files::read_bounded(path, chexlens_formats::input::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    let bytes = crate::files::read_bounded(path, chexlens_formats::image::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray_frame(&bytes, frame).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());

@@ -15,11 +15,13 @@ pub mod dicom;
 pub mod evaluation;
 pub mod export;
 pub mod hub;
+pub mod image;
 pub mod input;
 pub mod jpeg;
 pub mod jpeg_ls;
 pub mod labelled;
 pub mod labels;
+pub mod levels;
 pub mod manifest;
 pub mod metadata;
 pub mod preprocess;
@@ -28,9 +30,9 @@ pub mod window;
 
 pub use architecture::{ArchitectureConfig, ArchitectureError};
 pub use combine::CombineRule;
+pub use image::XrayImage;
 pub use input::{
-    DicomDetails, ImageError, LoadedXray, XrayImage, decode_image, decode_xray, decode_xray_frame,
-    decode_xray_frame_with_levels,
+    DicomDetails, ImageError, LoadedXray, decode_image, decode_xray, decode_xray_frame, decode_xray_frame_with_levels,
 };
 pub use manifest::{Manifest, ManifestError, MemberSpec, ModelSettings, Thresholds};
 pub use metadata::{Metadata, Projection, Sex, View};

@@ -9,7 +9,7 @@ use crate::model::ConvNeXtWithMetadata;
 use burn::tensor::{Device, Tensor, TensorData};
 use chexlens_formats::architecture::{ArchitectureConfig, ArchitectureError};
 use chexlens_formats::cam::{CamMap, maps_from_raw};
-use chexlens_formats::input::XrayImage;
+use chexlens_formats::image::XrayImage;
 use chexlens_formats::manifest::ModelSettings;
 use chexlens_formats::metadata::Metadata;
 use chexlens_formats::weights::{StateDict, WeightError, WeightErrorKind};
@@ -182,7 +182,7 @@ mod tests {
     use crate::analysis::wait;
     use burn::tensor::Device;
     use chexlens_formats::architecture::ArchitectureConfig;
-    use chexlens_formats::input::XrayImage;
+    use chexlens_formats::image::XrayImage;
     use chexlens_formats::metadata::Metadata;
 
     fn ensemble(members: u64) -> Ensemble {

@@ -238,7 +238,7 @@ impl BatchState {
         let (mut known, mut requeued, mut too_large) = (0, Vec::new(), Vec::new());
         for (path, file) in picked {
             let size = file.size() as u64;
-            if size > chexlens_formats::input::MAX_FILE_BYTES {
+            if size > chexlens_formats::image::MAX_FILE_BYTES {
                 too_large.push(format!("{path}: {}", chexlens_formats::ImageError::FileTooLarge(size)));
                 continue;
             }

@@ -28,8 +28,8 @@ pub use error::DicomError;
 pub use pixels::{GreyDisplay, SampleFormat, StoredFrame, Voi};
 pub use tags::{DicomTags, map_view_position, parse_age_string};
 
-use crate::input::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use crate::input::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, NamedWindow};
+use crate::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use crate::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, NamedWindow};
 use crate::window::{Window, WindowFunction};
 use dicom_dictionary_std::tags as tag;
 use dicom_object::{DefaultDicomObject, OpenFileOptions, file::ReadPreamble, meta::FileMetaTable};

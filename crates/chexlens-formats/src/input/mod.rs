@@ -1,15 +1,15 @@
 //! What a user's file becomes before the model sees it: PNG, JPEG or
 //! DICOM bytes in, an [`XrayImage`] (and a DICOM's tags) out, within hard
-//! bounds. `image` is the decoded type and its limits, which the DICOM
-//! decoder shares; this module is the one entry for any file.
+//! bounds: the one entry for any file. The decoded types and their limits
+//! (`crate::image`, `crate::levels`) are shared with the decoders, which
+//! this module calls and which do not call back.
 
-pub(crate) mod image;
-pub mod levels;
 mod raster;
 
-pub use image::{MAX_FILE_BYTES, MAX_PIXELS, MAX_SIDE, XrayImage};
-pub use levels::{DecodedWith, GreyLevels, LevelsInfo, NamedWindow, PreviewLevels};
 pub use raster::{decode_image, is_grey_raster};
+
+use crate::image::{MAX_FILE_BYTES, XrayImage};
+use crate::levels::GreyLevels;
 
 use crate::dicom::{DicomSummary, DicomTags, is_dicom};
 use serde::{Deserialize, Serialize};

@@ -4,8 +4,8 @@
 //! (Pillow's) samples exactly.
 
 use super::ImageError;
-use super::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use super::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, full_range};
+use crate::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
+use crate::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, full_range};
 use crate::jpeg::{self, JpegError};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;

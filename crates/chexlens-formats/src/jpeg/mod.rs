@@ -16,7 +16,7 @@ mod markers;
 mod scan;
 mod upsample;
 
-use crate::input::image::{MAX_PIXELS, MAX_SIDE};
+use crate::image::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;
 pub(crate) use entropy::BitBuffer;
 use markers::Tables;

@@ -9,7 +9,7 @@
 mod bits;
 mod coding;
 
-use crate::input::image::{MAX_PIXELS, MAX_SIDE};
+use crate::image::{MAX_PIXELS, MAX_SIDE};
 use coding::{Coder, Params};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

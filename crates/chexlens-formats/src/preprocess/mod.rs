@@ -5,7 +5,7 @@ mod resample;
 
 pub use resample::{ResizeFilter, resize_plane};
 
-use crate::input::XrayImage;
+use crate::image::XrayImage;
 use serde::{Deserialize, Serialize};
 
 /// How images are prepared for a model (part of its manifest).

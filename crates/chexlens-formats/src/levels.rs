@@ -2,7 +2,7 @@
 //! window/level and the pixel probe work on. Display only: the model
 //! always sees the 8-bit image that `decode_xray` makes.
 
-use super::image::MAX_PIXELS;
+use crate::image::MAX_PIXELS;
 use crate::window::{MIN_WINDOW_WIDTH, Window, WindowFunction};
 use serde::{Deserialize, Serialize};
 
