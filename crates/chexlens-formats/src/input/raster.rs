@@ -5,8 +5,8 @@
 
 use super::ImageError;
 use crate::image::{MAX_PIXELS, MAX_SIDE, XrayImage};
-use crate::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, full_range};
 use crate::jpeg::{self, JpegError};
+use crate::levels::{DecodedWith, GreyLevels, LevelsInfo, LevelsSource, full_range};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 
