@@ -164,9 +164,30 @@ impl WorkerClient {
     }
 }
 
+/// A reply from the worker, applied to the page's state (every kind named
+/// here, so that a new one cannot go unhandled).
 fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
     match message {
         FromWorker::Ready => {}
+        FromWorker::Progress { .. }
+        | FromWorker::ModelReady(_)
+        | FromWorker::ModelFailed { .. }
+        | FromWorker::ModelTooLarge(_)
+        | FromWorker::LoadCancelled => apply_load(state, message),
+        FromWorker::Inspected { .. } | FromWorker::InspectFailed { .. } => apply_inspection(state, message, bytes),
+        FromWorker::AnalysisDone { .. }
+        | FromWorker::AnalysisFailed { .. }
+        | FromWorker::HeatMapsDone { .. }
+        | FromWorker::HeatMapsFailed { .. }
+        | FromWorker::MemberHeatMapsDone { .. }
+        | FromWorker::SensitivityDone { .. }
+        | FromWorker::SensitivityFailed { .. } => apply_result(state, message),
+    }
+}
+
+/// A model load's progress and outcome.
+fn apply_load(state: AppState, message: FromWorker) {
+    match message {
         FromWorker::Progress {
             stage,
             done,
@@ -197,6 +218,13 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
         }
         FromWorker::ModelTooLarge(too_large) => state.model.set(ModelStatus::TooLarge(too_large)),
         FromWorker::LoadCancelled => state.model.set(ModelStatus::None),
+        _ => {}
+    }
+}
+
+/// A decoded image's preview, levels and tags, or why it could not be decoded.
+fn apply_inspection(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
+    match message {
         FromWorker::Inspected {
             serial,
             width,
@@ -221,12 +249,18 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
                 state.inspected(serial, preview, dicom.map(|d| *d));
             }
         }
-        FromWorker::InspectFailed { serial, message } => {
-            if serial == state.last_serial.get_untracked() {
-                state.inspecting.set(None);
-                state.error.set(Some(message));
-            }
+        FromWorker::InspectFailed { serial, message } if serial == state.last_serial.get_untracked() => {
+            state.inspecting.set(None);
+            state.error.set(Some(message));
         }
+        _ => {}
+    }
+}
+
+/// An analysis' results, heat maps and sensitivity: the batch's go to the
+/// batch, the image in view's only while it is still the one awaited.
+fn apply_result(state: AppState, message: FromWorker) {
+    match message {
         FromWorker::AnalysisDone {
             id,
             probabilities,
@@ -245,24 +279,18 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
                 });
             }
         }
-        FromWorker::MemberHeatMapsDone { id, label, maps } => {
-            if id == state.pending.get_untracked() {
-                state.member_heatmaps.update(|m| m.push((label, maps)));
-            }
+        FromWorker::MemberHeatMapsDone { id, label, maps } if id == state.pending.get_untracked() => {
+            state.member_heatmaps.update(|m| m.push((label, maps)));
         }
         FromWorker::SensitivityDone {
             id,
             changes,
             elapsed_ms,
-        } => {
-            if id == state.pending.get_untracked() {
-                state.sensitivity.set(Sensitivity::Done { changes, elapsed_ms });
-            }
+        } if id == state.pending.get_untracked() => {
+            state.sensitivity.set(Sensitivity::Done { changes, elapsed_ms });
         }
-        FromWorker::SensitivityFailed { id, message } => {
-            if id == state.pending.get_untracked() {
-                state.sensitivity.set(Sensitivity::Failed(message));
-            }
+        FromWorker::SensitivityFailed { id, message } if id == state.pending.get_untracked() => {
+            state.sensitivity.set(Sensitivity::Failed(message));
         }
         FromWorker::HeatMapsDone { id, maps } => {
             if state.batch.owns(id) {
@@ -289,5 +317,6 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
                 state.error.set(Some(message));
             }
         }
+        _ => {}
     }
 }
