@@ -65,11 +65,6 @@ pub async fn open(folder: &FileSystemDirectoryHandle, name: &str) -> Option<File
     wait(handle.get_file()).await?.dyn_into().ok()
 }
 
-/// A file's text; `None` when it is not there or cannot be read.
-pub async fn read_text(folder: &FileSystemDirectoryHandle, name: &str) -> Option<String> {
-    wait(open(folder, name).await?.text()).await?.as_string()
-}
-
 /// Writes (or replaces) a whole file; false where it could not be written
 /// (a full disk). The new contents replace the old only once whole.
 pub async fn write_text(folder: &FileSystemDirectoryHandle, name: &str, text: &str) -> bool {

@@ -427,11 +427,21 @@ pub async fn sleep(ms: i32) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+/// A file's bytes as the browser reads them, for the worker: not copied
+/// into the page's own memory.
+pub async fn read_bytes(file: &web_sys::File) -> Result<Uint8Array, String> {
     let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
         .await
-        .map_err(|_| format!("{}: the file could not be read", file.name()))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+        .map_err(|_| "the file could not be read (was it moved or deleted?)".to_string())?;
+    Ok(Uint8Array::new(&buffer))
+}
+
+/// A file's bytes in the page's memory; errors name the file.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    match read_bytes(file).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) => Err(format!("{}: {e}", file.name())),
+    }
 }
 
 pub use crate::protocol::megabytes;

@@ -265,7 +265,7 @@ impl Journal {
         };
         let settings: BatchSettings = serde_json::from_str(&self.read(SETTINGS).await?).ok()?;
         let labels_text = match settings.labels {
-            Some(_) => opfs::read_text(&folder, LABELS).await,
+            Some(_) => self.read(LABELS).await,
             None => None,
         };
         let mut numbers: Vec<usize> = opfs::names(&folder)

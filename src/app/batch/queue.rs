@@ -7,13 +7,12 @@
 //! without a copy in the page's memory.
 
 use super::state::{BatchState, ItemStatus, same_model};
-use crate::app::{Actions, AppState, ModelStatus};
+use crate::app::{Actions, AppState, ModelStatus, read_bytes};
 use crate::protocol::{FIRST_BATCH_ID, ToWorker};
 use chexlens_formats::Metadata;
 use chexlens_formats::cam::CamMap;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
-use web_sys::File;
 
 /// Where the image under way is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,15 +44,6 @@ pub enum Ahead {
         index: usize,
         id: u32,
     },
-}
-
-/// A file's bytes as the browser reads them, for the worker (never copied
-/// into the page's own memory).
-pub async fn read_bytes(file: &File) -> Result<Uint8Array, String> {
-    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|_| "the file could not be read (was it moved or deleted?)".to_string())?;
-    Ok(Uint8Array::new(&buffer))
 }
 
 impl BatchState {

@@ -96,17 +96,28 @@ pub fn same_model(a: &ModelInfo, b: &ModelInfo) -> bool {
     a.name == b.name && a.members == b.members && a.member_sha256 == b.member_sha256 && a.labels == b.labels
 }
 
-/// What an image is analysed with: its labels-CSV row's metadata over the
-/// model's defaults, else the form's own values (an image in view's DICOM
-/// tags are not the batch's); and whether a row gave it.
-fn metadata_for(state: AppState, labels: Option<&Labelled>, path: &str) -> (Metadata, bool) {
-    let defaults = state.metadata_without_file_values();
-    match labels.and_then(|l| l.row_for(path)) {
-        Some(row) => {
-            let model_defaults = state.model_info_untracked().map_or(defaults, |i| i.metadata_defaults);
-            (csv_metadata(row, model_defaults), true)
+/// What the batch's images are analysed with, read once per pick: a
+/// labels-CSV row's metadata over the model's defaults, else the form's own
+/// values (an image in view's DICOM tags are not the batch's).
+#[derive(Clone, Copy)]
+struct MetadataDefaults {
+    form: Metadata,
+    model: Metadata,
+}
+
+impl MetadataDefaults {
+    fn of(state: AppState) -> Self {
+        let form = state.metadata_without_file_values();
+        let model = state.model_info_untracked().map_or(form, |i| i.metadata_defaults);
+        Self { form, model }
+    }
+
+    /// An image's metadata, and whether a labels row gave it.
+    fn for_path(self, labels: Option<&Labelled>, path: &str) -> (Metadata, bool) {
+        match labels.and_then(|l| l.row_for(path)) {
+            Some(row) => (csv_metadata(row, self.model), true),
+            None => (self.form, false),
         }
-        None => (defaults, false),
     }
 }
 
@@ -233,6 +244,7 @@ impl BatchState {
     /// it is attached to its item, which is what resuming a batch is.
     pub fn add(&self, state: AppState, picked: Vec<(String, File)>) {
         let labels = self.labels.get_untracked();
+        let defaults = MetadataDefaults::of(state);
         let first_new = self.items.with_untracked(Vec::len);
         let mut new_items = Vec::new();
         let (mut known, mut requeued, mut too_large) = (0, Vec::new(), Vec::new());
@@ -250,7 +262,7 @@ impl BatchState {
                 continue;
             }
             let (path, size) = key;
-            let (metadata, from_labels) = metadata_for(state, labels.as_deref(), &path);
+            let (metadata, from_labels) = defaults.for_path(labels.as_deref(), &path);
             self.by_file
                 .update_value(|m| _ = m.insert((path.clone(), size), first_new + new_items.len()));
             self.files.update_value(|f| f.push(Some(file)));
@@ -346,9 +358,10 @@ impl BatchState {
             self.journal.with_value(|j| j.labels(labelled.text.clone()));
             return;
         }
+        let defaults = MetadataDefaults::of(state);
         self.items.update(|items| {
             for item in items.iter_mut() {
-                (item.metadata, item.from_labels) = metadata_for(state, Some(&labelled), &item.path);
+                (item.metadata, item.from_labels) = defaults.for_path(Some(&labelled), &item.path);
                 item.status = ItemStatus::Queued;
             }
         });
