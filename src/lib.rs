@@ -1,9 +1,9 @@
 //! The chexlens page: a Leptos UI (`app`) on the main thread, the messages
 //! it exchanges with the model worker (`protocol`, the worker itself is the
 //! `chexlens-worker` crate in `worker/`), and the offline copies of models
-//! that both read (`model_cache`, `model_files`). It depends on
-//! chexlens-formats, not on the model crate: the page's module carries none
-//! of burn.
+//! that both read (`model_cache`, `model_files`). It depends on the file
+//! crates (chexlens-images, -checkpoints, -research, -hub, -chexpert), not
+//! on the model crate: the page's module carries none of burn.
 
 pub mod protocol;
 

@@ -2,12 +2,12 @@
 //! `{ json: string, bytes: Uint8Array[] }`: the JSON below plus any file
 //! contents, whose buffers are transferred rather than copied.
 
-use chexlens_formats::DicomDetails;
-use chexlens_formats::InputConfig;
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::levels::LevelsInfo;
-use chexlens_formats::manifest::Thresholds;
-use chexlens_formats::metadata::{Metadata, MetadataChange};
+use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_chexpert::metadata::{Metadata, MetadataChange};
+use chexlens_images::cam::CamMap;
+use chexlens_images::input::DicomDetails;
+use chexlens_images::levels::LevelsInfo;
+use chexlens_images::preprocess::InputConfig;
 use serde::{Deserialize, Serialize};
 
 /// Previews (the page's canvas, and a DICOM's grey preview made by the
@@ -17,7 +17,7 @@ pub const PREVIEW_SIZE: usize = 512;
 /// The preview size of a `width` x `height` image: scaled down to fit the
 /// square, never up, at least one pixel each way.
 pub fn preview_dimensions(width: usize, height: usize) -> (usize, usize) {
-    chexlens_formats::cam::fit_within(width, height, PREVIEW_SIZE)
+    chexlens_images::cam::fit_within(width, height, PREVIEW_SIZE)
 }
 
 /// Analyses numbered from here are the page's batch: the worker keeps

@@ -1,9 +1,9 @@
 //! CSV files researchers bring: labelled sets in CheXpert's layout and
 //! chexlens's own prediction files, parsed within bounds.
 #![no_main]
-use chexlens_formats::evaluation::Predictions;
-use chexlens_formats::labelled::LabelledSet;
-use chexlens_formats::labels::default_labels;
+use chexlens_research::evaluation::Predictions;
+use chexlens_research::labelled::LabelledSet;
+use chexlens_chexpert::labels::default_labels;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! frame selection (the last byte picks one of the first four frames), and
 //! the viewer's full-depth values with their presets and preview.
 #![no_main]
-use chexlens_formats::decode_xray_frame_with_levels;
+use chexlens_images::input::decode_xray_frame_with_levels;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! The Hub's file listing (JSON) and the member selection made from it.
 #![no_main]
-use chexlens_formats::hub::{HubRepo, Listing, select};
+use chexlens_hub::{HubRepo, Listing, select};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,10 @@
 //! PNG and JPEG decoding, then the preprocessing the model input goes
 //! through, and a grey image's full-depth values as the viewer reads them.
 #![no_main]
-use chexlens_formats::input::is_grey_raster;
-use chexlens_formats::levels::GreyLevels;
-use chexlens_formats::{InputConfig, decode_xray_frame_with_levels};
+use chexlens_images::input::is_grey_raster;
+use chexlens_images::levels::GreyLevels;
+use chexlens_images::preprocess::InputConfig;
+use chexlens_images::input::decode_xray_frame_with_levels;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! The JPEG decoder alone (baseline, extended 8/12-bit, progressive), with
 //! both colour rules; the last byte picks the rule.
 #![no_main]
-use chexlens_formats::jpeg::{ColourRule, decode_with, frame_info};
+use chexlens_jpeg::dct::{ColourRule, decode_with, frame_info};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! The JPEG-LS decoder alone (lossless and near-lossless, every interleave mode).
 #![no_main]
-use chexlens_formats::jpeg_ls::{decode, frame_info};
+use chexlens_jpeg::ls::{decode, frame_info};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

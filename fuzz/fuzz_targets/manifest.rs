@@ -1,6 +1,6 @@
 //! Model manifests (JSON), parsed and validated.
 #![no_main]
-use chexlens_formats::Manifest;
+use chexlens_checkpoints::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

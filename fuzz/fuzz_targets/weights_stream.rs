@@ -3,11 +3,11 @@
 //! one, and nothing that the whole-file reader refuses is accepted, with
 //! the same tensors where both accept.
 #![no_main]
-use chexlens_formats::StateDict;
-use chexlens_formats::weights::{CheckpointIndex, Expect, WeightStream};
+use chexlens_checkpoints::weights::StateDict;
+use chexlens_checkpoints::weights::{CheckpointIndex, Expect, WeightStream};
 use libfuzzer_sys::fuzz_target;
 
-fn read(file: &[u8], pieces: &[usize]) -> Result<StateDict, chexlens_formats::WeightError> {
+fn read(file: &[u8], pieces: &[usize]) -> Result<StateDict, chexlens_checkpoints::weights::WeightError> {
     let mut stream = WeightStream::new("fuzz", Expect::Anything);
     let (mut at, mut i) = (0, 0);
     while at < file.len() {

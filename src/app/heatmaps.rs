@@ -2,7 +2,7 @@
 //! a legend, a switch back to the plain image, and a PNG download.
 
 use super::{AppState, Preview};
-use chexlens_formats::cam::{CamMap, jet, overlay};
+use chexlens_images::cam::{CamMap, jet, overlay};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};

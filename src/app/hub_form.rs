@@ -5,7 +5,7 @@
 
 use super::{Actions, AppState};
 use crate::protocol::ModelSource;
-use chexlens_formats::hub::{DEFAULT_ENDPOINT, HubRepo};
+use chexlens_hub::{DEFAULT_ENDPOINT, HubRepo};
 use leptos::prelude::*;
 
 /// One labelled text field of the form, never autocompleted or spell-checked.

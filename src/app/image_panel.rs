@@ -14,9 +14,9 @@ fn take_file(state: AppState, actions: Actions, file: web_sys::File) {
         return;
     }
     // Refused before reading, with the model crate's own message.
-    let limit = chexlens_formats::image::MAX_FILE_BYTES;
+    let limit = chexlens_images::image::MAX_FILE_BYTES;
     if file.size() > limit as f64 {
-        let error = chexlens_formats::ImageError::FileTooLarge(file.size() as u64);
+        let error = chexlens_images::input::ImageError::FileTooLarge(file.size() as u64);
         state.error.set(Some(format!("{}: {error}", file.name())));
         return;
     }

@@ -1,8 +1,8 @@
 //! The patient metadata the model takes beside the image.
 
 use super::{AppState, FromFile};
-use chexlens_formats::Metadata;
-use chexlens_formats::metadata::{Choice, parse_age};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_chexpert::metadata::{Choice, parse_age};
 use leptos::prelude::*;
 
 /// "from file" beside a field that holds a DICOM's value.

@@ -210,7 +210,7 @@ impl Actions {
         };
         // The worker decodes what browsers cannot draw (DICOM) and what has
         // values the viewer reads at full depth (grey PNG and JPEG).
-        if chexlens_formats::input::has_grey_levels(&file.bytes) {
+        if chexlens_images::input::has_grey_levels(&file.bytes) {
             let bytes = Uint8Array::from(file.bytes.as_slice());
             self.state.inspecting.set(Some(file));
             let message = ToWorker::Inspect {

@@ -4,7 +4,7 @@
 //! controls and the rest of the page.
 
 use super::{AnalysisStatus, AppState};
-use chexlens_formats::metadata::Choice;
+use chexlens_chexpert::metadata::Choice;
 use leptos::prelude::*;
 
 fn print() {

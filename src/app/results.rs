@@ -3,7 +3,7 @@
 use super::report::PrintReport;
 use super::sensitivity::SensitivityPanel;
 use super::{AnalysisStatus, AppState};
-use chexlens_formats::combine::{self, DISAGREEMENT_SPREAD};
+use chexlens_checkpoints::combine::{self, DISAGREEMENT_SPREAD};
 use leptos::prelude::*;
 
 #[derive(Clone, PartialEq)]

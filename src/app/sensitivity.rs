@@ -4,7 +4,7 @@
 //! backbone passes, so only the layers after the backbone run again.
 
 use super::{Actions, AnalysisStatus, AppState, Sensitivity};
-use chexlens_formats::metadata::MetadataChange;
+use chexlens_chexpert::metadata::MetadataChange;
 use leptos::prelude::*;
 
 /// A finding's row: its label, its probability, and under each change.

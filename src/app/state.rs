@@ -1,10 +1,11 @@
 //! The page's state: what the model, the image and the analysis are doing.
 
 use crate::protocol::{LoadStage, ModelInfo, TooLarge};
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::levels::{GreyLevels, PreviewLevels};
-use chexlens_formats::metadata::MetadataChange;
-use chexlens_formats::{DicomDetails, Metadata};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_chexpert::metadata::MetadataChange;
+use chexlens_images::cam::CamMap;
+use chexlens_images::input::DicomDetails;
+use chexlens_images::levels::{GreyLevels, PreviewLevels};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -184,7 +185,7 @@ impl AppState {
             analysis: RwSignal::new(AnalysisStatus::Idle),
             image: RwSignal::new(None),
             metadata: RwSignal::new(Metadata::default()),
-            threshold: RwSignal::new(chexlens_formats::manifest::DEFAULT_THRESHOLD),
+            threshold: RwSignal::new(chexlens_checkpoints::manifest::DEFAULT_THRESHOLD),
             error: RwSignal::new(None),
             pending: RwSignal::new(0),
             preview: RwSignal::new(None),
@@ -202,10 +203,10 @@ impl AppState {
 
     /// The current metadata with the previous file's values back at the
     /// model's defaults: one patient's tags must not carry over to the next.
-    pub fn metadata_without_file_values(&self) -> chexlens_formats::Metadata {
+    pub fn metadata_without_file_values(&self) -> chexlens_chexpert::metadata::Metadata {
         let defaults = self
             .model_info_untracked()
-            .map_or_else(chexlens_formats::Metadata::default, |i| i.metadata_defaults);
+            .map_or_else(chexlens_chexpert::metadata::Metadata::default, |i| i.metadata_defaults);
         let from = self.from_file.get_untracked();
         let mut m = self.metadata.get_untracked();
         if from.sex {
@@ -225,7 +226,7 @@ impl AppState {
 
     /// The worker decoded an image: a DICOM's tags fill the form (another
     /// file's leave it at the defaults), then it is analysed.
-    pub fn inspected(&self, serial: u32, preview: GreyPreview, dicom: Option<chexlens_formats::DicomDetails>) {
+    pub fn inspected(&self, serial: u32, preview: GreyPreview, dicom: Option<chexlens_images::input::DicomDetails>) {
         let Some(mut file) = self.inspecting.get_untracked().filter(|f| f.serial == serial) else {
             return;
         };

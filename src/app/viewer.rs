@@ -10,8 +10,8 @@
 use super::heatmaps::{OpacitySlider, composite, put_pixels};
 use super::window_level::{WindowLevel, starting_window};
 use super::{AnalysisStatus, AppState, Levels, Preview};
-use chexlens_formats::levels::LevelsSource;
-use chexlens_formats::window::Window;
+use chexlens_images::levels::LevelsSource;
+use chexlens_images::window::Window;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;

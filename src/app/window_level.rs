@@ -5,7 +5,7 @@
 //! values in effect shown. Display only.
 
 use super::Levels;
-use chexlens_formats::window::Window;
+use chexlens_images::window::Window;
 use leptos::prelude::*;
 
 /// The window a number field shows: the one set, else the one the decoder used.

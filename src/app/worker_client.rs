@@ -4,7 +4,7 @@
 use super::state::{AnalysisStatus, AppState, GreyPreview, Levels, ModelStatus, Sensitivity};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
-use chexlens_formats::levels::GreyLevels;
+use chexlens_images::levels::GreyLevels;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 use std::cell::RefCell;

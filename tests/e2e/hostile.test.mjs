@@ -1,6 +1,6 @@
 // Hostile files from tools/hostile/make_hostile.py fed to the real page: each
 // gets the model crate's plain message (the one the CLI prints, checked in
-// crates/chexlens-formats/tests/hostile_files.rs), and the worker lives on:
+// crates/chexlens-model/tests/hostile_files.rs), and the worker lives on:
 // the next good image still analyses and equals the CLI.
 
 import { test } from "node:test";
@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pageSession, ROOT, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES } from "./harness.mjs";
 
-const HOSTILE = join(ROOT, "crates/chexlens-formats/tests/hostile");
+const HOSTILE = join(ROOT, "tests/hostile");
 const EXPECTED = JSON.parse(readFileSync(join(HOSTILE, "expected.json"), "utf8"));
 const PLAIN = /panicked|\.rs:|wasm-function|RuntimeError|unreachable|backtrace/;
 

@@ -5,7 +5,7 @@ Each file is small (a few kB) and reproduces one way a weight file, a
 manifest, an image or a DICOM file can try to crash chexlens, exhaust its
 memory, stack or time, or be accepted while wrong. The files and
 `expected.json` (what chexlens must say about each) are committed under
-crates/chexlens-formats/tests/hostile; `tests/hostile_files.rs` reads each
+tests/hostile; `crates/chexlens-model/tests/hostile_files.rs` reads each
 through the real entry point and checks the refusal, and the browser test
 feeds some of them to the page.
 
@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "crates/chexlens-formats/tests/hostile"
+OUT = ROOT / "tests/hostile"
 FIXTURES = ROOT / "crates/chexlens-model/tests/fixtures"
 
 # --- a minimal model with the real key structure ---------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference scores for chexlens's evaluation code, made with scikit-learn.
 
-Writes crates/chexlens-formats/tests/fixtures/evaluation.json: cases of
+Writes crates/chexlens-research/tests/fixtures/evaluation.json: cases of
 scores (rounded so that ties occur, as they do with f32 probabilities) and
 binary truth, with scikit-learn's roc_auc_score, average_precision_score,
 roc_curve (drop_intermediate=False) and calibration_curve (10 uniform bins),
@@ -22,7 +22,7 @@ import sklearn
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-OUT = Path(__file__).resolve().parents[2] / "crates/chexlens-formats/tests/fixtures/evaluation.json"
+OUT = Path(__file__).resolve().parents[2] / "crates/chexlens-research/tests/fixtures/evaluation.json"
 
 
 def delong_by_definition(scores, truth):

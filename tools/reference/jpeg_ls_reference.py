@@ -13,7 +13,7 @@ Sources, real images: crops of the chest radiograph RG1 of the DICOM WG04 set
 astronaut photograph. Each case is <name>.jls and <name>.u16 (the decoded
 samples, little endian, interleaved per pixel); index.json lists them.
 
-Writes crates/chexlens-formats/tests/fixtures/jpeg_ls/.
+Writes crates/chexlens-jpeg/tests/fixtures/jpeg_ls/.
 """
 
 import argparse
@@ -28,7 +28,7 @@ import skimage
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "crates/chexlens-formats/tests/fixtures/jpeg_ls"
+OUT = ROOT / "crates/chexlens-jpeg/tests/fixtures/jpeg_ls"
 
 
 def main():

@@ -16,7 +16,7 @@ libjpeg-turbo's defaults: islow IDCT, fancy upsampling). The decoded pixels
 are written losslessly as PNG beside each JPEG; index.json lists the cases and
 the versions that made them.
 
-Writes crates/chexlens-formats/tests/fixtures/jpeg/.
+Writes crates/chexlens-jpeg/tests/fixtures/jpeg/.
 """
 
 import argparse
@@ -34,7 +34,7 @@ import skimage
 from PIL import Image, features
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "crates/chexlens-formats/tests/fixtures/jpeg"
+OUT = ROOT / "crates/chexlens-jpeg/tests/fixtures/jpeg"
 
 
 def photograph(name):

@@ -5,7 +5,9 @@
 
 use crate::device::DeviceChoice;
 use crate::model_source;
-use chexlens_formats::{ArchitectureConfig, Metadata, ModelSettings};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_chexpert::metadata::Metadata;
 use chexlens_model::analysis::read_back;
 use chexlens_model::gradcam::{self, CamTarget};
 use chexlens_model::{AnalysisError, Ensemble, Tensor, wait};
@@ -93,7 +95,7 @@ fn load(model: &BenchModel, device: chexlens_model::Device) -> Result<(Ensemble,
     match model {
         BenchModel::Generated { config, members } => {
             let weights = (0..*members)
-                .map(|i| chexlens_formats::architecture::generated(config, i as u64 + 1))
+                .map(|i| chexlens_checkpoints::architecture::generated(config, i as u64 + 1))
                 .collect();
             let ensemble = Ensemble::from_state_dicts(weights, Some(config.clone()), ModelSettings::default(), device)
                 .map_err(|e| e.to_string())?;
@@ -164,8 +166,8 @@ pub fn write_generated(config: &ArchitectureConfig, members: usize, dir: &Path) 
     ]);
     (0..members)
         .map(|i| {
-            let state = chexlens_formats::architecture::generated(config, i as u64 + 1);
-            let written = chexlens_formats::weights::write_safetensors(
+            let state = chexlens_checkpoints::architecture::generated(config, i as u64 + 1);
+            let written = chexlens_checkpoints::weights::write_safetensors(
                 state.tensors.iter().map(|(k, v)| (k.as_str(), v)),
                 false,
                 &metadata,

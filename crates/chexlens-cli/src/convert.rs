@@ -8,8 +8,8 @@
 use crate::bench::bench_inputs;
 use crate::model_source::{self, LoadedModel};
 use crate::predict::{self, CamLabels, MetadataFlags};
-use chexlens_formats::StateDict;
-use chexlens_formats::weights::{WrittenSafetensors, write_safetensors};
+use chexlens_checkpoints::weights::StateDict;
+use chexlens_checkpoints::weights::{WrittenSafetensors, write_safetensors};
 use chexlens_model::Device;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

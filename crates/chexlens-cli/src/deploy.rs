@@ -7,8 +7,9 @@
 use crate::convert::{to_safetensors, write_atomically};
 use crate::hub::HubModel;
 use crate::model_source::{self, read_manifest_file};
-use chexlens_formats::weights::sha256_hex;
-use chexlens_formats::{ArchitectureConfig, Manifest, MemberSpec, ModelSettings};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings};
+use chexlens_checkpoints::weights::sha256_hex;
 use chexlens_model::Device;
 use std::path::{Path, PathBuf};
 
@@ -108,7 +109,7 @@ fn plan(source: Source) -> Result<Plan, String> {
                 .iter()
                 .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
-            let name = chexlens_formats::manifest::name_from_files(shown.iter().map(String::as_str));
+            let name = chexlens_checkpoints::manifest::name_from_files(shown.iter().map(String::as_str));
             Ok(plan_from_files(name, files.into_iter().map(|f| (f, None)).collect()))
         }
     }

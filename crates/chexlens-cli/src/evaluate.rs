@@ -9,12 +9,12 @@ use crate::model_source::LoadedModel;
 use crate::predict::{self, CamLabels, MetadataFlags};
 use crate::progress::Progress;
 use crate::shard::Shard;
-use chexlens_formats::csv::MAX_CSV_BYTES;
-use chexlens_formats::evaluation::{
+use chexlens_checkpoints::manifest::{Manifest, Thresholds};
+use chexlens_research::csv::MAX_CSV_BYTES;
+use chexlens_research::evaluation::{
     self, Evaluation, LabelReport, Pick, Predictions, UncertainPolicy, plots, predictions_header, predictions_line,
 };
-use chexlens_formats::labelled::{CsvMetadata, Label, LabelledImage, LabelledSet};
-use chexlens_formats::{Manifest, Thresholds};
+use chexlens_research::labelled::{CsvMetadata, Label, LabelledImage, LabelledSet};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
@@ -321,7 +321,7 @@ fn write_thresholds(
     picked: &[(String, Option<f64>)],
 ) -> Result<(), String> {
     let read = |p: &Path| -> Result<Manifest, String> {
-        let bytes = read_bounded(p, chexlens_formats::manifest::MAX_MANIFEST_BYTES as u64)
+        let bytes = read_bounded(p, chexlens_checkpoints::manifest::MAX_MANIFEST_BYTES as u64)
             .map_err(|e| format!("{}: {e}", p.display()))?;
         let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", p.display()))?;
         Manifest::from_json(&text).map_err(|e| format!("{}: {e}", p.display()))
@@ -376,7 +376,7 @@ fn new_manifest(weights: &[PathBuf], model: &LoadedModel) -> Result<Manifest, St
         .iter()
         .map(|w| {
             let absolute = std::fs::canonicalize(w).map_err(|e| format!("{} ({e})", w.display()))?;
-            Ok(chexlens_formats::MemberSpec {
+            Ok(chexlens_checkpoints::manifest::MemberSpec {
                 weights: absolute.display().to_string(),
                 sha256: None,
             })
@@ -526,7 +526,7 @@ impl Report<'_> {
 fn write_plots(dir: &Path, reports: &[LabelReport]) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
     for report in reports {
-        let slug = chexlens_formats::labels::file_slug(&report.label);
+        let slug = chexlens_chexpert::labels::file_slug(&report.label);
         let drawings = [
             ("roc", plots::roc_svg(report)),
             ("reliability", plots::reliability_svg(report)),

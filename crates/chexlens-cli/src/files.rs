@@ -32,7 +32,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 
 /// A manifest file's text, refused when too large to be one.
 pub fn read_manifest_text(path: &Path) -> Result<String, String> {
-    let bytes = read_bounded(path, chexlens_formats::manifest::MAX_MANIFEST_BYTES as u64)
+    let bytes = read_bounded(path, chexlens_checkpoints::manifest::MAX_MANIFEST_BYTES as u64)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))
 }

@@ -13,10 +13,10 @@ mod predict;
 mod progress;
 mod shard;
 
-use chexlens_formats::evaluation::{Pick, UncertainPolicy};
-use chexlens_formats::hub::HubRepo;
-use chexlens_formats::metadata::parse_age;
-use chexlens_formats::{Projection, Sex, View};
+use chexlens_chexpert::metadata::parse_age;
+use chexlens_chexpert::metadata::{Projection, Sex, View};
+use chexlens_hub::HubRepo;
+use chexlens_research::evaluation::{Pick, UncertainPolicy};
 use clap::{Parser, Subcommand};
 use failure::{Failure, exit};
 use std::path::PathBuf;
@@ -56,7 +56,7 @@ else its .pth/.safetensors files (one to three, in name order), fetched into the
 (HF_HOME; HF_TOKEN or the saved token for private repositories; HF_ENDPOINT; HF_HUB_OFFLINE=1 uses the cache alone)";
 
 fn parse_hub(text: &str) -> Result<HubRepo, String> {
-    text.parse().map_err(|e: chexlens_formats::hub::HubError| e.to_string())
+    text.parse().map_err(|e: chexlens_hub::HubError| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -318,7 +318,7 @@ fn run_deploy(args: DeployArgs) -> Result<(), Failure> {
 
 fn run_bench(args: BenchArgs) -> Result<(), Failure> {
     let model = if args.weights.is_empty() && args.hub.is_none() {
-        let config = chexlens_formats::ArchitectureConfig::with_backbone(args.depths, args.dims);
+        let config = chexlens_checkpoints::architecture::ArchitectureConfig::with_backbone(args.depths, args.dims);
         config.check().map_err(|e| Failure::Setup(e.to_string()))?;
         if let Some(dir) = &args.write_weights {
             for path in bench::write_generated(&config, args.members.max(1), dir).map_err(Failure::Failed)? {
@@ -399,7 +399,7 @@ impl PredictArgs {
     }
 
     /// The manifest's thresholds, or `--threshold` for every label.
-    fn thresholds(&self, model: &model_source::LoadedModel) -> chexlens_formats::Thresholds {
+    fn thresholds(&self, model: &model_source::LoadedModel) -> chexlens_checkpoints::manifest::Thresholds {
         let mut thresholds = model.ensemble.settings.thresholds.clone();
         if let Some(t) = self.threshold {
             thresholds.default = t;

@@ -1,8 +1,10 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
 use crate::files::read_manifest_text;
-use chexlens_formats::weights::{MAX_FILE_BYTES, read_streamed};
-use chexlens_formats::{ArchitectureConfig, Manifest, ModelSettings, StateDict, WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::{Manifest, ModelSettings};
+use chexlens_checkpoints::weights::{MAX_FILE_BYTES, read_streamed};
+use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
 use chexlens_model::{Device, Ensemble};
 use std::path::{Path, PathBuf};
 
@@ -66,7 +68,7 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .map(|f| read_member(f, None, None).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let name = chexlens_formats::manifest::name_from_files(shown.iter().map(String::as_str));
+    let name = chexlens_checkpoints::manifest::name_from_files(shown.iter().map(String::as_str));
     from_members(members, name, device)
 }
 
@@ -96,7 +98,7 @@ pub fn read_member(
         return Err(fail(WeightErrorKind::FileTooLarge(size)));
     }
     let reader = std::fs::File::open(file).map_err(|e| fail(WeightErrorKind::Io(e.to_string())))?;
-    let expect = chexlens_formats::architecture::expect(architecture);
+    let expect = chexlens_checkpoints::architecture::expect(architecture);
     // Streamed: each tensor is converted as its bytes are read, so the
     // file is never held whole beside its weights.
     read_streamed(reader, &source, expect, sha256)
@@ -121,7 +123,7 @@ pub fn load_hub(model: &crate::hub::HubModel, device: Device) -> Result<LoadedMo
     let name = format!(
         "{}: {}",
         model.name,
-        chexlens_formats::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
+        chexlens_checkpoints::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
     );
     from_members(members, name, device)
 }

@@ -1,9 +1,12 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
-use chexlens_formats::cam::{CamMap, OverlayBase};
-use chexlens_formats::combine;
-use chexlens_formats::{DicomDetails, Metadata, Thresholds, XrayImage, decode_xray_frame};
+use chexlens_checkpoints::combine;
+use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::{CamMap, OverlayBase};
+use chexlens_images::image::XrayImage;
+use chexlens_images::input::{DicomDetails, decode_xray_frame};
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Finding, Prediction, wait};
 use serde_json::{Map, Value, json};
@@ -23,10 +26,10 @@ pub struct AnalysedImage {
 /// image's DICOM tags, then to the manifest's defaults.
 #[derive(Clone, Copy, Default)]
 pub struct MetadataFlags {
-    pub sex: Option<chexlens_formats::Sex>,
+    pub sex: Option<chexlens_chexpert::metadata::Sex>,
     pub age: Option<Option<f32>>,
-    pub view: Option<chexlens_formats::View>,
-    pub projection: Option<chexlens_formats::Projection>,
+    pub view: Option<chexlens_chexpert::metadata::View>,
+    pub projection: Option<chexlens_chexpert::metadata::Projection>,
 }
 
 impl MetadataFlags {
@@ -59,7 +62,7 @@ pub fn analyse_file(
     thresholds: &Thresholds,
     cam_labels: CamLabels,
 ) -> Result<AnalysedImage, String> {
-    let bytes = crate::files::read_bounded(path, chexlens_formats::image::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
+    let bytes = crate::files::read_bounded(path, chexlens_images::image::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray_frame(&bytes, frame).map_err(|e| e.to_string())?;
     let ensemble = &model.ensemble;
     let metadata = flags.resolve(ensemble.settings.metadata.defaults, loaded.dicom.as_ref());
@@ -97,7 +100,7 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
     let base = OverlayBase::new(&analysis.image, None);
     let mut written = Vec::new();
     for (label, map) in &analysis.cams {
-        let path = dir.join(chexlens_formats::cam::overlay_file_name(&stem, label));
+        let path = dir.join(chexlens_images::cam::overlay_file_name(&stem, label));
         let png = base.overlay_png(map)?;
         std::fs::write(&path, png).map_err(|e| format!("cannot write {} ({e})", path.display()))?;
         written.push(path);

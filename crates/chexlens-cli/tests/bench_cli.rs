@@ -3,7 +3,7 @@
 
 mod common;
 
-use chexlens_formats::ArchitectureConfig;
+use chexlens_checkpoints::architecture::ArchitectureConfig;
 use common::{chexlens, path, tempdir};
 
 #[test]
@@ -32,9 +32,9 @@ fn written_members_are_the_generated_ones_and_load_for_predict() {
 
     let config = ArchitectureConfig::with_backbone(vec![1, 1, 2, 1], vec![8, 16, 32, 64]);
     for (i, file) in expected.iter().enumerate() {
-        let read =
-            chexlens_formats::architecture::read_weights(&std::fs::read(file).unwrap(), file, Some(&config)).unwrap();
-        let generated = chexlens_formats::architecture::generated(&config, i as u64 + 1);
+        let read = chexlens_checkpoints::architecture::read_weights(&std::fs::read(file).unwrap(), file, Some(&config))
+            .unwrap();
+        let generated = chexlens_checkpoints::architecture::generated(&config, i as u64 + 1);
         assert_eq!(
             read.tensors.keys().collect::<Vec<_>>(),
             generated.tensors.keys().collect::<Vec<_>>()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chexlens_formats::StateDict;
+use chexlens_checkpoints::weights::StateDict;
 use common::{chexlens, fixture, path, tempdir};
 use serde_json::Value;
 use std::path::Path;

@@ -5,8 +5,8 @@
 
 mod common;
 
-use chexlens_formats::evaluation::auroc;
-use chexlens_formats::labels::CHEXPERT_LABELS;
+use chexlens_chexpert::labels::CHEXPERT_LABELS;
+use chexlens_research::evaluation::auroc;
 use common::{chexlens, fixture, root, tempdir};
 use serde_json::Value;
 use std::path::Path;

@@ -310,7 +310,7 @@ fn deploy_writes_f16_members_and_a_checked_manifest_and_convert_and_bench_take_h
         let bytes = std::fs::read(&file).unwrap();
         assert_eq!(
             member["sha256"].as_str().unwrap(),
-            chexlens_formats::weights::sha256_hex(&bytes)
+            chexlens_checkpoints::weights::sha256_hex(&bytes)
         );
         assert!(String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).contains("\"F16\""));
     }

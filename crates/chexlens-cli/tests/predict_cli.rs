@@ -98,7 +98,7 @@ fn manifest_members_are_sha256_checked() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("manifest-test");
     std::fs::create_dir_all(&dir).unwrap();
     let weights = std::fs::read(fixture("tiny_m0.safetensors")).unwrap();
-    let digest = chexlens_formats::weights::sha256_hex(&weights);
+    let digest = chexlens_checkpoints::weights::sha256_hex(&weights);
     std::fs::write(dir.join("m0.safetensors"), &weights).unwrap();
     let manifest = |sha: &str| {
         format!(
@@ -319,7 +319,7 @@ fn each_members_probabilities_are_pytorchs_and_their_disagreement_is_marked() {
             got[1],
             m2[i]
         );
-        if (m0[i] - m2[i]).abs() >= f64::from(chexlens_formats::combine::DISAGREEMENT_SPREAD) {
+        if (m0[i] - m2[i]).abs() >= f64::from(chexlens_checkpoints::combine::DISAGREEMENT_SPREAD) {
             disagree.push(label.clone());
         }
     }

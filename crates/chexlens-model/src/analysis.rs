@@ -5,7 +5,7 @@
 
 use crate::model::BackboneState;
 use burn::tensor::Tensor;
-use chexlens_formats::manifest::{ModelSettings, Thresholds};
+use chexlens_checkpoints::manifest::{ModelSettings, Thresholds};
 use serde::Serialize;
 use std::future::Future;
 
@@ -52,7 +52,7 @@ impl Prediction {
 
     /// Each member's probabilities (sigmoid of its logits), members x labels.
     pub fn member_probabilities(&self) -> Vec<Vec<f32>> {
-        chexlens_formats::combine::member_probabilities(&self.member_logits)
+        chexlens_checkpoints::combine::member_probabilities(&self.member_logits)
     }
 
     /// The indices of the labels at or above their threshold, in model order.

@@ -7,12 +7,12 @@ use crate::gradcam::{self, CamTarget};
 use crate::model::BackboneState;
 use crate::model::ConvNeXtWithMetadata;
 use burn::tensor::{Device, Tensor, TensorData};
-use chexlens_formats::architecture::{ArchitectureConfig, ArchitectureError};
-use chexlens_formats::cam::{CamMap, maps_from_raw};
-use chexlens_formats::image::XrayImage;
-use chexlens_formats::manifest::ModelSettings;
-use chexlens_formats::metadata::Metadata;
-use chexlens_formats::weights::{StateDict, WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::{ArchitectureConfig, ArchitectureError};
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::{CamMap, maps_from_raw};
+use chexlens_images::image::XrayImage;
 
 pub struct Ensemble {
     pub members: Vec<ConvNeXtWithMetadata>,
@@ -181,17 +181,17 @@ mod tests {
     use super::*;
     use crate::analysis::wait;
     use burn::tensor::Device;
-    use chexlens_formats::architecture::ArchitectureConfig;
-    use chexlens_formats::image::XrayImage;
-    use chexlens_formats::metadata::Metadata;
+    use chexlens_checkpoints::architecture::ArchitectureConfig;
+    use chexlens_chexpert::metadata::Metadata;
+    use chexlens_images::image::XrayImage;
 
     fn ensemble(members: u64) -> Ensemble {
         let config = ArchitectureConfig::with_backbone(vec![1, 1, 1, 1], vec![8, 16, 24, 32]);
         let weights = (0..members)
-            .map(|seed| chexlens_formats::architecture::generated(&config, seed))
+            .map(|seed| chexlens_checkpoints::architecture::generated(&config, seed))
             .collect();
         let settings = ModelSettings {
-            input: chexlens_formats::preprocess::InputConfig {
+            input: chexlens_images::preprocess::InputConfig {
                 size: 64,
                 ..Default::default()
             },

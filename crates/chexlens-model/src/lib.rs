@@ -7,9 +7,10 @@ pub mod ensemble;
 pub mod gradcam;
 pub mod model;
 
-// The file formats, settings and heat-map drawing live in chexlens-formats
-// (no burn, so that they fuzz quickly and the page links them alone);
-// callers name that crate for them.
+// Images, checkpoints, settings and heat-map drawing live in the crates
+// below this one (chexlens-images, -checkpoints, -chexpert; no burn, so
+// that they fuzz quickly and the page links them alone); callers name
+// those crates for them.
 
 pub use analysis::{Analysis, AnalysisError, Finding, Prediction, wait};
 pub use burn::tensor::{Device, Tensor};

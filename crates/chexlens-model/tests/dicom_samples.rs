@@ -1,8 +1,9 @@
 //! DICOM decoding against pydicom on real sample files (fetched, not
 //! committed: `scripts/fetch-dicom-samples`, which `scripts/test` runs).
 
-use chexlens_formats::dicom::{self, DicomError, GreyDisplay};
-use chexlens_formats::{ImageError, Projection, Sex, View, decode_xray};
+use chexlens_chexpert::metadata::{Projection, Sex, View};
+use chexlens_images::dicom::{self, DicomError, GreyDisplay};
+use chexlens_images::input::{ImageError, decode_xray};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -138,7 +139,7 @@ fn viewer_levels_are_pydicoms_stored_values_and_redraw_the_decoded_image() {
     let mut checked = 0;
     for sample in samples().iter().filter(|s| s["grey"].as_bool().unwrap()) {
         let name = sample["file"].as_str().unwrap();
-        let loaded = chexlens_formats::decode_xray_frame_with_levels(&sample_bytes(name), 0).unwrap();
+        let loaded = chexlens_images::input::decode_xray_frame_with_levels(&sample_bytes(name), 0).unwrap();
         let levels = loaded.levels.unwrap_or_else(|| panic!("{name}: no levels"));
         let stored: Vec<i32> = (0..levels.info.height)
             .flat_map(|y| (0..levels.info.width).map(move |x| (x, y)))
@@ -180,7 +181,7 @@ fn viewer_levels_are_pydicoms_stored_values_and_redraw_the_decoded_image() {
 
 #[test]
 fn ct_values_are_offered_in_hounsfield_units_with_ct_windows() {
-    let levels = chexlens_formats::decode_xray_frame_with_levels(&sample_bytes("CT_small.dcm"), 0)
+    let levels = chexlens_images::input::decode_xray_frame_with_levels(&sample_bytes("CT_small.dcm"), 0)
         .unwrap()
         .levels
         .unwrap();
@@ -323,7 +324,10 @@ fn every_frame_of_a_multi_frame_file_equals_pydicom() {
             "{name}"
         );
         // Through the one entry for files: the frame is named in the summary and the notice.
-        let third = chexlens_formats::decode_xray_frame(&bytes, 2).unwrap().dicom.unwrap();
+        let third = chexlens_images::input::decode_xray_frame(&bytes, 2)
+            .unwrap()
+            .dicom
+            .unwrap();
         assert_eq!(third.summary.frame, 3, "{name}");
         assert!(
             third.summary.describe().ends_with(&format!("frame 3 of {frames}")),
@@ -340,7 +344,7 @@ fn every_frame_of_a_multi_frame_file_equals_pydicom() {
 #[test]
 fn a_frame_past_the_first_of_a_png_is_refused_by_name() {
     let png = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xray_grey8.png")).unwrap();
-    let err = chexlens_formats::decode_xray_frame(&png, 1).unwrap_err();
+    let err = chexlens_images::input::decode_xray_frame(&png, 1).unwrap_err();
     assert_eq!(err, ImageError::SingleFrame(2));
     assert!(err.to_string().contains("frame 2"), "{err}");
 }

@@ -2,8 +2,11 @@
 
 mod common;
 
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::{InputConfig, ModelSettings, StateDict, decode_image};
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_checkpoints::weights::StateDict;
+use chexlens_images::cam::CamMap;
+use chexlens_images::input::decode_image;
+use chexlens_images::preprocess::InputConfig;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Device, Ensemble, wait};
 use common::*;

@@ -3,7 +3,8 @@
 
 mod common;
 
-use chexlens_formats::{ArchitectureConfig, StateDict, WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
 use common::fixture;
 
 /// Reads and validates a fixture as the loaders do.

@@ -2,7 +2,11 @@
 
 mod common;
 
-use chexlens_formats::{ArchitectureConfig, InputConfig, ModelSettings, StateDict, decode_image};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_checkpoints::weights::StateDict;
+use chexlens_images::input::decode_image;
+use chexlens_images::preprocess::InputConfig;
 use chexlens_model::model::{Backbone, BackboneLayout, ConvNeXtWithMetadata};
 use chexlens_model::{Device, Ensemble, wait};
 use common::*;

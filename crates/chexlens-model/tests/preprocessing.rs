@@ -2,10 +2,11 @@
 
 mod common;
 
-use chexlens_formats::{InputConfig, ResizeFilter, decode_image};
+use chexlens_images::input::decode_image;
+use chexlens_images::preprocess::{InputConfig, ResizeFilter};
 use common::*;
 
-fn decode(name: &str) -> chexlens_formats::XrayImage {
+fn decode(name: &str) -> chexlens_images::image::XrayImage {
     decode_image(&std::fs::read(fixture(name)).expect("fixture")).expect("decodes")
 }
 
@@ -110,14 +111,17 @@ fn decompression_bomb_is_refused_before_decoding() {
     let err = decode_image(&png_claiming(60_000, 60_000)).unwrap_err();
     assert_eq!(
         err,
-        chexlens_formats::ImageError::TooLarge {
+        chexlens_images::input::ImageError::TooLarge {
             width: 60_000,
             height: 60_000,
             max_mp: 80
         }
     );
     let err = decode_image(&png_claiming(20_000, 20_000)).unwrap_err();
-    assert!(matches!(err, chexlens_formats::ImageError::TooLarge { .. }), "{err}");
+    assert!(
+        matches!(err, chexlens_images::input::ImageError::TooLarge { .. }),
+        "{err}"
+    );
     // The patch itself is sound: the real size still decodes.
     assert!(decode_image(&png_claiming(384, 384)).is_ok());
 }
@@ -128,7 +132,7 @@ fn truncated_and_corrupt_images_give_errors() {
     for cut in [8, 40, 1000, bytes.len() / 2] {
         let err = decode_image(&bytes[..cut]).unwrap_err();
         assert!(
-            matches!(err, chexlens_formats::ImageError::Corrupt(_)),
+            matches!(err, chexlens_images::input::ImageError::Corrupt(_)),
             "cut at {cut}: {err}"
         );
     }
@@ -141,8 +145,8 @@ fn truncated_and_corrupt_images_give_errors() {
 
 #[test]
 fn grey_files_keep_their_full_depth_for_the_viewer() {
-    use chexlens_formats::decode_xray_frame_with_levels;
-    use chexlens_formats::input::is_grey_raster;
+    use chexlens_images::input::decode_xray_frame_with_levels;
+    use chexlens_images::input::is_grey_raster;
     let read = |name: &str| std::fs::read(fixture(name)).expect("fixture");
     for (name, grey) in [
         ("xray_grey16.png", true),

@@ -10,11 +10,11 @@ use super::state::ItemStatus;
 use crate::app::save::{SaveStream, Saved};
 use crate::app::{AppState, read_file, sleep};
 use crate::protocol::{ModelInfo, PREVIEW_SIZE};
-use chexlens_formats::Thresholds;
-use chexlens_formats::batch_results::Outcome;
-use chexlens_formats::cam::OverlayBase;
-use chexlens_formats::evaluation::{predictions_header, predictions_line, provenance_comment};
-use chexlens_formats::export::{ZipError, ZipStream};
+use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_images::cam::OverlayBase;
+use chexlens_research::batch_results::Outcome;
+use chexlens_research::evaluation::{predictions_header, predictions_line, provenance_comment};
+use chexlens_research::export::{ZipError, ZipStream};
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
@@ -234,7 +234,7 @@ fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
     };
     format!(
         "overlays/{folder}{}",
-        chexlens_formats::cam::overlay_file_name(stem, label)
+        chexlens_images::cam::overlay_file_name(stem, label)
     )
 }
 
@@ -277,7 +277,7 @@ async fn write_overlays(
                 continue;
             };
             let image = match read_file(&file).await.and_then(|bytes| {
-                chexlens_formats::decode_xray(&bytes)
+                chexlens_images::input::decode_xray(&bytes)
                     .map(|loaded| loaded.image)
                     .map_err(|e| e.to_string())
             }) {

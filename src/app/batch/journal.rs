@@ -13,9 +13,9 @@
 
 use crate::opfs;
 use crate::protocol::ModelInfo;
-use chexlens_formats::Metadata;
-use chexlens_formats::batch_results::{Outcome, Record, parse_lines};
-use chexlens_formats::manifest::Thresholds;
+use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_research::batch_results::{Outcome, Record, parse_lines};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;

@@ -1,8 +1,8 @@
 //! A labels CSV as the batch uses it: its rows found by path in constant
 //! time (thousands of images each look theirs up), and their metadata.
 
-use chexlens_formats::Metadata;
-use chexlens_formats::labelled::{LabelledImage, LabelledSet};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_research::labelled::{LabelledImage, LabelledSet};
 use std::collections::HashMap;
 
 /// A parsed labels CSV, its name and text (kept with the batch), and its

@@ -17,7 +17,7 @@ mod state;
 mod table;
 
 use super::{Actions, AppState, read_file};
-use chexlens_formats::labelled::LabelledSet;
+use chexlens_research::labelled::LabelledSet;
 use export::{ExportKind, Exports};
 use labels::Labelled;
 use leptos::prelude::*;
@@ -71,7 +71,7 @@ fn take_drop(state: AppState, transfer: &web_sys::DataTransfer) {
 async fn read_labels(state: AppState, file: File) {
     let labels = state
         .model_info_untracked()
-        .map_or_else(chexlens_formats::labels::default_labels, |i| i.labels);
+        .map_or_else(chexlens_chexpert::labels::default_labels, |i| i.labels);
     let parsed = read_file(&file).await.and_then(|bytes| {
         let set = LabelledSet::parse(&bytes, &labels).map_err(|e| format!("{}: {e}", file.name()))?;
         Ok(Labelled::new(

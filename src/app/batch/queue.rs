@@ -9,8 +9,8 @@
 use super::state::{BatchState, ItemStatus, same_model};
 use crate::app::{Actions, AppState, ModelStatus, read_bytes};
 use crate::protocol::{FIRST_BATCH_ID, ToWorker};
-use chexlens_formats::Metadata;
-use chexlens_formats::cam::CamMap;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::CamMap;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 

@@ -5,15 +5,15 @@ use super::BatchState;
 use super::state::ItemStatus;
 use crate::app::AppState;
 use crate::protocol::ModelInfo;
-use chexlens_formats::Thresholds;
-use chexlens_formats::evaluation::{self, Evaluation, UncertainPolicy, plots};
+use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_research::evaluation::{self, Evaluation, UncertainPolicy, plots};
 use leptos::prelude::*;
 
 /// The labelled set scored on the images analysed so far.
 fn evaluate(batch: BatchState, info: &ModelInfo, thresholds: &Thresholds) -> Option<Evaluation> {
     let labelled = batch.labels.get()?;
     let columns = evaluation::columns_of(&labelled.set.labels, &info.labels);
-    let rows: Vec<(Vec<f32>, Vec<chexlens_formats::labelled::Label>)> = batch.items.with(|items| {
+    let rows: Vec<(Vec<f32>, Vec<chexlens_research::labelled::Label>)> = batch.items.with(|items| {
         items
             .iter()
             .filter_map(|item| {

@@ -8,10 +8,10 @@ use super::labels::{Labelled, csv_metadata};
 use super::queue::{Ahead, Running};
 use crate::app::AppState;
 use crate::protocol::{FIRST_BATCH_ID, ModelInfo};
-use chexlens_formats::Metadata;
-use chexlens_formats::batch_results::{Outcome, Record};
-use chexlens_formats::evaluation::UncertainPolicy;
-use chexlens_formats::labelled::LabelledSet;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_research::batch_results::{Outcome, Record};
+use chexlens_research::evaluation::UncertainPolicy;
+use chexlens_research::labelled::LabelledSet;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -180,7 +180,7 @@ impl BatchState {
     }
 
     /// Records a finished item in the journal.
-    pub(super) fn record(&self, index: usize, maps: Option<Vec<chexlens_formats::cam::CamMap>>) {
+    pub(super) fn record(&self, index: usize, maps: Option<Vec<chexlens_images::cam::CamMap>>) {
         let record = self.items.with_untracked(|items| {
             let item = items.get(index)?;
             let outcome = match &item.status {
@@ -250,8 +250,11 @@ impl BatchState {
         let (mut known, mut requeued, mut too_large) = (0, Vec::new(), Vec::new());
         for (path, file) in picked {
             let size = file.size() as u64;
-            if size > chexlens_formats::image::MAX_FILE_BYTES {
-                too_large.push(format!("{path}: {}", chexlens_formats::ImageError::FileTooLarge(size)));
+            if size > chexlens_images::image::MAX_FILE_BYTES {
+                too_large.push(format!(
+                    "{path}: {}",
+                    chexlens_images::input::ImageError::FileTooLarge(size)
+                ));
                 continue;
             }
             let key = (path, size);

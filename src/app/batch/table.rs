@@ -5,7 +5,7 @@
 
 use super::state::{BatchItem, ItemStatus, SortBy};
 use crate::app::{Actions, AppState, read_file};
-use chexlens_formats::Thresholds;
+use chexlens_checkpoints::manifest::Thresholds;
 use leptos::prelude::*;
 
 /// Rows shown at once.

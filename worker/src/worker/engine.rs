@@ -5,11 +5,15 @@
 
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
-use chexlens_formats::architecture::expect;
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::weights::WeightStream;
-use chexlens_formats::{ArchitectureConfig, Metadata, ModelSettings, StateDict, XrayImage};
-use chexlens_formats::{WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::architecture::expect;
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_checkpoints::weights::StateDict;
+use chexlens_checkpoints::weights::WeightStream;
+use chexlens_checkpoints::weights::{WeightError, WeightErrorKind};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::CamMap;
+use chexlens_images::image::XrayImage;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, Prediction};
 use chexlens_web::protocol::Backend;

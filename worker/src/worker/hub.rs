@@ -1,14 +1,15 @@
 //! A model from a Hugging Face Hub repository: the revision's listing, the
-//! member selection (chexlens-formats' `hub` rules, as in the CLI), then the
+//! member selection (chexlens-hub's rules, as in the CLI), then the
 //! members through the loader's download path, kept offline under their
 //! sha256 like any model. The token goes in the Authorization header of
 //! requests to the endpoint's origin and nowhere else; it is not stored.
 
 use super::fetch::{FetchError, announced_size, fetch_any_status, read_body, resolve_url};
 use super::loading::{LoadError, Loaded, Loader, ManifestAt};
-use chexlens_formats::hub::{self, HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
-use chexlens_formats::manifest::MAX_MANIFEST_BYTES;
-use chexlens_formats::{Manifest, MemberSpec, ModelSettings};
+use chexlens_checkpoints::manifest::MAX_MANIFEST_BYTES;
+use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings};
+use chexlens_hub as hub;
+use chexlens_hub::{HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
 use chexlens_web::model_cache::ModelCache;
 use chexlens_web::protocol::LoadStage;
 

@@ -9,9 +9,9 @@ use super::fetch::{
     BodyReader, Chunks, FetchError, FilePieces, announced_size, fetch_response, read_body, resolve_url, yield_to_events,
 };
 use crate::memory_budget as memory;
-use chexlens_formats::manifest;
-use chexlens_formats::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
-use chexlens_formats::{Manifest, ModelSettings};
+use chexlens_checkpoints::manifest;
+use chexlens_checkpoints::manifest::{Manifest, ModelSettings};
+use chexlens_checkpoints::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
 use chexlens_web::model_cache::{self, CopyWriter, ModelCache, response_with};
 use chexlens_web::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use js_sys::Uint8Array;

@@ -8,11 +8,12 @@ mod hub;
 mod loading;
 mod members;
 
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::metadata::{MetadataChange, sensitivity_changes};
-use chexlens_formats::{
-    ImageError, LoadedXray, Metadata, ResizeFilter, XrayImage, decode_xray, decode_xray_frame_with_levels,
-};
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_chexpert::metadata::{MetadataChange, sensitivity_changes};
+use chexlens_images::cam::CamMap;
+use chexlens_images::image::XrayImage;
+use chexlens_images::input::{ImageError, LoadedXray, decode_xray, decode_xray_frame_with_levels};
+use chexlens_images::preprocess::ResizeFilter;
 use chexlens_model::{Device, Prediction};
 use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use chexlens_web::transport;
@@ -65,7 +66,7 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, byt
     let image = &loaded.image;
     let (width, height) = preview_dimensions(image.width, image.height);
     // Colour DICOMs preview as their first plane's grey: enough to check the image.
-    let preview = chexlens_formats::preprocess::resize_plane(
+    let preview = chexlens_images::preprocess::resize_plane(
         &image.planes[0],
         image.width,
         image.height,

@@ -10,7 +10,7 @@
 //!     snapshots/COMMIT/PATH         a relative symlink to its blob
 //! ```
 
-use chexlens_formats::hub::{HubRepo, is_commit, is_safe_path};
+use chexlens_hub::{HubRepo, is_commit, is_safe_path};
 use std::path::{Path, PathBuf};
 
 /// Files listed from a snapshot at most: a model snapshot holds a handful.

@@ -5,7 +5,7 @@
 
 use super::cache::RepoCache;
 use crate::progress::Progress;
-use chexlens_formats::hub::{HubFile, HubRepo, Listing, MAX_LISTING_BYTES, request_failure};
+use chexlens_hub::{HubFile, HubRepo, Listing, MAX_LISTING_BYTES, request_failure};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};

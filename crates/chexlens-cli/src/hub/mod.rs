@@ -10,8 +10,9 @@ mod cache;
 mod client;
 
 use cache::RepoCache;
-use chexlens_formats::Manifest;
-use chexlens_formats::hub::{self, DEFAULT_ENDPOINT, HubRepo, Listing, MANIFEST_FILE, Selection};
+use chexlens_checkpoints::manifest::Manifest;
+use chexlens_hub as hub;
+use chexlens_hub::{DEFAULT_ENDPOINT, HubRepo, Listing, MANIFEST_FILE, Selection};
 use client::{Failure, HubClient};
 use std::path::PathBuf;
 

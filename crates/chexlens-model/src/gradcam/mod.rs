@@ -63,7 +63,7 @@ fn weighted_map(activation: Tensor<4>, weights: Tensor<2>) -> Tensor<3> {
 mod tests {
     use super::*;
     use burn::tensor::{Device, TensorData};
-    use chexlens_formats::architecture::ArchitectureConfig;
+    use chexlens_checkpoints::architecture::ArchitectureConfig;
 
     const LABELS: [usize; 3] = [0, 5, 13];
 
@@ -73,7 +73,7 @@ mod tests {
         let device = Device::flex();
         let model = ConvNeXtWithMetadata::from_state_dict(
             config.clone(),
-            chexlens_formats::architecture::generated(&config, 3),
+            chexlens_checkpoints::architecture::generated(&config, 3),
             &device,
         )
         .unwrap();

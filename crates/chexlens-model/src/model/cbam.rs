@@ -5,7 +5,7 @@ use super::layers::{Conv2d, Loaded, WeightReader};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::linear;
-use chexlens_formats::architecture::CbamSpec;
+use chexlens_checkpoints::architecture::CbamSpec;
 
 pub struct Cbam {
     /// `channel_attention.1`, a 1x1 conv C -> C/r, kept as a `[C, C/r]` matrix.

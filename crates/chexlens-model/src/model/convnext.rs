@@ -5,7 +5,7 @@ use super::channels_last::ConvNeXtTrunk;
 use super::gelu::gelu;
 use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
 use burn::tensor::{Device, Tensor};
-use chexlens_formats::architecture::{ArchitectureConfig, BackboneSpec, BlockSpec};
+use chexlens_checkpoints::architecture::{ArchitectureConfig, BackboneSpec, BlockSpec};
 
 /// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
 pub struct Mlp {

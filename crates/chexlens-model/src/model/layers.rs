@@ -5,8 +5,8 @@
 use burn::tensor::module::{conv2d, layer_norm, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use chexlens_formats::architecture::{LayerSpec, TensorSpec};
-use chexlens_formats::weights::{StateDict, TensorF32, WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::{LayerSpec, TensorSpec};
+use chexlens_checkpoints::weights::{StateDict, TensorF32, WeightError, WeightErrorKind};
 
 /// Hands out a validated checkpoint's tensors by their schema entry, each
 /// checked against the shape the schema gives it, moving them onto a device.

@@ -15,8 +15,8 @@ pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
 
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use chexlens_formats::architecture::ArchitectureConfig;
-use chexlens_formats::weights::{StateDict, WeightError};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::weights::{StateDict, WeightError};
 
 /// `metadata_fc`: Linear 8->64, ReLU, Dropout, Linear 64->32, ReLU, Dropout
 /// (dropout is the identity at inference).
@@ -59,9 +59,11 @@ impl ConvNeXtWithMetadata {
     ) -> Result<Self, WeightError> {
         // A coherent config (at least one stage, each with blocks) is what
         // `ConvNeXt::last_block` relies on.
-        config
-            .check()
-            .map_err(|e| weights.error(chexlens_formats::weights::WeightErrorKind::Architecture(e.to_string())))?;
+        config.check().map_err(|e| {
+            weights.error(chexlens_checkpoints::weights::WeightErrorKind::Architecture(
+                e.to_string(),
+            ))
+        })?;
         config.validate(&weights)?;
         let schema = config.schema();
         let mut r = WeightReader::new(weights, device);

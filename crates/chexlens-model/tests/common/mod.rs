@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use chexlens_formats::{Metadata, Projection, Sex, View};
+use chexlens_chexpert::metadata::{Metadata, Projection, Sex, View};
 use serde_json::Value;
 use std::path::PathBuf;
 

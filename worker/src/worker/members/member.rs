@@ -4,9 +4,9 @@
 
 use super::protocol::{Envelope, FromMember, ToMember};
 use crate::passes::KeptPasses;
-use chexlens_formats::architecture::expect;
-use chexlens_formats::weights::WeightStream;
-use chexlens_formats::{StateDict, WeightError, WeightErrorKind};
+use chexlens_checkpoints::architecture::expect;
+use chexlens_checkpoints::weights::WeightStream;
+use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble};
 use chexlens_web::transport;
 use js_sys::Uint8Array;

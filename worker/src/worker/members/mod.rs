@@ -9,9 +9,10 @@ mod protocol;
 
 pub use member::run as run_member;
 
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::metadata::Metadata;
-use chexlens_formats::{ArchitectureConfig, ModelSettings};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_web::transport;
 use js_sys::{Function, Promise, Uint8Array};

@@ -2,9 +2,10 @@
 //! `{ json, bytes }` form as the page's (see `transport`). Every request
 //! carries a sequence number that its reply repeats.
 
-use chexlens_formats::cam::CamMap;
-use chexlens_formats::metadata::Metadata;
-use chexlens_formats::{ArchitectureConfig, ModelSettings};
+use chexlens_checkpoints::architecture::ArchitectureConfig;
+use chexlens_checkpoints::manifest::ModelSettings;
+use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::CamMap;
 use chexlens_model::gradcam::CamTarget;
 use serde::{Deserialize, Serialize};
 

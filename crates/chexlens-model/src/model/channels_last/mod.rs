@@ -12,7 +12,7 @@ use super::cpu_kernels::{
 };
 use super::layers::{Loaded, WeightReader};
 use burn::tensor::{Tensor, TensorData};
-use chexlens_formats::architecture::{BackboneSpec, BlockSpec, LayerSpec};
+use chexlens_checkpoints::architecture::{BackboneSpec, BlockSpec, LayerSpec};
 
 /// `nn.LayerNorm` over channels (also timm's LayerNorm2d, which is the
 /// same thing on a channels-last map).
@@ -308,7 +308,7 @@ impl ConvNeXtTrunk {
 mod tests {
     use crate::model::{BackboneLayout, ConvNeXtWithMetadata};
     use burn::tensor::{Device, Tensor, TensorData};
-    use chexlens_formats::architecture::ArchitectureConfig;
+    use chexlens_checkpoints::architecture::ArchitectureConfig;
 
     fn values(t: Tensor<2>) -> Vec<f32> {
         t.into_data().try_into_vec::<f32>().unwrap()
@@ -323,7 +323,7 @@ mod tests {
         let config = ArchitectureConfig::with_backbone(vec![2, 1, 1, 2], vec![12, 20, 28, 36]);
         let device = Device::flex();
         let load = |layout| {
-            let weights = chexlens_formats::architecture::generated(&config, 7);
+            let weights = chexlens_checkpoints::architecture::generated(&config, 7);
             ConvNeXtWithMetadata::from_state_dict_in(config.clone(), weights, &device, layout).unwrap()
         };
         let (tensors, channels_last) = (load(BackboneLayout::Tensors), load(BackboneLayout::ChannelsLast));
