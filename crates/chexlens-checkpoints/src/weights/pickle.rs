@@ -328,10 +328,16 @@ impl<'a> Machine<'a> {
         Ok(text)
     }
 
-    fn push(&mut self, v: Value) -> Result<(), WeightErrorKind> {
+    /// Room on the stack for one more value or mark.
+    fn stack_room(&self) -> Result<(), WeightErrorKind> {
         if self.stack.len() >= MAX_STACK {
             return Err(self.malformed(format!("its stack grows past {MAX_STACK} entries")));
         }
+        Ok(())
+    }
+
+    fn push(&mut self, v: Value) -> Result<(), WeightErrorKind> {
+        self.stack_room()?;
         self.charge_values(1)?;
         self.stack.push(Slot::Value(v));
         Ok(())
@@ -488,24 +494,37 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// UTF-8 text of `len` bytes (protocol 3+ `str`).
-    fn unicode(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.input.take(len)?;
-        let text = std::str::from_utf8(bytes).map_err(|_| self.malformed("string is not UTF-8"))?;
-        self.push(Value::Str(text.into()))
+    /// PROTO: the protocol version, which must be one this machine knows.
+    fn protocol(&mut self) -> Result<(), WeightErrorKind> {
+        let version = self.input.u8()?;
+        if version > 5 {
+            return Err(self.malformed(format!("pickle protocol {version}")));
+        }
+        Ok(())
     }
 
-    /// Latin-1 text of `len` bytes (protocol 2 `str` of Python 2).
-    fn latin1(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.input.take(len)?;
-        self.charge_bytes(bytes.len())?;
-        let text: String = bytes.iter().map(|&c| c as char).collect();
-        self.push(Value::Str(text.into()))
+    /// MARK: where the items that TUPLE, LIST, DICT, APPENDS and SETITEMS
+    /// collect begin.
+    fn mark(&mut self) -> Result<(), WeightErrorKind> {
+        self.stack_room()?;
+        self.stack.push(Slot::Mark);
+        Ok(())
     }
 
-    fn bytes(&mut self, len: usize) -> Result<(), WeightErrorKind> {
-        let bytes = self.input.take(len)?;
-        self.push(Value::Bytes(bytes.into()))
+    fn dup(&mut self) -> Result<(), WeightErrorKind> {
+        let v = self.top()?.clone();
+        self.push(v)
+    }
+
+    /// BININT1, BININT2 and BININT: an unsigned integer of 1 or 2 bytes, or
+    /// a signed one of 4.
+    fn binint(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let v = match width {
+            1 => i64::from(self.input.u8()?),
+            2 => i64::from(self.input.u16()?),
+            _ => i64::from(self.input.u32()? as i32),
+        };
+        self.push(Value::Int(v))
     }
 
     fn long1(&mut self) -> Result<(), WeightErrorKind> {
@@ -524,9 +543,144 @@ impl<'a> Machine<'a> {
         self.push(Value::Int(i64::from_le_bytes(buf)))
     }
 
+    /// BINFLOAT: a big-endian double.
+    fn binfloat(&mut self) -> Result<(), WeightErrorKind> {
+        let v = f64::from_bits(self.input.u64()?.swap_bytes());
+        self.push(Value::Float(v))
+    }
+
+    /// UTF-8 text after a length of `width` bytes (protocol 3+ `str`).
+    fn unicode(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let len = self.length(width)?;
+        let bytes = self.input.take(len)?;
+        let text = std::str::from_utf8(bytes).map_err(|_| self.malformed("string is not UTF-8"))?;
+        self.push(Value::Str(text.into()))
+    }
+
+    /// Latin-1 text after a length of `width` bytes (protocol 2 `str` of
+    /// Python 2).
+    fn latin1(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let len = self.length(width)?;
+        let bytes = self.input.take(len)?;
+        self.charge_bytes(bytes.len())?;
+        let text: String = bytes.iter().map(|&c| c as char).collect();
+        self.push(Value::Str(text.into()))
+    }
+
+    /// Bytes after a length of `width` bytes.
+    fn bytes(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let len = self.length(width)?;
+        let bytes = self.input.take(len)?;
+        self.push(Value::Bytes(bytes.into()))
+    }
+
+    /// A new tuple or list (as `kind` says) of `items`, pushed.
+    fn push_sequence(&mut self, kind: fn(ContainerId) -> Value, items: Vec<Value>) -> Result<(), WeightErrorKind> {
+        let id = self.new_sequence(items);
+        self.push(kind(id))
+    }
+
+    /// TUPLE and LIST: the items above the topmost mark, as a tuple or list.
+    fn sequence_from_mark(&mut self, kind: fn(ContainerId) -> Value) -> Result<(), WeightErrorKind> {
+        let items = self.pop_to_mark()?;
+        self.push_sequence(kind, items)
+    }
+
+    /// TUPLE1 to TUPLE3: the top `n` values, as a tuple.
+    fn tuple_of_top(&mut self, n: usize) -> Result<(), WeightErrorKind> {
+        let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
+        items.reverse();
+        self.push_sequence(Value::Tuple, items)
+    }
+
+    /// APPEND: the top value, appended to the list below it.
+    fn append_top(&mut self) -> Result<(), WeightErrorKind> {
+        let v = self.pop()?;
+        self.append(vec![v])
+    }
+
+    /// APPENDS: the items above the topmost mark, appended to the list below it.
+    fn append_marked(&mut self) -> Result<(), WeightErrorKind> {
+        let items = self.pop_to_mark()?;
+        self.append(items)
+    }
+
+    fn empty_dict(&mut self) -> Result<(), WeightErrorKind> {
+        let id = self.heap.new_dict();
+        self.push(Value::Dict(id))
+    }
+
+    /// DICT: the keys and values above the topmost mark, as a dict.
+    fn dict_from_mark(&mut self) -> Result<(), WeightErrorKind> {
+        let items = self.pop_to_mark()?;
+        self.empty_dict()?;
+        self.set_items(items)
+    }
+
+    /// SETITEM: the top key and value, set in the dict below them.
+    fn set_top_item(&mut self) -> Result<(), WeightErrorKind> {
+        let v = self.pop()?;
+        let k = self.pop()?;
+        self.set_items(vec![k, v])
+    }
+
+    /// SETITEMS: the keys and values above the topmost mark, set in the
+    /// dict below it.
+    fn set_marked_items(&mut self) -> Result<(), WeightErrorKind> {
+        let items = self.pop_to_mark()?;
+        self.set_items(items)
+    }
+
+    /// A memo index of `width` bytes (1 or 4).
+    fn memo_index(&mut self, width: usize) -> Result<u32, WeightErrorKind> {
+        if width == 1 {
+            Ok(self.input.u8()?.into())
+        } else {
+            self.input.u32()
+        }
+    }
+
+    /// BINPUT and LONG_BINPUT: the top value, kept in the memo under an
+    /// index of `width` bytes.
+    fn binput(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let i = self.memo_index(width)?;
+        self.memo_put(i)
+    }
+
+    /// MEMOIZE: the top value, kept in the memo under the memo's size.
+    fn memoize(&mut self) -> Result<(), WeightErrorKind> {
+        let i = u32::try_from(self.memo.len()).unwrap_or(u32::MAX);
+        self.memo_put(i)
+    }
+
+    /// BINGET and LONG_BINGET: the memo's value under an index of `width`
+    /// bytes, pushed.
+    fn binget(&mut self, width: usize) -> Result<(), WeightErrorKind> {
+        let i = self.memo_index(width)?;
+        self.memo_get(i)
+    }
+
     fn global(&mut self, module: &str, name: &str) -> Result<(), WeightErrorKind> {
         let callable = resolve_global(module, name)?;
         self.push(Value::Callable(callable))
+    }
+
+    /// GLOBAL: the module and the name as two lines of text.
+    fn text_global(&mut self) -> Result<(), WeightErrorKind> {
+        let module = self.line()?;
+        let name = self.line()?;
+        self.global(module, name)
+    }
+
+    /// STACK_GLOBAL: the module and the name as the two strings on top of
+    /// the stack.
+    fn stack_global(&mut self) -> Result<(), WeightErrorKind> {
+        let name = self.pop()?;
+        let module = self.pop()?;
+        let (Some(module), Some(name)) = (module.as_str(), name.as_str()) else {
+            return Err(self.malformed("STACK_GLOBAL without strings"));
+        };
+        self.global(module, name)
     }
 
     /// REDUCE and NEWOBJ: `callable(*args)` for allow-listed callables.
@@ -539,196 +693,83 @@ impl<'a> Machine<'a> {
         self.push(v)
     }
 
+    /// BINPERSID: the persistent id on top of the stack, replaced by the
+    /// storage it names.
+    fn persistent_id(&mut self) -> Result<(), WeightErrorKind> {
+        let pid = self.pop()?;
+        let v = self.persistent_load(&pid)?;
+        self.push(v)
+    }
+
+    /// The opcode loop: each opcode is handed to the step that carries it
+    /// out, until STOP returns the value on top of the stack. Any opcode
+    /// not named here is refused.
     fn run(&mut self) -> Result<Value, WeightErrorKind> {
         loop {
             let at = self.input.pos;
             let opcode = self.input.u8()?;
             match opcode {
-                op::PROTO => {
-                    let version = self.input.u8()?;
-                    if version > 5 {
-                        return Err(self.malformed(format!("pickle protocol {version}")));
-                    }
-                }
-                op::FRAME => {
-                    self.input.u64()?; // a length hint only
-                }
+                op::PROTO => self.protocol(),
+                op::FRAME => self.input.u64().map(drop), // a length hint only
                 op::STOP => return self.pop(),
 
                 // Stack manipulation.
-                op::MARK => {
-                    if self.stack.len() >= MAX_STACK {
-                        return Err(self.malformed(format!("its stack grows past {MAX_STACK} entries")));
-                    }
-                    self.stack.push(Slot::Mark)
-                }
+                op::MARK => self.mark(),
                 op::POP => {
                     self.stack.pop();
+                    Ok(())
                 }
-                op::POP_MARK => {
-                    self.pop_to_mark()?;
-                }
-                op::DUP => {
-                    let v = self.top()?.clone();
-                    self.push(v)?
-                }
+                op::POP_MARK => self.pop_to_mark().map(drop),
+                op::DUP => self.dup(),
 
                 // Scalars.
-                op::NONE => self.push(Value::None)?,
-                op::NEWTRUE => self.push(Value::Bool(true))?,
-                op::NEWFALSE => self.push(Value::Bool(false))?,
-                op::BININT1 => {
-                    let v = self.input.u8()?;
-                    self.push(Value::Int(v.into()))?
-                }
-                op::BININT2 => {
-                    let v = self.input.u16()?;
-                    self.push(Value::Int(v.into()))?
-                }
-                op::BININT => {
-                    let v = self.input.u32()? as i32;
-                    self.push(Value::Int(v.into()))?
-                }
-                op::LONG1 => self.long1()?,
-                op::BINFLOAT => {
-                    let v = f64::from_bits(self.input.u64()?.swap_bytes());
-                    self.push(Value::Float(v))?
-                }
+                op::NONE => self.push(Value::None),
+                op::NEWTRUE => self.push(Value::Bool(true)),
+                op::NEWFALSE => self.push(Value::Bool(false)),
+                op::BININT1 => self.binint(1),
+                op::BININT2 => self.binint(2),
+                op::BININT => self.binint(4),
+                op::LONG1 => self.long1(),
+                op::BINFLOAT => self.binfloat(),
 
-                // Text and bytes.
-                op::SHORT_BINUNICODE => {
-                    let n = self.length(1)?;
-                    self.unicode(n)?
-                }
-                op::BINUNICODE => {
-                    let n = self.length(4)?;
-                    self.unicode(n)?
-                }
-                op::BINUNICODE8 => {
-                    let n = self.length(8)?;
-                    self.unicode(n)?
-                }
-                op::SHORT_BINSTRING => {
-                    let n = self.length(1)?;
-                    self.latin1(n)?
-                }
-                op::BINSTRING => {
-                    let n = self.length(4)?;
-                    self.latin1(n)?
-                }
-                op::SHORT_BINBYTES => {
-                    let n = self.length(1)?;
-                    self.bytes(n)?
-                }
-                op::BINBYTES => {
-                    let n = self.length(4)?;
-                    self.bytes(n)?
-                }
+                // Text and bytes, after a length of 1, 4 or 8 bytes.
+                op::SHORT_BINUNICODE => self.unicode(1),
+                op::BINUNICODE => self.unicode(4),
+                op::BINUNICODE8 => self.unicode(8),
+                op::SHORT_BINSTRING => self.latin1(1),
+                op::BINSTRING => self.latin1(4),
+                op::SHORT_BINBYTES => self.bytes(1),
+                op::BINBYTES => self.bytes(4),
 
                 // Containers.
-                op::EMPTY_TUPLE => {
-                    let id = self.new_sequence(Vec::new());
-                    self.push(Value::Tuple(id))?
-                }
-                op::TUPLE => {
-                    let items = self.pop_to_mark()?;
-                    let id = self.new_sequence(items);
-                    self.push(Value::Tuple(id))?
-                }
-                op::TUPLE1..=op::TUPLE3 => {
-                    let n = (opcode - op::TUPLE1 + 1) as usize;
-                    let mut items = (0..n).map(|_| self.pop()).collect::<Result<Vec<_>, _>>()?;
-                    items.reverse();
-                    let id = self.new_sequence(items);
-                    self.push(Value::Tuple(id))?
-                }
-                op::EMPTY_LIST => {
-                    let id = self.new_sequence(Vec::new());
-                    self.push(Value::List(id))?
-                }
-                op::LIST => {
-                    let items = self.pop_to_mark()?;
-                    let id = self.new_sequence(items);
-                    self.push(Value::List(id))?
-                }
-                op::APPEND => {
-                    let v = self.pop()?;
-                    self.append(vec![v])?
-                }
-                op::APPENDS => {
-                    let items = self.pop_to_mark()?;
-                    self.append(items)?
-                }
-                op::EMPTY_DICT => {
-                    let id = self.heap.new_dict();
-                    self.push(Value::Dict(id))?
-                }
-                op::DICT => {
-                    let items = self.pop_to_mark()?;
-                    let id = self.heap.new_dict();
-                    self.push(Value::Dict(id))?;
-                    self.set_items(items)?
-                }
-                op::SETITEM => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    self.set_items(vec![k, v])?
-                }
-                op::SETITEMS => {
-                    let items = self.pop_to_mark()?;
-                    self.set_items(items)?
-                }
+                op::EMPTY_TUPLE => self.push_sequence(Value::Tuple, Vec::new()),
+                op::TUPLE => self.sequence_from_mark(Value::Tuple),
+                op::TUPLE1..=op::TUPLE3 => self.tuple_of_top((opcode - op::TUPLE1 + 1) as usize),
+                op::EMPTY_LIST => self.push_sequence(Value::List, Vec::new()),
+                op::LIST => self.sequence_from_mark(Value::List),
+                op::APPEND => self.append_top(),
+                op::APPENDS => self.append_marked(),
+                op::EMPTY_DICT => self.empty_dict(),
+                op::DICT => self.dict_from_mark(),
+                op::SETITEM => self.set_top_item(),
+                op::SETITEMS => self.set_marked_items(),
 
                 // The memo.
-                op::BINPUT => {
-                    let i = self.input.u8()?;
-                    self.memo_put(i.into())?
-                }
-                op::LONG_BINPUT => {
-                    let i = self.input.u32()?;
-                    self.memo_put(i)?
-                }
-                op::MEMOIZE => {
-                    let i = u32::try_from(self.memo.len()).unwrap_or(u32::MAX);
-                    self.memo_put(i)?
-                }
-                op::BINGET => {
-                    let i = self.input.u8()?;
-                    self.memo_get(i.into())?
-                }
-                op::LONG_BINGET => {
-                    let i = self.input.u32()?;
-                    self.memo_get(i)?
-                }
+                op::BINPUT => self.binput(1),
+                op::LONG_BINPUT => self.binput(4),
+                op::MEMOIZE => self.memoize(),
+                op::BINGET => self.binget(1),
+                op::LONG_BINGET => self.binget(4),
 
                 // Globals and calls, against the allow-list.
-                op::GLOBAL => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.global(module, name)?
-                }
-                op::STACK_GLOBAL => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    let (Some(module), Some(name)) = (module.as_str(), name.as_str()) else {
-                        return Err(self.malformed("STACK_GLOBAL without strings"));
-                    };
-                    self.global(module, name)?
-                }
-                op::REDUCE | op::NEWOBJ => self.reduce()?,
-                op::BUILD => {
-                    // Object state (an OrderedDict's `_metadata`, ...): not needed.
-                    self.pop()?;
-                }
-                op::BINPERSID => {
-                    let pid = self.pop()?;
-                    let v = self.persistent_load(&pid)?;
-                    self.push(v)?
-                }
-                _ => {
-                    return Err(WeightErrorKind::ForbiddenOpcode { opcode, position: at });
-                }
-            }
+                op::GLOBAL => self.text_global(),
+                op::STACK_GLOBAL => self.stack_global(),
+                op::REDUCE | op::NEWOBJ => self.reduce(),
+                // Object state (an OrderedDict's `_metadata`, ...): not needed.
+                op::BUILD => self.pop().map(drop),
+                op::BINPERSID => self.persistent_id(),
+                _ => return Err(WeightErrorKind::ForbiddenOpcode { opcode, position: at }),
+            }?;
         }
     }
 }
