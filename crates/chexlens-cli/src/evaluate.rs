@@ -6,6 +6,7 @@
 use crate::failure::Failure;
 use crate::files::read_bounded;
 use crate::model_source::LoadedModel;
+use crate::output::{Confusion, EvaluateReport, LabelScores, ReliabilityBin, SkippedImage};
 use crate::predict::{self, CamLabels, MetadataFlags};
 use crate::progress::Progress;
 use crate::shard::Shard;
@@ -15,7 +16,6 @@ use chexlens_research::evaluation::{
     self, Evaluation, LabelReport, Pick, Predictions, UncertainPolicy, plots, predictions_header, predictions_line,
 };
 use chexlens_research::labelled::{CsvMetadata, Label, LabelledImage, LabelledSet};
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -392,32 +392,40 @@ fn new_manifest(weights: &[PathBuf], model: &LoadedModel) -> Result<Manifest, St
     })
 }
 
-fn option(v: Option<f64>) -> Value {
-    v.map_or(Value::Null, |v| json!(v))
-}
-
-fn label_json(r: &LabelReport) -> Value {
+fn label_scores(r: &LabelReport) -> LabelScores {
     let op = &r.operating_point;
-    json!({
-        "label": r.label,
-        "positives": r.positives,
-        "negatives": r.negatives,
-        "auroc": r.auroc.map(|a| a.value),
-        "auroc_ci95": r.auroc.map(|a| [a.ci95.0, a.ci95.1]),
-        "auroc_std_error": r.auroc.map(|a| a.std_error),
-        "auprc": r.auprc,
-        "threshold": op.threshold,
-        "sensitivity": option(op.sensitivity),
-        "specificity": option(op.specificity),
-        "ppv": option(op.ppv),
-        "npv": option(op.npv),
-        "confusion": {"tp": op.true_positives, "fp": op.false_positives, "tn": op.true_negatives, "fn": op.false_negatives},
-        "ece": r.calibration.as_ref().map(|c| c.expected_calibration_error),
-        "reliability": r.calibration.as_ref().map(|c| c.bins.iter().map(|b| json!({
-            "range": [b.range.0, b.range.1], "count": b.count,
-            "mean_probability": b.mean_probability, "fraction_positive": b.fraction_positive,
-        })).collect::<Vec<_>>()),
-    })
+    LabelScores {
+        label: r.label.clone(),
+        positives: r.positives,
+        negatives: r.negatives,
+        auroc: r.auroc.map(|a| a.value),
+        auroc_ci95: r.auroc.map(|a| [a.ci95.0, a.ci95.1]),
+        auroc_std_error: r.auroc.map(|a| a.std_error),
+        auprc: r.auprc,
+        threshold: op.threshold,
+        sensitivity: op.sensitivity,
+        specificity: op.specificity,
+        ppv: op.ppv,
+        npv: op.npv,
+        confusion: Confusion {
+            tp: op.true_positives,
+            fp: op.false_positives,
+            tn: op.true_negatives,
+            false_negatives: op.false_negatives,
+        },
+        ece: r.calibration.as_ref().map(|c| c.expected_calibration_error),
+        reliability: r.calibration.as_ref().map(|c| {
+            c.bins
+                .iter()
+                .map(|b| ReliabilityBin {
+                    range: [b.range.0, b.range.1],
+                    count: b.count,
+                    mean_probability: b.mean_probability,
+                    fraction_positive: b.fraction_positive,
+                })
+                .collect()
+        }),
+    }
 }
 
 /// What one run found, as the table or `--json` prints it.
@@ -431,7 +439,7 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn json(&self) -> Value {
+    fn json(&self) -> String {
         let Report {
             evaluation,
             scored,
@@ -440,18 +448,25 @@ impl Report<'_> {
             picked,
             options,
         } = *self;
-        json!({
-            "labels_csv": options.labels_csv.display().to_string(),
-            "shard": options.shard.map(|s| s.to_string()),
-            "images_scored": scored,
-            "images_in_set": in_set,
-            "uncertain": evaluation.policy.name(),
-            "ci_method": "DeLong",
-            "mean_auroc": evaluation.mean_auroc,
-            "labels": evaluation.labels.iter().map(label_json).collect::<Vec<_>>(),
-            "skipped": skipped.iter().map(|s| json!({"path": s.path, "error": s.reason})).collect::<Vec<_>>(),
-            "picked_thresholds": picked.map(|p| p.iter().map(|(l, t)| (l.clone(), option(*t))).collect::<serde_json::Map<_, _>>()),
-        })
+        let report = EvaluateReport {
+            labels_csv: options.labels_csv.display().to_string(),
+            shard: options.shard.map(|s| s.to_string()),
+            images_scored: scored,
+            images_in_set: in_set,
+            uncertain: evaluation.policy.name().into(),
+            ci_method: "DeLong".into(),
+            mean_auroc: evaluation.mean_auroc,
+            labels: evaluation.labels.iter().map(label_scores).collect(),
+            skipped: skipped
+                .iter()
+                .map(|s| SkippedImage {
+                    path: s.path.clone(),
+                    error: s.reason.clone(),
+                })
+                .collect(),
+            picked_thresholds: picked.map(|p| p.iter().cloned().collect()),
+        };
+        serde_json::to_string(&report).expect("a report is JSON")
     }
 
     fn table(&self) -> String {

@@ -9,6 +9,7 @@ mod failure;
 mod files;
 mod hub;
 mod model_source;
+mod output;
 mod predict;
 mod progress;
 mod shard;
@@ -48,6 +49,11 @@ enum Command {
     /// Write a model for a static host beside the page: f16 .safetensors
     /// members and models/manifest.json with their sha256 sums.
     Deploy(DeployArgs),
+    /// Print the JSON Schema of `predict --json`'s lines or `evaluate --json`.
+    Schema {
+        #[arg(value_enum)]
+        of: output::SchemaOf,
+    },
 }
 
 /// The repository flag every model-reading command shares.
@@ -276,6 +282,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Convert(args) => run_convert(args),
         Command::Deploy(args) => run_deploy(args),
+        Command::Schema { of } => {
+            print!("{}", output::schema(of));
+            Ok(())
+        }
     })
 }
 

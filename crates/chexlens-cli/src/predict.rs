@@ -1,6 +1,7 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
+use crate::output::{FindingEntry, PredictLine};
 use chexlens_checkpoints::combine;
 use chexlens_checkpoints::manifest::Thresholds;
 use chexlens_chexpert::metadata::Metadata;
@@ -9,7 +10,6 @@ use chexlens_images::image::XrayImage;
 use chexlens_images::input::{DicomDetails, decode_xray_frame};
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Finding, Prediction, wait};
-use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 
 /// One image file's analysis: the prediction and, when asked, heat maps by label.
@@ -110,46 +110,49 @@ pub fn write_overlays(dir: &Path, image_path: &Path, analysis: &AnalysedImage) -
 
 pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], members: usize) -> String {
     let prediction = &analysis.prediction;
-    let probabilities: Map<String, Value> = prediction
-        .labels
-        .iter()
-        .zip(&prediction.probabilities)
-        .map(|(l, &p)| (l.clone(), json!(p)))
-        .collect();
-    let mut line = json!({
-        "image": image.display().to_string(),
-        "metadata": analysis.metadata,
-        "probabilities": probabilities,
-        "findings": findings.iter().map(|f| {
-            let mut entry = json!({"label": f.label, "probability": f.probability});
-            if let Some((_, map)) = analysis.cams.iter().find(|(l, _)| *l == f.label) {
-                let rows: Vec<&[f32]> = map.values.chunks(map.width).collect();
-                entry["cam"] = json!(rows);
-            }
-            entry
-        }).collect::<Vec<_>>(),
-        "members": members,
-    });
-    // Each member's own probabilities, and where they are far apart.
     let per_member = prediction.member_probabilities();
-    if per_member.len() > 1 {
-        let by_label: Map<String, Value> = prediction
+    let several = per_member.len() > 1;
+    let line = PredictLine {
+        image: image.display().to_string(),
+        metadata: analysis.metadata,
+        probabilities: prediction
             .labels
             .iter()
-            .enumerate()
-            .map(|(c, l)| (l.clone(), json!(per_member.iter().map(|m| m[c]).collect::<Vec<_>>())))
-            .collect();
-        line["member_probabilities"] = json!(by_label);
-        let disagree: Vec<&String> = (0..prediction.labels.len())
-            .filter(|&c| combine::members_disagree(&per_member, c))
-            .map(|c| &prediction.labels[c])
-            .collect();
-        line["members_disagree"] = json!(disagree);
-    }
-    if let Some(dicom) = &analysis.dicom {
-        line["dicom"] = json!(dicom);
-    }
-    line.to_string()
+            .cloned()
+            .zip(prediction.probabilities.iter().copied())
+            .collect(),
+        findings: findings
+            .iter()
+            .map(|f| FindingEntry {
+                label: f.label.clone(),
+                probability: f.probability,
+                cam: analysis
+                    .cams
+                    .iter()
+                    .find(|(l, _)| *l == f.label)
+                    .map(|(_, map)| map.values.chunks(map.width).map(<[f32]>::to_vec).collect()),
+            })
+            .collect(),
+        members,
+        // Each member's own probabilities, and where they are far apart.
+        member_probabilities: several.then(|| {
+            let label_column = |c: usize| per_member.iter().map(|m| m[c]).collect();
+            prediction
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(c, l)| (l.clone(), label_column(c)))
+                .collect()
+        }),
+        members_disagree: several.then(|| {
+            (0..prediction.labels.len())
+                .filter(|&c| combine::members_disagree(&per_member, c))
+                .map(|c| prediction.labels[c].clone())
+                .collect()
+        }),
+        dicom: analysis.dicom.clone(),
+    };
+    serde_json::to_string(&line).expect("a prediction is JSON")
 }
 
 /// What a DICOM file is and what it contributed, in the table's words.

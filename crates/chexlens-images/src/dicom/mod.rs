@@ -50,6 +50,7 @@ const JPEG_FAMILY: [&str; 6] = [
 ];
 
 /// What a DICOM file is, for the user to check (no identifying tags).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DicomSummary {
     pub transfer_syntax: String,
@@ -196,54 +197,19 @@ fn frame_fragments(fragments: &[Vec<u8>], frames: u32, index: u32) -> Option<&[V
 
 /// Frame `index` (from 0) as decoded, before any display transform.
 pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame, DicomError> {
-    if obj.get(tag::PIXEL_DATA).is_none() {
-        return Err(DicomError::NoPixelData);
-    }
-    let (rows, columns) = (int(obj, tag::ROWS).unwrap_or(0), int(obj, tag::COLUMNS).unwrap_or(0));
-    if rows == 0 || columns == 0 {
-        return Err(DicomError::ZeroSize);
-    }
-    if rows > MAX_SIDE || columns > MAX_SIDE || rows as u64 * columns as u64 > MAX_PIXELS {
-        return Err(DicomError::TooLarge {
-            width: columns,
-            height: rows,
-            max_mp: MAX_PIXELS / 1_000_000,
-        });
-    }
-    let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
-    if index >= frames {
-        return Err(DicomError::NoSuchFrame {
-            asked: index.saturating_add(1),
-            frames,
-        });
-    }
+    let tags = FrameTags::checked(obj, index)?;
     let uid = obj.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_owned();
     let uid = uid.as_str();
-    // What the decoders will allocate follows from these tags (and, for
-    // compressed frames, from the frame's own header): check them first.
-    let samples_per_pixel = int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1);
-    if samples_per_pixel != 1 && samples_per_pixel != 3 {
-        return Err(DicomError::Corrupt(format!(
-            "it has {samples_per_pixel} samples per pixel; images have 1 (grey) or 3 (colour)"
-        )));
-    }
-    let bits_allocated = int(obj, tag::BITS_ALLOCATED).unwrap_or(0);
-    let bits_stored = int(obj, tag::BITS_STORED).unwrap_or(bits_allocated);
-    if !matches!(bits_allocated, 8 | 16) || bits_stored == 0 || bits_stored > bits_allocated {
-        return Err(DicomError::UnsupportedBits {
-            allocated: bits_allocated.min(u16::MAX.into()) as u16,
-            stored: bits_stored.min(u16::MAX.into()) as u16,
-        });
-    }
     let fragments = obj
         .get(tag::PIXEL_DATA)
         .and_then(|e| e.value().fragments())
         .unwrap_or(&[]);
     let encapsulated = !fragments.is_empty();
-    let own_fragments = frame_fragments(fragments, frames, index);
+    let own_fragments = frame_fragments(fragments, tags.frames, index);
     if encapsulated && own_fragments.is_none() && index > 0 {
         return Err(DicomError::Decode(format!(
-            "its {frames} frames are split over {} fragments; only the first frame of such a file can be read",
+            "its {} frames are split over {} fragments; only the first frame of such a file can be read",
+            tags.frames,
             fragments.len()
         )));
     }
@@ -253,43 +219,138 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
         .and_then(|f| f.first())
         .or(fragments.first())
         .map_or(&[][..], Vec::as_slice);
-    if JPEG_FAMILY.contains(&uid) {
-        frame_header::check(frame_header::jpeg(header), "JPEG", columns, rows, samples_per_pixel)?;
-    } else if uid == RLE {
-        frame_header::check_rle(header, columns, rows, samples_per_pixel * bits_allocated / 8)?;
-    } else if jpeg2000::is_jpeg2000(uid) {
-        frame_header::check(
-            frame_header::jpeg2000(header),
-            "JPEG 2000",
-            columns,
+    tags.check_header(uid, header)?;
+    let stored = decode_stored(obj, uid, index, &tags, own_fragments, header)?;
+    let photometric = decoded_photometric(obj, uid, &stored)?;
+    let windows_in_file = obj
+        .get(tag::WINDOW_CENTER)
+        .and_then(|e| e.to_multi_float64().ok())
+        .map_or(0, |v| v.len());
+    Ok(DecodedFrame {
+        display: grey_display(obj, &photometric),
+        stored,
+        photometric,
+        frames: tags.frames,
+        windows_in_file,
+    })
+}
+
+/// The tags that size a frame and say how its samples are stored.
+struct FrameTags {
+    rows: u32,
+    columns: u32,
+    frames: u32,
+    samples_per_pixel: u32,
+    bits_allocated: u32,
+    bits_stored: u32,
+}
+
+impl FrameTags {
+    /// The tags of frame `index`, each checked before anything is decoded.
+    fn checked(obj: &DefaultDicomObject, index: u32) -> Result<Self, DicomError> {
+        if obj.get(tag::PIXEL_DATA).is_none() {
+            return Err(DicomError::NoPixelData);
+        }
+        let (rows, columns) = (int(obj, tag::ROWS).unwrap_or(0), int(obj, tag::COLUMNS).unwrap_or(0));
+        if rows == 0 || columns == 0 {
+            return Err(DicomError::ZeroSize);
+        }
+        if rows > MAX_SIDE || columns > MAX_SIDE || rows as u64 * columns as u64 > MAX_PIXELS {
+            return Err(DicomError::TooLarge {
+                width: columns,
+                height: rows,
+                max_mp: MAX_PIXELS / 1_000_000,
+            });
+        }
+        let frames = int(obj, tag::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+        if index >= frames {
+            return Err(DicomError::NoSuchFrame {
+                asked: index.saturating_add(1),
+                frames,
+            });
+        }
+        // What the decoders will allocate follows from these tags (and, for
+        // compressed frames, from the frame's own header): check them first.
+        let samples_per_pixel = int(obj, tag::SAMPLES_PER_PIXEL).unwrap_or(1);
+        if samples_per_pixel != 1 && samples_per_pixel != 3 {
+            return Err(DicomError::Corrupt(format!(
+                "it has {samples_per_pixel} samples per pixel; images have 1 (grey) or 3 (colour)"
+            )));
+        }
+        let bits_allocated = int(obj, tag::BITS_ALLOCATED).unwrap_or(0);
+        let bits_stored = int(obj, tag::BITS_STORED).unwrap_or(bits_allocated);
+        if !matches!(bits_allocated, 8 | 16) || bits_stored == 0 || bits_stored > bits_allocated {
+            return Err(DicomError::UnsupportedBits {
+                allocated: bits_allocated.min(u16::MAX.into()) as u16,
+                stored: bits_stored.min(u16::MAX.into()) as u16,
+            });
+        }
+        Ok(Self {
             rows,
+            columns,
+            frames,
             samples_per_pixel,
-        )?;
+            bits_allocated,
+            bits_stored,
+        })
     }
-    let stored = if uid == RLE {
-        let format = SampleFormat {
-            samples_per_pixel: samples_per_pixel as usize,
-            bits_allocated: bits_allocated as u16,
-            bits_stored: bits_stored as u16,
+
+    /// A compressed frame's own header against the tags, before its
+    /// decoder allocates what the header says.
+    fn check_header(&self, uid: &str, header: &[u8]) -> Result<(), DicomError> {
+        let (columns, rows, samples_per_pixel) = (self.columns, self.rows, self.samples_per_pixel);
+        if JPEG_FAMILY.contains(&uid) {
+            frame_header::check(frame_header::jpeg(header), "JPEG", columns, rows, samples_per_pixel)?;
+        } else if uid == RLE {
+            frame_header::check_rle(header, columns, rows, samples_per_pixel * self.bits_allocated / 8)?;
+        } else if jpeg2000::is_jpeg2000(uid) {
+            frame_header::check(
+                frame_header::jpeg2000(header),
+                "JPEG 2000",
+                columns,
+                rows,
+                samples_per_pixel,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// How the samples of chexlens's own decoders are stored, as the tags say.
+    fn format(&self, obj: &DefaultDicomObject) -> SampleFormat {
+        SampleFormat {
+            samples_per_pixel: self.samples_per_pixel as usize,
+            bits_allocated: self.bits_allocated as u16,
+            bits_stored: self.bits_stored as u16,
             signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
             planar: false,
-        };
+        }
+    }
+}
+
+/// The frame's stored values, from the codec its transfer syntax names:
+/// chexlens's own for RLE, JPEG, JPEG-LS and JPEG 2000, dicom-rs's for the
+/// rest.
+fn decode_stored(
+    obj: &DefaultDicomObject,
+    uid: &str,
+    index: u32,
+    tags: &FrameTags,
+    own_fragments: Option<&[Vec<u8>]>,
+    header: &[u8],
+) -> Result<StoredFrame, DicomError> {
+    let (columns, rows) = (tags.columns as usize, tags.rows as usize);
+    if uid == RLE {
+        let format = tags.format(obj);
         let data = rle::decode_frame(
             header,
-            columns as usize,
-            rows as usize,
-            samples_per_pixel as usize,
-            bits_allocated as usize / 8,
+            columns,
+            rows,
+            tags.samples_per_pixel as usize,
+            tags.bits_allocated as usize / 8,
         )?;
-        StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
+        StoredFrame::from_decoded(&data, columns, rows, format)
     } else if jpeg2000::is_jpeg2000(uid) || jpeg_frames::is_dct(uid) || jpeg_frames::is_jpeg_ls(uid) {
-        let format = SampleFormat {
-            samples_per_pixel: samples_per_pixel as usize,
-            bits_allocated: bits_allocated as u16,
-            bits_stored: bits_stored as u16,
-            signed: int(obj, tag::PIXEL_REPRESENTATION) == Some(1),
-            planar: false,
-        };
+        let format = tags.format(obj);
         let codestream = match own_fragments {
             Some([one]) => std::borrow::Cow::Borrowed(one.as_slice()),
             Some(several) => std::borrow::Cow::Owned(several.concat()),
@@ -299,36 +360,61 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
                 ));
             }
         };
-        let data = if jpeg_frames::is_dct(uid) {
-            let photometric = text(obj, tag::PHOTOMETRIC_INTERPRETATION);
-            let ybr = matches!(photometric.as_deref(), Some("YBR_FULL" | "YBR_FULL_422"));
-            jpeg_frames::decode_dct(&codestream, format.bits_allocated, ybr)?
-        } else if jpeg_frames::is_jpeg_ls(uid) {
-            jpeg_frames::decode_ls(&codestream, format.bits_allocated)?
-        } else {
-            jpeg2000::decode_frame(&codestream, format.bits_allocated, format.bits_stored, format.signed)?
-        };
-        StoredFrame::from_decoded(&data, columns as usize, rows as usize, format)?
+        let data = decode_codestream(obj, uid, &codestream, &format)?;
+        StoredFrame::from_decoded(&data, columns, rows, format)
     } else {
-        let decoded = obj
-            .decode_pixel_data_frame(index)
-            .map_err(|e| DicomError::Decode(error::short(&e)))?;
-        StoredFrame::from_decoded(
-            decoded
-                .frame_data(0)
-                .map_err(|e| DicomError::Decode(error::short(&e)))?,
-            decoded.columns() as usize,
-            decoded.rows() as usize,
-            SampleFormat {
-                samples_per_pixel: decoded.samples_per_pixel() as usize,
-                bits_allocated: decoded.bits_allocated(),
-                bits_stored: decoded.bits_stored(),
-                signed: decoded.pixel_representation() == PixelRepresentation::Signed,
-                planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
-            },
-        )?
-    };
-    let photometric = match text(obj, tag::PHOTOMETRIC_INTERPRETATION).as_deref() {
+        decode_with_dicom_rs(obj, index)
+    }
+}
+
+/// A JPEG, JPEG-LS or JPEG 2000 codestream into samples of the tags' format.
+fn decode_codestream(
+    obj: &DefaultDicomObject,
+    uid: &str,
+    codestream: &[u8],
+    format: &SampleFormat,
+) -> Result<Vec<u8>, DicomError> {
+    if jpeg_frames::is_dct(uid) {
+        let photometric = text(obj, tag::PHOTOMETRIC_INTERPRETATION);
+        let ybr = matches!(photometric.as_deref(), Some("YBR_FULL" | "YBR_FULL_422"));
+        jpeg_frames::decode_dct(codestream, format.bits_allocated, ybr)
+    } else if jpeg_frames::is_jpeg_ls(uid) {
+        jpeg_frames::decode_ls(codestream, format.bits_allocated)
+    } else {
+        jpeg2000::decode_frame(codestream, format.bits_allocated, format.bits_stored, format.signed)
+    }
+}
+
+/// Frame `index` of a transfer syntax that dicom-rs decodes (native, deflated,
+/// JPEG lossless), with the format it reports.
+fn decode_with_dicom_rs(obj: &DefaultDicomObject, index: u32) -> Result<StoredFrame, DicomError> {
+    let decoded = obj
+        .decode_pixel_data_frame(index)
+        .map_err(|e| DicomError::Decode(error::short(&e)))?;
+    StoredFrame::from_decoded(
+        decoded
+            .frame_data(0)
+            .map_err(|e| DicomError::Decode(error::short(&e)))?,
+        decoded.columns() as usize,
+        decoded.rows() as usize,
+        SampleFormat {
+            samples_per_pixel: decoded.samples_per_pixel() as usize,
+            bits_allocated: decoded.bits_allocated(),
+            bits_stored: decoded.bits_stored(),
+            signed: decoded.pixel_representation() == PixelRepresentation::Signed,
+            planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
+        },
+    )
+}
+
+/// What the decoded values are: the file's photometric interpretation,
+/// except where the codec has already turned colour into RGB.
+fn decoded_photometric(
+    obj: &DefaultDicomObject,
+    uid: &str,
+    stored: &StoredFrame,
+) -> Result<PhotometricInterpretation, DicomError> {
+    Ok(match text(obj, tag::PHOTOMETRIC_INTERPRETATION).as_deref() {
         Some("MONOCHROME1") => PhotometricInterpretation::Monochrome1,
         Some("MONOCHROME2") => PhotometricInterpretation::Monochrome2,
         // Colour codecs (JPEG, JPEG 2000's RCT/ICT) hand back RGB.
@@ -342,26 +428,20 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
         }
         Some(other) => PhotometricInterpretation::from(other.to_owned()),
         None => return Err(DicomError::UnsupportedPhotometric("(missing)".into())),
-    };
-    let voi = voi_from_tags(obj);
-    let windows_in_file = obj
-        .get(tag::WINDOW_CENTER)
-        .and_then(|e| e.to_multi_float64().ok())
-        .map_or(0, |v| v.len());
-    Ok(DecodedFrame {
-        display: GreyDisplay {
-            slope: first_number(obj, tag::RESCALE_SLOPE)
-                .filter(|s| *s != 0.0)
-                .unwrap_or(1.0),
-            intercept: first_number(obj, tag::RESCALE_INTERCEPT).unwrap_or(0.0),
-            voi,
-            invert: photometric == PhotometricInterpretation::Monochrome1,
-        },
-        stored,
-        photometric,
-        frames,
-        windows_in_file,
     })
+}
+
+/// How a grey frame's stored values become display values: rescale, VOI,
+/// and MONOCHROME1's inversion.
+fn grey_display(obj: &DefaultDicomObject, photometric: &PhotometricInterpretation) -> GreyDisplay {
+    GreyDisplay {
+        slope: first_number(obj, tag::RESCALE_SLOPE)
+            .filter(|s| *s != 0.0)
+            .unwrap_or(1.0),
+        intercept: first_number(obj, tag::RESCALE_INTERCEPT).unwrap_or(0.0),
+        voi: voi_from_tags(obj),
+        invert: *photometric == PhotometricInterpretation::Monochrome1,
+    }
 }
 
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";

@@ -8,6 +8,7 @@ use dicom_object::InMemDicomObject;
 use serde::{Deserialize, Serialize};
 
 /// Metadata found in a DICOM file; `None` where the file says nothing usable.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DicomTags {
     pub sex: Option<Sex>,

@@ -39,6 +39,7 @@ pub enum ImageError {
 }
 
 /// What a DICOM file added to its image.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DicomDetails {
     pub tags: DicomTags,
