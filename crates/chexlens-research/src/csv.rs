@@ -2,6 +2,11 @@
 //! bring (CheXpert's train.csv has 223,414 rows) and chexlens's own
 //! prediction files. Quoted fields, doubled quotes and CRLF are understood;
 //! a UTF-8 byte-order mark is skipped.
+//!
+//! Hand-written rather than the `csv` crate because that crate reads a
+//! malformed quote (`"x"y`, a quote left open) into a field without a word,
+//! and a labels file that silently shifts its columns scores the wrong
+//! labels; here each is refused with its line.
 
 /// Files above this are refused before they are read.
 pub const MAX_CSV_BYTES: u64 = 512 << 20;
