@@ -9,7 +9,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  pageSession, cliJson, cliProbabilities, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, FIXTURES,
+  pageSession, cliJson, cliProbabilities, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, FIXTURES, openPage,
 } from "./harness.mjs";
 
 const session = pageSession();
@@ -36,10 +36,7 @@ const ENGINES = [
 for (const { backend, workers } of ENGINES) {
   test(`analysis on ${backend} in ${workers} worker(s) equals the CLI and uploads nothing`, async () => {
     const context = await session.browser.newContext();
-    const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(`${session.server.url}?backend=${backend}&workers=${workers}`);
+    const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=${backend}&workers=${workers}`);
     // On a first visit the service worker fetches the app's own files once, in
     // the background; the claim under test is about analysis, after that.
     await waitForServiceWorker(page);

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  pageSession, exportsAsDownloads, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson, FIXTURES, DEMO_MANIFEST, ROOT,
+  pageSession, exportsAsDownloads, loadDemo, waitForServiceWorker, requestsBesidesUpdateCheck, dropFiles, dropPaths, cliJson, FIXTURES, DEMO_MANIFEST, ROOT, openPage,
 } from "./harness.mjs";
 
 const LABELS = [
@@ -81,10 +81,7 @@ test("a dropped batch with a labels CSV gives the CLI's numbers in the table, th
   assert.equal(cliRows.size, IMAGES.length);
 
   const context = await exportsAsDownloads(await session.browser.newContext({ acceptDownloads: true }));
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${session.server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu`);
   await waitForServiceWorker(page);
   await loadDemo(page);
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launchChromium, launchChromiumProfile, serveDist, loadDemo, cliJson, pickedFile, audit, FIXTURES, ROOT } from "./harness.mjs";
+import { launchChromium, launchChromiumProfile, serveDist, loadDemo, cliJson, pickedFile, audit, FIXTURES, ROOT, openPage } from "./harness.mjs";
 import { copies, runBatch } from "../../tools/bench/browser/batch-run.mjs";
 
 const scratch = mkdtempSync(join(tmpdir(), "chexlens-batch-scale-"));
@@ -72,10 +72,7 @@ test("a reload mid-batch keeps every finished row: the folder picked again finis
   const expected = cliJson(paths[0]).probabilities;
   try {
     const context = await browser.newContext({ acceptDownloads: true });
-    const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${server.url}?backend=cpu`);
+    const { page, pageErrors: errors } = await openPage(context, `${server.url}?backend=cpu`);
     await loadDemo(page);
     await page.getByTestId("batch-input").setInputFiles(paths);
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="batch-status"]')?.dataset.done) >= 6, null, { timeout: 300_000 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import {
-  pageSession, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, dropFiles, ROOT,
+  pageSession, cliJson, loadDemo, pageProbabilities, requestsBesidesUpdateCheck, dropFiles, ROOT, openPage,
 } from "./harness.mjs";
 
 const SAMPLES = join(ROOT, "target/dicom-samples/files");
@@ -44,10 +44,7 @@ async function waitForRun(page, after) {
 
 test("a dropped DICOM is analysed with its tags in the form, as the CLI does", async () => {
   const context = await session.browser.newContext();
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${session.server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu`);
   await loadDemo(page);
   const browserRequests = [];
   context.on("request", (r) => browserRequests.push(r.url()));
@@ -124,10 +121,7 @@ test("a dropped DICOM is analysed with its tags in the form, as the CLI does", a
 
 test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI's --frame", async () => {
   const context = await session.browser.newContext();
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${session.server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu`);
   await loadDemo(page);
   // pydicom's emri_small_RLE: 10 MR frames, RLE lossless, one fragment each.
   const file = join(SAMPLES, "emri_small_RLE.dcm");
@@ -162,10 +156,7 @@ test("a multi-frame DICOM's frame is chosen in the page and analysed as the CLI'
 
 test("JPEG-LS and 12-bit JPEG DICOMs are decoded in the page as by the CLI", async () => {
   const context = await session.browser.newContext();
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${session.server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu`);
   await loadDemo(page);
   // pydicom's samples: JPEG-LS lossless (signed 16-bit MR) and near-lossless
   // (16-bit grey; 8-bit colour, sample interleaved), and 12-bit JPEG extended.

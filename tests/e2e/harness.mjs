@@ -121,6 +121,15 @@ export function cliProbabilities(image, flags = []) {
   return cliJson(image, flags).probabilities;
 }
 
+/** A new page in `context`, opened at `url`, with the uncaught errors it throws collected. */
+export async function openPage(context, url) {
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  await page.goto(url);
+  return { page, pageErrors };
+}
+
 export async function loadDemo(page) {
   await page.getByTestId("load-demo").click();
   await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { pageSession, ROOT, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES } from "./harness.mjs";
+import { pageSession, ROOT, cliProbabilities, loadDemo, analyse, pageProbabilities, FIXTURES, openPage } from "./harness.mjs";
 
 const HOSTILE = join(ROOT, "tests/hostile");
 const EXPECTED = JSON.parse(readFileSync(join(HOSTILE, "expected.json"), "utf8"));
@@ -40,10 +40,7 @@ async function messageFor(page, name) {
 for (const workers of [3, 1]) {
   test(`hostile weight files are refused plainly in ${workers} worker(s) and the model still loads after`, async () => {
     const context = await session.browser.newContext();
-    const page = await context.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(`${session.server.url}?backend=cpu&workers=${workers}`);
+    const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu&workers=${workers}`);
     for (const name of ["pth_nested_tuples.pth", "pth_stride_zero_tib.pth", "st_block_index_1e9.safetensors", "st_metadata_9_inputs.safetensors"]) {
       // Beside a good member, so that with member workers each file has a worker of its own.
       await page.getByTestId("model-input").setInputFiles([join(FIXTURES, "tiny_m0.safetensors"), join(HOSTILE, name)]);
@@ -60,10 +57,7 @@ for (const workers of [3, 1]) {
 
 test("hostile DICOM files are refused plainly and the next image still analyses", async () => {
   const context = await session.browser.newContext();
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${session.server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${session.server.url}?backend=cpu`);
   await loadDemo(page);
   // A DICOM is read before it is analysed: a refused one leaves no run behind.
   for (const name of ["dicom_element_claims_4gb.dcm", "dicom_jpeg_sof_60000.dcm", "dicom_colour_jpeg_in_grey_file.dcm"]) {

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  serveDist, launchChromium, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, DIST, FIXTURES,
+  serveDist, launchChromium, loadDemo, analyse, pageProbabilities, waitForServiceWorker, requestsBesidesUpdateCheck, DIST, FIXTURES, openPage,
 } from "./harness.mjs";
 
 let browser;
@@ -88,10 +88,7 @@ test("after one visit the page works offline: reload, load the kept model, same 
   const server = await serveDist();
   const context = await browser.newContext();
   await watchCsp(context);
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  await page.goto(`${server.url}?backend=cpu`);
+  const { page, pageErrors } = await openPage(context, `${server.url}?backend=cpu`);
   await waitForServiceWorker(page);
   await loadDemo(page);
   const image = join(FIXTURES, "xray_grey8.png");

@@ -440,31 +440,25 @@ struct Report<'a> {
 
 impl Report<'_> {
     fn json(&self) -> String {
-        let Report {
-            evaluation,
-            scored,
-            in_set,
-            skipped,
-            picked,
-            options,
-        } = *self;
+        let (evaluation, options) = (self.evaluation, self.options);
         let report = EvaluateReport {
             labels_csv: options.labels_csv.display().to_string(),
             shard: options.shard.map(|s| s.to_string()),
-            images_scored: scored,
-            images_in_set: in_set,
+            images_scored: self.scored,
+            images_in_set: self.in_set,
             uncertain: evaluation.policy.name().into(),
             ci_method: "DeLong".into(),
             mean_auroc: evaluation.mean_auroc,
             labels: evaluation.labels.iter().map(label_scores).collect(),
-            skipped: skipped
+            skipped: self
+                .skipped
                 .iter()
                 .map(|s| SkippedImage {
                     path: s.path.clone(),
                     error: s.reason.clone(),
                 })
                 .collect(),
-            picked_thresholds: picked.map(|p| p.iter().cloned().collect()),
+            picked_thresholds: self.picked.map(|p| p.iter().cloned().collect()),
         };
         serde_json::to_string(&report).expect("a report is JSON")
     }
