@@ -1,4 +1,9 @@
 //! `.safetensors`: an 8-byte little-endian header length, a JSON header, then the data.
+//!
+//! Read by our own code (the safetensors crate only writes, below): its
+//! reader wants the whole file in memory and its header as a map, while the
+//! page reads weights as they download (`stream.rs`), capping the header's
+//! entries as they are parsed.
 
 use super::error::WeightErrorKind;
 use super::tensor::{Placement, StoredDType, TensorF32, TensorSlot};

@@ -4,6 +4,11 @@
 //! allows it (the last 64 KiB + 22 bytes), every offset and size is checked
 //! against the file before use, and the entry count is capped, so a hostile
 //! archive costs time and memory linear in its size at most.
+//!
+//! Our own rather than the `zip` crate's reader, which wants `Read + Seek`
+//! and copies each entry out: here an entry is a range of bytes already in
+//! memory, and the streaming reader (`stream.rs`) walks the same records as
+//! the file arrives.
 
 use super::error::WeightErrorKind;
 use super::le_bytes::LeBytes;
