@@ -50,6 +50,7 @@ const JPEG_FAMILY: [&str; 6] = [
 ];
 
 /// What a DICOM file is, for the user to check (no identifying tags).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DicomSummary {
     pub transfer_syntax: String,
