@@ -19,6 +19,18 @@ enum Pass {
     AcRefine,
 }
 
+impl Pass {
+    fn of(frame: &Frame, scan: &ScanHeader) -> Self {
+        match (frame.progressive, scan.ss, scan.ah) {
+            (false, _, _) => Pass::Sequential,
+            (true, 0, 0) => Pass::DcFirst,
+            (true, 0, _) => Pass::DcRefine,
+            (true, _, 0) => Pass::AcFirst,
+            (true, _, _) => Pass::AcRefine,
+        }
+    }
+}
+
 fn table(defined: &Option<Huffman>, ac: bool, index: usize) -> Result<Huffman, JpegError> {
     match defined {
         Some(table) => Ok(table.clone()),
@@ -29,21 +41,14 @@ fn table(defined: &Option<Huffman>, ac: bool, index: usize) -> Result<Huffman, J
     }
 }
 
-/// Decodes the scan whose data starts at `start`; returns where it ends.
-pub(super) fn decode_scan(
-    data: &[u8],
-    start: usize,
+/// Latches each scanned component's quantisation table; returns the DC and
+/// the AC Huffman tables the pass reads, one per component.
+fn latch_tables(
     frame: &mut Frame,
     scan: &ScanHeader,
     tables: &Tables,
-) -> Result<usize, JpegError> {
-    let pass = match (frame.progressive, scan.ss, scan.ah) {
-        (false, _, _) => Pass::Sequential,
-        (true, 0, 0) => Pass::DcFirst,
-        (true, 0, _) => Pass::DcRefine,
-        (true, _, 0) => Pass::AcFirst,
-        (true, _, _) => Pass::AcRefine,
-    };
+    pass: Pass,
+) -> Result<(Vec<Huffman>, Vec<Huffman>), JpegError> {
     let mut dc = Vec::new();
     let mut ac = Vec::new();
     for sc in &scan.components {
@@ -55,66 +60,117 @@ pub(super) fn decode_scan(
             ac.push(table(&tables.ac[sc.ac_table], true, sc.ac_table)?);
         }
     }
-    let single = scan.components.len() == 1;
-    let (mcus_x, mcus_y) = if single {
+    Ok((dc, ac))
+}
+
+/// The scan's MCUs across and down, and the blocks in one: a single
+/// component's scan has an MCU of one block.
+fn mcu_grid(frame: &Frame, scan: &ScanHeader) -> Result<(usize, usize, usize), JpegError> {
+    if scan.components.len() == 1 {
         let c = &frame.components[scan.components[0].index];
-        (c.blocks_w, c.blocks_h)
-    } else {
-        let blocks: usize = scan
-            .components
-            .iter()
-            .map(|sc| frame.components[sc.index].blocks_in_mcu())
-            .sum();
-        if blocks > MAX_BLOCKS_IN_MCU {
-            return Err(JpegError::Corrupt("an MCU holds more than 10 blocks".into()));
-        }
-        (frame.mcus_x, frame.mcus_y)
-    };
-    let blocks_per_mcu: usize = if single {
-        1
-    } else {
-        scan.components
-            .iter()
-            .map(|sc| frame.components[sc.index].blocks_in_mcu())
-            .sum()
-    };
+        return Ok((c.blocks_w, c.blocks_h, 1));
+    }
+    let blocks: usize = scan
+        .components
+        .iter()
+        .map(|sc| frame.components[sc.index].blocks_in_mcu())
+        .sum();
+    if blocks > MAX_BLOCKS_IN_MCU {
+        return Err(JpegError::Corrupt("an MCU holds more than 10 blocks".into()));
+    }
+    Ok((frame.mcus_x, frame.mcus_y, blocks))
+}
+
+/// Decodes the scan whose data starts at `start`; returns where it ends.
+pub(super) fn decode_scan(
+    data: &[u8],
+    start: usize,
+    frame: &mut Frame,
+    scan: &ScanHeader,
+    tables: &Tables,
+) -> Result<usize, JpegError> {
+    let pass = Pass::of(frame, scan);
+    let (dc, ac) = latch_tables(frame, scan, tables, pass)?;
+    let (mcus_x, mcus_y, blocks_per_mcu) = mcu_grid(frame, scan)?;
     frame.charge((mcus_x * mcus_y * blocks_per_mcu * (scan.se - scan.ss + 1)) as u64)?;
-    let mut reader = BitReader::new(data, start);
-    let mut predictions = [0i32; 4];
-    let mut eob_run = 0u32;
+    let mut decoder = McuDecoder {
+        reader: BitReader::new(data, start),
+        predictions: [0; 4],
+        eob_run: 0,
+        pass,
+        scan,
+        dc,
+        ac,
+    };
     let mut next_restart = 0u8;
     let interval = tables.restart_interval;
     for mcu in 0..mcus_x * mcus_y {
         if interval > 0 && mcu > 0 && mcu % interval == 0 {
-            reader.restart(next_restart)?;
+            decoder.restart(next_restart)?;
             next_restart = (next_restart + 1) & 7;
-            predictions = [0; 4];
-            eob_run = 0;
         }
-        let (mx, my) = (mcu % mcus_x, mcu / mcus_x);
+        decoder.mcu(frame, mcu % mcus_x, mcu / mcus_x)?;
+        decoder.reader.check_overrun()?;
+    }
+    Ok(decoder.reader.end())
+}
+
+/// What decoding carries from one MCU to the next: the bits, each
+/// component's DC prediction and the end-of-band run, with the scan's
+/// tables.
+struct McuDecoder<'a> {
+    reader: BitReader<'a>,
+    predictions: [i32; 4],
+    eob_run: u32,
+    pass: Pass,
+    scan: &'a ScanHeader,
+    dc: Vec<Huffman>,
+    ac: Vec<Huffman>,
+}
+
+impl McuDecoder<'_> {
+    /// Past restart marker `n`, predictions and end-of-band runs start again.
+    fn restart(&mut self, n: u8) -> Result<(), JpegError> {
+        self.reader.restart(n)?;
+        self.predictions = [0; 4];
+        self.eob_run = 0;
+        Ok(())
+    }
+
+    /// The blocks of the MCU at (`mx`, `my`), component by component.
+    #[inline]
+    fn mcu(&mut self, frame: &mut Frame, mx: usize, my: usize) -> Result<(), JpegError> {
+        let scan = self.scan;
+        let single = scan.components.len() == 1;
         for (k, sc) in scan.components.iter().enumerate() {
             let component = &mut frame.components[sc.index];
             let (across, down) = if single { (1, 1) } else { (component.h, component.v) };
             for v in 0..down {
                 for h in 0..across {
-                    let block = component.block_mut(mx * across + h, my * down + v);
-                    match pass {
-                        Pass::Sequential => sequential(&mut reader, block, &mut predictions[k], &dc[k], &ac[k])?,
-                        Pass::DcFirst => dc_first(&mut reader, block, &mut predictions[k], &dc[k], scan.al)?,
-                        Pass::DcRefine => {
-                            if reader.bit() {
-                                block[0] |= 1 << scan.al;
-                            }
-                        }
-                        Pass::AcFirst => ac_first(&mut reader, block, &mut eob_run, &ac[k], scan)?,
-                        Pass::AcRefine => ac_refine(&mut reader, block, &mut eob_run, &ac[k], scan)?,
-                    }
+                    self.block(k, component.block_mut(mx * across + h, my * down + v))?;
                 }
             }
         }
-        reader.check_overrun()?;
+        Ok(())
     }
-    Ok(reader.end())
+
+    /// One block of the scan's `k`th component, as the pass reads it.
+    #[inline]
+    fn block(&mut self, k: usize, block: &mut [i16; 64]) -> Result<(), JpegError> {
+        let (reader, scan) = (&mut self.reader, self.scan);
+        match self.pass {
+            Pass::Sequential => sequential(reader, block, &mut self.predictions[k], &self.dc[k], &self.ac[k]),
+            Pass::DcFirst => dc_first(reader, block, &mut self.predictions[k], &self.dc[k], scan.al),
+            Pass::DcRefine => {
+                if reader.bit() {
+                    block[0] |= 1 << scan.al;
+                }
+                Ok(())
+            }
+            Pass::AcFirst => ac_first(reader, block, &mut self.eob_run, &self.ac[k], scan),
+            Pass::AcRefine => ac_refine(reader, block, &mut self.eob_run, &self.ac[k], scan),
+        }
+    }
 }
 
 fn dc_difference(reader: &mut BitReader, table: &Huffman, prediction: &mut i32) -> Result<i32, JpegError> {
