@@ -222,90 +222,160 @@ fn decode_scan(
     samples: &mut [u16],
     decoded: &mut [bool; 3],
 ) -> Result<usize, JpegLsError> {
-    let corrupt = |what: &str| JpegLsError::Corrupt(format!("the scan header {what}"));
-    let count = *body.first().ok_or_else(|| corrupt("is empty"))? as usize;
-    if !(1..=3).contains(&count) || body.len() < 1 + 2 * count + 3 {
-        return Err(corrupt("is malformed"));
-    }
-    let mut components = Vec::with_capacity(count);
-    for spec in body[1..1 + 2 * count].chunks_exact(2) {
-        let index = ids
-            .iter()
-            .position(|&id| id == spec[0])
-            .ok_or_else(|| corrupt("names a component the frame lacks"))?;
-        if spec[1] != 0 {
-            return Err(JpegLsError::Unsupported("mapping tables".into()));
+    let scan = ScanHeader::read(body, ids, decoded)?;
+    let mut decoder = ScanDecoder {
+        coder: Coder::new(scan_params(info, presets, scan.near)?),
+        bits: bits::Bits::new(bytes, start),
+        components: &scan.components,
+        info,
+        samples,
+    };
+    match (scan.interleave, scan.components.len()) {
+        (0, 1) | (1, _) => decoder.lines()?,
+        (2, 3) => decoder.pixel_lines()?,
+        (2, _) => {
+            return Err(JpegLsError::Unsupported(
+                "sample interleaving of other than 3 components".into(),
+            ));
         }
-        if components.contains(&index) || decoded[index] {
-            return Err(corrupt("names a component twice"));
+        (0, _) => return Err(bad_scan_header("interleaves nothing but names several components")),
+        (mode, _) => return Err(bad_scan_header(&format!("has interleave mode {mode}"))),
+    }
+    for &component in &scan.components {
+        decoded[component] = true;
+    }
+    Ok(decoder.bits.end())
+}
+
+fn bad_scan_header(what: &str) -> JpegLsError {
+    JpegLsError::Corrupt(format!("the scan header {what}"))
+}
+
+/// What a scan header says: which of the frame's components the scan codes,
+/// in order, its NEAR and its interleave mode.
+struct ScanHeader {
+    components: Vec<usize>,
+    near: i32,
+    interleave: u8,
+}
+
+impl ScanHeader {
+    /// The header in `body`; each component must be in the frame and not
+    /// yet `decoded`.
+    fn read(body: &[u8], ids: &[u8], decoded: &[bool; 3]) -> Result<Self, JpegLsError> {
+        let count = *body.first().ok_or_else(|| bad_scan_header("is empty"))? as usize;
+        if !(1..=3).contains(&count) || body.len() < 1 + 2 * count + 3 {
+            return Err(bad_scan_header("is malformed"));
         }
-        components.push(index);
+        let mut components = Vec::with_capacity(count);
+        for spec in body[1..1 + 2 * count].chunks_exact(2) {
+            let index = ids
+                .iter()
+                .position(|&id| id == spec[0])
+                .ok_or_else(|| bad_scan_header("names a component the frame lacks"))?;
+            if spec[1] != 0 {
+                return Err(JpegLsError::Unsupported("mapping tables".into()));
+            }
+            if components.contains(&index) || decoded[index] {
+                return Err(bad_scan_header("names a component twice"));
+            }
+            components.push(index);
+        }
+        let tail = &body[1 + 2 * count..];
+        let (near, interleave, point_transform) = (tail[0] as i32, tail[1], tail[2] & 15);
+        if point_transform != 0 {
+            return Err(JpegLsError::Unsupported("a point transform".into()));
+        }
+        Ok(Self {
+            components,
+            near,
+            interleave,
+        })
     }
-    let tail = &body[1 + 2 * count..];
-    let (near, interleave, point_transform) = (tail[0] as i32, tail[1], tail[2] & 15);
-    if point_transform != 0 {
-        return Err(JpegLsError::Unsupported("a point transform".into()));
-    }
+}
+
+/// The coding parameters for a scan of `near`, from the presets or their
+/// defaults, held to the standard's bounds.
+fn scan_params(info: &FrameInfo, presets: &Presets, near: i32) -> Result<Params, JpegLsError> {
     let maxval = if presets.maxval == 0 {
         (1 << info.bits) - 1
     } else {
         presets.maxval
     };
     if maxval >= 1 << info.bits.max(2) || maxval < 1 || near > (maxval / 2).min(255) {
-        return Err(corrupt("has parameters outside the standard's bounds"));
+        return Err(bad_scan_header("has parameters outside the standard's bounds"));
     }
     let params = Params::with_defaults(maxval, near, presets.thresholds, presets.reset);
     if !(params.near < params.t1 && params.t1 <= params.t2 && params.t2 <= params.t3 && params.t3 <= maxval)
         || params.reset < 3
     {
-        return Err(corrupt("has thresholds outside the standard's bounds"));
+        return Err(bad_scan_header("has thresholds outside the standard's bounds"));
     }
-    let (width, height, stride) = (info.width as usize, info.height as usize, info.components);
-    let mut coder = Coder::new(params);
-    let mut bits = bits::Bits::new(bytes, start);
-    match (interleave, count) {
-        (0, 1) | (1, _) => {
-            let mut lines: Vec<[Vec<i32>; 2]> = (0..count).map(|_| [vec![0; width + 2], vec![0; width + 2]]).collect();
-            for y in 0..height {
-                for (slot, &component) in components.iter().enumerate() {
-                    let [prev, cur] = &mut lines[slot];
-                    std::mem::swap(prev, cur);
-                    prev[width + 1] = prev[width];
-                    cur[0] = prev[1];
-                    coder.decode_line(&mut bits, prev, cur, slot)?;
-                    for (x, &value) in cur[1..=width].iter().enumerate() {
-                        samples[(y * width + x) * stride + component] = value as u16;
-                    }
-                }
-                bits.check_overrun()?;
-            }
-        }
-        (2, 3) => {
-            let mut prev = vec![[0i32; 3]; width + 2];
-            let mut cur = vec![[0i32; 3]; width + 2];
-            for y in 0..height {
-                std::mem::swap(&mut prev, &mut cur);
+    Ok(params)
+}
+
+/// A scan being decoded: its coder and bits, the frame's components it
+/// codes, and the frame's samples (interleaved per pixel) they go into.
+struct ScanDecoder<'a, 's> {
+    coder: Coder,
+    bits: bits::Bits<'a>,
+    components: &'s [usize],
+    info: &'s FrameInfo,
+    samples: &'s mut [u16],
+}
+
+impl ScanDecoder<'_, '_> {
+    /// Width, height, and samples per pixel.
+    fn size(&self) -> (usize, usize, usize) {
+        (
+            self.info.width as usize,
+            self.info.height as usize,
+            self.info.components,
+        )
+    }
+
+    /// One component, or several interleaved line by line: each line of
+    /// each component in turn.
+    fn lines(&mut self) -> Result<(), JpegLsError> {
+        let (width, height, stride) = self.size();
+        let (coder, bits, samples, components) = (&mut self.coder, &mut self.bits, &mut *self.samples, self.components);
+        let mut lines: Vec<[Vec<i32>; 2]> = (0..components.len())
+            .map(|_| [vec![0; width + 2], vec![0; width + 2]])
+            .collect();
+        for y in 0..height {
+            for (slot, &component) in components.iter().enumerate() {
+                let [prev, cur] = &mut lines[slot];
+                std::mem::swap(prev, cur);
                 prev[width + 1] = prev[width];
                 cur[0] = prev[1];
-                coder.decode_pixel_line(&mut bits, &prev, &mut cur)?;
-                for (x, pixel) in cur[1..=width].iter().enumerate() {
-                    for (slot, &component) in components.iter().enumerate() {
-                        samples[(y * width + x) * stride + component] = pixel[slot] as u16;
-                    }
+                coder.decode_line(bits, prev, cur, slot)?;
+                for (x, &value) in cur[1..=width].iter().enumerate() {
+                    samples[(y * width + x) * stride + component] = value as u16;
                 }
-                bits.check_overrun()?;
             }
+            bits.check_overrun()?;
         }
-        (2, _) => {
-            return Err(JpegLsError::Unsupported(
-                "sample interleaving of other than 3 components".into(),
-            ));
+        Ok(())
+    }
+
+    /// Three components interleaved sample by sample.
+    fn pixel_lines(&mut self) -> Result<(), JpegLsError> {
+        let (width, height, stride) = self.size();
+        let (coder, bits, samples, components) = (&mut self.coder, &mut self.bits, &mut *self.samples, self.components);
+        let mut prev = vec![[0i32; 3]; width + 2];
+        let mut cur = vec![[0i32; 3]; width + 2];
+        for y in 0..height {
+            std::mem::swap(&mut prev, &mut cur);
+            prev[width + 1] = prev[width];
+            cur[0] = prev[1];
+            coder.decode_pixel_line(bits, &prev, &mut cur)?;
+            for (x, pixel) in cur[1..=width].iter().enumerate() {
+                for (slot, &component) in components.iter().enumerate() {
+                    samples[(y * width + x) * stride + component] = pixel[slot] as u16;
+                }
+            }
+            bits.check_overrun()?;
         }
-        (0, _) => return Err(corrupt("interleaves nothing but names several components")),
-        (mode, _) => return Err(corrupt(&format!("has interleave mode {mode}"))),
+        Ok(())
     }
-    for &component in &components {
-        decoded[component] = true;
-    }
-    Ok(bits.end())
 }
