@@ -485,83 +485,112 @@ impl PthStream {
                 self.tail.extend_from_slice(input);
                 Ok((!input.is_empty()).then_some(input.len()))
             }
-            Zip::Header => match zip::next_record(input)? {
-                NextRecord::Incomplete => Ok(None),
-                NextRecord::Directory => {
-                    self.state = Zip::Tail;
-                    self.tail_offset = position;
-                    Ok(Some(0))
-                }
-                NextRecord::Local(header) => {
-                    if self.read.len() >= zip::MAX_ENTRIES {
-                        return Err(damaged(format!(
-                            "the archive holds more than {} entries",
-                            zip::MAX_ENTRIES
-                        )));
-                    }
-                    self.state = Zip::Data(self.open(header.name, header.declared, position)?);
-                    Ok(Some(header.len))
-                }
+            Zip::Header => self.record(input, position),
+            Zip::Data(entry) => match entry.size {
+                Some(size) => self.sized_data(entry, size, input, sink),
+                None => self.data_to_descriptor(entry, input, sink),
             },
-            Zip::Data(mut entry) => {
-                let taken = match entry.size {
-                    Some(size) => {
-                        let n = (size - entry.read).min(input.len() as u64) as usize;
-                        entry.take(&input[..n]);
-                        if entry.read == size {
-                            if entry.declared.is_some() {
-                                let crc = entry.crc.clone().finalize();
-                                self.complete(entry, crc, sink)?;
-                            } else {
-                                self.state = Zip::Descriptor(entry);
-                            }
-                            return Ok(Some(n));
-                        }
-                        n
-                    }
-                    None => match find(input, DESCRIPTOR_SIGNATURE) {
-                        // A signature inside the data is passed over.
-                        Some(0) if input.len() >= DESCRIPTOR_LOOKAHEAD => {
-                            let crc = entry.crc.clone().finalize();
-                            if let Some(n) = zip::data_descriptor(input, crc, entry.read) {
-                                self.complete(entry, crc, sink)?;
-                                return Ok(Some(n));
-                            }
-                            entry.take(&input[..1]);
-                            1
-                        }
-                        Some(0) => 0,
-                        Some(q) => {
-                            entry.take(&input[..q]);
-                            q
-                        }
-                        None => {
-                            // The last bytes may open a signature.
-                            let n = input.len().saturating_sub(DESCRIPTOR_SIGNATURE.len() - 1);
-                            entry.take(&input[..n]);
-                            n
-                        }
-                    },
-                };
-                self.state = Zip::Data(entry);
-                Ok((taken > 0).then_some(taken))
+            Zip::Descriptor(entry) => self.descriptor(entry, input, sink),
+        }
+    }
+
+    /// At the start of a record: a local header opens an entry, the central
+    /// directory starts the tail.
+    fn record(&mut self, input: &[u8], position: u64) -> Result<Option<usize>, WeightErrorKind> {
+        match zip::next_record(input)? {
+            NextRecord::Incomplete => Ok(None),
+            NextRecord::Directory => {
+                self.state = Zip::Tail;
+                self.tail_offset = position;
+                Ok(Some(0))
             }
-            Zip::Descriptor(entry) => {
-                let crc = entry.crc.clone().finalize();
-                match zip::data_descriptor(input, crc, entry.read) {
-                    Some(n) => {
-                        self.complete(entry, crc, sink)?;
-                        Ok(Some(n))
-                    }
-                    None if input.len() >= DESCRIPTOR_LOOKAHEAD => Err(damaged(format!(
-                        "{}: its data does not end where its size says, or its checksum does not match",
-                        entry.name
-                    ))),
-                    None => {
-                        self.state = Zip::Descriptor(entry);
-                        Ok(None)
-                    }
+            NextRecord::Local(header) => {
+                if self.read.len() >= zip::MAX_ENTRIES {
+                    return Err(damaged(format!(
+                        "the archive holds more than {} entries",
+                        zip::MAX_ENTRIES
+                    )));
                 }
+                self.state = Zip::Data(self.open(header.name, header.declared, position)?);
+                Ok(Some(header.len))
+            }
+        }
+    }
+
+    /// An entry's data of known `size`: once all of it is in, the entry is
+    /// complete, or its data descriptor comes next.
+    fn sized_data(
+        &mut self,
+        mut entry: Entry,
+        size: u64,
+        input: &[u8],
+        sink: &mut Sink,
+    ) -> Result<Option<usize>, WeightErrorKind> {
+        let n = (size - entry.read).min(input.len() as u64) as usize;
+        entry.take(&input[..n]);
+        if entry.read == size {
+            if entry.declared.is_some() {
+                let crc = entry.crc.clone().finalize();
+                self.complete(entry, crc, sink)?;
+            } else {
+                self.state = Zip::Descriptor(entry);
+            }
+            return Ok(Some(n));
+        }
+        self.state = Zip::Data(entry);
+        Ok((n > 0).then_some(n))
+    }
+
+    /// An entry's data of unknown size: it ends at a data descriptor that
+    /// matches the bytes read.
+    fn data_to_descriptor(
+        &mut self,
+        mut entry: Entry,
+        input: &[u8],
+        sink: &mut Sink,
+    ) -> Result<Option<usize>, WeightErrorKind> {
+        let taken = match find(input, DESCRIPTOR_SIGNATURE) {
+            // A signature inside the data is passed over.
+            Some(0) if input.len() >= DESCRIPTOR_LOOKAHEAD => {
+                let crc = entry.crc.clone().finalize();
+                if let Some(n) = zip::data_descriptor(input, crc, entry.read) {
+                    self.complete(entry, crc, sink)?;
+                    return Ok(Some(n));
+                }
+                entry.take(&input[..1]);
+                1
+            }
+            Some(0) => 0,
+            Some(q) => {
+                entry.take(&input[..q]);
+                q
+            }
+            None => {
+                // The last bytes may open a signature.
+                let n = input.len().saturating_sub(DESCRIPTOR_SIGNATURE.len() - 1);
+                entry.take(&input[..n]);
+                n
+            }
+        };
+        self.state = Zip::Data(entry);
+        Ok((taken > 0).then_some(taken))
+    }
+
+    /// The data descriptor after an entry's data of known size.
+    fn descriptor(&mut self, entry: Entry, input: &[u8], sink: &mut Sink) -> Result<Option<usize>, WeightErrorKind> {
+        let crc = entry.crc.clone().finalize();
+        match zip::data_descriptor(input, crc, entry.read) {
+            Some(n) => {
+                self.complete(entry, crc, sink)?;
+                Ok(Some(n))
+            }
+            None if input.len() >= DESCRIPTOR_LOOKAHEAD => Err(damaged(format!(
+                "{}: its data does not end where its size says, or its checksum does not match",
+                entry.name
+            ))),
+            None => {
+                self.state = Zip::Descriptor(entry);
+                Ok(None)
             }
         }
     }
