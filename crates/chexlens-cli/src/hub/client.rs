@@ -10,6 +10,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ureq::Agent;
 use ureq::http::Response;
@@ -143,63 +144,132 @@ impl HubClient {
         cache: &RepoCache,
         progress_label: &str,
     ) -> Result<String, Failure> {
-        let disk = |e: std::io::Error| Failure::Disk(format!("cannot write to the Hugging Face cache ({e})"));
         let expected = Expected::of(file)?;
         let blob = cache.blob(&expected.digest);
         if blob.is_file() && expected.matches_file(&blob).map_err(disk)? {
             return Ok(expected.digest);
         }
         cache.ensure_blobs_folder().map_err(disk)?;
-        let partial_path = cache.incomplete(&expected.digest);
-        let mut partial = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&partial_path)
-            .map_err(disk)?;
-        if partial.try_lock().is_err() {
-            return Err(Failure::Disk(format!(
-                "another download of {} is under way in the cache",
-                file.path
+        let mut partial = Partial::open(cache.incomplete(&expected.digest), &file.path, expected.size)?;
+        let url = repo.file_url(&self.endpoint, commit, &file.path);
+        let response = self.request_rest(repo, &url, &mut partial, expected.size)?;
+        let mut hasher = partial.hashed(&expected)?;
+        let partial = partial.receive(response, &mut hasher, &expected, &file.path, progress_label)?;
+        if partial.have < expected.size {
+            return Err(Failure::Network(format!(
+                "the download of {} stopped after {} of {} bytes; run again to resume it",
+                file.path, partial.have, expected.size
             )));
         }
-        let mut have = partial.metadata().map_err(disk)?.len();
-        if have > expected.size {
-            partial.set_len(0).map_err(disk)?;
-            have = 0;
+        if hasher.finish() != expected.digest {
+            partial.discard();
+            return Err(Failure::Corrupt(format!(
+                "{} arrived with other contents than the Hub lists (its {} differs); it was not kept. Run again to download it afresh",
+                file.path,
+                expected.kind()
+            )));
         }
+        partial.keep(&blob)?;
+        Ok(expected.digest)
+    }
+
+    /// The response that brings the bytes after those `partial` holds, if
+    /// any are missing.
+    fn request_rest(
+        &self,
+        repo: &HubRepo,
+        url: &str,
+        partial: &mut Partial,
+        size: u64,
+    ) -> Result<Option<Response<ureq::Body>>, Failure> {
         // A download that got every byte but was not checked (the process
         // stopped) needs no request; a server that ignores or refuses the
         // range gets the whole file again.
-        let url = repo.file_url(&self.endpoint, commit, &file.path);
         let mut response = None;
-        while have < expected.size && response.is_none() {
-            let answer = self.get(&url, have)?;
+        while partial.have < size && response.is_none() {
+            let answer = self.get(url, partial.have)?;
             match answer.status().as_u16() {
-                206 if have > 0 => response = Some(answer),
+                206 if partial.have > 0 => response = Some(answer),
                 200 => {
-                    partial.set_len(0).map_err(disk)?;
-                    have = 0;
+                    partial.restart()?;
                     response = Some(answer);
                 }
-                416 if have > 0 => {
-                    partial.set_len(0).map_err(disk)?;
-                    have = 0;
-                }
+                416 if partial.have > 0 => partial.restart()?,
                 _ => return Err(self.refused(repo, &answer)),
             }
         }
+        Ok(response)
+    }
+}
+
+fn disk(e: std::io::Error) -> Failure {
+    Failure::Disk(format!("cannot write to the Hugging Face cache ({e})"))
+}
+
+/// A download's bytes so far: its `.incomplete` file in the cache, locked
+/// while it is written, and how many bytes it holds.
+struct Partial {
+    file: File,
+    path: PathBuf,
+    have: u64,
+}
+
+impl Partial {
+    /// Opens (or creates) and locks the file of `hub_path`'s download;
+    /// more bytes than the file's `size` are thrown away.
+    fn open(path: PathBuf, hub_path: &str, size: u64) -> Result<Self, Failure> {
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(disk)?;
+        if file.try_lock().is_err() {
+            return Err(Failure::Disk(format!(
+                "another download of {hub_path} is under way in the cache"
+            )));
+        }
+        let have = file.metadata().map_err(disk)?.len();
+        let mut partial = Self { file, path, have };
+        if have > size {
+            partial.restart()?;
+        }
+        Ok(partial)
+    }
+
+    /// Empties it, to receive the whole file again.
+    fn restart(&mut self) -> Result<(), Failure> {
+        self.file.set_len(0).map_err(disk)?;
+        self.have = 0;
+        Ok(())
+    }
+
+    /// A hasher that has read the bytes already there.
+    fn hashed(&mut self, expected: &Expected) -> Result<Hasher, Failure> {
         let mut hasher = expected.hasher();
-        partial.seek(SeekFrom::Start(0)).map_err(disk)?;
-        std::io::copy(&mut (&partial).take(have), &mut hasher).map_err(disk)?;
+        self.file.seek(SeekFrom::Start(0)).map_err(disk)?;
+        std::io::copy(&mut (&self.file).take(self.have), &mut hasher).map_err(disk)?;
+        Ok(hasher)
+    }
+
+    /// Appends what `response` brings, hashing it, with progress shown. A
+    /// stopped connection keeps what arrived; more bytes than the listing
+    /// says throw the download away.
+    fn receive(
+        mut self,
+        response: Option<Response<ureq::Body>>,
+        hasher: &mut Hasher,
+        expected: &Expected,
+        hub_path: &str,
+        progress_label: &str,
+    ) -> Result<Self, Failure> {
         let mut progress = Progress::bytes(expected.size, progress_label);
-        progress.advance(have);
+        progress.advance(self.have);
         let mut reader: Box<dyn Read> = match response {
             Some(response) => Box::new(response.into_body().into_reader()),
             None => Box::new(std::io::empty()),
         };
         let mut buffer = vec![0u8; 1 << 16];
-        let mut received = have;
         loop {
             let n = match reader.read(&mut buffer) {
                 Ok(0) => break,
@@ -207,45 +277,38 @@ impl HubClient {
                 Err(e) => {
                     progress.abandon();
                     return Err(Failure::Network(format!(
-                        "the download of {} stopped after {received} of {} bytes ({e}); run again to resume it",
-                        file.path, expected.size
+                        "the download of {hub_path} stopped after {} of {} bytes ({e}); run again to resume it",
+                        self.have, expected.size
                     )));
                 }
             };
-            if received + n as u64 > expected.size {
-                drop(partial);
-                let _ = std::fs::remove_file(&partial_path);
+            if self.have + n as u64 > expected.size {
+                self.discard();
                 progress.abandon();
                 return Err(Failure::Corrupt(format!(
-                    "{} is larger than the Hub's listing says; it was not kept",
-                    file.path
+                    "{hub_path} is larger than the Hub's listing says; it was not kept"
                 )));
             }
-            partial.write_all(&buffer[..n]).map_err(disk)?;
+            self.file.write_all(&buffer[..n]).map_err(disk)?;
             hasher.update(&buffer[..n]);
-            received += n as u64;
+            self.have += n as u64;
             progress.advance(n as u64);
         }
         progress.finish();
-        if received < expected.size {
-            return Err(Failure::Network(format!(
-                "the download of {} stopped after {received} of {} bytes; run again to resume it",
-                file.path, expected.size
-            )));
-        }
-        if hasher.finish() != expected.digest {
-            drop(partial);
-            let _ = std::fs::remove_file(&partial_path);
-            return Err(Failure::Corrupt(format!(
-                "{} arrived with other contents than the Hub lists (its {} differs); it was not kept. Run again to download it afresh",
-                file.path,
-                expected.kind()
-            )));
-        }
-        partial.sync_all().map_err(disk)?;
-        drop(partial);
-        std::fs::rename(&partial_path, &blob).map_err(disk)?;
-        Ok(expected.digest)
+        Ok(self)
+    }
+
+    /// Closes and removes it: its bytes are not the file's.
+    fn discard(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    /// Closes it and moves it into the cache as `blob`.
+    fn keep(self, blob: &Path) -> Result<(), Failure> {
+        self.file.sync_all().map_err(disk)?;
+        drop(self.file);
+        std::fs::rename(&self.path, blob).map_err(disk)
     }
 }
 
@@ -317,7 +380,7 @@ impl Expected {
     }
 
     /// Whether a blob already in the cache is this file.
-    fn matches_file(&self, path: &std::path::Path) -> std::io::Result<bool> {
+    fn matches_file(&self, path: &Path) -> std::io::Result<bool> {
         let mut file = File::open(path)?;
         if file.metadata()?.len() != self.size {
             return Ok(false);
