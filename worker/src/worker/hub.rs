@@ -68,20 +68,83 @@ impl From<HubFailure> for LoadError {
     }
 }
 
+/// The Hub's address, which must be http(s), without a trailing slash.
+fn hub_endpoint(endpoint: &str) -> Result<String, LoadError> {
+    let endpoint = resolve_url(endpoint.trim(), None).map_err(LoadError::Failed)?;
+    if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
+        return Err(LoadError::Failed("the Hub's address must start with https://".into()));
+    }
+    Ok(endpoint.trim_end_matches('/').to_string())
+}
+
+/// The Authorization header for a token, unless it is blank.
+fn bearer(token: Option<String>) -> Option<String> {
+    token
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("Bearer {t}"))
+}
+
+/// The model as a manifest of absolute addresses at the listed commit,
+/// each member with the sha256 the Hub lists (or its manifest gives), and
+/// the bytes the members take where the listing gives every size.
+fn pinned_manifest(
+    repo: &HubRepo,
+    endpoint: &str,
+    listing: &Listing,
+    repo_manifest: Option<Manifest>,
+    members: &[String],
+) -> Result<(Manifest, Option<u64>), LoadError> {
+    let specs: Vec<MemberSpec> = members
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let listed = listing.file(path).and_then(|f| f.sha256.clone());
+            let given = repo_manifest.as_ref().and_then(|m| m.members[i].sha256.clone());
+            MemberSpec {
+                weights: repo.file_url(endpoint, &listing.commit, path),
+                sha256: given.or(listed),
+            }
+        })
+        .collect();
+    let total_bytes = members
+        .iter()
+        .map(|p| listing.file(p).and_then(|f| f.size))
+        .sum::<Option<u64>>();
+    let short_commit = &listing.commit[..12];
+    let (name, description, architecture, settings) = match repo_manifest {
+        Some(m) => (
+            format!("{} ({}@{short_commit})", m.name, repo.id()),
+            m.description,
+            m.architecture,
+            m.settings,
+        ),
+        None => (
+            format!("{}@{short_commit}", repo.id()),
+            None,
+            None,
+            ModelSettings::default(),
+        ),
+    };
+    let manifest = Manifest {
+        name,
+        description,
+        demo: false,
+        members: specs,
+        architecture,
+        settings,
+    };
+    manifest.validate().map_err(|e| LoadError::Failed(e.to_string()))?;
+    Ok((manifest, total_bytes))
+}
+
 impl Loader<'_> {
     pub async fn load_hub(&self, endpoint: &str, repo: &str, token: Option<String>) -> Result<Loaded, LoadError> {
         let repo: HubRepo = repo
             .parse()
             .map_err(|e: hub::HubError| LoadError::Failed(e.to_string()))?;
-        let endpoint = resolve_url(endpoint.trim(), None).map_err(LoadError::Failed)?;
-        if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
-            return Err(LoadError::Failed("the Hub's address must start with https://".into()));
-        }
-        let endpoint = endpoint.trim_end_matches('/').to_string();
-        let authorization = token
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .map(|t| format!("Bearer {t}"));
+        let endpoint = hub_endpoint(endpoint)?;
+        let authorization = bearer(token);
         let auth = authorization.as_deref();
         let cache = ModelCache::open().await;
 
@@ -103,65 +166,8 @@ impl Loader<'_> {
             Err(other) => return Err(other.into()),
         };
         let listing = Listing::from_json(&listing_bytes).map_err(|e| LoadError::Failed(e.to_string()))?;
-        let paths: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
-        let selection = hub::select(&repo, paths.iter().copied()).map_err(|e| LoadError::Failed(e.to_string()))?;
-        let (repo_manifest, members) = match selection {
-            Selection::Weights(weights) => (None, weights),
-            Selection::Manifest => {
-                let url = repo.file_url(&endpoint, &listing.commit, MANIFEST_FILE);
-                let bytes = hub_get(self, &repo, &url, MAX_MANIFEST_BYTES, auth, MANIFEST_FILE).await?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| LoadError::Failed(format!("{repo}: {MANIFEST_FILE} is not text")))?;
-                let manifest = Manifest::from_json(&text)
-                    .map_err(|e| LoadError::Failed(format!("{repo}: {MANIFEST_FILE}: {e}")))?;
-                let members = hub::manifest_members(&manifest, paths.iter().copied())
-                    .map_err(|e| LoadError::Failed(format!("{repo}: {e}")))?;
-                (Some(manifest), members)
-            }
-        };
-
-        // The model as a manifest of absolute addresses at the listed commit,
-        // each member with the sha256 the Hub lists (or its manifest gives).
-        let specs: Vec<MemberSpec> = members
-            .iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let listed = listing.file(path).and_then(|f| f.sha256.clone());
-                let given = repo_manifest.as_ref().and_then(|m| m.members[i].sha256.clone());
-                MemberSpec {
-                    weights: repo.file_url(&endpoint, &listing.commit, path),
-                    sha256: given.or(listed),
-                }
-            })
-            .collect();
-        let total_bytes = members
-            .iter()
-            .map(|p| listing.file(p).and_then(|f| f.size))
-            .sum::<Option<u64>>();
-        let short_commit = &listing.commit[..12];
-        let (name, description, architecture, settings) = match repo_manifest {
-            Some(m) => (
-                format!("{} ({}@{short_commit})", m.name, repo.id()),
-                m.description,
-                m.architecture,
-                m.settings,
-            ),
-            None => (
-                format!("{}@{short_commit}", repo.id()),
-                None,
-                None,
-                ModelSettings::default(),
-            ),
-        };
-        let manifest = Manifest {
-            name,
-            description,
-            demo: false,
-            members: specs,
-            architecture,
-            settings,
-        };
-        manifest.validate().map_err(|e| LoadError::Failed(e.to_string()))?;
+        let (repo_manifest, members) = self.hub_members(&repo, &endpoint, &listing, auth).await?;
+        let (manifest, total_bytes) = pinned_manifest(&repo, &endpoint, &listing, repo_manifest, &members)?;
         let text = serde_json::to_string(&manifest).map_err(|e| LoadError::Failed(e.to_string()))?;
         let source = offline_source(&repo);
         self.load_members(
@@ -175,6 +181,33 @@ impl Loader<'_> {
             auth,
         )
         .await
+    }
+
+    /// The members to load, as chexlens-hub selects them from the listing,
+    /// with the repository's own manifest where it has one.
+    async fn hub_members(
+        &self,
+        repo: &HubRepo,
+        endpoint: &str,
+        listing: &Listing,
+        auth: Option<&str>,
+    ) -> Result<(Option<Manifest>, Vec<String>), LoadError> {
+        let paths: Vec<&str> = listing.files.iter().map(|f| f.path.as_str()).collect();
+        let selection = hub::select(repo, paths.iter().copied()).map_err(|e| LoadError::Failed(e.to_string()))?;
+        match selection {
+            Selection::Weights(weights) => Ok((None, weights)),
+            Selection::Manifest => {
+                let url = repo.file_url(endpoint, &listing.commit, MANIFEST_FILE);
+                let bytes = hub_get(self, repo, &url, MAX_MANIFEST_BYTES, auth, MANIFEST_FILE).await?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| LoadError::Failed(format!("{repo}: {MANIFEST_FILE} is not text")))?;
+                let manifest = Manifest::from_json(&text)
+                    .map_err(|e| LoadError::Failed(format!("{repo}: {MANIFEST_FILE}: {e}")))?;
+                let members = hub::manifest_members(&manifest, paths.iter().copied())
+                    .map_err(|e| LoadError::Failed(format!("{repo}: {e}")))?;
+                Ok((Some(manifest), members))
+            }
+        }
     }
 
     /// The Hub cannot be reached: the copy kept offline, else why not.
