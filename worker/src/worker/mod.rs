@@ -133,15 +133,7 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 message: format!("{file_name}: no file data received"),
             }),
         },
-        ToWorker::Prepare { id, .. } => {
-            // Decoded at once, with no await: the Analyse that follows this
-            // message finds it ready.
-            let decoded = match bytes.first() {
-                Some(file) => decode_xray(&file.to_vec()).map_err(|e| e.to_string()),
-                None => Err(RequestError::NoImage.to_string()),
-            };
-            state.borrow_mut().prepared = Some((id, decoded));
-        }
+        ToWorker::Prepare { id, .. } => prepare(&state, id, bytes.first()),
         ToWorker::Analyse {
             id,
             serial,
@@ -155,58 +147,81 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
                 metadata,
                 file_tags_first,
             };
-            let reply = match analyse(&state, asked, bytes.first()).await {
-                Ok(done) => FromWorker::AnalysisDone {
-                    id,
-                    member_probabilities: done.prediction.member_probabilities(),
-                    probabilities: done.prediction.probabilities,
-                    elapsed_ms: done.elapsed_ms,
-                    metadata: done.metadata,
-                },
-                Err(e) => FromWorker::AnalysisFailed {
-                    id,
-                    message: format!("{file_name}: {e}"),
-                },
-            };
-            post(&reply);
+            post(&analysis_reply(&state, asked, &file_name, bytes.first()).await);
         }
-        ToWorker::MemberHeatMaps { id, label } => {
-            let reply = match member_heat_maps(&state, id, label).await {
-                Ok(maps) => FromWorker::MemberHeatMapsDone { id, label, maps },
-                Err(e) => FromWorker::HeatMapsFailed {
-                    id,
-                    message: e.to_string(),
-                },
-            };
-            post(&reply);
-        }
-        ToWorker::Sensitivity { id, metadata } => {
-            let reply = match sensitivity(&state, id, &metadata).await {
-                Ok((changes, elapsed_ms)) => FromWorker::SensitivityDone {
-                    id,
-                    changes,
-                    elapsed_ms,
-                },
-                Err(e) => FromWorker::SensitivityFailed {
-                    id,
-                    message: e.to_string(),
-                },
-            };
-            post(&reply);
-        }
-        ToWorker::HeatMaps { id, labels } => {
-            let reply = match heat_maps(&state, id, &labels).await {
-                Ok(maps) => FromWorker::HeatMapsDone {
-                    id,
-                    maps: labels.into_iter().zip(maps).collect(),
-                },
-                Err(e) => FromWorker::HeatMapsFailed {
-                    id,
-                    message: e.to_string(),
-                },
-            };
-            post(&reply);
-        }
+        ToWorker::MemberHeatMaps { id, label } => post(&member_heat_maps_reply(&state, id, label).await),
+        ToWorker::Sensitivity { id, metadata } => post(&sensitivity_reply(&state, id, &metadata).await),
+        ToWorker::HeatMaps { id, labels } => post(&heat_maps_reply(&state, id, labels).await),
+    }
+}
+
+/// Decodes the batch's next image ahead of its analysis `id`.
+fn prepare(state: &RefCell<State>, id: u32, file: Option<&Uint8Array>) {
+    // Decoded at once, with no await: the Analyse that follows this
+    // message finds it ready.
+    let decoded = match file {
+        Some(file) => decode_xray(&file.to_vec()).map_err(|e| e.to_string()),
+        None => Err(RequestError::NoImage.to_string()),
+    };
+    state.borrow_mut().prepared = Some((id, decoded));
+}
+
+async fn analysis_reply(
+    state: &RefCell<State>,
+    asked: Asked,
+    file_name: &str,
+    file: Option<&Uint8Array>,
+) -> FromWorker {
+    let id = asked.id;
+    match analyse(state, asked, file).await {
+        Ok(done) => FromWorker::AnalysisDone {
+            id,
+            member_probabilities: done.prediction.member_probabilities(),
+            probabilities: done.prediction.probabilities,
+            elapsed_ms: done.elapsed_ms,
+            metadata: done.metadata,
+        },
+        Err(e) => FromWorker::AnalysisFailed {
+            id,
+            message: format!("{file_name}: {e}"),
+        },
+    }
+}
+
+async fn member_heat_maps_reply(state: &RefCell<State>, id: u32, label: usize) -> FromWorker {
+    match member_heat_maps(state, id, label).await {
+        Ok(maps) => FromWorker::MemberHeatMapsDone { id, label, maps },
+        Err(e) => FromWorker::HeatMapsFailed {
+            id,
+            message: e.to_string(),
+        },
+    }
+}
+
+async fn sensitivity_reply(state: &RefCell<State>, id: u32, metadata: &Metadata) -> FromWorker {
+    match sensitivity(state, id, metadata).await {
+        Ok((changes, elapsed_ms)) => FromWorker::SensitivityDone {
+            id,
+            changes,
+            elapsed_ms,
+        },
+        Err(e) => FromWorker::SensitivityFailed {
+            id,
+            message: e.to_string(),
+        },
+    }
+}
+
+async fn heat_maps_reply(state: &RefCell<State>, id: u32, labels: Vec<usize>) -> FromWorker {
+    match heat_maps(state, id, &labels).await {
+        Ok(maps) => FromWorker::HeatMapsDone {
+            id,
+            maps: labels.into_iter().zip(maps).collect(),
+        },
+        Err(e) => FromWorker::HeatMapsFailed {
+            id,
+            message: e.to_string(),
+        },
     }
 }
 
