@@ -15,7 +15,7 @@ use chexlens_images::image::XrayImage;
 use chexlens_images::input::{ImageError, LoadedXray, decode_xray, decode_xray_frame_with_levels};
 use chexlens_images::preprocess::ResizeFilter;
 use chexlens_model::{Device, Prediction};
-use chexlens_web::protocol::{FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
+use chexlens_web::protocol::{Backend, FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
 use chexlens_web::transport;
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
@@ -386,34 +386,16 @@ async fn load(
     (workers, member_limit, memory_gb): (Option<usize>, Option<usize>, Option<f64>),
     files: Vec<Uint8Array>,
 ) {
-    let Ok(controller) = AbortController::new() else {
-        post(&FromWorker::ModelFailed {
-            message: "the browser cannot run a cancellable load".into(),
-        });
+    let Some(controller) = start_load(&state) else {
         return;
     };
-    // A new load replaces (and stops) any load still running.
-    if let Some(previous) = state.borrow_mut().loading.replace(controller.clone()) {
-        previous.abort();
-    }
     let signal = controller.signal();
-    let mut webgpu = state.borrow().webgpu.clone();
-    let selected = backend::select(request, &mut webgpu).await;
-    state.borrow_mut().webgpu = webgpu;
-    let (device, backend) = match selected {
+    let (device, backend) = match select_backend(&state, request).await {
         Ok(d) => d,
         Err(message) => {
             post(&FromWorker::ModelFailed { message });
             return;
         }
-    };
-    let progress = |stage: LoadStage, done: u64, total: Option<u64>, file: &str| {
-        post(&FromWorker::Progress {
-            stage,
-            done,
-            total,
-            file: file.to_string(),
-        });
     };
     let plan = EnginePlan {
         device,
@@ -422,7 +404,7 @@ async fn load(
     };
     let loader = Loader {
         signal: &signal,
-        progress: &progress,
+        progress: &post_progress,
         plan: &plan,
         member_limit,
         memory_gb,
@@ -435,26 +417,7 @@ async fn load(
         state.borrow_mut().loading = None;
     }
     match result {
-        Ok(loaded) => {
-            let engine = loaded.engine;
-            let settings = engine.settings();
-            let info = ModelInfo {
-                name: loaded.name.clone(),
-                demo: loaded.demo,
-                members: engine.members(),
-                workers: engine.workers(),
-                backend,
-                labels: settings.labels.clone(),
-                thresholds: settings.thresholds.clone(),
-                metadata_defaults: settings.metadata.defaults,
-                offline: loaded.offline,
-                input: settings.input.clone(),
-                member_sha256: loaded.member_sha256.clone(),
-                of_members: loaded.of_members,
-            };
-            state.borrow_mut().engine = Some(Rc::new(engine));
-            post(&FromWorker::ModelReady(info));
-        }
+        Ok(loaded) => model_ready(&state, loaded, backend),
         Err(LoadError::Cancelled) => {
             if still_current {
                 post(&FromWorker::LoadCancelled);
@@ -463,4 +426,64 @@ async fn load(
         Err(LoadError::Failed(message)) => post(&FromWorker::ModelFailed { message }),
         Err(LoadError::TooLarge(too_large)) => post(&FromWorker::ModelTooLarge(too_large)),
     }
+}
+
+/// The controller of a new load; `None`, and the page told, where the
+/// browser cannot make one.
+fn start_load(state: &RefCell<State>) -> Option<AbortController> {
+    let Ok(controller) = AbortController::new() else {
+        post(&FromWorker::ModelFailed {
+            message: "the browser cannot run a cancellable load".into(),
+        });
+        return None;
+    };
+    // A new load replaces (and stops) any load still running.
+    if let Some(previous) = state.borrow_mut().loading.replace(controller.clone()) {
+        previous.abort();
+    }
+    Some(controller)
+}
+
+/// The device and backend to load onto, keeping the WebGPU device for the
+/// loads to come.
+async fn select_backend(
+    state: &RefCell<State>,
+    request: chexlens_web::protocol::BackendRequest,
+) -> Result<(Device, Backend), String> {
+    let mut webgpu = state.borrow().webgpu.clone();
+    let selected = backend::select(request, &mut webgpu).await;
+    state.borrow_mut().webgpu = webgpu;
+    selected
+}
+
+fn post_progress(stage: LoadStage, done: u64, total: Option<u64>, file: &str) {
+    post(&FromWorker::Progress {
+        stage,
+        done,
+        total,
+        file: file.to_string(),
+    });
+}
+
+/// The loaded model becomes the worker's engine, and the page is told what
+/// it is.
+fn model_ready(state: &RefCell<State>, loaded: loading::Loaded, backend: Backend) {
+    let engine = loaded.engine;
+    let settings = engine.settings();
+    let info = ModelInfo {
+        name: loaded.name.clone(),
+        demo: loaded.demo,
+        members: engine.members(),
+        workers: engine.workers(),
+        backend,
+        labels: settings.labels.clone(),
+        thresholds: settings.thresholds.clone(),
+        metadata_defaults: settings.metadata.defaults,
+        offline: loaded.offline,
+        input: settings.input.clone(),
+        member_sha256: loaded.member_sha256.clone(),
+        of_members: loaded.of_members,
+    };
+    state.borrow_mut().engine = Some(Rc::new(engine));
+    post(&FromWorker::ModelReady(info));
 }
