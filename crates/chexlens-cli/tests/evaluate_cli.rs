@@ -9,7 +9,7 @@ use chexlens_chexpert::labels::CHEXPERT_LABELS;
 use chexlens_research::evaluation::auroc;
 use common::{chexlens, fixture, root, tempdir};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const IMAGES: [&str; 10] = [
     "xray_grey.jpg",
@@ -87,39 +87,76 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
-    let dir = tempdir("evaluate");
-    let set = write_set(&dir);
-    let (set, manifest) = (set.display().to_string(), demo_manifest());
-    let predictions = dir.join("predictions.csv");
-    let p = predictions.display().to_string();
-    let full = run_json(&[
-        "evaluate",
-        "--labels",
-        &set,
-        "--model",
-        &manifest,
-        "--predictions",
-        &p,
-        "--json",
-    ]);
+    let setup = Setup::new();
+    let full = setup.evaluate();
+    let kept = assert_every_image_scored(&full, &setup.predictions);
+    assert_kept_prediction_is_predicts(&setup, &kept);
+    assert_aurocs_are_the_evaluation_modules(&full, &kept);
+    assert_resume_runs_only_the_lost(&setup, &full, &kept);
+    let (shard_files, sizes) = assert_shards_merge_as_one(&setup, &full);
+    assert_without_a_model_only_predicted_images_count(&setup, &shard_files[0], sizes[0]);
+}
 
-    // The text file is listed and skipped; every image is scored.
+/// The labelled set in a fresh folder, the demo model, and the file that
+/// `evaluate` keeps its predictions in.
+struct Setup {
+    dir: PathBuf,
+    set: String,
+    manifest: String,
+    predictions: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempdir("evaluate");
+        let set = write_set(&dir).display().to_string();
+        let predictions = dir.join("predictions.csv");
+        Self {
+            dir,
+            set,
+            manifest: demo_manifest(),
+            predictions,
+        }
+    }
+
+    /// `evaluate` of the whole set with the model, keeping its predictions.
+    fn evaluate(&self) -> Value {
+        let p = self.predictions.display().to_string();
+        run_json(&[
+            "evaluate",
+            "--labels",
+            &self.set,
+            "--model",
+            &self.manifest,
+            "--predictions",
+            &p,
+            "--json",
+        ])
+    }
+}
+
+/// The text file is listed and skipped; every image is scored. Returns the
+/// kept predictions' lines.
+fn assert_every_image_scored(full: &Value, predictions: &Path) -> Vec<String> {
     assert_eq!(full["images_scored"], IMAGES.len());
     let skipped = full["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0]["path"], "not_an_image.png");
     assert_eq!(full["ci_method"], "DeLong");
-    let kept = lines(&predictions);
+    let kept = lines(predictions);
     assert_eq!(kept.len(), 1 + IMAGES.len(), "header and one line per image");
+    kept
+}
 
-    // Each kept prediction is `predict`'s for that image and the CSV's metadata.
+/// Each kept prediction is `predict`'s for that image and the CSV's metadata.
+fn assert_kept_prediction_is_predicts(setup: &Setup, kept: &[String]) {
     let row: Vec<&str> = kept[2].split(',').collect();
     assert_eq!(row[0], IMAGES[1]);
     let one = run_json(&[
         "predict",
         "--json",
         "--model",
-        &manifest,
+        &setup.manifest,
         "--sex",
         "male",
         "--age",
@@ -128,7 +165,7 @@ fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
         "lateral",
         "--projection",
         "none",
-        dir.join(IMAGES[1]).to_str().unwrap(),
+        setup.dir.join(IMAGES[1]).to_str().unwrap(),
     ]);
     for (f, label) in CHEXPERT_LABELS.iter().enumerate() {
         let kept: f64 = row[1 + f].parse().unwrap();
@@ -138,8 +175,10 @@ fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
             "{label}: {kept} vs predict's {predicted}"
         );
     }
+}
 
-    // The AUROCs are the evaluation module's on the kept predictions (U-Ignore).
+/// The AUROCs are the evaluation module's on the kept predictions (U-Ignore).
+fn assert_aurocs_are_the_evaluation_modules(full: &Value, kept: &[String]) {
     for (f, label) in CHEXPERT_LABELS.iter().enumerate() {
         let (scores, truth): (Vec<f64>, Vec<bool>) = kept[1..]
             .iter()
@@ -159,33 +198,29 @@ fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
         assert_eq!(report["auroc"].as_f64(), expected, "{label}");
     }
     assert!(full["mean_auroc"].as_f64().is_some());
+}
 
-    // Resume: with the last four predictions lost, only those four run again.
-    std::fs::write(&predictions, kept[..kept.len() - 4].join("\n") + "\n").unwrap();
-    let resumed = run_json(&[
-        "evaluate",
-        "--labels",
-        &set,
-        "--model",
-        &manifest,
-        "--predictions",
-        &p,
-        "--json",
-    ]);
-    assert_eq!(lines(&predictions).len(), kept.len(), "no line twice");
+/// Resume: with the last four predictions lost, only those four run again.
+fn assert_resume_runs_only_the_lost(setup: &Setup, full: &Value, kept: &[String]) {
+    std::fs::write(&setup.predictions, kept[..kept.len() - 4].join("\n") + "\n").unwrap();
+    let resumed = setup.evaluate();
+    assert_eq!(lines(&setup.predictions).len(), kept.len(), "no line twice");
     assert_eq!(resumed["labels"], full["labels"]);
+}
 
-    // Shards: two runs over halves, merged without the model, score as one.
+/// Shards: two runs over halves, merged without the model, score as one.
+/// Returns the shards' files and how many predictions each holds.
+fn assert_shards_merge_as_one(setup: &Setup, full: &Value) -> (Vec<String>, Vec<usize>) {
     let mut shard_files = Vec::new();
     for shard in ["0/2", "1/2"] {
-        let file = dir.join(format!("shard{}.csv", &shard[..1]));
+        let file = setup.dir.join(format!("shard{}.csv", &shard[..1]));
         let f = file.display().to_string();
         run_json(&[
             "evaluate",
             "--labels",
-            &set,
+            &setup.set,
             "--model",
-            &manifest,
+            &setup.manifest,
             "--shard",
             shard,
             "--predictions",
@@ -199,7 +234,7 @@ fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
     let merged = run_json(&[
         "evaluate",
         "--labels",
-        &set,
+        &setup.set,
         "--predictions",
         &shard_files.join(","),
         "--json",
@@ -207,16 +242,20 @@ fn evaluate_scores_predicts_numbers_resumes_and_merges_shards() {
     assert_eq!(merged["labels"], full["labels"]);
 
     assert_eq!(merged["images_in_set"], IMAGES.len() + 1);
+    (shard_files, sizes)
+}
 
-    // Without a model, images without predictions are left out and counted;
-    // with none at all it is an error that says what to give.
-    let out = chexlens(&["evaluate", "--labels", &set, "--predictions", &shard_files[0], "--json"]);
+/// Without a model, images without predictions are left out and counted;
+/// with none at all it is an error that says what to give.
+fn assert_without_a_model_only_predicted_images_count(setup: &Setup, half_file: &str, half_size: usize) {
+    let set = &setup.set;
+    let out = chexlens(&["evaluate", "--labels", set, "--predictions", half_file, "--json"]);
     assert!(out.status.success());
     let half: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(half["images_scored"], sizes[0]);
+    assert_eq!(half["images_scored"], half_size);
     assert!(String::from_utf8_lossy(&out.stderr).contains("have no predictions and are not scored"));
-    let none = dir.join("none.csv");
-    let out = chexlens(&["evaluate", "--labels", &set, "--predictions", none.to_str().unwrap()]);
+    let none = setup.dir.join("none.csv");
+    let out = chexlens(&["evaluate", "--labels", set, "--predictions", none.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("give --model or --weights"));
 }
