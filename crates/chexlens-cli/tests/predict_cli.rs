@@ -12,13 +12,42 @@ fn reference() -> Value {
 
 #[test]
 fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
+    let out = predict_three_members_on_two_images_and_a_bad_file();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed image makes the exit code non-zero"
+    );
+    assert_one_line_names_the_bad_file(&String::from_utf8(out.stderr).unwrap());
+    let reference = reference();
+    let labels: Vec<&str> = reference["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, file) in lines.iter().zip(["xray_grey8.png", "xray_rgb.png"]) {
+        let expected = &reference["ensemble"][file]["female_71_ap"]["probabilities"];
+        assert_line_matches_pytorch(line, file, expected, &labels);
+    }
+}
+
+/// `predict --json` with the three tiny members, for a 71-year-old woman
+/// (AP), on two images with a weight file between them.
+fn predict_three_members_on_two_images_and_a_bad_file() -> std::process::Output {
     let (m0, m1, m2) = (
         path("tiny_m0.pth"),
         path("tiny_m1_checkpoint.pth"),
         path("tiny_m2.safetensors"),
     );
     let (good1, bad, good2) = (path("xray_grey8.png"), path("tiny_m0.pth"), path("xray_rgb.png"));
-    let out = chexlens(&[
+    chexlens(&[
         "predict",
         "--json",
         "--weights",
@@ -36,61 +65,46 @@ fn json_lines_match_the_pytorch_ensemble_and_bad_files_do_not_stop_the_batch() {
         &good1,
         &bad,
         &good2,
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "a failed image makes the exit code non-zero"
-    );
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    ])
+}
+
+fn assert_one_line_names_the_bad_file(stderr: &str) {
     assert_eq!(stderr.lines().count(), 1, "one line per bad file: {stderr}");
     assert!(
         stderr.contains("tiny_m0.pth") && stderr.contains("not a PNG, JPEG or DICOM image"),
         "{stderr}"
     );
+}
 
-    let reference = reference();
-    let labels: Vec<&str> = reference["labels"]
+/// One image's JSON line: the ensemble's probabilities as PyTorch gives
+/// them (`expected`, in label order), and its findings.
+fn assert_line_matches_pytorch(line: &Value, file: &str, expected: &Value, labels: &[&str]) {
+    assert_eq!(line["members"], 3);
+    assert!(line["image"].as_str().unwrap().ends_with(file));
+    let probabilities = line["probabilities"].as_object().unwrap();
+    assert_eq!(
+        probabilities.keys().map(String::as_str).collect::<Vec<_>>(),
+        labels,
+        "all 14 labels, in order"
+    );
+    for (i, label) in labels.iter().enumerate() {
+        let got = probabilities[*label].as_f64().unwrap();
+        let want = expected[i].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-5, "{file} {label}: {got} vs PyTorch {want}");
+    }
+    let findings = line["findings"].as_array().unwrap();
+    let expected_count = expected
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2);
-    for (line, file) in lines.iter().zip(["xray_grey8.png", "xray_rgb.png"]) {
-        assert_eq!(line["members"], 3);
-        assert!(line["image"].as_str().unwrap().ends_with(file));
-        let expected = &reference["ensemble"][file]["female_71_ap"]["probabilities"];
-        let probabilities = line["probabilities"].as_object().unwrap();
-        assert_eq!(
-            probabilities.keys().map(String::as_str).collect::<Vec<_>>(),
-            labels,
-            "all 14 labels, in order"
-        );
-        for (i, label) in labels.iter().enumerate() {
-            let got = probabilities[*label].as_f64().unwrap();
-            let want = expected[i].as_f64().unwrap();
-            assert!((got - want).abs() < 1e-5, "{file} {label}: {got} vs PyTorch {want}");
-        }
-        let findings = line["findings"].as_array().unwrap();
-        let expected_count = expected
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p.as_f64().unwrap() >= 0.55)
-            .count();
-        assert_eq!(findings.len(), expected_count, "findings are those at or above 0.55");
-        assert!(
-            findings
-                .windows(2)
-                .all(|w| w[0]["probability"].as_f64() >= w[1]["probability"].as_f64())
-        );
-    }
+        .filter(|p| p.as_f64().unwrap() >= 0.55)
+        .count();
+    assert_eq!(findings.len(), expected_count, "findings are those at or above 0.55");
+    assert!(
+        findings
+            .windows(2)
+            .all(|w| w[0]["probability"].as_f64() >= w[1]["probability"].as_f64())
+    );
 }
 
 #[test]
