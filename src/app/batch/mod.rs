@@ -9,6 +9,7 @@
 
 mod dropped;
 mod export;
+mod inputs;
 mod journal;
 mod labels;
 mod queue;
@@ -16,83 +17,15 @@ mod scores;
 mod state;
 mod table;
 
-use super::{Actions, AppState, read_file};
-use chexlens_research::labelled::LabelledSet;
+use super::{Actions, AppState};
 use export::{ExportKind, Exports};
-use labels::Labelled;
+use inputs::BatchInputs;
 use leptos::prelude::*;
 use scores::LabelledScores;
 use table::BatchTable;
-use web_sys::{File, HtmlInputElement};
 
 pub use state::BatchState;
 use state::ItemStatus;
-
-/// Picked files; a folder's keep their paths inside it.
-fn take_files(state: AppState, input: &HtmlInputElement) {
-    let Some(list) = input.files() else { return };
-    let files: Vec<(String, File)> = (0..list.length())
-        .filter_map(|i| list.get(i))
-        .map(|file| {
-            // Set for files picked as a folder (not in web-sys's File).
-            let relative = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
-                .ok()
-                .and_then(|v| v.as_string())
-                .filter(|p| !p.is_empty());
-            (relative.unwrap_or_else(|| file.name()), file)
-        })
-        .collect();
-    input.set_value("");
-    state.batch.add(state, files);
-}
-
-/// Dropped files and folders: a `.csv` among them is the labels, read
-/// first so that its metadata reaches the images queued with it.
-fn take_drop(state: AppState, transfer: &web_sys::DataTransfer) {
-    let dropped = dropped::take(transfer);
-    leptos::task::spawn_local(async move {
-        let files = match dropped::walk(dropped).await {
-            Ok(files) => files,
-            Err(e) => {
-                state.error.set(Some(e));
-                return;
-            }
-        };
-        let (csvs, images): (Vec<_>, Vec<_>) = files
-            .into_iter()
-            .partition(|(path, _)| path.to_ascii_lowercase().ends_with(".csv"));
-        if let Some((_, csv)) = csvs.into_iter().next() {
-            read_labels(state, csv).await;
-        }
-        state.batch.add(state, images);
-    });
-}
-
-async fn read_labels(state: AppState, file: File) {
-    let labels = state
-        .model_info_untracked()
-        .map_or_else(chexlens_chexpert::labels::default_labels, |i| i.labels);
-    let parsed = read_file(&file).await.and_then(|bytes| {
-        let set = LabelledSet::parse(&bytes, &labels).map_err(|e| format!("{}: {e}", file.name()))?;
-        Ok(Labelled::new(
-            file.name(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-            set,
-        ))
-    });
-    match parsed {
-        Ok(labelled) => state.batch.set_labels(state, labelled),
-        Err(e) => state.error.set(Some(e)),
-    }
-}
-
-fn take_labels(state: AppState, input: &HtmlInputElement) {
-    let Some(file) = input.files().and_then(|f| f.get(0)) else {
-        return;
-    };
-    input.set_value("");
-    leptos::task::spawn_local(read_labels(state, file));
-}
 
 /// A date as the page shows it, in the reader's own locale and time zone.
 fn local_time(ms: f64) -> String {
@@ -123,15 +56,18 @@ fn Resumed() -> impl IntoView {
     }
 }
 
-#[component]
-pub fn Batch() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let actions = expect_context::<Actions>();
-    let batch = state.batch;
-    let info = move || batch.model.get().or_else(|| state.model_info());
-    let thresholds = Memo::new(move |_| info().map(|info| info.thresholds.with_default(state.threshold.get())));
-    // Done, failed, waiting for a file, and in all.
-    let counts = Memo::new(move |_| {
+/// How far the batch has come.
+#[derive(Clone, Copy, PartialEq)]
+struct Counts {
+    done: usize,
+    failed: usize,
+    /// Queued, waiting for its file to be picked again.
+    waiting: usize,
+    total: usize,
+}
+
+impl Counts {
+    fn of(batch: BatchState) -> Self {
         batch.items.with(|items| {
             let (mut done, mut failed, mut waiting) = (0, 0, 0);
             for (index, item) in items.iter().enumerate() {
@@ -142,80 +78,81 @@ pub fn Batch() -> impl IntoView {
                     _ => {}
                 }
             }
-            (done, failed, waiting, items.len())
+            Self {
+                done,
+                failed,
+                waiting,
+                total: items.len(),
+            }
         })
-    });
-    let running = move || batch.is_running();
+    }
+}
+
+#[component]
+pub fn Batch() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<Actions>();
+    let batch = state.batch;
+    let info = move || batch.model.get().or_else(|| state.model_info());
+    let thresholds = Memo::new(move |_| info().map(|info| info.thresholds.with_default(state.threshold.get())));
+    let counts = Memo::new(move |_| Counts::of(batch));
     let exports = Exports::new();
-    // The folder picker's attribute is not in Leptos's list of input attributes.
-    let folder_input = NodeRef::<leptos::html::Input>::new();
-    let dragging = RwSignal::new(false);
-    Effect::new(move |_| {
-        if let Some(input) = folder_input.get() {
-            let _ = input.set_attribute("webkitdirectory", "");
-        }
-    });
-    let export_disabled = move || counts.get().0 == 0 || exports.running.get();
 
     view! {
         <section class="panel batch" aria-labelledby="batch-heading">
             <h2 id="batch-heading">"Many images"</h2>
-            <div class="batch-inputs drop-zone" class:dragging=move || dragging.get() data-testid="batch-drop"
-                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=move |ev: leptos::ev::DragEvent| {
-                    ev.prevent_default();
-                    dragging.set(false);
-                    if let Some(transfer) = ev.data_transfer() { take_drop(state, &transfer); }
-                }>
-                <label class="file-button">
-                    "Analyse images…"
-                    <input type="file" multiple data-testid="batch-input" on:change=move |ev| take_files(state, &event_target(&ev))/>
-                </label>
-                <label class="file-button">
-                    "…or a folder"
-                    <input type="file" multiple data-testid="batch-folder" node_ref=folder_input on:change=move |ev| take_files(state, &event_target(&ev))/>
-                </label>
-                <label class="file-button">
-                    "Labels CSV…"
-                    <input type="file" accept=".csv,text/csv" data-testid="labels-input" on:change=move |ev| take_labels(state, &event_target(&ev))/>
-                </label>
-                <button type="button" data-testid="batch-cancel" prop:disabled=move || !running() on:click=move |_| batch.cancel()>"Cancel"</button>
-                <button type="button" data-testid="batch-clear" title="Forget this batch and its results kept in this browser"
-                    prop:disabled=move || running() || counts.get().3 == 0 on:click=move |_| batch.clear()>"Clear"</button>
-                <p class="hint">"…or drop images, folders and a labels CSV here. Results are kept in this browser as they arrive, so closing the tab loses nothing."</p>
-            </div>
+            <BatchInputs has_items=Signal::derive(move || counts.get().total > 0)/>
             <Resumed/>
             {move || batch.notice.get().map(|n| view! { <p class="notice" role="status" data-testid="batch-notice">{n}</p> })}
             {move || batch.blocked.get().map(|b| view! { <p class="error" role="alert" data-testid="batch-blocked">{b}</p> })}
-            <Show when=move || { counts.get().3 > 0 }>
+            <Show when=move || { counts.get().total > 0 }>
                 {move || batch.journal_warning().map(|w| view! { <p class="error" role="alert" data-testid="batch-journal-warning">{w}</p> })}
-                <p class="status" role="status" aria-live="polite" data-testid="batch-status"
-                    data-done=move || counts.get().0.to_string() data-failed=move || counts.get().1.to_string()
-                    data-total=move || counts.get().3.to_string() data-running=move || running().to_string()>
-                    <progress max=move || counts.get().3.to_string() value=move || (counts.get().0 + counts.get().1).to_string()></progress>
-                    {move || {
-                        let (done, failed, waiting, total) = counts.get();
-                        let load = if state.model_info().is_none() && done + failed < total { " (load a model to start)" } else { "" };
-                        let waiting = if waiting > 0 { format!(", {waiting} waiting for their files") } else { String::new() };
-                        format!(" {done} of {total} analysed, {failed} failed{waiting}{load}")
-                    }}
-                </p>
-                <div class="batch-exports">
-                    <button type="button" data-testid="export-csv" prop:disabled=export_disabled
-                        on:click=move |_| exports.start(state, ExportKind::Csv)>"Export CSV"</button>
-                    <button type="button" data-testid="export-json" prop:disabled=export_disabled
-                        on:click=move |_| exports.start(state, ExportKind::Json)>"Export JSON"</button>
-                    <button type="button" data-testid="export-overlays" title="Every finding's heat-map overlay as PNG, in one zip"
-                        prop:disabled=move || export_disabled() || running()
-                        on:click=move |_| exports.start(state, ExportKind::Overlays)>"Export overlays (ZIP)"</button>
-                    <span class="hint" role="status" data-testid="export-status" data-running=move || exports.running.get().to_string()>
-                        {move || exports.status.get()}
-                    </span>
-                </div>
+                <BatchProgress counts=counts/>
+                <ExportButtons exports=exports counts=counts/>
                 <BatchTable actions=actions thresholds=thresholds/>
             </Show>
             <LabelledScores thresholds=thresholds/>
         </section>
+    }
+}
+
+/// How many images are analysed, failed and waiting, as a bar and in words.
+#[component]
+fn BatchProgress(counts: Memo<Counts>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let running = move || state.batch.is_running();
+    view! {
+        <p class="status" role="status" aria-live="polite" data-testid="batch-status"
+            data-done=move || counts.get().done.to_string() data-failed=move || counts.get().failed.to_string()
+            data-total=move || counts.get().total.to_string() data-running=move || running().to_string()>
+            <progress max=move || counts.get().total.to_string() value=move || (counts.get().done + counts.get().failed).to_string()></progress>
+            {move || {
+                let Counts { done, failed, waiting, total } = counts.get();
+                let load = if state.model_info().is_none() && done + failed < total { " (load a model to start)" } else { "" };
+                let waiting = if waiting > 0 { format!(", {waiting} waiting for their files") } else { String::new() };
+                format!(" {done} of {total} analysed, {failed} failed{waiting}{load}")
+            }}
+        </p>
+    }
+}
+
+/// The exports of what is done, and how the one under way is going.
+#[component]
+fn ExportButtons(exports: Exports, counts: Memo<Counts>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let export_disabled = move || counts.get().done == 0 || exports.running.get();
+    view! {
+        <div class="batch-exports">
+            <button type="button" data-testid="export-csv" prop:disabled=export_disabled
+                on:click=move |_| exports.start(state, ExportKind::Csv)>"Export CSV"</button>
+            <button type="button" data-testid="export-json" prop:disabled=export_disabled
+                on:click=move |_| exports.start(state, ExportKind::Json)>"Export JSON"</button>
+            <button type="button" data-testid="export-overlays" title="Every finding's heat-map overlay as PNG, in one zip"
+                prop:disabled=move || export_disabled() || state.batch.is_running()
+                on:click=move |_| exports.start(state, ExportKind::Overlays)>"Export overlays (ZIP)"</button>
+            <span class="hint" role="status" data-testid="export-status" data-running=move || exports.running.get().to_string()>
+                {move || exports.status.get()}
+            </span>
+        </div>
     }
 }
