@@ -1,5 +1,6 @@
 //! The page: model loading, image input, metadata, results.
 
+mod banner;
 mod batch;
 mod download;
 mod heatmaps;
@@ -19,6 +20,7 @@ mod window_level;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
+use banner::Banner;
 use batch::Batch;
 use heatmaps::HeatMaps;
 use image_panel::ImagePanel;
@@ -27,7 +29,6 @@ use leptos::prelude::*;
 use metadata_form::MetadataForm;
 use model_panel::ModelPanel;
 use offline_models::OfflineModels;
-use pwa::AppStatus;
 use results::Results;
 pub use state::{
     AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, Levels, ModelStatus, Preview, Sensitivity,
@@ -299,83 +300,36 @@ impl Actions {
     }
 }
 
+impl Actions {
+    /// Starts the worker, with the page's options for what it loads.
+    fn start(state: AppState, options: &PageOptions) -> Self {
+        Self {
+            client: StoredValue::new_local(WorkerClient::start(state)),
+            state,
+            backend: StoredValue::new(options.backend),
+            workers: StoredValue::new(options.workers),
+            last_load: StoredValue::new_local(None),
+        }
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let options = PageOptions::from_location();
     let state = AppState::new();
     provide_context(state);
-    let actions = Actions {
-        client: StoredValue::new_local(WorkerClient::start(state)),
-        state,
-        backend: StoredValue::new(options.backend),
-        workers: StoredValue::new(options.workers),
-        last_load: StoredValue::new_local(None),
-    };
+    let actions = Actions::start(state, &options);
     provide_context(actions);
     if let Some(url) = options.model_url.clone() {
         actions.load_model(ModelSource::ManifestUrl(url));
     }
-    // A load that ended, other than in an offer to load less, is forgotten.
-    Effect::new(move |_| {
-        if matches!(
-            state.model.get(),
-            ModelStatus::Ready(_) | ModelStatus::Error(_) | ModelStatus::None
-        ) {
-            actions.forget_last_load();
-        }
-    });
-    // A new model, image or metadata means a new analysis.
-    Effect::new(move |_| {
-        state.image.track();
-        state.metadata.track();
-        if matches!(state.model.get(), ModelStatus::Ready(_)) {
-            actions.analyse();
-        }
-    });
-
-    // The batch's next request goes to the worker when the last is answered;
-    // a batch the last visit left is picked up.
-    state.batch.set_prefetch(options.prefetch);
-    state.batch.restore();
-    Effect::new(move |_| {
-        state.batch.track();
-        state.model.track();
-        state.batch.pump(state, actions);
-    });
-
-    // Every finding gets its heat map, also when the threshold admits new ones.
-    Effect::new(move |_| {
-        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
-        else {
-            return;
-        };
-        let thresholds = info.thresholds.with_default(state.threshold.get());
-        let findings = thresholds.finding_indices(&info.labels, &probabilities);
-        actions.request_heatmaps(findings);
-    });
+    forget_ended_loads(state, actions);
+    analyse_on_change(state, actions);
+    run_batch(state, actions, options.prefetch);
+    map_every_finding(state, actions);
 
     view! {
-        // Everything above the work area sits in the banner landmark, so that
-        // screen readers (and axe's "region" rule) find the privacy and
-        // disclaimer statements in a landmark.
-        <header class="top">
-            <h1>"chexlens"</h1>
-            <p class="tagline">"Chest X-ray analysis that runs entirely in this browser."</p>
-            <AppStatus/>
-            <p class="privacy" data-testid="privacy">
-                "Your X-ray never leaves this machine: it is decoded and analysed here, in this page. "
-                "The page fetches its own files (once; after that they are kept for offline use), "
-                "asks whether a model is deployed beside it, and downloads the model you choose when you choose it, keeping it for offline use. "
-                "Only when you load from Hugging Face does it reach the Hub (huggingface.co and its download hosts), sending your token, if you give one, to the Hub alone and keeping it nowhere. "
-                "It makes no request while analysing and loads nothing from any other site. "
-                "Your browser itself asks this site from time to time whether sw.js has changed, to learn of a new version; that request carries nothing of yours. "
-                "A batch's results (probabilities, heat maps, the metadata used and the file names) are kept in this browser's private storage for this site until you clear the batch, so that closing the tab loses nothing; the images themselves are not copied there. "
-                "Patient names, IDs and dates in DICOM files are not shown, kept or sent."
-            </p>
-            <p class="disclaimer" role="note">
-                "For research and education only. Not a medical device; not for diagnosis."
-            </p>
-        </header>
+        <Banner/>
         <ErrorBanner/>
         <main class="layout">
             <section class="column">
@@ -393,6 +347,54 @@ pub fn App() -> impl IntoView {
             <Batch/>
         </main>
     }
+}
+
+/// A load that ended, other than in an offer to load less, is forgotten.
+fn forget_ended_loads(state: AppState, actions: Actions) {
+    Effect::new(move |_| {
+        if matches!(
+            state.model.get(),
+            ModelStatus::Ready(_) | ModelStatus::Error(_) | ModelStatus::None
+        ) {
+            actions.forget_last_load();
+        }
+    });
+}
+
+/// A new model, image or metadata means a new analysis.
+fn analyse_on_change(state: AppState, actions: Actions) {
+    Effect::new(move |_| {
+        state.image.track();
+        state.metadata.track();
+        if matches!(state.model.get(), ModelStatus::Ready(_)) {
+            actions.analyse();
+        }
+    });
+}
+
+/// The batch's next request goes to the worker when the last is answered;
+/// a batch the last visit left is picked up.
+fn run_batch(state: AppState, actions: Actions, prefetch: bool) {
+    state.batch.set_prefetch(prefetch);
+    state.batch.restore();
+    Effect::new(move |_| {
+        state.batch.track();
+        state.model.track();
+        state.batch.pump(state, actions);
+    });
+}
+
+/// Every finding gets its heat map, also when the threshold admits new ones.
+fn map_every_finding(state: AppState, actions: Actions) {
+    Effect::new(move |_| {
+        let (AnalysisStatus::Done { probabilities, .. }, Some(info)) = (state.analysis.get(), state.model_info())
+        else {
+            return;
+        };
+        let thresholds = info.thresholds.with_default(state.threshold.get());
+        let findings = thresholds.finding_indices(&info.labels, &probabilities);
+        actions.request_heatmaps(findings);
+    });
 }
 
 #[component]
