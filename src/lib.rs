@@ -6,6 +6,8 @@
 //! on the model crate: the page's module carries none of burn.
 
 pub mod protocol;
+/// The viewer's pan and zoom maths: no web types, so that its tests run natively.
+pub mod view_transform;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -255,7 +255,6 @@ impl Actions {
         self.client.with_value(|c| c.send(&message, vec![bytes]));
     }
 
-    /// Asks for the heat maps of these labels (by index) that were not asked for yet.
     /// Asks for each member's map of one label of the current analysis.
     pub fn request_member_heatmaps(&self, label: usize) {
         let asked = self
@@ -285,6 +284,7 @@ impl Actions {
         self.client.with_value(|c| c.send(&message, Vec::new()));
     }
 
+    /// Asks for the heat maps of these labels (by index) that were not asked for yet.
     pub fn request_heatmaps(&self, labels: Vec<usize>) {
         let asked = self.state.heatmaps_requested.get_untracked();
         let new: Vec<usize> = labels.into_iter().filter(|l| !asked.contains(l)).collect();
@@ -418,7 +418,6 @@ fn foreign_origin(url: &str) -> Option<String> {
     (target.origin() != own.origin()).then(|| target.origin())
 }
 
-/// Reads a picked or dropped file's bytes.
 /// Waits `ms` milliseconds, letting the browser paint and handle events.
 pub async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {

@@ -3,7 +3,7 @@
 //! dragging does, H held hides the overlay.
 
 use super::state::ViewerState;
-use super::transform::{PAN_STEP, ZOOM_STEP};
+use crate::view_transform::{PAN_STEP, ZOOM_STEP};
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 

@@ -14,7 +14,6 @@ mod probe;
 mod stage;
 mod state;
 mod toolbar;
-mod transform;
 
 use super::AppState;
 use super::window_level::WindowLevel;

@@ -3,9 +3,9 @@
 //! the view's transform so that the overlay stays on the anatomy it marks.
 
 use super::state::ViewerState;
-use super::transform::ViewTransform;
 use crate::app::heatmaps::{composite, put_pixels};
 use crate::app::{Levels, Preview};
+use crate::view_transform::ViewTransform;
 use chexlens_images::cam::CamMap;
 use chexlens_images::window::Window;
 use leptos::prelude::*;

@@ -3,7 +3,7 @@
 //! pointer.
 
 use super::state::ViewerState;
-use super::transform::ZOOM_STEP;
+use crate::view_transform::ZOOM_STEP;
 use leptos::ev::PointerEvent;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;

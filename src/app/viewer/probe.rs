@@ -1,8 +1,8 @@
 //! The pixel probe: the image pixel under a point and its values, and the
 //! line under the canvas that says them.
 
-use super::transform::ViewTransform;
 use crate::app::{AppState, Preview};
+use crate::view_transform::ViewTransform;
 use chexlens_images::levels::LevelsSource;
 use leptos::prelude::*;
 

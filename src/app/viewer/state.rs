@@ -3,9 +3,9 @@
 //! toolbar, the keys and the pointer take on them.
 
 use super::probe::{Probe, probe};
-use super::transform::ViewTransform;
 use crate::app::window_level::starting_window;
 use crate::app::{AppState, Levels};
+use crate::view_transform::ViewTransform;
 use chexlens_images::window::Window;
 use leptos::html::Canvas;
 use leptos::prelude::*;

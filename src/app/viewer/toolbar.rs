@@ -2,9 +2,9 @@
 //! once the image is analysed, the overlay's label, opacity and hold-to-hide.
 
 use super::state::ViewerState;
-use super::transform::ZOOM_STEP;
 use crate::app::AnalysisStatus;
 use crate::app::heatmaps::OpacitySlider;
+use crate::view_transform::ZOOM_STEP;
 use leptos::prelude::*;
 
 #[component]

@@ -1,5 +1,5 @@
-//! Pan and zoom as plain numbers, with no web types, so that the maths can
-//! be tested natively: `rustc --edition 2024 --test` on this file alone.
+//! The viewer's pan and zoom as plain numbers, with no web types, so that
+//! the maths is tested natively (`cargo test`) as well as used in the page.
 
 pub const MIN_ZOOM: f64 = 1.0;
 pub const MAX_ZOOM: f64 = 16.0;
