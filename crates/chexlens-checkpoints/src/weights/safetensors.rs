@@ -200,61 +200,43 @@ pub struct Written {
     pub kept_f32: Vec<String>,
 }
 
-/// One tensor's bytes as they will be stored, for `safetensors::serialize`.
-struct Stored {
-    dtype: safetensors::Dtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl safetensors::View for Stored {
-    fn dtype(&self) -> safetensors::Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        (&self.bytes).into()
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
-/// Writes `tensors` (through the safetensors crate's writer) as F32, or with
-/// `half` as F16 where every value fits. `metadata` goes into the header's
-/// `__metadata__`.
+/// Writes `tensors`, in the order given, as F32, or with `half` as F16 where
+/// every value fits. `metadata` goes into the header's `__metadata__`.
 pub fn write_safetensors<'a>(
     tensors: impl IntoIterator<Item = (&'a str, &'a TensorF32)>,
     half: bool,
     metadata: &BTreeMap<String, String>,
 ) -> Written {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(metadata));
+    }
+    let mut data = Vec::new();
     let mut kept_f32 = Vec::new();
-    let stored: Vec<(&str, Stored)> = tensors
-        .into_iter()
-        .map(|(name, tensor)| {
-            let fits_f16 = tensor.data.iter().all(|v| v.is_finite() && v.abs() <= F16_MAX);
-            if half && !fits_f16 {
+    for (name, tensor) in tensors {
+        let begin = data.len();
+        let dtype = if half && tensor.data.iter().all(|v| v.is_finite() && v.abs() <= F16_MAX) {
+            data.extend(tensor.data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()));
+            "F16"
+        } else {
+            if half {
                 kept_f32.push(name.to_string());
             }
-            let (dtype, bytes) = if half && fits_f16 {
-                let bytes = tensor.data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes());
-                (safetensors::Dtype::F16, bytes.collect())
-            } else {
-                (
-                    safetensors::Dtype::F32,
-                    tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                )
-            };
-            let shape = tensor.shape.clone();
-            (name, Stored { dtype, shape, bytes })
-        })
-        .collect();
-    let metadata = (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-    // Names are unique (a state dict's keys) and every size is the data's own,
-    // so the writer has nothing to refuse.
-    let bytes = safetensors::serialize(stored, metadata).expect("tensors whose sizes are their data's");
+            data.extend(tensor.data.iter().flat_map(|v| v.to_le_bytes()));
+            "F32"
+        };
+        header.insert(
+            name.to_string(),
+            serde_json::json!({ "dtype": dtype, "shape": tensor.shape, "data_offsets": [begin, data.len()] }),
+        );
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    // Pad the header with spaces so that the data starts 8-byte aligned.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + json.len() + data.len());
+    bytes.extend((json.len() as u64).to_le_bytes());
+    bytes.extend(json);
+    bytes.extend(data);
     Written { bytes, kept_f32 }
 }
 
