@@ -1,9 +1,12 @@
 //! `.safetensors`: an 8-byte little-endian header length, a JSON header, then the data.
 //!
-//! Read by our own code (the safetensors crate only writes, below): its
-//! reader wants the whole file in memory and its header as a map, while the
-//! page reads weights as they download (`stream.rs`), capping the header's
-//! entries as they are parsed.
+//! Read and written by our own code. The safetensors crate's reader wants
+//! the whole file in memory and its header as a map, while the page reads
+//! weights as they download (`stream.rs`), capping the header's entries as
+//! they are parsed. Its writer orders `__metadata__` by a randomly seeded
+//! hash map and the tensors by dtype: the same model would give other bytes,
+//! and another sha256, at each `deploy`, and the page would download it
+//! again; ours writes the same bytes every time, tensors in the model's order.
 
 use super::error::WeightErrorKind;
 use super::tensor::{Placement, StoredDType, TensorF32, TensorSlot};
@@ -264,6 +267,31 @@ mod tests {
         assert_eq!(back["a"].shape, vec![2, 3]);
         assert_eq!(back["b.c"].data, b.data);
         assert!(written.kept_f32.is_empty());
+    }
+
+    #[test]
+    fn the_same_model_is_written_to_the_same_bytes_in_its_own_order() {
+        let (a, b) = (tensor(vec![1], vec![0.5]), tensor(vec![2], vec![1.0, 2.0]));
+        let metadata: BTreeMap<String, String> = [("source", "x.pth"), ("format", "pt"), ("chexlens", "0.1")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let first = write_safetensors([("z.weight", &a), ("a.weight", &b)], true, &metadata);
+        for _ in 0..8 {
+            assert_eq!(
+                write_safetensors([("z.weight", &a), ("a.weight", &b)], true, &metadata).bytes,
+                first.bytes
+            );
+        }
+        let names: Vec<String> = index_safetensors(&first.bytes)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            names,
+            ["z.weight", "a.weight"],
+            "tensors in the order given, not sorted"
+        );
     }
 
     #[test]
