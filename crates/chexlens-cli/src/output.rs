@@ -147,9 +147,14 @@ pub enum SchemaOf {
 
 /// The JSON Schema (draft 2020-12) of `of`, pretty-printed with a newline.
 pub fn schema(of: SchemaOf) -> String {
+    // The schema of what is printed: a field that is null when empty is
+    // still always there, so it is required (and may be null).
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator();
     let schema = match of {
-        SchemaOf::Predict => schemars::schema_for!(PredictLine),
-        SchemaOf::Evaluate => schemars::schema_for!(EvaluateReport),
+        SchemaOf::Predict => generator.into_root_schema_for::<PredictLine>(),
+        SchemaOf::Evaluate => generator.into_root_schema_for::<EvaluateReport>(),
     };
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema is JSON");
     text.push('\n');

@@ -152,7 +152,10 @@ pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], m
         }),
         dicom: analysis.dicom.clone(),
     };
-    serde_json::to_string(&line).expect("a prediction is JSON")
+    // Through a Value, which holds every f32 as the f64 it is: a number is
+    // printed with all its digits (0.10000000149011612, not 0.1), so that a
+    // reader parsing f64 gets the model's value exactly.
+    serde_json::to_value(&line).expect("a prediction is JSON").to_string()
 }
 
 /// What a DICOM file is and what it contributed, in the table's words.

@@ -132,4 +132,8 @@ fn evaluate_reports_validate_against_their_schema() {
     let parsed: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
     assert!(parsed["picked_thresholds"].is_object() && parsed["skipped"][0]["error"].is_string());
     validate(&root().join(SCHEMAS[1].1), &[report.trim().to_owned()]).unwrap();
+    // A field that is null when empty is still required: dropping it is refused.
+    let mut without = parsed.clone();
+    without.as_object_mut().unwrap().remove("mean_auroc");
+    assert!(validate(&root().join(SCHEMAS[1].1), &[without.to_string()]).is_err());
 }
