@@ -1,9 +1,10 @@
 //! The decoded image every input becomes, and the hard bounds on it.
 
 /// Larger images are refused before decoding (a decompression bomb cannot
-/// allocate more than this many pixels).
-pub const MAX_PIXELS: u64 = 80_000_000;
-pub const MAX_SIDE: u32 = 30_000;
+/// allocate more than this many pixels). The JPEG decoders' own bounds, so
+/// that every decoder refuses the same images.
+pub const MAX_PIXELS: u64 = chexlens_jpeg::limits::MAX_PIXELS;
+pub const MAX_SIDE: u32 = chexlens_jpeg::limits::MAX_SIDE;
 /// Image files above this are refused before they are read: no radiograph
 /// is this large (80 MP of 16-bit samples is 160 MB).
 pub const MAX_FILE_BYTES: u64 = 512 << 20;
