@@ -444,5 +444,3 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
         Err(e) => Err(format!("{}: {e}", file.name())),
     }
 }
-
-pub use crate::protocol::megabytes;

@@ -1,8 +1,8 @@
 //! Choosing and loading a model, with progress and cancel.
 
 use super::hub_form::HubForm;
-use super::megabytes;
 use super::{Actions, AppState, ModelStatus};
+use crate::protocol::megabytes;
 use crate::protocol::{ModelSource, TooLarge};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;

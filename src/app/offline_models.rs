@@ -1,9 +1,9 @@
 //! The models kept for offline use: which, how large, load or remove them.
 
-use super::megabytes;
 use super::{Actions, AppState, ModelStatus};
 use crate::model_cache::{CachedModel, ModelCache};
 use crate::protocol::ModelSource;
+use crate::protocol::megabytes;
 use leptos::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 

@@ -99,7 +99,7 @@ impl Exports {
             self.running.set(false);
             match outcome {
                 Ok((summary, saved)) => {
-                    let size = crate::app::megabytes(saved.bytes());
+                    let size = crate::protocol::megabytes(saved.bytes());
                     let how = match saved {
                         Saved::ToFile(_) => "written",
                         Saved::Downloaded(_) => "saved",

@@ -1,13 +1,18 @@
-//! A zip archive of stored (uncompressed) entries, written as a stream:
+//! The zip archive the page's batch export packs its files in: stored
+//! (uncompressed) entries, written as a stream:
 //! each entry's bytes are handed back to be written out at once, and only
 //! the central directory (names, checksums, offsets) is kept until the end.
 //! Overlay PNGs are compressed already, so storing them costs little and
 //! keeps the writer small. Past 65,535 entries or 4 GB the archive carries
 //! zip64 records, which every current unzip tool reads.
 //!
-//! Hand-written because the export streams: the `zip` crate's writer needs
-//! `Seek` to patch each header, and a browser download built from Blob parts
-//! cannot seek back.
+//! Our own, in some 200 lines: each entry is whole in memory when it is
+//! added, so its local header carries its size and checksum and its bytes go
+//! at once to the page's asynchronous writer. The `zip` crate's writer
+//! writes to a synchronous `Write + Seek` (or, from zip 4.2, a non-seeking
+//! stream with data descriptors after each entry); using it would mean a
+//! buffer drained between entries and one more dependency in the page's
+//! module, for the same archive.
 
 use std::collections::HashSet;
 use thiserror::Error;

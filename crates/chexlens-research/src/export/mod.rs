@@ -1,5 +1,0 @@
-//! The zip archive the page's batch export packs its files in.
-
-mod zip;
-
-pub use zip::{MAX_ENTRIES as MAX_ZIP_ENTRIES, ZipError, ZipStream};
