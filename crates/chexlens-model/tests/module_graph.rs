@@ -1,6 +1,6 @@
 //! No import circle between modules, in any crate of the workspace: in each
-//! folder of modules, the `crate::` paths each module's source names form a
-//! graph without a cycle, so that each module can be read, tested and split
+//! folder of modules, the `crate::` and `super::` paths by which each
+//! module's source names its siblings form a graph without a cycle, so that each module can be read, tested and split
 //! off apart from the ones that use it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,9 +30,19 @@ fn named_modules(text: &str, prefix: &str) -> BTreeSet<String> {
                         .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                         .collect::<String>()
                 })
+                // `super::super::x` names x, not a module called super.
+                .filter(|name| name != "super")
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The `super::super…` that leads from `file`'s module back up to `folder`:
+/// one `super` for `folder/a.rs` and `folder/a/mod.rs`, two for `folder/a/b.rs`.
+fn super_to(folder: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(folder).unwrap();
+    let depth = relative.components().count() - usize::from(relative.ends_with("mod.rs"));
+    vec!["super"; depth].join("::")
 }
 
 /// The modules in `folder` (whose path is `prefix`) and the others each
@@ -58,7 +68,12 @@ fn module_graphs(folder: &Path, prefix: &str, out: &mut Vec<(String, BTreeMap<St
         .map(|(name, files)| {
             let named = files
                 .iter()
-                .flat_map(|f| named_modules(&std::fs::read_to_string(f).unwrap(), prefix))
+                .flat_map(|f| {
+                    let text = std::fs::read_to_string(f).unwrap();
+                    let mut named = named_modules(&text, prefix);
+                    named.extend(named_modules(&text, &super_to(folder, f)));
+                    named
+                })
                 .filter(|other| other != name && modules.contains_key(other))
                 .collect();
             (name.clone(), named)
@@ -113,6 +128,12 @@ fn the_modules_import_each_other_without_a_circle() {
         .iter()
         .find(|(_, graph)| graph.contains_key("batch") && graph.contains_key("viewer"));
     assert!(app.is_some_and(|(folder, _)| folder.ends_with("(crate::app)")));
+    // and the `super::` paths: the batch's queue names its state so.
+    let batch = graphs
+        .iter()
+        .find(|(folder, _)| folder.ends_with("(crate::app::batch)"))
+        .unwrap();
+    assert!(batch.1["queue"].contains("state"));
     for (folder, graph) in &graphs {
         for module in graph.keys() {
             if let Some(cycle) = cycle_from(graph, module) {
@@ -130,4 +151,17 @@ fn a_circle_is_found_where_there_is_one() {
         .collect();
     assert_eq!(cycle_from(&graph, "a").unwrap(), ["a", "b", "c", "a"]);
     assert_eq!(cycle_from(&graph, "d"), None);
+}
+
+#[test]
+fn super_paths_lead_back_to_the_folder() {
+    let folder = Path::new("/x/src/app");
+    assert_eq!(super_to(folder, Path::new("/x/src/app/a.rs")), "super");
+    assert_eq!(super_to(folder, Path::new("/x/src/app/a/mod.rs")), "super");
+    assert_eq!(super_to(folder, Path::new("/x/src/app/a/b.rs")), "super::super");
+    let text = "use super::queue::Phase;\nuse super::super::app::x;\n// super::ignored\nlet y = super::state::f();";
+    assert_eq!(
+        named_modules(text, "super"),
+        ["queue", "state"].map(String::from).into()
+    );
 }

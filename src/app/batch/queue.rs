@@ -6,45 +6,13 @@
 //! File bytes go from the browser's file reader to the worker as they are,
 //! without a copy in the page's memory.
 
-use super::state::{BatchState, ItemStatus, same_model};
+use super::state::{Ahead, BatchState, ItemStatus, Phase, Running, same_model};
 use crate::app::{Actions, AppState, ModelStatus, read_bytes};
 use crate::protocol::{FIRST_BATCH_ID, ToWorker};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
-
-/// Where the image under way is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Phase {
-    /// Its file is being read.
-    Reading,
-    Analysing,
-    MapsWanted,
-    Mapping,
-}
-
-/// The item the worker is working on, and the analysis id it goes by.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Running {
-    pub index: usize,
-    pub id: u32,
-    pub phase: Phase,
-}
-
-/// The next item, read ahead under the analysis id it will have.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Ahead {
-    Reading {
-        index: usize,
-        id: u32,
-    },
-    /// Its bytes went to the worker, which decodes them.
-    Sent {
-        index: usize,
-        id: u32,
-    },
-}
 
 impl BatchState {
     /// Whether a reply with this id is the batch's.

@@ -5,7 +5,6 @@
 
 use super::journal::{BatchSettings, Journal};
 use super::labels::{Labelled, csv_metadata};
-use super::queue::{Ahead, Running};
 use crate::app::AppState;
 use crate::protocol::{FIRST_BATCH_ID, ModelInfo};
 use chexlens_chexpert::metadata::Metadata;
@@ -19,6 +18,38 @@ use web_sys::File;
 
 /// A cancelled item's failure: picking its file again queues it again.
 pub const CANCELLED: &str = "cancelled";
+
+/// Where the queue's image under way is (`queue.rs` moves it on).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Its file is being read.
+    Reading,
+    Analysing,
+    MapsWanted,
+    Mapping,
+}
+
+/// The item the worker is working on, and the analysis id it goes by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Running {
+    pub index: usize,
+    pub id: u32,
+    pub phase: Phase,
+}
+
+/// The next item, read ahead under the analysis id it will have.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ahead {
+    Reading {
+        index: usize,
+        id: u32,
+    },
+    /// Its bytes went to the worker, which decodes them.
+    Sent {
+        index: usize,
+        id: u32,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ItemStatus {

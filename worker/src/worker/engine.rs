@@ -3,6 +3,7 @@
 //! workers. Both give the same numbers: the combining rules live once, in
 //! the model crate.
 
+use super::faults::{NOT_CURRENT, NOT_OPEN};
 use super::members::{MemberPool, PoolBuilder, PoolError};
 use crate::passes::KeptPasses;
 use chexlens_checkpoints::architecture::ArchitectureConfig;
@@ -215,12 +216,6 @@ impl EngineError {
         }
     }
 }
-
-/// A weight file's bytes came before it was opened (a fault here, not in the file).
-pub const NOT_OPEN: &str = "weight bytes arrived before their file was opened";
-
-/// Told when heat maps are asked of an analysis that a newer one replaced.
-pub const NOT_CURRENT: &str = "that analysis is no longer current";
 
 pub struct Engine(Runs);
 

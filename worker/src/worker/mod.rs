@@ -3,6 +3,7 @@
 
 mod backend;
 mod engine;
+mod faults;
 mod fetch;
 mod hub;
 mod loading;
@@ -243,7 +244,7 @@ enum RequestError {
     /// The image decoded ahead could not be (the message names the file).
     #[error("{0}")]
     Prepared(String),
-    #[error("{}", engine::NOT_CURRENT)]
+    #[error("{}", faults::NOT_CURRENT)]
     NotCurrent,
     /// The engine failed (a lost model has been dropped already).
     #[error("{0}")]

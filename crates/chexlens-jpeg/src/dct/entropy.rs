@@ -278,7 +278,7 @@ impl<'a> BitReader<'a> {
         self.check_overrun()?;
         self.held.clear();
         self.at_marker = false;
-        let (marker, after) = super::markers::next_marker(self.data, self.pos)?;
+        let (marker, after) = super::segments::next_marker(self.data, self.pos)?;
         if marker != 0xD0 + n {
             return Err(JpegError::Corrupt(format!(
                 "restart marker {n} is missing (found marker {marker:02X})"

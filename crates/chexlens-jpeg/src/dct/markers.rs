@@ -15,41 +15,6 @@ pub(super) const NATURAL: [usize; 80] = [
     47, 55, 62, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
 ];
 
-/// The next marker at or after `pos`: its code and the position after it.
-/// Stray bytes before it are skipped, as libjpeg does.
-pub(crate) fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegError> {
-    let mut i = pos;
-    loop {
-        while data.get(i).is_some_and(|&b| b != 0xFF) {
-            i += 1;
-        }
-        while data.get(i) == Some(&0xFF) {
-            i += 1;
-        }
-        match data.get(i) {
-            None => return Err(JpegError::Truncated("no end-of-image marker")),
-            // FF 00 is a stuffed data byte, not a marker.
-            Some(0x00) => i += 1,
-            Some(&marker) => return Ok((marker, i + 1)),
-        }
-    }
-}
-
-/// A segment's body (after its two length bytes) and where the next one starts.
-pub(crate) fn segment(data: &[u8], pos: usize) -> Result<(&[u8], usize), JpegError> {
-    let length = match data.get(pos..pos + 2) {
-        Some(&[a, b]) => u16::from_be_bytes([a, b]) as usize,
-        _ => return Err(JpegError::Truncated("a marker segment is cut off")),
-    };
-    if length < 2 {
-        return Err(JpegError::Corrupt("a marker segment has a length below 2".into()));
-    }
-    let body = data
-        .get(pos + 2..pos + length)
-        .ok_or(JpegError::Truncated("a marker segment is cut off"))?;
-    Ok((body, pos + length))
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct ComponentSpec {
     pub id: u8,
@@ -277,20 +242,6 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn markers_skip_stray_and_fill_bytes() {
-        assert_eq!(next_marker(&[1, 2, 0xFF, 0xFF, 0xC4, 9], 0).unwrap(), (0xC4, 5));
-        assert_eq!(next_marker(&[0xFF, 0x00, 0xFF, 0xD9], 0).unwrap(), (0xD9, 4));
-        assert!(next_marker(&[1, 2, 3], 0).is_err());
-    }
-
-    #[test]
-    fn segments_are_bounded() {
-        assert_eq!(segment(&[0, 4, 7, 8, 9], 0).unwrap(), (&[7u8, 8][..], 4));
-        assert!(segment(&[0, 9, 7], 0).is_err());
-        assert!(segment(&[0, 1], 0).is_err());
-    }
 
     #[test]
     fn frames_name_what_they_cannot_be() {

@@ -14,13 +14,14 @@ mod frame;
 mod idct;
 mod markers;
 mod scan;
+mod segments;
 mod upsample;
 
 use crate::limits::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;
 pub(crate) use entropy::BitBuffer;
 use markers::Tables;
-pub(crate) use markers::{next_marker, segment};
+pub(crate) use segments::{next_marker, segment};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JpegError {
@@ -82,13 +83,13 @@ pub fn frame_info(bytes: &[u8]) -> Result<FrameInfo, JpegError> {
     }
     let mut pos = 2;
     loop {
-        let (marker, after) = markers::next_marker(bytes, pos)?;
+        let (marker, after) = segments::next_marker(bytes, pos)?;
         refuse_process(marker)?;
         match marker {
             0xD9 | 0xDA => return Err(JpegError::Corrupt("no frame header before the image data".into())),
             0xD0..=0xD8 | 0x01 => pos = after,
             _ => {
-                let (body, next) = markers::segment(bytes, after)?;
+                let (body, next) = segments::segment(bytes, after)?;
                 if matches!(marker, 0xC0..=0xC2) {
                     let header = markers::frame(marker, body)?;
                     return Ok(FrameInfo {
@@ -129,7 +130,7 @@ pub fn decode_with(bytes: &[u8], rule: ColourRule) -> Result<JpegImage, JpegErro
     let mut scans = 0usize;
     let mut pos = 2;
     loop {
-        let (marker, after) = markers::next_marker(bytes, pos)?;
+        let (marker, after) = segments::next_marker(bytes, pos)?;
         refuse_process(marker)?;
         match marker {
             0xD9 => break,
@@ -137,7 +138,7 @@ pub fn decode_with(bytes: &[u8], rule: ColourRule) -> Result<JpegImage, JpegErro
             // Stray restart markers and TEM carry no length; libjpeg passes them.
             0xD0..=0xD7 | 0x01 => pos = after,
             _ => {
-                let (body, next) = markers::segment(bytes, after)?;
+                let (body, next) = segments::segment(bytes, after)?;
                 pos = next;
                 match marker {
                     0xC0..=0xC2 => {

@@ -4,7 +4,7 @@
 //! them; in the browser it runs on the worker's one thread with the build's
 //! wasm SIMD.
 
-use crate::model::gelu::{gelu_derivative_value, gelu_value};
+use super::erf::{gelu_derivative_value, gelu_value};
 
 /// Floats handed to one task: enough to amortise scheduling, small enough
 /// to balance two to sixteen cores.

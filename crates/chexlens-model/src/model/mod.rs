@@ -5,6 +5,7 @@ mod cbam;
 mod channels_last;
 mod convnext;
 mod cpu_kernels;
+mod erf;
 pub mod gelu;
 mod layers;
 

@@ -18,7 +18,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 /// Why a member worker could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 enum MemberError {
-    #[error("{}", crate::worker::engine::NOT_OPEN)]
+    #[error("{}", crate::worker::faults::NOT_OPEN)]
     NoFile,
     #[error("{0}")]
     Weights(#[from] WeightError),
@@ -26,7 +26,7 @@ enum MemberError {
     Analysis(#[from] AnalysisError),
     #[error("no model is loaded")]
     NotLoaded,
-    #[error("{}", crate::worker::engine::NOT_CURRENT)]
+    #[error("{}", crate::worker::faults::NOT_CURRENT)]
     NotCurrent,
     #[error("the image did not arrive whole")]
     Incomplete,

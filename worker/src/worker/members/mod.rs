@@ -179,7 +179,7 @@ const PIECE_BYTES: usize = 8 << 20;
 const PIECES_IN_FLIGHT: usize = 2;
 
 fn not_open() -> PoolError {
-    PoolError::Failed(crate::worker::engine::NOT_OPEN.into())
+    PoolError::Failed(crate::worker::faults::NOT_OPEN.into())
 }
 
 impl Upload {
