@@ -206,7 +206,7 @@ test("a missing token, a wrong one and a missing repository are plain messages",
   await context.close();
 });
 
-test("chexlens deploy's output is the page's deployed model, with the CLI's numbers", async () => {
+test("chexlens deploy's output is the page's deployed model, with the CLI's numbers", async (t) => {
   // The site: the built page with the deployed model beside it.
   const site = mkdtempSync(join(tmpdir(), "chexlens-site-"));
   for (const entry of readdirSync(DIST)) {
@@ -217,6 +217,8 @@ test("chexlens deploy's output is the page's deployed model, with the CLI's numb
   assert.match(cli(["deploy", "--hub", REPO, "--out", site]), /the page downloads \d+\.\d MB/);
 
   const server = await serveDist(site);
+  // Closed even when an assertion fails: its sockets would keep node --test waiting.
+  t.after(() => server.close());
   const context = await session.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${server.url}?backend=cpu`);
@@ -231,5 +233,4 @@ test("chexlens deploy's output is the page's deployed model, with the CLI's numb
     assert.ok(Math.abs(shown[label] - p) < 1e-4, `${label}: page ${shown[label]} CLI ${p}`);
   }
   await context.close();
-  await server.close();
 });
