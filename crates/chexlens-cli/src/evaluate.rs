@@ -42,12 +42,6 @@ pub struct EvaluateOptions {
     pub weights: Vec<PathBuf>,
 }
 
-/// An image that could not be analysed, and why.
-struct Skipped {
-    path: String,
-    reason: String,
-}
-
 /// The labelled images of this shard, and the predictions already made for them.
 struct Work {
     set: LabelledSet,
@@ -175,7 +169,7 @@ fn analyse_missing(
     images: &[LabelledImage],
     model_labels: &[String],
     done: &mut HashMap<String, Vec<f32>>,
-    skipped: &mut Vec<Skipped>,
+    skipped: &mut Vec<SkippedImage>,
 ) -> Result<bool, Failure> {
     let root = options
         .root
@@ -215,9 +209,9 @@ fn analyse_missing(
             }
             Err(reason) => {
                 progress.println(&format!("chexlens: {}: {reason} (skipped)", file.display()));
-                skipped.push(Skipped {
+                skipped.push(SkippedImage {
                     path: image.path.clone(),
-                    reason,
+                    error: reason,
                 });
             }
         }
@@ -433,7 +427,7 @@ struct Report<'a> {
     evaluation: &'a Evaluation,
     scored: usize,
     in_set: usize,
-    skipped: &'a [Skipped],
+    skipped: &'a [SkippedImage],
     picked: Option<&'a [(String, Option<f64>)]>,
     options: &'a EvaluateOptions,
 }
@@ -450,14 +444,7 @@ impl Report<'_> {
             ci_method: "DeLong".into(),
             mean_auroc: evaluation.mean_auroc,
             labels: evaluation.labels.iter().map(label_scores).collect(),
-            skipped: self
-                .skipped
-                .iter()
-                .map(|s| SkippedImage {
-                    path: s.path.clone(),
-                    error: s.reason.clone(),
-                })
-                .collect(),
+            skipped: self.skipped.to_vec(),
             picked_thresholds: self.picked.map(|p| p.iter().cloned().collect()),
         };
         serde_json::to_string(&report).expect("a report is JSON")
@@ -524,7 +511,7 @@ impl Report<'_> {
         if !skipped.is_empty() {
             out.push_str(&format!("  {} images skipped:\n", skipped.len()));
             for s in skipped {
-                out.push_str(&format!("    {}: {}\n", s.path, s.reason));
+                out.push_str(&format!("    {}: {}\n", s.path, s.error));
             }
         }
         out

@@ -129,7 +129,7 @@ pub struct ReliabilityBin {
 }
 
 /// An image that could not be scored.
-#[derive(Serialize, JsonSchema)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub struct SkippedImage {
     pub path: String,
     /// Why, in the words the table prints.
