@@ -66,6 +66,11 @@ pub struct DicomSummary {
     pub frame: u32,
     /// How the grey values were windowed (empty for colour images).
     pub windowing: String,
+    /// Presentation Intent Type: `FOR PRESENTATION` or `FOR PROCESSING`.
+    #[serde(default)]
+    pub presentation_intent: Option<String>,
+    #[serde(default)]
+    pub sop_class_uid: Option<String>,
 }
 
 fn first() -> u32 {
@@ -640,6 +645,8 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<DicomXray, Dico
             frames,
             frame: index + 1,
             windowing,
+            presentation_intent: text(&obj, tag::PRESENTATION_INTENT_TYPE),
+            sop_class_uid: text(&obj, tag::SOP_CLASS_UID),
         },
         notices,
         levels,

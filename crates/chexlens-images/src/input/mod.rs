@@ -12,6 +12,7 @@ use crate::image::{MAX_FILE_BYTES, XrayImage};
 use crate::levels::GreyLevels;
 
 use crate::dicom::{DicomSummary, DicomTags, is_dicom};
+use crate::suitability::{Warning, file_warnings};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -55,6 +56,8 @@ pub struct LoadedXray {
     pub dicom: Option<DicomDetails>,
     /// A grey image's values at full depth, where they were asked for.
     pub levels: Option<GreyLevels>,
+    /// What the file says about being a chest radiograph (`suitability`).
+    pub warnings: Vec<Warning>,
 }
 
 /// Whether the viewer gets the file's own values (window/level, the pixel
@@ -92,6 +95,7 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<LoadedXray, Ima
             crate::dicom::decode_dicom_frame(bytes, index)?
         };
         return Ok(LoadedXray {
+            warnings: file_warnings(&dicom.image, Some(&dicom.summary)),
             image: dicom.image,
             dicom: Some(DicomDetails {
                 tags: dicom.tags,
@@ -107,6 +111,7 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<LoadedXray, Ima
         return Err(ImageError::SingleFrame(index.saturating_add(1)));
     }
     Ok(LoadedXray {
+        warnings: file_warnings(&image, None),
         image,
         dicom: None,
         levels,
