@@ -30,7 +30,7 @@ pub enum ReferenceError {
     OutOfRange,
     #[error(
         "reference statistics: the {} percentile of the images' own distances is 0; choose a higher percentile",
-        crate::statistics::ordinal(*percentile)
+        ordinal(*percentile)
     )]
     ZeroThreshold { percentile: f64 },
     #[error("reference statistics: the percentile must be above 0 and at most 100, not {0}")]
@@ -117,4 +117,20 @@ impl ReferenceError {
             inner: Box::new(self),
         }
     }
+}
+
+/// "1st", "2nd", "3rd", "11th", "99th", "99.5th".
+pub(crate) fn ordinal(value: f64) -> String {
+    if value.fract() != 0.0 || !value.is_finite() {
+        return format!("{value}th");
+    }
+    let whole = value.abs() as u64;
+    let suffix = match (whole % 10, whole % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{value}{suffix}")
 }

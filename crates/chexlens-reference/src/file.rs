@@ -12,7 +12,7 @@
 //! fit can produce, each failure with its own message.
 
 use crate::error::ReferenceError;
-use crate::statistics::{MemberStatistics, ReferenceStatistics};
+use crate::statistics::{MAX_FEATURES, MAX_REFERENCE_IMAGES, MemberStatistics, ReferenceStatistics};
 use chexlens_checkpoints::manifest::MAX_MEMBERS;
 use chexlens_checkpoints::weights::{CheckpointIndex, StoredDType, TensorF32, TensorSlot, write_safetensors};
 use std::collections::BTreeMap;
@@ -20,10 +20,6 @@ use std::collections::BTreeMap;
 /// Files above this are refused before they are parsed (3 members of 1024
 /// features and 100 000 images are 14 MB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
-/// Features per member at most (convnext_base pools 1024).
-pub const MAX_FEATURES: usize = 2048;
-/// Reference images at most.
-pub const MAX_REFERENCE_IMAGES: usize = 1_000_000;
 
 const FORMAT: &str = "chexlens-reference-statistics";
 const VERSION: &str = "1";
@@ -280,7 +276,7 @@ fn read_member(member: usize, slots: &MemberSlots, images: usize) -> Result<Memb
         distances,
         threshold: threshold[0],
     };
-    check_values(member, &stats)?;
+    crate::statistics::check_values(member, &stats)?;
     Ok(stats)
 }
 
@@ -290,39 +286,6 @@ fn shape_error(name: String, slot: &TensorSlot, expected: String) -> ReferenceEr
         found: slot.shape.clone(),
         expected,
     }
-}
-
-/// What a fit guarantees of its values, checked for values read from a file.
-/// The precision matrix is checked symmetric with a positive diagonal, not
-/// positive definite: that would be a Cholesky factorisation, O(C^3), on every load.
-pub(crate) fn check_values(member: usize, stats: &MemberStatistics) -> Result<(), ReferenceError> {
-    let d = &stats.distances;
-    if d.first().is_some_and(|&first| first < 0.0) || d.windows(2).any(|w| w[1] < w[0]) {
-        return Err(ReferenceError::UnorderedDistances(member));
-    }
-    let (lowest, highest) = (d.first().copied().unwrap_or(0.0), d.last().copied().unwrap_or(0.0));
-    // A percentile of the distances lies between the least and the greatest.
-    if stats.threshold <= 0.0 || stats.threshold < lowest || stats.threshold > highest {
-        return Err(ReferenceError::ThresholdOutsideDistances {
-            member,
-            threshold: stats.threshold,
-            lowest,
-            highest,
-        });
-    }
-    if !(0.0..=1.0).contains(&stats.shrinkage) {
-        return Err(ReferenceError::Shrinkage {
-            member,
-            shrinkage: stats.shrinkage as f32,
-        });
-    }
-    let c = stats.features();
-    let p = &stats.precision;
-    let symmetric = (0..c).all(|a| (0..a).all(|b| p[a * c + b] == p[b * c + a]));
-    if !symmetric || (0..c).any(|a| p[a * c + a] <= 0.0) {
-        return Err(ReferenceError::Precision(member));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

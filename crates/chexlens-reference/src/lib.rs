@@ -13,8 +13,11 @@
 //! images' own distances. Used to warn on images unlike chest radiographs.
 //!
 //! `statistics` fits and applies them, `file` reads and writes them as a
-//! `.safetensors` file within hard bounds.
+//! `.safetensors` file within hard bounds, and `assessment` joins their
+//! verdict to what an image's file says of it (chexlens-images'
+//! `suitability`): the warnings the CLI and the page show.
 
+pub mod assessment;
 mod error;
 pub mod file;
 mod linalg;

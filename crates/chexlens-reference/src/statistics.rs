@@ -10,13 +10,16 @@
 //! unseen radiographs' would, and the threshold flags slightly more of them
 //! than its percentile says.
 
-use crate::error::ReferenceError;
-use crate::file::{MAX_FEATURES, MAX_REFERENCE_IMAGES};
+use crate::error::{ReferenceError, ordinal};
 use crate::linalg;
 use chexlens_checkpoints::manifest::MAX_MEMBERS;
 
 /// The threshold: the 99th percentile of the reference images' distances.
 pub const DEFAULT_PERCENTILE: f64 = 99.0;
+/// Features per member at most (convnext_base pools 1024).
+pub const MAX_FEATURES: usize = 2048;
+/// Reference images at most.
+pub const MAX_REFERENCE_IMAGES: usize = 1_000_000;
 
 /// One member's statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +88,7 @@ impl MemberStatistics {
             return Err(ReferenceError::ZeroThreshold { percentile });
         }
         // What a file is checked for on reading, so that a fit is always readable.
-        crate::file::check_values(0, &stats).map_err(|_| ReferenceError::OutOfRange)?;
+        check_values(0, &stats).map_err(|_| ReferenceError::OutOfRange)?;
         Ok(stats)
     }
 
@@ -287,6 +290,30 @@ impl ReferenceStatistics {
         })
     }
 
+    /// Whether these statistics can serve an ensemble of `members` loaded
+    /// members (its first ones, at most as many as the statistics have)
+    /// whose pooled features are `features` wide.
+    pub fn check_fits(&self, members: usize, features: usize) -> Result<(), ReferenceError> {
+        if members > self.members.len() {
+            return Err(ReferenceError::MoreMembersThanStatistics {
+                found: members,
+                available: self.members.len(),
+            });
+        }
+        match self
+            .members
+            .iter()
+            .map(MemberStatistics::features)
+            .find(|&f| f != features)
+        {
+            Some(expected) => Err(ReferenceError::FeatureCount {
+                found: features,
+                expected,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// How far an image lies from the reference images: `member_features[m]`
     /// is member m's pooled features, for the first `member_features.len()`
     /// members (an ensemble may load only its first members).
@@ -377,20 +404,37 @@ impl Typicality {
     }
 }
 
-/// "1st", "2nd", "3rd", "11th", "99th", "99.5th".
-pub(crate) fn ordinal(value: f64) -> String {
-    if value.fract() != 0.0 || !value.is_finite() {
-        return format!("{value}th");
+/// What a fit guarantees of its values, checked for values read from a file.
+/// The precision matrix is checked symmetric with a positive diagonal, not
+/// positive definite: that would be a Cholesky factorisation, O(C^3), on every load.
+pub(crate) fn check_values(member: usize, stats: &MemberStatistics) -> Result<(), ReferenceError> {
+    let d = &stats.distances;
+    if d.first().is_some_and(|&first| first < 0.0) || d.windows(2).any(|w| w[1] < w[0]) {
+        return Err(ReferenceError::UnorderedDistances(member));
     }
-    let whole = value.abs() as u64;
-    let suffix = match (whole % 10, whole % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{value}{suffix}")
+    let (lowest, highest) = (d.first().copied().unwrap_or(0.0), d.last().copied().unwrap_or(0.0));
+    // A percentile of the distances lies between the least and the greatest.
+    if stats.threshold <= 0.0 || stats.threshold < lowest || stats.threshold > highest {
+        return Err(ReferenceError::ThresholdOutsideDistances {
+            member,
+            threshold: stats.threshold,
+            lowest,
+            highest,
+        });
+    }
+    if !(0.0..=1.0).contains(&stats.shrinkage) {
+        return Err(ReferenceError::Shrinkage {
+            member,
+            shrinkage: stats.shrinkage as f32,
+        });
+    }
+    let c = stats.features();
+    let p = &stats.precision;
+    let symmetric = (0..c).all(|a| (0..a).all(|b| p[a * c + b] == p[b * c + a]));
+    if !symmetric || (0..c).any(|a| p[a * c + a] <= 0.0) {
+        return Err(ReferenceError::Precision(member));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
