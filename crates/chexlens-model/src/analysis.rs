@@ -80,6 +80,9 @@ impl Prediction {
 /// asked of it are [`crate::Ensemble`]'s methods, which hold the members).
 pub struct Analysis {
     pub prediction: Prediction,
+    /// Each member's pooled features of the image (what its classifier
+    /// sees besides the metadata), for the distance to reference radiographs.
+    pub member_features: Vec<Vec<f32>>,
     /// One per member, from the pass that made the prediction.
     pub(crate) states: Vec<BackboneState>,
 }

@@ -97,12 +97,16 @@ impl Ensemble {
     /// Reads each member's logits back from the backbone passes `states`.
     async fn analysis_of(&self, states: Vec<BackboneState>, metadata: Tensor<2>) -> Result<Analysis, AnalysisError> {
         let mut member_logits = Vec::with_capacity(states.len());
+        let mut member_features = Vec::with_capacity(states.len());
         for (member, state) in self.members.iter().zip(&states) {
-            let (values, _) = read_back(member.logits(state, metadata.clone()), "results").await?;
+            let pooled = member.pooled(state.features.clone());
+            let (values, _) = read_back(member.classify(pooled.clone(), metadata.clone()), "results").await?;
             member_logits.push(values);
+            member_features.push(read_back(pooled, "features").await?.0);
         }
         Ok(Analysis {
             prediction: Prediction::from_member_logits(&self.settings, member_logits),
+            member_features,
             states,
         })
     }

@@ -82,9 +82,19 @@ impl ConvNeXtWithMetadata {
 
     /// The head after the backbone: CBAM, pooling, fusion, classifier.
     pub fn head(&self, features: Tensor<4>, metadata: Tensor<2>) -> Tensor<2> {
+        self.classify(self.pooled(features), metadata)
+    }
+
+    /// What the classifier sees of the image: the backbone's features after
+    /// CBAM, averaged over space, `[N, C]`.
+    pub fn pooled(&self, features: Tensor<4>) -> Tensor<2> {
         let attended = self.cbam.forward(features);
         let [n, c, _, _] = attended.dims();
-        let pooled = attended.mean_dim(3).mean_dim(2).reshape([n, c]);
+        attended.mean_dim(3).mean_dim(2).reshape([n, c])
+    }
+
+    /// Fusion with the metadata branch, then the classifier: logits `[N, classes]`.
+    pub fn classify(&self, pooled: Tensor<2>, metadata: Tensor<2>) -> Tensor<2> {
         let fused = Tensor::cat(vec![pooled, self.metadata_fc.forward(metadata)], 1);
         self.classifier.forward(fused)
     }
