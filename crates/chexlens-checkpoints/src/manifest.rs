@@ -41,6 +41,24 @@ impl MemberSpec {
     }
 }
 
+/// The reference statistics of the members' features (chexlens-reference),
+/// for warning on images unlike the radiographs they were computed on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// A path relative to the manifest, or an http(s) URL.
+    pub file: String,
+    /// Hex sha256 of the file, always verified.
+    pub sha256: String,
+}
+
+impl ReferenceSpec {
+    /// The file's own name, as a picked file is matched by.
+    pub fn file_name(&self) -> &str {
+        self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+}
+
 /// Whether a picked file is a manifest rather than weights (by its name).
 pub fn is_manifest_file(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".json")
@@ -171,6 +189,8 @@ pub struct Manifest {
     /// Inferred from the first member's weights when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<ArchitectureConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_statistics: Option<ReferenceSpec>,
     #[serde(flatten)]
     pub settings: ModelSettings,
 }
@@ -221,6 +241,16 @@ impl Manifest {
                 && (h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()))
             {
                 return fail(format!("sha256 of '{}' is not 64 hex digits", m.weights));
+            }
+        }
+        if let Some(reference) = &self.reference_statistics {
+            if reference.file.trim().is_empty() || reference.file.len() > MAX_TEXT {
+                return fail(format!(
+                    "the reference statistics' 'file' must be 1 to {MAX_TEXT} characters"
+                ));
+            }
+            if reference.sha256.len() != 64 || !reference.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                return fail(format!("sha256 of '{}' is not 64 hex digits", reference.file));
             }
         }
         if let Some(arch) = &self.architecture {

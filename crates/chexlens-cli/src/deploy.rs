@@ -8,10 +8,13 @@ use crate::convert::{to_safetensors, write_atomically};
 use crate::hub::HubModel;
 use crate::model_source::{self, read_manifest_file};
 use chexlens_checkpoints::architecture::ArchitectureConfig;
-use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings};
+use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings, ReferenceSpec};
 use chexlens_checkpoints::weights::sha256_hex;
 use chexlens_model::Device;
 use std::path::{Path, PathBuf};
+
+/// The reference statistics' name beside the deployed members.
+const REFERENCE_FILE: &str = "reference.safetensors";
 
 pub enum Source {
     Hub(HubModel),
@@ -33,6 +36,8 @@ struct Plan {
     architecture: Option<ArchitectureConfig>,
     settings: ModelSettings,
     members: Vec<Member>,
+    /// The source manifest's reference statistics: the file and what names it.
+    reference: Option<(PathBuf, ReferenceSpec)>,
 }
 
 fn deployed_name(file: &Path, taken: &[Member]) -> String {
@@ -69,12 +74,14 @@ fn plan_from_manifest(path: &Path, name_suffix: &str) -> Result<Plan, String> {
             deployed_as,
         });
     }
+    let base = path.parent().unwrap_or(Path::new("."));
     Ok(Plan {
         name: format!("{}{name_suffix}", manifest.name),
         description: manifest.description,
         architecture: manifest.architecture,
         settings: manifest.settings,
         members,
+        reference: manifest.reference_statistics.map(|spec| (base.join(&spec.file), spec)),
     })
 }
 
@@ -94,6 +101,7 @@ fn plan_from_files(name: String, files: Vec<(PathBuf, Option<String>)>) -> Plan 
         architecture: None,
         settings: ModelSettings::default(),
         members,
+        reference: None,
     }
 }
 
@@ -152,11 +160,16 @@ pub fn run(source: Source, out: &Path, half: bool) -> Result<(), String> {
             sha256: Some(sha256_hex(&written.bytes)),
         });
     }
+    let reference_statistics = match &plan.reference {
+        Some((file, spec)) => Some(deploy_reference(file, spec, &folder)?),
+        None => None,
+    };
     let manifest = Manifest {
         name: plan.name,
         description: plan.description,
         demo: false,
         members: specs,
+        reference_statistics,
         architecture: plan.architecture,
         settings: plan.settings,
     };
@@ -172,4 +185,27 @@ pub fn run(source: Source, out: &Path, half: bool) -> Result<(), String> {
         total as f64 / 1e6
     );
     Ok(())
+}
+
+/// Copies the reference statistics beside the members, once checked
+/// against their sha256 and read whole.
+fn deploy_reference(file: &Path, spec: &ReferenceSpec, folder: &Path) -> Result<ReferenceSpec, String> {
+    let bytes = crate::files::read_bounded(file, chexlens_reference::file::MAX_FILE_BYTES)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let found = sha256_hex(&bytes);
+    if !found.eq_ignore_ascii_case(&spec.sha256) {
+        return Err(format!(
+            "{}: sha256 is {found}, not the {} the manifest names",
+            file.display(),
+            spec.sha256
+        ));
+    }
+    chexlens_reference::file::from_bytes(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let deployed = ReferenceSpec {
+        file: REFERENCE_FILE.to_owned(),
+        sha256: found,
+    };
+    write_atomically(&folder.join(REFERENCE_FILE), &bytes)?;
+    println!("{}: reference statistics", folder.join(REFERENCE_FILE).display());
+    Ok(deployed)
 }

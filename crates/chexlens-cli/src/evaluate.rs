@@ -40,13 +40,28 @@ pub struct EvaluateOptions {
     /// The manifest the model came from, if it did (the base of `--write-thresholds`).
     pub manifest: Option<PathBuf>,
     pub weights: Vec<PathBuf>,
+    /// Images with warnings (not chest radiographs, unlike the reference
+    /// radiographs) are skipped instead of scored.
+    pub strict: bool,
 }
+
+/// An image's prediction, made now or read from a predictions file.
+struct Made {
+    probabilities: Vec<f32>,
+    /// Its warnings, in words.
+    warnings: Vec<String>,
+}
+
+type Done = HashMap<String, Made>;
 
 /// The labelled images of this shard, and the predictions already made for them.
 struct Work {
     set: LabelledSet,
     images: Vec<LabelledImage>,
-    done: HashMap<String, Vec<f32>>,
+    done: Done,
+    /// Whether lines appended to the first predictions file carry warnings
+    /// (a file written before that column keeps its layout).
+    append_warnings: bool,
     /// The model's labels, the columns of the predictions.
     model_labels: Vec<String>,
 }
@@ -77,12 +92,16 @@ pub fn run(options: EvaluateOptions, model: Option<LoadedModel>) -> Result<(), F
             model,
             &work.images,
             &work.model_labels,
+            work.append_warnings,
             &mut done,
             &mut skipped,
         )?;
         if interrupted {
             return Err(Failure::Failed(interrupted_message(&options, &work.images, &done)));
         }
+    }
+    if options.strict {
+        refuse_warned(&work.images, &mut done, &mut skipped);
     }
     let thresholds = thresholds(&options, model.as_ref());
     let in_set = work.images.len();
@@ -138,15 +157,25 @@ fn gather(options: &EvaluateOptions, model_labels: Vec<String>) -> Result<Work, 
         .cloned()
         .collect();
     let mut done = HashMap::new();
-    for file in options.predictions.iter().filter(|f| f.exists()) {
-        for row in read_predictions(file, Some(&model_labels))?.rows {
-            done.entry(row.path).or_insert(row.probabilities);
+    let mut append_warnings = true;
+    for (i, file) in options.predictions.iter().enumerate().filter(|(_, f)| f.exists()) {
+        let read = read_predictions(file, Some(&model_labels))?;
+        if i == 0 && !read.rows.is_empty() {
+            append_warnings = read.with_warnings;
+        }
+        for row in read.rows {
+            let made = Made {
+                probabilities: row.probabilities,
+                warnings: row.warnings,
+            };
+            done.entry(row.path).or_insert(made);
         }
     }
     Ok(Work {
         set,
         images,
         done,
+        append_warnings,
         model_labels,
     })
 }
@@ -168,7 +197,8 @@ fn analyse_missing(
     model: &LoadedModel,
     images: &[LabelledImage],
     model_labels: &[String],
-    done: &mut HashMap<String, Vec<f32>>,
+    append_warnings: bool,
+    done: &mut Done,
     skipped: &mut Vec<SkippedImage>,
 ) -> Result<bool, Failure> {
     let root = options
@@ -200,12 +230,20 @@ fn analyse_missing(
         match predict::analyse_file(model, &file, 0, &flags, &thresholds, CamLabels::None) {
             Ok(analysis) => {
                 let probabilities = analysis.prediction.probabilities;
+                let warnings = analysis.assessment.messages();
                 if let Some((path, file)) = &mut out {
-                    writeln!(file, "{}", predictions_line(&image.path, &probabilities))
+                    let kept = append_warnings.then_some(warnings.as_slice());
+                    writeln!(file, "{}", predictions_line(&image.path, &probabilities, kept))
                         .and_then(|()| file.flush())
                         .map_err(|e| Failure::Failed(format!("cannot write {} ({e})", path.display())))?;
                 }
-                done.insert(image.path.clone(), probabilities);
+                done.insert(
+                    image.path.clone(),
+                    Made {
+                        probabilities,
+                        warnings,
+                    },
+                );
             }
             Err(reason) => {
                 progress.println(&format!("chexlens: {}: {reason} (skipped)", file.display()));
@@ -219,6 +257,22 @@ fn analyse_missing(
     }
     progress.finish();
     Ok(false)
+}
+
+/// `--strict`: images with warnings leave the scored set for the skipped
+/// list, saying why.
+fn refuse_warned(images: &[LabelledImage], done: &mut Done, skipped: &mut Vec<SkippedImage>) {
+    for image in images {
+        let Some(made) = done.get(&image.path).filter(|m| !m.warnings.is_empty()) else {
+            continue;
+        };
+        let error = format!("refused (--strict): {}", made.warnings.join("; "));
+        done.remove(&image.path);
+        skipped.push(SkippedImage {
+            path: image.path.clone(),
+            error,
+        });
+    }
 }
 
 /// The predictions file, with its header when new.
@@ -236,11 +290,7 @@ fn open_for_append(path: &Path, labels: &[String]) -> Result<(PathBuf, std::fs::
     Ok((path.to_path_buf(), file))
 }
 
-fn interrupted_message(
-    options: &EvaluateOptions,
-    images: &[LabelledImage],
-    done: &HashMap<String, Vec<f32>>,
-) -> String {
+fn interrupted_message(options: &EvaluateOptions, images: &[LabelledImage], done: &Done) -> String {
     let made = images.iter().filter(|i| done.contains_key(&i.path)).count();
     match options.predictions.first() {
         Some(path) => format!(
@@ -273,13 +323,13 @@ fn scored_probabilities(
     set: &LabelledSet,
     images: &[LabelledImage],
     model_labels: &[String],
-    done: &HashMap<String, Vec<f32>>,
+    done: &Done,
 ) -> Vec<(Vec<f32>, Vec<Label>)> {
     let columns = evaluation::columns_of(&set.labels, model_labels);
     images
         .iter()
         .filter_map(|image| {
-            let p = done.get(&image.path)?;
+            let p = &done.get(&image.path)?.probabilities;
             Some((columns.iter().map(|&c| p[c]).collect(), image.labels.clone()))
         })
         .collect()
@@ -341,8 +391,8 @@ fn write_thresholds(
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {} ({e})", path.display()))
 }
 
-/// Member paths relative to the source manifest, made absolute when the
-/// copy lives in another folder.
+/// Member (and reference statistics) paths relative to the source
+/// manifest, made absolute when the copy lives in another folder.
 fn rebase_members(manifest: &mut Manifest, source: &Path, target: &Path) -> Result<(), String> {
     let folder = |p: &Path| {
         let parent = p
@@ -361,6 +411,13 @@ fn rebase_members(manifest: &mut Manifest, source: &Path, target: &Path) -> Resu
         .filter(|m| !m.is_url() && Path::new(&m.weights).is_relative())
     {
         member.weights = from.join(&member.weights).display().to_string();
+    }
+    if let Some(reference) = manifest
+        .reference_statistics
+        .as_mut()
+        .filter(|r| !r.file.contains("://") && Path::new(&r.file).is_relative())
+    {
+        reference.file = from.join(&reference.file).display().to_string();
     }
     Ok(())
 }
@@ -381,6 +438,7 @@ fn new_manifest(weights: &[PathBuf], model: &LoadedModel) -> Result<Manifest, St
         description: Some("thresholds picked by chexlens evaluate".into()),
         demo: model.demo,
         members,
+        reference_statistics: None,
         architecture: None,
         settings: model.ensemble.settings.clone(),
     })

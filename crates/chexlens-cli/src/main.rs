@@ -12,6 +12,7 @@ mod model_source;
 mod output;
 mod predict;
 mod progress;
+mod reference;
 mod shard;
 
 use chexlens_chexpert::metadata::parse_age;
@@ -148,8 +149,32 @@ struct BenchArgs {
 struct EvaluateArgs {
     /// The labelled set: a CSV in CheXpert's layout (Path, Sex, Age,
     /// Frontal/Lateral, AP/PA, then a column per finding with 1, 0, -1 or blank).
-    #[arg(long = "labels", value_name = "CSV")]
-    labels_csv: PathBuf,
+    #[arg(long = "labels", value_name = "CSV", required_unless_present = "images")]
+    labels_csv: Option<PathBuf>,
+    /// With --write-reference: an unlabelled folder of chest radiographs
+    /// (every file under it is tried) instead of --labels.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "write_reference",
+        conflicts_with = "labels_csv"
+    )]
+    images: Option<PathBuf>,
+    /// Compute the members' reference statistics (the distance of each
+    /// image's features to these radiographs, which warns on images unlike
+    /// them) on the images, write them to FILE and name them in --model's
+    /// manifest, instead of scoring. Images whose file says they are not
+    /// chest radiographs are passed over.
+    #[arg(long, value_name = "FILE.safetensors")]
+    write_reference: Option<PathBuf>,
+    /// With --write-reference: images whose distance lies beyond this
+    /// percentile of the reference radiographs' own are warned.
+    #[arg(long, default_value_t = chexlens_reference::statistics::DEFAULT_PERCENTILE, requires = "write_reference", value_parser = parse_percentile)]
+    percentile: f64,
+    /// Skip images with warnings (not chest radiographs, unlike the
+    /// reference radiographs) instead of scoring them: they are listed as skipped.
+    #[arg(long)]
+    strict: bool,
     /// Where the CSV's image paths start [default: the CSV's folder].
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -258,6 +283,11 @@ struct PredictArgs {
     /// each path, so N runs share a folder without overlap.
     #[arg(long, value_name = "I/N", value_parser = |s: &str| s.parse::<shard::Shard>())]
     shard: Option<shard::Shard>,
+    /// Refuse images that may not be chest radiographs (a CT, a photograph,
+    /// features unlike the reference radiographs): each is reported as an
+    /// error, and the exit status is 1.
+    #[arg(long)]
+    strict: bool,
     /// Images to analyse.
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -444,6 +474,11 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         quiet: args.json,
     })?;
     let (flags, thresholds) = (args.metadata_flags(), args.thresholds(&model));
+    if model.reference.is_none() && !args.json {
+        eprintln!(
+            "chexlens: no reference statistics for this model: images are checked by their files only (chexlens evaluate --write-reference makes them)"
+        );
+    }
     let mut failed = 0;
     let images = args
         .images
@@ -466,6 +501,14 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
             );
         }
         match result {
+            Ok(analysis) if args.strict && !analysis.assessment.warnings.is_empty() => {
+                failed += 1;
+                eprintln!(
+                    "chexlens: {}: refused (--strict): {}",
+                    image.display(),
+                    analysis.assessment.summary()
+                );
+            }
             Ok(analysis) if args.json => {
                 let findings = analysis.prediction.findings(&thresholds);
                 let members = model.ensemble.members.len();
@@ -481,8 +524,21 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
     if failed == 0 { Ok(()) } else { Err(Failure::Images) }
 }
 
+fn parse_percentile(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("'{s}' is not a percentile above 0 and at most 100")),
+    }
+}
+
 fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
     let fetched = fetch_hub(args.hub.as_ref(), args.json)?;
+    if let Some(out) = args.write_reference.clone() {
+        return write_reference(args, out, fetched.as_ref());
+    }
+    let Some(labels_csv) = args.labels_csv else {
+        return Err(Failure::Setup("give --labels CSV: the labelled set to score".into()));
+    };
     let model = if args.model.is_some() || !args.weights.is_empty() || fetched.is_some() {
         Some(open_model(ModelChoice {
             hub: fetched.as_ref(),
@@ -496,7 +552,8 @@ fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
         None
     };
     let options = evaluate::EvaluateOptions {
-        labels_csv: args.labels_csv,
+        labels_csv,
+        strict: args.strict,
         root: args.root,
         flags: predict::MetadataFlags {
             sex: args.sex,
@@ -520,4 +577,40 @@ fn run_evaluate(args: EvaluateArgs) -> Result<(), Failure> {
         },
     };
     evaluate::run(options, model)
+}
+
+/// `evaluate --write-reference`: statistics of the images instead of scores.
+fn write_reference(args: EvaluateArgs, out: PathBuf, fetched: Option<&hub::HubModel>) -> Result<(), Failure> {
+    let model = open_model(ModelChoice {
+        hub: fetched,
+        manifest: args.model.as_ref(),
+        weights: &args.weights,
+        device: args.device,
+        timings: false,
+        quiet: args.json,
+    })?;
+    let images = match (args.images, args.labels_csv) {
+        (Some(folder), _) => reference::ReferenceImages::Folder(folder),
+        (None, Some(csv)) => {
+            let root = args
+                .root
+                .unwrap_or_else(|| csv.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
+            reference::ReferenceImages::Labelled { csv, root }
+        }
+        (None, None) => return Err(Failure::Setup("give --labels CSV or --images DIR".into())),
+    };
+    let options = reference::WriteReference {
+        out,
+        images,
+        percentile: args.percentile,
+        flags: predict::MetadataFlags {
+            sex: args.sex,
+            age: args.age.map(|a| a.0),
+            view: args.view,
+            projection: args.projection,
+        },
+        // A Hub snapshot is the Hub's: its manifest is not rewritten.
+        manifest: args.model,
+    };
+    reference::run(options, &model)
 }

@@ -1,11 +1,12 @@
 //! Loading an ensemble from a manifest or from weight files on disk.
 
-use crate::files::read_manifest_text;
+use crate::files::{read_bounded, read_manifest_text};
 use chexlens_checkpoints::architecture::ArchitectureConfig;
-use chexlens_checkpoints::manifest::{Manifest, ModelSettings};
-use chexlens_checkpoints::weights::{MAX_FILE_BYTES, read_streamed};
+use chexlens_checkpoints::manifest::{Manifest, ModelSettings, ReferenceSpec};
+use chexlens_checkpoints::weights::{MAX_FILE_BYTES, read_streamed, sha256_hex};
 use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
 use chexlens_model::{Device, Ensemble};
+use chexlens_reference::statistics::ReferenceStatistics;
 use std::path::{Path, PathBuf};
 
 /// A loaded model and the name it is shown under.
@@ -13,6 +14,8 @@ pub struct LoadedModel {
     pub name: String,
     pub demo: bool,
     pub ensemble: Ensemble,
+    /// The members' reference statistics, where the manifest names them.
+    pub reference: Option<ReferenceStatistics>,
 }
 
 /// A manifest read from disk, with each member's file beside it.
@@ -55,11 +58,37 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
         device,
     )
     .map_err(|e| e.to_string())?;
+    let reference = match &manifest.reference_statistics {
+        Some(spec) => Some(read_reference(path, spec, &ensemble)?),
+        None => None,
+    };
     Ok(LoadedModel {
         name: manifest.name,
         demo: manifest.demo,
         ensemble,
+        reference,
     })
+}
+
+/// The reference statistics a manifest names, checked against their
+/// sha256 and against the ensemble they describe.
+fn read_reference(manifest: &Path, spec: &ReferenceSpec, ensemble: &Ensemble) -> Result<ReferenceStatistics, String> {
+    let file = manifest.parent().unwrap_or(Path::new(".")).join(&spec.file);
+    let fail = |e: String| format!("{}: {e}", file.display());
+    let bytes = read_bounded(&file, chexlens_reference::file::MAX_FILE_BYTES).map_err(|e| fail(e.to_string()))?;
+    let found = sha256_hex(&bytes);
+    if !found.eq_ignore_ascii_case(&spec.sha256) {
+        return Err(fail(format!(
+            "sha256 is {found}, not the {} the manifest names",
+            spec.sha256
+        )));
+    }
+    let statistics = chexlens_reference::file::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
+    let features = ensemble.architecture().dims.last().copied().unwrap_or(0);
+    statistics
+        .check_fits(ensemble.members.len(), features)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(statistics)
 }
 
 pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, String> {
@@ -81,6 +110,7 @@ pub fn from_members(members: Vec<StateDict>, name: String, device: Device) -> Re
         name,
         demo: false,
         ensemble,
+        reference: None,
     })
 }
 

@@ -6,6 +6,8 @@
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::input::DicomDetails;
+use chexlens_images::suitability::Warning;
+use chexlens_reference::statistics::Typicality;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -36,6 +38,13 @@ pub struct PredictLine {
     /// What the DICOM file is and what its tags gave (DICOM files only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dicom: Option<DicomDetails>,
+    /// Reasons the image may not be a chest radiograph the model can
+    /// answer for (a CT, a photograph, features unlike the reference
+    /// radiographs); empty when there are none. `--strict` refuses such images.
+    pub warnings: Vec<Warning>,
+    /// The distance of the image's features to the model's reference
+    /// radiographs; null when the model has no reference statistics.
+    pub typicality: Option<Typicality>,
 }
 
 /// A label at or above its threshold.

@@ -10,6 +10,7 @@ use chexlens_images::image::XrayImage;
 use chexlens_images::input::{DicomDetails, decode_xray_frame};
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Finding, Prediction, wait};
+use chexlens_reference::assessment::{Assessment, assess_image};
 use std::path::{Path, PathBuf};
 
 /// One image file's analysis: the prediction and, when asked, heat maps by label.
@@ -20,6 +21,11 @@ pub struct AnalysedImage {
     pub dicom: Option<DicomDetails>,
     pub prediction: Prediction,
     pub cams: Vec<(String, CamMap)>,
+    /// Whether the image is one the model should answer for: the file's
+    /// warnings, and the distance to the reference radiographs.
+    pub assessment: Assessment,
+    /// Each member's pooled features (what reference statistics are made of).
+    pub member_features: Vec<Vec<f32>>,
 }
 
 /// Metadata given on the command line; `None` leaves the field to the
@@ -69,6 +75,8 @@ pub fn analyse_file(
     let image = loaded.image;
     // The backbone runs once; the heat maps reuse its pass.
     let analysis = wait(ensemble.analyse(&image, &metadata)).map_err(|e| e.to_string())?;
+    let assessment = assess_image(loaded.warnings, model.reference.as_ref(), &analysis.member_features)
+        .map_err(|e| e.to_string())?;
     let prediction = &analysis.prediction;
     let indices: Vec<usize> = match cam_labels {
         CamLabels::None => Vec::new(),
@@ -87,6 +95,8 @@ pub fn analyse_file(
         dicom: loaded.dicom,
         prediction: analysis.prediction,
         cams,
+        assessment,
+        member_features: analysis.member_features,
     })
 }
 
@@ -151,6 +161,8 @@ pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], m
                 .collect()
         }),
         dicom: analysis.dicom.clone(),
+        warnings: analysis.assessment.warnings.clone(),
+        typicality: analysis.assessment.typicality.clone(),
     };
     // Through a Value, which holds every f32 as the f64 it is: a number is
     // printed with all its digits (0.10000000149011612, not 0.1), so that a
@@ -186,7 +198,14 @@ pub fn table(image: &Path, analysis: &AnalysedImage, thresholds: &Thresholds) ->
         .collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
     let width = rows.iter().map(|(l, _, _)| l.len()).max().unwrap_or(0);
-    let mut out = format!("{}\n", image.display());
+    let warnings = &analysis.assessment.warnings;
+    let mut out = match warnings.len() {
+        0 => format!("{}\n", image.display()),
+        n => format!("{}  [{n} warning{}]\n", image.display(), if n == 1 { "" } else { "s" }),
+    };
+    for warning in warnings {
+        out.push_str(&format!("  WARNING: {}\n", warning.message));
+    }
     if let Some(dicom) = &analysis.dicom {
         out.push_str(&dicom_lines(dicom));
     }

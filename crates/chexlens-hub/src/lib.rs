@@ -338,6 +338,33 @@ pub fn manifest_members<'a>(
         .collect()
 }
 
+/// The repository path of the reference statistics a repository's own
+/// manifest names, checked to be a file of it as members are.
+pub fn manifest_reference<'a>(
+    manifest: &Manifest,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<String>, HubError> {
+    let Some(reference) = &manifest.reference_statistics else {
+        return Ok(None);
+    };
+    let path = reference.file.trim_start_matches("./");
+    if !is_safe_path(path) || !paths.into_iter().any(|p| p == path) {
+        return Err(HubError::MissingMember(reference.file.chars().take(200).collect()));
+    }
+    Ok(Some(path.to_string()))
+}
+
+/// Every file a repository's own manifest needs: its members, then its
+/// reference statistics if it names them.
+pub fn manifest_files<'a>(
+    manifest: &Manifest,
+    paths: impl IntoIterator<Item = &'a str> + Clone,
+) -> Result<Vec<String>, HubError> {
+    let mut files = manifest_members(manifest, paths.clone())?;
+    files.extend(manifest_reference(manifest, paths)?);
+    Ok(files)
+}
+
 /// What a failed Hub request means, in words. `error_code` is the Hub's
 /// `X-Error-Code` header; `token_hint` says how this program takes a token.
 /// Never contains the token.

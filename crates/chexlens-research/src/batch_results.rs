@@ -8,6 +8,7 @@
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
+use chexlens_images::suitability::Warning;
 use serde::{Deserialize, Serialize};
 
 /// The longest line read back: 14 maps of 24 x 24 values, as JSON, are
@@ -16,6 +17,9 @@ pub const MAX_LINE_BYTES: usize = 4 << 20;
 /// The most labels a result may have, and values in one heat map.
 pub const MAX_LABELS: usize = 256;
 pub const MAX_MAP_VALUES: usize = 128 * 128;
+/// The most warnings one result may carry, and the longest.
+pub const MAX_WARNINGS: usize = 16;
+pub const MAX_WARNING_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
@@ -38,6 +42,9 @@ pub struct Record {
     pub size: u64,
     pub metadata: Metadata,
     pub from_labels: bool,
+    /// Why the image may not be a chest radiograph (none for most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -50,21 +57,24 @@ impl Record {
 
     /// Whether its numbers can be what a model of `labels` labels gave.
     fn is_sound(&self, labels: usize) -> bool {
-        match &self.outcome {
-            Outcome::Done { probabilities, maps } => {
-                probabilities.len() == labels
-                    && probabilities.iter().all(|p| (0.0..=1.0).contains(p))
-                    && maps.as_ref().is_none_or(|maps| {
-                        maps.len() <= labels
-                            && maps.iter().all(|m| {
-                                m.width.checked_mul(m.height) == Some(m.values.len())
-                                    && m.values.len() <= MAX_MAP_VALUES
-                                    && m.values.iter().all(|v| v.is_finite())
-                            })
-                    })
+        let warnings_sound =
+            self.warnings.len() <= MAX_WARNINGS && self.warnings.iter().all(|w| w.message.len() <= MAX_WARNING_BYTES);
+        warnings_sound
+            && match &self.outcome {
+                Outcome::Done { probabilities, maps } => {
+                    probabilities.len() == labels
+                        && probabilities.iter().all(|p| (0.0..=1.0).contains(p))
+                        && maps.as_ref().is_none_or(|maps| {
+                            maps.len() <= labels
+                                && maps.iter().all(|m| {
+                                    m.width.checked_mul(m.height) == Some(m.values.len())
+                                        && m.values.len() <= MAX_MAP_VALUES
+                                        && m.values.iter().all(|v| v.is_finite())
+                                })
+                        })
+                }
+                Outcome::Failed { .. } => true,
             }
-            Outcome::Failed { .. } => true,
-        }
     }
 }
 
@@ -90,6 +100,7 @@ pub fn parse_lines(text: &str, labels: usize) -> (Vec<Record>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chexlens_images::suitability::WarningCode;
 
     fn done(path: &str) -> Record {
         Record {
@@ -97,6 +108,7 @@ mod tests {
             size: 7_200_056,
             metadata: Metadata::default(),
             from_labels: false,
+            warnings: Vec::new(),
             outcome: Outcome::Done {
                 probabilities: vec![0.25, 0.5],
                 maps: Some(vec![CamMap {
@@ -116,9 +128,19 @@ mod tests {
             },
             ..done("b/a.dcm")
         };
-        let text = [done("x.png"), failed.clone()].map(|r| r.to_line()).join("\n");
-        assert_eq!(text.lines().count(), 2, "one line each, line breaks escaped");
-        assert_eq!(parse_lines(&text, 2), (vec![done("x.png"), failed], 0));
+        let warned = Record {
+            warnings: vec![Warning::new(WarningCode::NotRadiograph, "a CT, not a chest radiograph")],
+            ..done("ct.dcm")
+        };
+        let text = [done("x.png"), failed.clone(), warned.clone()]
+            .map(|r| r.to_line())
+            .join("\n");
+        assert_eq!(text.lines().count(), 3, "one line each, line breaks escaped");
+        assert!(
+            !text.lines().next().unwrap().contains("warnings"),
+            "none written when there are none"
+        );
+        assert_eq!(parse_lines(&text, 2), (vec![done("x.png"), failed, warned], 0));
     }
 
     #[test]
@@ -137,15 +159,18 @@ mod tests {
             probabilities: vec![0.5, 1.5],
             maps: None,
         };
+        let mut too_many_warnings = done("f.png");
+        too_many_warnings.warnings = vec![Warning::new(WarningCode::Colour, "colour"); MAX_WARNINGS + 1];
         let truncated = &done("d.png").to_line()[..40];
         let text = [
             wrong_count.to_line(),
             bad_map.to_line(),
             out_of_range.to_line(),
             truncated.into(),
+            too_many_warnings.to_line(),
             done("e.png").to_line(),
         ]
         .join("\n");
-        assert_eq!(parse_lines(&text, 2), (vec![done("e.png")], 4));
+        assert_eq!(parse_lines(&text, 2), (vec![done("e.png")], 5));
     }
 }

@@ -68,7 +68,7 @@ fn selected_paths(
         Selection::Manifest => {
             let text = read_manifest()?;
             let manifest = Manifest::from_json(&text).map_err(|e| format!("{repo}: {MANIFEST_FILE}: {e}"))?;
-            hub::manifest_members(&manifest, paths.iter().map(String::as_str)).map_err(|e| format!("{repo}: {e}"))
+            hub::manifest_files(&manifest, paths.iter().map(String::as_str)).map_err(|e| format!("{repo}: {e}"))
         }
     }
 }
