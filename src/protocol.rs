@@ -8,6 +8,8 @@ use chexlens_images::cam::CamMap;
 use chexlens_images::input::DicomDetails;
 use chexlens_images::levels::LevelsInfo;
 use chexlens_images::preprocess::InputConfig;
+use chexlens_images::suitability::Warning;
+use chexlens_reference::statistics::Typicality;
 use serde::{Deserialize, Serialize};
 
 /// Previews (the page's canvas, and a DICOM's grey preview made by the
@@ -163,6 +165,18 @@ pub struct ModelInfo {
     pub member_sha256: Vec<Option<String>>,
     /// Members in the whole ensemble, when fewer were loaded (`members`).
     pub of_members: Option<usize>,
+    /// The reference statistics the model came with; `None`: images are
+    /// checked by their files only.
+    pub reference: Option<ReferenceSummary>,
+}
+
+/// What the page says of a model's reference statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceSummary {
+    /// Radiographs they were computed on.
+    pub images: usize,
+    /// The percentile of those radiographs' own distances beyond which an image is warned.
+    pub percentile: f64,
 }
 
 /// A model refused because it would not fit in memory, with what can be
@@ -228,6 +242,10 @@ pub enum FromWorker {
         elapsed_ms: f64,
         /// The metadata the analysis used.
         metadata: Metadata,
+        /// Why the image may not be a chest radiograph the model can answer for.
+        warnings: Vec<Warning>,
+        /// The distance to the reference radiographs, where the model has them.
+        typicality: Option<Typicality>,
     },
     AnalysisFailed {
         id: u32,

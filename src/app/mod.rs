@@ -15,6 +15,7 @@ mod results;
 mod save;
 mod sensitivity;
 mod state;
+mod suitability;
 mod viewer;
 mod window_level;
 mod worker_client;
@@ -391,6 +392,10 @@ fn map_every_finding(state: AppState, actions: Actions) {
         else {
             return;
         };
+        // A withheld result's maps wait until its findings are shown.
+        if state.withheld() {
+            return;
+        }
         let thresholds = info.thresholds.with_default(state.threshold.get());
         let findings = thresholds.finding_indices(&info.labels, &probabilities);
         actions.request_heatmaps(findings);

@@ -140,6 +140,7 @@ fn ModelStatusView() -> impl IntoView {
                         {info.demo.then(|| view! {
                             <p class="demo-warning">"Untrained demonstration model: its numbers mean nothing."</p>
                         })}
+                        <super::suitability::ReferenceStatus/>
                     </div>
                 }.into_any(),
                 ModelStatus::Error(message) => view! { <p class="failed">"Model not loaded: " {message}</p> }.into_any(),

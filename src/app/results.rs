@@ -2,6 +2,7 @@
 
 use super::report::PrintReport;
 use super::sensitivity::SensitivityPanel;
+use super::suitability::{SuitabilityNotice, TypicalityLine};
 use super::{AnalysisStatus, AppState};
 use chexlens_checkpoints::combine::{self, DISAGREEMENT_SPREAD};
 use leptos::prelude::*;
@@ -97,6 +98,12 @@ pub fn Results() -> impl IntoView {
             <PrintReport/>
             <ThresholdSlider/>
             <AnalysisLine/>
+            <SuitabilityNotice/>
+            <TypicalityLine/>
+            // Withheld (greyed, not operable) while the image has warnings,
+            // until the user asks to see them.
+            <div class="findings-body" data-testid="findings-body"
+                class:withheld=move || state.withheld() prop:inert=move || state.withheld()>
             <Show when=move || rows.get().iter().any(|r| !r.members.is_empty())>
                 <p class="hint member-legend">
                     "Under each bar: every member's probability (circles) and the ensemble's (line). "
@@ -112,6 +119,7 @@ pub fn Results() -> impl IntoView {
                 </For>
             </ul>
             <ProbabilityTable rows=rows/>
+            </div>
         </div>
     }
 }

@@ -6,6 +6,8 @@ use chexlens_chexpert::metadata::MetadataChange;
 use chexlens_images::cam::CamMap;
 use chexlens_images::input::DicomDetails;
 use chexlens_images::levels::{GreyLevels, PreviewLevels};
+use chexlens_images::suitability::Warning;
+use chexlens_reference::statistics::Typicality;
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -47,6 +49,11 @@ pub enum AnalysisStatus {
         /// The metadata the analysis used.
         metadata: Metadata,
         elapsed_ms: f64,
+        /// Why the image may not be a chest radiograph (its findings are
+        /// withheld until the user asks for them).
+        warnings: Vec<Warning>,
+        /// The distance to the model's reference radiographs, where it has them.
+        typicality: Option<Typicality>,
     },
     Error(String),
 }
@@ -174,6 +181,9 @@ pub struct AppState {
     pub inspecting: RwSignal<Option<ImageFile>>,
     /// The serial of the latest file the user opened.
     pub last_serial: RwSignal<u32>,
+    /// The image (by serial) whose findings the user chose to see despite
+    /// its warnings.
+    pub shown_anyway: RwSignal<Option<u32>>,
     /// Many images at once.
     pub batch: super::batch::BatchState,
 }
@@ -197,8 +207,17 @@ impl AppState {
             from_file: RwSignal::new(FromFile::default()),
             inspecting: RwSignal::new(None),
             last_serial: RwSignal::new(0),
+            shown_anyway: RwSignal::new(None),
             batch: super::batch::BatchState::new(),
         }
+    }
+
+    /// Whether the analysis has warnings and its findings are withheld:
+    /// until the user chooses to see them, for this image.
+    pub fn withheld(&self) -> bool {
+        let warned = matches!(&self.analysis.get(), AnalysisStatus::Done { warnings, .. } if !warnings.is_empty());
+        let serial = self.image.with(|i| i.as_ref().map(|i| i.serial));
+        warned && (serial.is_none() || self.shown_anyway.get() != serial)
     }
 
     /// The current metadata with the previous file's values back at the

@@ -267,15 +267,19 @@ fn apply_result(state: AppState, message: FromWorker) {
             member_probabilities,
             elapsed_ms,
             metadata,
+            warnings,
+            typicality,
         } => {
             if state.batch.owns(id) {
-                state.batch.finished(id, Ok((probabilities, metadata)));
+                state.batch.finished(id, Ok((probabilities, metadata, warnings)));
             } else if id == state.pending.get_untracked() {
                 state.analysis.set(AnalysisStatus::Done {
                     probabilities,
                     member_probabilities,
                     metadata,
                     elapsed_ms,
+                    warnings,
+                    typicality,
                 });
             }
         }

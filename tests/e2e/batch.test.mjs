@@ -128,7 +128,7 @@ test("a dropped batch with a labels CSV gives the CLI's numbers in the table, th
   // Exports: the CSV in the CLI's predictions schema, the JSON with provenance.
   const [csvDownload] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
   const exported = parseCsv(readFileSync(await csvDownload.path(), "utf8"));
-  assert.deepEqual(exported.header, ["Path", ...LABELS]);
+  assert.deepEqual(exported.header, ["Path", ...LABELS, "Warnings"]);
   assert.equal(exported.comments.length, 1, "one provenance line before the header");
   const csvProvenance = JSON.parse(exported.comments[0].replace(/^# chexlens provenance /, ""));
   assert.equal(csvProvenance.members, 3);

@@ -134,8 +134,9 @@ async fn write_csv(
             let mut piece = String::new();
             for item in items.iter().skip(start).take(ROWS_PER_PIECE) {
                 if let ItemStatus::Done(p) = &item.status {
+                    let warnings: Vec<String> = item.warnings.iter().map(|w| w.message.clone()).collect();
                     piece.push('\n');
-                    piece.push_str(&predictions_line(&item.path, p));
+                    piece.push_str(&predictions_line(&item.path, p, Some(&warnings)));
                     rows += 1;
                 }
             }
@@ -191,6 +192,7 @@ async fn write_json(
                     finding
                 }).collect::<Vec<_>>(),
                 "members": info.members,
+                "warnings": record.warnings,
             });
             piece.push_str(if results == 0 { "\n" } else { ",\n" });
             piece.push_str(&pretty(&result));

@@ -11,6 +11,7 @@ use crate::app::{Actions, AppState, ModelStatus, read_bytes};
 use crate::protocol::{FIRST_BATCH_ID, ToWorker};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
+use chexlens_images::suitability::Warning;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
 
@@ -204,7 +205,7 @@ impl BatchState {
 
     /// The worker finished analysis `id` (probabilities and the metadata
     /// it used): record it; its heat maps are asked next.
-    pub fn finished(&self, id: u32, result: Result<(Vec<f32>, Metadata), String>) {
+    pub fn finished(&self, id: u32, result: Result<(Vec<f32>, Metadata, Vec<Warning>), String>) {
         let Some(running) = self
             .awaiting(id, Phase::Analysing)
             .or_else(|| self.awaiting(id, Phase::Reading))
@@ -215,8 +216,9 @@ impl BatchState {
         self.items.update(|items| {
             if let Some(item) = items.get_mut(running.index) {
                 item.status = match result {
-                    Ok((p, metadata)) => {
+                    Ok((p, metadata, warnings)) => {
                         item.metadata = metadata;
+                        item.warnings = warnings;
                         ItemStatus::Done(p)
                     }
                     Err(message) => ItemStatus::Failed(message),

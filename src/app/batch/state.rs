@@ -8,6 +8,7 @@ use super::labels::{Labelled, csv_metadata};
 use crate::app::AppState;
 use crate::protocol::{FIRST_BATCH_ID, ModelInfo};
 use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::suitability::Warning;
 use chexlens_research::batch_results::{Outcome, Record};
 use chexlens_research::evaluation::UncertainPolicy;
 use chexlens_research::labelled::LabelledSet;
@@ -69,6 +70,8 @@ pub struct BatchItem {
     pub metadata: Metadata,
     /// Whether a labels-CSV row gave the metadata.
     pub from_labels: bool,
+    /// Why the image may not be a chest radiograph (none for most).
+    pub warnings: Vec<Warning>,
     pub status: ItemStatus,
 }
 
@@ -227,6 +230,7 @@ impl BatchState {
                 size: item.size,
                 metadata: item.metadata,
                 from_labels: item.from_labels,
+                warnings: item.warnings.clone(),
                 outcome,
             })
         });
@@ -305,6 +309,7 @@ impl BatchState {
                 size,
                 metadata,
                 from_labels,
+                warnings: Vec::new(),
                 status: ItemStatus::Queued,
             });
         }
@@ -426,6 +431,7 @@ impl BatchState {
                         size: r.size,
                         metadata: r.metadata,
                         from_labels: r.from_labels,
+                        warnings: r.warnings,
                         status: match r.outcome {
                             Outcome::Done { probabilities, .. } => ItemStatus::Done(probabilities),
                             Outcome::Failed { error } => ItemStatus::Failed(error),

@@ -32,7 +32,12 @@ fn status_text(item: &BatchItem, has_file: bool) -> (String, &'static str) {
         ItemStatus::Queued if !has_file => ("waiting for its file".into(), "waiting"),
         ItemStatus::Queued => ("queued".into(), "queued"),
         ItemStatus::Running => ("analysing…".into(), "running"),
-        ItemStatus::Done(_) => ("done".into(), "done"),
+        ItemStatus::Done(_) if item.warnings.is_empty() => ("done".into(), "done"),
+        // Marked in words: the reason, as the image in view shows it.
+        ItemStatus::Done(_) => {
+            let reasons: Vec<&str> = item.warnings.iter().map(|w| w.message.as_str()).collect();
+            (format!("done; warning: {}", reasons.join("; ")), "warned")
+        }
         ItemStatus::Failed(e) => (format!("failed: {e}"), "failed"),
     }
 }
@@ -244,6 +249,7 @@ fn BatchRow(actions: Actions, position: usize, index: usize, item: BatchItem, ch
     let path = item.path.clone();
     view! {
         <tr data-testid="batch-row" data-path=item.path.clone() data-state=state_name
+            class:warned=state_name == "warned"
             aria-rowindex=(position + 2).to_string()>
             <th scope="row">
                 <button type="button" class="link" title="Show this image with its heat maps"

@@ -17,6 +17,7 @@ use chexlens_images::cam::CamMap;
 use chexlens_images::image::XrayImage;
 use chexlens_model::gradcam::CamTarget;
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, Prediction};
+use chexlens_reference::statistics::ReferenceStatistics;
 use chexlens_web::protocol::Backend;
 use js_sys::Uint8Array;
 use std::cell::RefCell;
@@ -171,12 +172,12 @@ impl Assembly {
             Assembly::Here { weights, device, .. } => {
                 let ensemble =
                     Ensemble::from_state_dicts(weights, architecture, settings, device).map_err(|e| e.to_string())?;
-                Ok(Engine(Runs::Here {
+                Ok(Engine::new(Runs::Here {
                     ensemble,
                     kept: RefCell::default(),
                 }))
             }
-            Assembly::Pool(pool) => Ok(Engine(Runs::Pool(
+            Assembly::Pool(pool) => Ok(Engine::new(Runs::Pool(
                 pool.build(architecture, settings).await.map_err(pool_message)?,
             ))),
         }
@@ -217,7 +218,17 @@ impl EngineError {
     }
 }
 
-pub struct Engine(Runs);
+pub struct Engine {
+    runs: Runs,
+    /// The members' reference statistics, where the model came with them.
+    pub reference: Option<ReferenceStatistics>,
+}
+
+/// One image's prediction and each member's pooled features of it.
+pub struct EngineAnalysis {
+    pub prediction: Prediction,
+    pub member_features: Vec<Vec<f32>>,
+}
 
 enum Runs {
     Here {
@@ -229,15 +240,28 @@ enum Runs {
 }
 
 impl Engine {
+    fn new(runs: Runs) -> Self {
+        Self { runs, reference: None }
+    }
+
+    /// Pooled features per member: the width of the backbone's last stage.
+    pub fn feature_width(&self) -> usize {
+        let architecture = match &self.runs {
+            Runs::Here { ensemble, .. } => ensemble.architecture(),
+            Runs::Pool(pool) => &pool.architecture,
+        };
+        architecture.dims.last().copied().unwrap_or(0)
+    }
+
     pub fn settings(&self) -> &ModelSettings {
-        match &self.0 {
+        match &self.runs {
             Runs::Here { ensemble, .. } => &ensemble.settings,
             Runs::Pool(pool) => &pool.settings,
         }
     }
 
     pub fn members(&self) -> usize {
-        match &self.0 {
+        match &self.runs {
             Runs::Here { ensemble, .. } => ensemble.members.len(),
             Runs::Pool(pool) => pool.members(),
         }
@@ -245,7 +269,7 @@ impl Engine {
 
     /// The workers the members run in.
     pub fn workers(&self) -> usize {
-        match &self.0 {
+        match &self.runs {
             Runs::Here { .. } => 1,
             Runs::Pool(pool) => pool.workers(),
         }
@@ -253,20 +277,31 @@ impl Engine {
 
     /// The ensemble's prediction for one image (analysis `id`). The image
     /// is prepared here, once, whichever way the members run.
-    pub async fn analyse(&self, id: u32, image: &XrayImage, metadata: &Metadata) -> Result<Prediction, EngineError> {
+    pub async fn analyse(
+        &self,
+        id: u32,
+        image: &XrayImage,
+        metadata: &Metadata,
+    ) -> Result<EngineAnalysis, EngineError> {
         let input = &self.settings().input;
         let pixels = input.prepare(image);
-        match &self.0 {
+        match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let (images, meta) = ensemble.inputs_from_normalised(pixels, input.size, metadata);
                 let analysis = ensemble.analyse_inputs(images, meta).await?;
-                let prediction = analysis.prediction.clone();
+                let done = EngineAnalysis {
+                    prediction: analysis.prediction.clone(),
+                    member_features: analysis.member_features.clone(),
+                };
                 kept.borrow_mut().keep(id, analysis);
-                Ok(prediction)
+                Ok(done)
             }
             Runs::Pool(pool) => {
-                let member_logits = pool.logits(id, &pixels, metadata).await?;
-                Ok(Prediction::from_member_logits(&pool.settings, member_logits))
+                let (member_logits, member_features) = pool.analyse(id, &pixels, metadata).await?;
+                Ok(EngineAnalysis {
+                    prediction: Prediction::from_member_logits(&pool.settings, member_logits),
+                    member_features,
+                })
             }
         }
     }
@@ -274,7 +309,7 @@ impl Engine {
     /// The ensemble's prediction for analysis `id`'s image with other
     /// metadata, from the kept backbone passes (only the head runs).
     pub async fn with_metadata(&self, id: u32, metadata: &Metadata) -> Result<Prediction, EngineError> {
-        let member_logits = match &self.0 {
+        let member_logits = match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
                 ensemble.member_logits_for(&analysis, metadata).await?
@@ -287,7 +322,7 @@ impl Engine {
     /// Each member's heat map for each label of analysis `id` (`members x labels`).
     pub async fn member_heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<Vec<CamMap>>, EngineError> {
         let target = CamTarget::default();
-        match &self.0 {
+        match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
                 Ok(ensemble.member_heat_maps(&analysis, labels, target).await?)

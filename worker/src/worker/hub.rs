@@ -5,9 +5,10 @@
 //! requests to the endpoint's origin and nowhere else; it is not stored.
 
 use super::fetch::{FetchError, announced_size, fetch_any_status, read_body, resolve_url};
-use super::loading::{LoadError, Loaded, Loader, ManifestAt};
+use super::load_error::LoadError;
+use super::loading::{Loaded, Loader, ManifestAt};
 use chexlens_checkpoints::manifest::MAX_MANIFEST_BYTES;
-use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings};
+use chexlens_checkpoints::manifest::{Manifest, MemberSpec, ModelSettings, ReferenceSpec};
 use chexlens_hub as hub;
 use chexlens_hub::{HubRepo, Listing, MANIFEST_FILE, MAX_LISTING_BYTES, Selection};
 use chexlens_web::model_cache::ModelCache;
@@ -112,6 +113,16 @@ fn pinned_manifest(
         .map(|p| listing.file(p).and_then(|f| f.size))
         .sum::<Option<u64>>();
     let short_commit = &listing.commit[..12];
+    let reference_statistics = match &repo_manifest {
+        Some(m) => hub::manifest_reference(m, listing.files.iter().map(|f| f.path.as_str()))
+            .map_err(|e| LoadError::Failed(format!("{repo}: {e}")))?
+            .zip(m.reference_statistics.as_ref())
+            .map(|(path, spec)| ReferenceSpec {
+                file: repo.file_url(endpoint, &listing.commit, &path),
+                sha256: spec.sha256.clone(),
+            }),
+        None => None,
+    };
     let (name, description, architecture, settings) = match repo_manifest {
         Some(m) => (
             format!("{} ({}@{short_commit})", m.name, repo.id()),
@@ -131,6 +142,7 @@ fn pinned_manifest(
         description,
         demo: false,
         members: specs,
+        reference_statistics,
         architecture,
         settings,
     };

@@ -8,10 +8,13 @@ use super::engine::{Assembly, AssemblyError, Engine, EnginePlan};
 use super::fetch::{
     BodyReader, Chunks, FetchError, FilePieces, announced_size, fetch_response, read_body, resolve_url, yield_to_events,
 };
+use super::load_error::{LoadError, download_error};
+use super::reference;
 use crate::memory_budget as memory;
 use chexlens_checkpoints::manifest;
 use chexlens_checkpoints::manifest::{Manifest, ModelSettings};
 use chexlens_checkpoints::weights::{MAX_FILE_BYTES, READ_PIECE_BYTES, Sha256Check};
+use chexlens_reference::statistics::ReferenceStatistics;
 use chexlens_web::model_cache::{self, CopyWriter, ModelCache, response_with};
 use chexlens_web::protocol::{LoadStage, ModelSource, TooLarge, megabytes};
 use js_sys::Uint8Array;
@@ -24,22 +27,6 @@ const MAX_MANIFEST_BYTES: u64 = manifest::MAX_MANIFEST_BYTES as u64;
 /// The demo model deployed with the page.
 pub const DEMO_MANIFEST: &str = "models/demo/manifest.json";
 
-pub enum LoadError {
-    Cancelled,
-    Failed(String),
-    /// The model would not fit in memory.
-    TooLarge(TooLarge),
-}
-
-impl From<FetchError> for LoadError {
-    fn from(e: FetchError) -> Self {
-        match e {
-            FetchError::Cancelled => LoadError::Cancelled,
-            FetchError::Failed(m) => LoadError::Failed(m),
-        }
-    }
-}
-
 /// Where a member's bytes come from.
 enum BodyOrigin<'a> {
     /// The network, kept offline as it is read where a writer is given.
@@ -47,13 +34,6 @@ enum BodyOrigin<'a> {
     OfflineCopy,
     /// A file the user picked.
     Picked,
-}
-
-fn download_error(name: &str, e: FetchError) -> LoadError {
-    match e {
-        FetchError::Failed(m) => LoadError::Failed(format!("{name}: download failed: {m}")),
-        FetchError::Cancelled => LoadError::Cancelled,
-    }
 }
 
 /// Reports a stage, bytes done, bytes in all (when known) and the file.
@@ -234,6 +214,7 @@ impl Loader<'_> {
         assembly: Assembly,
         manifest: Option<Manifest>,
         name: String,
+        reference: Option<ReferenceStatistics>,
     ) -> Result<(Engine, bool), LoadError> {
         (self.progress)(LoadStage::Prepare, 0, None, &name);
         yield_to_events().await;
@@ -242,10 +223,16 @@ impl Loader<'_> {
             Some(m) => (m.architecture, m.settings, m.demo),
             None => (None, ModelSettings::default(), false),
         };
-        let engine = assembly
+        let mut engine = assembly
             .build(architecture, settings)
             .await
             .map_err(LoadError::Failed)?;
+        if let Some(reference) = &reference {
+            reference
+                .check_fits(engine.members(), engine.feature_width())
+                .map_err(|e| LoadError::Failed(e.to_string()))?;
+        }
+        engine.reference = reference;
         self.check_cancel()?;
         Ok((engine, demo))
     }
@@ -478,9 +465,19 @@ impl Loader<'_> {
             total_bytes += size;
             keys.push(model_cache::member_key(&url, sha));
         }
+        let reference = match &manifest.reference_statistics {
+            Some(spec) => {
+                let fetched =
+                    reference::fetch(spec, source, cache, authorization, (self.signal, self.progress)).await?;
+                all_cached &= fetched.cached;
+                keys.push(fetched.key);
+                Some(fetched.statistics)
+            }
+            None => None,
+        };
         let name = manifest.name.clone();
         let member_sha256 = manifest.members.iter().take(count).map(|m| m.sha256.clone()).collect();
-        let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone()).await?;
+        let (engine, demo) = self.assemble(assembly, Some(manifest), name.clone(), reference).await?;
         let offline = match (cache, all_cached) {
             (Some(cache), true) => {
                 let total = total_bytes.to_string();
@@ -517,6 +514,7 @@ impl Loader<'_> {
             return fail("no files were received".into());
         }
         let mut entries: Vec<(String, Uint8Array)> = names.into_iter().zip(files).collect();
+        let mut reference = None;
         let manifest_at = entries.iter().position(|(n, _)| manifest::is_manifest_file(n));
         let (manifest, members): (Option<Manifest>, Vec<LocalMember>) = match manifest_at {
             None => {
@@ -535,6 +533,9 @@ impl Loader<'_> {
                 let manifest =
                     Manifest::from_json(&text).map_err(|e| LoadError::Failed(format!("{manifest_name}: {e}")))?;
                 let mut members = Vec::new();
+                if let Some(spec) = &manifest.reference_statistics {
+                    reference = Some(reference::picked(spec, &entries)?);
+                }
                 for member in &manifest.members {
                     let wanted = member.file_name();
                     let Some(i) = entries.iter().position(|(n, _)| n == wanted) else {
@@ -571,7 +572,7 @@ impl Loader<'_> {
             )
             .await?;
         }
-        let (engine, demo) = self.assemble(assembly, manifest, name.clone()).await?;
+        let (engine, demo) = self.assemble(assembly, manifest, name.clone(), reference).await?;
         Ok(Loaded {
             engine,
             name,

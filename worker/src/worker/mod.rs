@@ -6,8 +6,10 @@ mod engine;
 mod faults;
 mod fetch;
 mod hub;
+mod load_error;
 mod loading;
 mod members;
+mod reference;
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_chexpert::metadata::{MetadataChange, sensitivity_changes};
@@ -15,12 +17,17 @@ use chexlens_images::cam::CamMap;
 use chexlens_images::image::XrayImage;
 use chexlens_images::input::{ImageError, LoadedXray, decode_xray, decode_xray_frame_with_levels};
 use chexlens_images::preprocess::ResizeFilter;
+use chexlens_images::suitability::Warning;
 use chexlens_model::{Device, Prediction};
-use chexlens_web::protocol::{Backend, FromWorker, LoadStage, ModelInfo, ModelSource, ToWorker, preview_dimensions};
+use chexlens_reference::assessment::{Assessment, assess_image};
+use chexlens_web::protocol::{
+    Backend, FromWorker, LoadStage, ModelInfo, ModelSource, ReferenceSummary, ToWorker, preview_dimensions,
+};
 use chexlens_web::transport;
 use engine::{Engine, EngineError, EnginePlan};
 use js_sys::Uint8Array;
-use loading::{LoadError, Loader};
+use load_error::LoadError;
+use loading::Loader;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -30,11 +37,17 @@ use web_sys::{AbortController, DedicatedWorkerGlobalScope, MessageEvent};
 struct State {
     engine: Option<Rc<Engine>>,
     /// The last inspected DICOM, decoded, so that its analysis does not decode it again.
-    inspected: Option<(u32, Rc<XrayImage>)>,
+    inspected: Option<(u32, Rc<Decoded>)>,
     /// The batch's next image, decoded ahead for analysis id (or why it could not be).
     prepared: Option<(u32, Result<LoadedXray, String>)>,
     webgpu: Option<Device>,
     loading: Option<AbortController>,
+}
+
+/// An image as analysed: its pixels, and what its file said about it.
+struct Decoded {
+    image: XrayImage,
+    warnings: Vec<Warning>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -90,7 +103,11 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, byt
         },
         buffers,
     );
-    state.borrow_mut().inspected = Some((serial, Rc::new(loaded.image)));
+    let decoded = Decoded {
+        image: loaded.image,
+        warnings: loaded.warnings,
+    };
+    state.borrow_mut().inspected = Some((serial, Rc::new(decoded)));
 }
 
 /// Starts the worker: from now on it answers the page's messages (or, as
@@ -181,6 +198,8 @@ async fn analysis_reply(
             probabilities: done.prediction.probabilities,
             elapsed_ms: done.elapsed_ms,
             metadata: done.metadata,
+            warnings: done.assessment.warnings,
+            typicality: done.assessment.typicality,
         },
         Err(e) => FromWorker::AnalysisFailed {
             id,
@@ -262,6 +281,8 @@ struct Asked {
 /// A finished analysis, the metadata it used and how long it took.
 struct Analysed {
     prediction: Prediction,
+    /// The file's warnings and the distance to the reference radiographs.
+    assessment: Assessment,
     metadata: Metadata,
     elapsed_ms: f64,
 }
@@ -283,8 +304,8 @@ async fn analyse(state: &RefCell<State>, asked: Asked, file: Option<&Uint8Array>
         }
     };
     let mut metadata = asked.metadata;
-    let image = match inspected {
-        Some(image) => image,
+    let decoded = match inspected {
+        Some(decoded) => decoded,
         None => {
             let loaded = match (file, prepared) {
                 (Some(file), _) => decode_xray(&file.to_vec())?,
@@ -294,15 +315,25 @@ async fn analyse(state: &RefCell<State>, asked: Asked, file: Option<&Uint8Array>
             if let (true, Some(dicom)) = (asked.file_tags_first, &loaded.dicom) {
                 metadata = dicom.tags.apply_to(metadata);
             }
-            Rc::new(loaded.image)
+            Rc::new(Decoded {
+                image: loaded.image,
+                warnings: loaded.warnings,
+            })
         }
     };
-    let prediction = engine
-        .analyse(asked.id, &image, &metadata)
+    let done = engine
+        .analyse(asked.id, &decoded.image, &metadata)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
+    let assessment = assess_image(
+        decoded.warnings.clone(),
+        engine.reference.as_ref(),
+        &done.member_features,
+    )
+    .map_err(|e| RequestError::Engine(e.to_string()))?;
     Ok(Analysed {
-        prediction,
+        prediction: done.prediction,
+        assessment,
         metadata,
         elapsed_ms: js_sys::Date::now() - started,
     })
@@ -484,6 +515,10 @@ fn model_ready(state: &RefCell<State>, loaded: loading::Loaded, backend: Backend
         input: settings.input.clone(),
         member_sha256: loaded.member_sha256.clone(),
         of_members: loaded.of_members,
+        reference: engine.reference.as_ref().map(|r| ReferenceSummary {
+            images: r.images,
+            percentile: r.percentile,
+        }),
     };
     state.borrow_mut().engine = Some(Rc::new(engine));
     post(&FromWorker::ModelReady(info));

@@ -115,8 +115,9 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             let (images, meta) = ensemble.inputs_from_normalised(pixels, size, &metadata);
             let analysis = ensemble.analyse_inputs(images, meta).await?;
             let logits = analysis.prediction.member_logits.clone();
+            let features = analysis.member_features.clone();
             state.borrow_mut().kept.keep(id, analysis);
-            Ok(FromMember::Ran { logits })
+            Ok(FromMember::Analysed { logits, features })
         }
         ToMember::Head { id, metadata } => {
             let ensemble = loaded(state)?;

@@ -382,19 +382,29 @@ impl PoolBuilder {
                 "the weight files do not share one architecture: an ensemble's members must".into(),
             ));
         }
+        let architecture = built
+            .into_iter()
+            .next()
+            .ok_or_else(|| PoolError::Failed("no member worker answered".into()))?;
         Ok(MemberPool {
             workers: self.workers,
             members: self.read,
             settings,
+            architecture,
         })
     }
 }
+
+/// Each member's logits and pooled features, in member order.
+pub type MemberResults = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
 /// A loaded ensemble whose members live in member workers.
 pub struct MemberPool {
     workers: Vec<MemberWorker>,
     members: usize,
     pub settings: ModelSettings,
+    /// The architecture every member was built with.
+    pub architecture: ArchitectureConfig,
 }
 
 impl MemberPool {
@@ -419,8 +429,9 @@ impl MemberPool {
             .collect()
     }
 
-    /// Every member's logits for the normalised image, member workers running at once.
-    pub async fn logits(&self, id: u32, pixels: &[f32], metadata: &Metadata) -> Result<Vec<Vec<f32>>, PoolError> {
+    /// Every member's logits and pooled features for the normalised image,
+    /// member workers running at once.
+    pub async fn analyse(&self, id: u32, pixels: &[f32], metadata: &Metadata) -> Result<MemberResults, PoolError> {
         let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
         let size = self.settings.input.size;
         let run = || {
@@ -432,11 +443,12 @@ impl MemberPool {
             (body, vec![Uint8Array::from(bytes.as_slice())])
         };
         let per_worker = ask_all(&self.workers, run, |reply| match reply {
-            FromMember::Ran { logits } => Ok(logits),
+            FromMember::Analysed { logits, features } => Ok((logits, features)),
             other => Err(other),
         })
         .await?;
-        self.member_order(per_worker)
+        let (logits, features): (Vec<_>, Vec<_>) = per_worker.into_iter().unzip();
+        Ok((self.member_order(logits)?, self.member_order(features)?))
     }
 
     /// Every member's logits for analysis `id` with other metadata, from

@@ -65,6 +65,11 @@ pub enum FromMember {
     Ran {
         logits: Vec<Vec<f32>>,
     },
+    /// Each member's logits and pooled features of a new image.
+    Analysed {
+        logits: Vec<Vec<f32>>,
+        features: Vec<Vec<f32>>,
+    },
     /// Each member's scaled maps, `members x labels`.
     HeatMaps {
         maps: Vec<Vec<CamMap>>,

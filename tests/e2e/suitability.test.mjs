@@ -1,0 +1,98 @@
+// Images that are not chest radiographs, in the page: the warning names the
+// reason (pydicom's CT sample; scikit-image's coffee photograph), the
+// findings are withheld until "Show findings anyway", the distance to the
+// demo model's reference radiographs equals the CLI's, and the batch table
+// and its CSV export mark the image. Keyboard and axe stay clean.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { pageSession, loadDemo, analyse, audit, cliJson, exportsAsDownloads, FIXTURES, ROOT } from "./harness.mjs";
+
+const session = pageSession();
+const CT = join(ROOT, "target/dicom-samples/files/CT_small.dcm");
+const PHOTO = join(ROOT, "crates/chexlens-jpeg/tests/fixtures/jpeg/coffee_444_q95.jpg");
+const CHEST = join(FIXTURES, "xray_grey8.png");
+
+async function pageDistances(page) {
+  const text = await page.getByTestId("typicality").getAttribute("data-distances");
+  return text.split(",").map(Number);
+}
+
+function assertDistancesClose(onPage, cli, what) {
+  assert.equal(onPage.length, cli.length, what);
+  onPage.forEach((d, m) => assert.ok(Math.abs(d - cli[m]) <= 1e-4, `${what}, member ${m}: page ${d} vs CLI ${cli[m]}`));
+}
+
+async function warningCodes(page) {
+  return page.$$eval('[data-testid="warning"]', (items) => items.map((i) => i.dataset.code));
+}
+
+test("a CT and a photograph are warned with their reason, withheld until asked for, at the CLI's distance", async () => {
+  const context = await session.browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  await loadDemo(page);
+  assert.match(await page.getByTestId("reference-status").textContent(), /Reference statistics of 7 radiographs/);
+
+  // A chest radiograph: no warning, nothing withheld.
+  assert.equal(await analyse(page, CHEST), "done");
+  assert.equal(await page.getByTestId("suitability").count(), 0);
+  assert.equal(await page.locator(".findings-body.withheld").count(), 0);
+  assertDistancesClose(await pageDistances(page), cliJson(CHEST).typicality.distances, "chest radiograph");
+
+  // A CT: the reason, the findings greyed and out of reach, no heat maps made.
+  assert.equal(await analyse(page, CT), "done");
+  assert.deepEqual(await warningCodes(page), ["not-radiograph"]);
+  assert.equal(await page.getByTestId("warning").textContent(), "a CT, not a chest radiograph");
+  const body = page.getByTestId("findings-body");
+  assert.match(await body.getAttribute("class"), /withheld/);
+  assert.equal(await body.evaluate((el) => el.inert), true);
+  const cli = cliJson(CT);
+  assertDistancesClose(await pageDistances(page), cli.typicality.distances, "CT");
+  await page.getByTestId("threshold").fill("0");
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator('[data-testid="heatmap"]').count(), 0, "no maps for a withheld result");
+  await audit(page, "CT withheld");
+
+  // From the keyboard: the choice is a button, and then every map comes.
+  await page.getByTestId("show-anyway").focus();
+  await page.keyboard.press("Enter");
+  await page.waitForSelector('[data-testid="findings-body"]:not(.withheld)');
+  assert.equal(await body.evaluate((el) => el.inert), false);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="heatmap"]').length >= 14, null, { timeout: 600_000 });
+  assert.equal(await page.getByTestId("warning").textContent(), "a CT, not a chest radiograph", "the warning stays beside the result");
+  await audit(page, "CT shown anyway");
+
+  // A photograph: its colour, and its features beyond every reference radiograph's.
+  assert.equal(await analyse(page, PHOTO), "done");
+  assert.deepEqual(await warningCodes(page), ["colour", "unlike-reference"]);
+  assert.match(await body.getAttribute("class"), /withheld/, "a new image is withheld again");
+  const photo = cliJson(PHOTO);
+  assertDistancesClose(await pageDistances(page), photo.typicality.distances, "photograph");
+  const ratio = Number(await page.getByTestId("typicality").getAttribute("data-ratio"));
+  assert.ok(Math.abs(ratio - photo.typicality.ratio) <= 1e-4 && ratio > 1, `ratio ${ratio}`);
+  await context.close();
+});
+
+test("the batch table and its CSV mark a warned image", async () => {
+  const context = await exportsAsDownloads(await session.browser.newContext({ acceptDownloads: true }));
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  await loadDemo(page);
+  await page.getByTestId("batch-input").setInputFiles([CHEST, CT]);
+  await page.waitForSelector('[data-testid="batch-status"][data-done="2"][data-running="false"]', { timeout: 300_000 });
+  const ct = page.locator('[data-testid="batch-row"][data-path="CT_small.dcm"]');
+  assert.equal(await ct.getAttribute("data-state"), "warned");
+  assert.match(await ct.textContent(), /warning: a CT, not a chest radiograph/);
+  assert.equal(await page.locator('[data-testid="batch-row"][data-path="xray_grey8.png"]').getAttribute("data-state"), "done");
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+  const lines = readFileSync(await download.path(), "utf8").trim().split("\n").filter((l) => !l.startsWith("#"));
+  assert.ok(lines[0].endsWith(",Warnings"), lines[0]);
+  const row = lines.find((l) => l.startsWith("CT_small.dcm,"));
+  assert.ok(row.endsWith(",a CT, not a chest radiograph") || row.endsWith(',"a CT, not a chest radiograph"'), row);
+  assert.ok(lines.find((l) => l.startsWith("xray_grey8.png,")).endsWith(","), "no warning, an empty cell");
+  await context.close();
+});
