@@ -109,12 +109,18 @@ test("after one visit the page works offline: reload, load the kept model, same 
   const manifest = JSON.parse(readFileSync(join(DIST, "models/demo/manifest.json"), "utf8"));
   const entries = await memberEntries(page);
   const files = await keptFiles(page);
-  assert.equal(Object.keys(entries).length, manifest.members.length);
+  // The reference statistics (a few kB to MB) are kept in their entry itself.
+  const reference = manifest.reference_statistics;
+  assert.ok(reference, "the demo names its reference statistics");
+  assert.equal(Object.keys(entries).length, manifest.members.length + 1);
   for (const member of manifest.members) {
     const [key, entry] = Object.entries(entries).find(([k]) => k.endsWith(`/sha256/${member.sha256}`));
     assert.equal(entry.body, 0, key);
     assert.equal(files[entry.file], readFileSync(join(DIST, "models/demo", member.weights)).length, key);
   }
+  const [referenceKey, referenceEntry] = Object.entries(entries).find(([k]) => k.endsWith(`/sha256/${reference.sha256}`));
+  assert.equal(referenceEntry.file, null, referenceKey);
+  assert.equal(referenceEntry.body, readFileSync(join(DIST, "models/demo", reference.file)).length, referenceKey);
   assert.equal(Object.keys(files).length, manifest.members.length, "no other file is kept");
   await leaveStrayFile(page);
 

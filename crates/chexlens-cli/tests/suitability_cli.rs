@@ -196,3 +196,29 @@ fn the_demo_reference_statistics_are_made_again_from_their_images() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("reference.safetensors: sha256 is"));
 }
+
+#[test]
+fn deploy_carries_the_reference_statistics_beside_the_members() {
+    let dir = tempdir("deploy-reference");
+    let out = chexlens(&["deploy", "--model", &demo_manifest(), "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deployed = dir.join("models/manifest.json");
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&deployed).unwrap()).unwrap();
+    assert_eq!(manifest["reference_statistics"]["file"], "reference.safetensors");
+    let chest = fixture("xray_grey8.png");
+    let (from_demo, _) = predict_json(&[&chest], &[]);
+    let again = chexlens(&[
+        "predict",
+        "--json",
+        "--model",
+        deployed.to_str().unwrap(),
+        chest.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let line: Value = serde_json::from_slice(&again.stdout).unwrap();
+    // f16 members move the features a little; the statistics are the same file.
+    assert_eq!(
+        line["typicality"]["thresholds"],
+        from_demo[0]["typicality"]["thresholds"]
+    );
+}

@@ -484,6 +484,35 @@ mod tests {
     }
 
     #[test]
+    fn a_manifests_reference_statistics_are_fetched_with_its_members() {
+        let text = |reference: &str| {
+            format!(
+                r#"{{"name":"m","members":[{{"weights":"w/m0.pth"}}],
+                "reference_statistics":{{"file":"{reference}","sha256":"{}"}}}}"#,
+                "c".repeat(64)
+            )
+        };
+        let paths = ["chexlens.json", "w/m0.pth", "stats/reference.safetensors"];
+        let manifest = Manifest::from_json(&text("./stats/reference.safetensors")).unwrap();
+        assert_eq!(
+            manifest_files(&manifest, paths).unwrap(),
+            ["w/m0.pth", "stats/reference.safetensors"]
+        );
+        assert_eq!(manifest_members(&manifest, paths).unwrap(), ["w/m0.pth"]);
+        for missing in [
+            "gone.safetensors",
+            "../reference.safetensors",
+            "https://x.org/r.safetensors",
+        ] {
+            let manifest = Manifest::from_json(&text(missing)).unwrap();
+            assert!(matches!(
+                manifest_reference(&manifest, paths),
+                Err(HubError::MissingMember(_))
+            ));
+        }
+    }
+
+    #[test]
     fn failures_are_told_apart_without_the_token() {
         let r = repo("o/n@v2");
         assert!(request_failure(&r, 401, Some("RepoNotFound"), false, "set HF_TOKEN").contains("HF_TOKEN"));
