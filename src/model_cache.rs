@@ -62,7 +62,7 @@ async fn wait(promise: Promise) -> Result<JsValue, JsValue> {
     JsFuture::from(promise).await
 }
 
-/// A response built from a body with chexlens's headers.
+/// A response built from a body (text, a stream or bytes) with chexlens's headers.
 pub fn response_with(body: &JsValue, headers: &[(&str, &str)]) -> Option<Response> {
     let h = Headers::new().ok()?;
     h.set("content-type", "application/octet-stream").ok()?;
@@ -73,6 +73,9 @@ pub fn response_with(body: &JsValue, headers: &[(&str, &str)]) -> Option<Respons
     init.set_headers_headers(&h);
     if let Some(stream) = body.dyn_ref::<web_sys::ReadableStream>() {
         Response::new_with_opt_readable_stream_and_init(Some(stream), &init).ok()
+    } else if let Some(bytes) = body.dyn_ref::<js_sys::Uint8Array>() {
+        let bytes: &js_sys::Object = bytes;
+        Response::new_with_opt_buffer_source_and_init(Some(bytes), &init).ok()
     } else {
         Response::new_with_opt_str_and_init(body.as_string().as_deref(), &init).ok()
     }

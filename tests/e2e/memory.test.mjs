@@ -38,6 +38,7 @@ function firstMembers(count) {
   const manifest = JSON.parse(readFileSync(DEMO_MANIFEST, "utf8"));
   const folder = dirname(DEMO_MANIFEST);
   manifest.members = manifest.members.slice(0, count).map((m) => ({ ...m, weights: join(folder, m.weights) }));
+  if (manifest.reference_statistics) manifest.reference_statistics.file = join(folder, manifest.reference_statistics.file);
   const path = join(mkdtempSync(join(tmpdir(), "chexlens-members-")), "manifest.json");
   writeFileSync(path, JSON.stringify(manifest));
   return path;
