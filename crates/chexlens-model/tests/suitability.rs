@@ -88,4 +88,6 @@ fn the_chest_radiographs_the_tests_use_are_not_warned() {
     for name in ["RG1_UNCR.dcm", "RG1_J2KR.dcm", "RG1_J2KI.dcm"] {
         assert_eq!(dicom(name), [], "{name}");
     }
+    let jpegs = root().join("crates/chexlens-jpeg/tests/fixtures/jpeg");
+    assert_eq!(warnings_of(jpegs.join("chest_rg1_grey_q90.jpg")), []);
 }
