@@ -4,7 +4,7 @@
 //! again without the model.
 
 use crate::failure::Failure;
-use crate::files::read_bounded;
+use crate::files::{folder_of, read_bounded};
 use crate::model_source::LoadedModel;
 use crate::output::{Confusion, EvaluateReport, LabelScores, ReliabilityBin, SkippedImage};
 use crate::predict::{self, CamLabels, MetadataFlags};
@@ -394,14 +394,7 @@ fn write_thresholds(
 /// Member (and reference statistics) paths relative to the source
 /// manifest, made absolute when the copy lives in another folder.
 fn rebase_members(manifest: &mut Manifest, source: &Path, target: &Path) -> Result<(), String> {
-    let folder = |p: &Path| {
-        let parent = p
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::canonicalize(parent).map_err(|e| format!("{} ({e})", parent.display()))
-    };
-    let (from, to) = (folder(source)?, folder(target)?);
+    let (from, to) = (folder_of(source)?, folder_of(target)?);
     if from == to {
         return Ok(());
     }

@@ -1,8 +1,9 @@
 //! Reading a user's file whole, after checking its size against the limit
-//! for its kind, so that a huge file is refused before it is allocated.
+//! for its kind, so that a huge file is refused before it is allocated;
+//! and the folder a file lies in, for paths written relative to another.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub enum ReadError {
     Io(std::io::Error),
@@ -35,4 +36,14 @@ pub fn read_manifest_text(path: &Path) -> Result<String, String> {
     let bytes = read_bounded(path, chexlens_checkpoints::manifest::MAX_MANIFEST_BYTES as u64)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("{}: the manifest is not UTF-8 text", path.display()))
+}
+
+/// The folder a file lies in (or would), as an absolute path without links:
+/// how two paths are found to share a folder.
+pub fn folder_of(file: &Path) -> Result<PathBuf, String> {
+    let parent = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::canonicalize(parent).map_err(|e| format!("{} ({e})", parent.display()))
 }

@@ -5,7 +5,7 @@
 
 use crate::convert::write_atomically;
 use crate::failure::Failure;
-use crate::files::{read_bounded, read_manifest_text};
+use crate::files::{folder_of, read_bounded, read_manifest_text};
 use crate::model_source::LoadedModel;
 use crate::predict::{self, CamLabels, MetadataFlags};
 use crate::progress::Progress;
@@ -187,15 +187,8 @@ fn gather_features(model: &LoadedModel, paths: &[PathBuf], flags: &MetadataFlags
 fn name_in_manifest(manifest: &Path, out: &Path, sha256: String) -> Result<(), String> {
     let text = read_manifest_text(manifest)?;
     Manifest::from_json(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
-    let folder = |p: &Path| {
-        let parent = p
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::canonicalize(parent).map_err(|e| format!("{} ({e})", parent.display()))
-    };
-    let out_absolute = folder(out)?.join(out.file_name().unwrap_or_default());
-    let file = match out_absolute.strip_prefix(folder(manifest)?) {
+    let out_absolute = folder_of(out)?.join(out.file_name().unwrap_or_default());
+    let file = match out_absolute.strip_prefix(folder_of(manifest)?) {
         Ok(relative) => relative.display().to_string(),
         Err(_) => out_absolute.display().to_string(),
     };
