@@ -2,12 +2,16 @@
 // reason (pydicom's CT sample; scikit-image's coffee photograph), the
 // findings are withheld until "Show findings anyway", the distance to the
 // demo model's reference radiographs equals the CLI's, and the batch table
-// and its CSV export mark the image. Keyboard and axe stay clean.
+// and its CSV export mark the image, and damaged statistics are refused
+// with the CLI's message. Keyboard and axe stay clean.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { pageSession, loadDemo, analyse, audit, cliJson, exportsAsDownloads, FIXTURES, ROOT } from "./harness.mjs";
 
 const session = pageSession();
@@ -94,5 +98,37 @@ test("the batch table and its CSV mark a warned image", async () => {
   const row = lines.find((l) => l.startsWith("CT_small.dcm,"));
   assert.ok(row.endsWith(",a CT, not a chest radiograph") || row.endsWith(',"a CT, not a chest radiograph"'), row);
   assert.ok(lines.find((l) => l.startsWith("xray_grey8.png,")).endsWith(","), "no warning, an empty cell");
+  await context.close();
+});
+
+test("a manifest naming damaged reference statistics is refused plainly, and the next model loads", async () => {
+  const demo = join(ROOT, "public/models/demo");
+  const dir = mkdtempSync(join(tmpdir(), "chexlens-damaged-reference-"));
+  const manifest = JSON.parse(readFileSync(join(demo, "manifest.json"), "utf8"));
+  // Cut in half: what a broken copy leaves. Named with its own sha256, so
+  // that the file itself, not the checksum, is what is refused.
+  const damaged = readFileSync(join(demo, manifest.reference_statistics.file)).subarray(0, 20_000);
+  writeFileSync(join(dir, "reference.safetensors"), damaged);
+  manifest.reference_statistics = { file: "reference.safetensors", sha256: createHash("sha256").update(damaged).digest("hex") };
+  // Members by their full path, for the CLI; the page finds picked files by name.
+  manifest.members = manifest.members.map((m) => ({ ...m, weights: join(demo, m.weights) }));
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+
+  const cli = spawnSync(join(ROOT, "target/release/chexlens"), ["predict", "--model", join(dir, "manifest.json"), CHEST], { encoding: "utf8" });
+  assert.equal(cli.status, 2);
+  const refusal = cli.stderr.trim().split("\n").at(-1).replace(/^chexlens: .*reference\.safetensors: /, "");
+  assert.match(refusal, /^reference statistics: /, cli.stderr);
+
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  const files = [join(dir, "manifest.json"), join(dir, "reference.safetensors"), ...manifest.members.map((m) => m.weights)];
+  await page.getByTestId("model-input").setInputFiles(files);
+  await page.waitForSelector('[data-testid="model-status"][data-state="error"]', { timeout: 120_000 });
+  const message = await page.getByTestId("error").textContent();
+  assert.ok(message.includes(`reference.safetensors: ${refusal}`), `${message} vs the CLI's ${refusal}`);
+  assert.doesNotMatch(message, /panicked|\.rs:|wasm-function|RuntimeError|unreachable/);
+  await loadDemo(page);
+  assert.equal(await analyse(page, CHEST), "done");
   await context.close();
 });
