@@ -13,8 +13,12 @@ use chexlens_reference::statistics::Typicality;
 use serde::{Deserialize, Serialize};
 
 /// Previews (the page's canvas, and a DICOM's grey preview made by the
-/// worker) fit in a square of this side.
-pub const PREVIEW_SIZE: usize = 512;
+/// worker) fit in a square of this side: the viewer shows the image up to
+/// a screen's height from them.
+pub const PREVIEW_SIZE: usize = 1024;
+/// The batch's overlay exports fit in a square of this side (small files,
+/// thousands of them).
+pub const EXPORT_OVERLAY_SIZE: usize = 512;
 
 /// The preview size of a `width` x `height` image: scaled down to fit the
 /// square, never up, at least one pixel each way.

@@ -113,20 +113,30 @@ fn HeatMapFigure(
             .with(|m| m.iter().find(|(l, _)| *l == index).map(|(_, maps)| maps.clone()))
     };
     let member_label = label.clone();
+    let members_button_label = format!("Each member's heat map for {label}");
+    let selected = move || state.selected_label.get() == Some(index);
+    // The map is the button that puts it on the image; its actions follow
+    // in one row, the same for every map.
     view! {
-        <figure class="heatmap">
-            <MapCanvas map=map opacity=opacity show=show label=label.clone() name=format!("Grad-CAM heat map for {label}")
-                testid="heatmap" canvas_ref=canvas_ref/>
+        <figure class="heatmap" class:selected=selected data-testid="heatmap-figure" data-label=label.clone()>
+            <button type="button" class="map-thumb" aria-pressed=move || selected().to_string()
+                aria-label=format!("Show the heat map for {label} on the image")
+                on:click=move |_| actions.select_label(index)>
+                <MapCanvas map=map opacity=opacity show=show label=label.clone() name=format!("Grad-CAM heat map for {label}")
+                    testid="heatmap" canvas_ref=canvas_ref/>
+            </button>
             <figcaption>
-                {label.clone()}
-                <button class="small" on:click=move |_| {
-                    if let Some(c) = canvas_ref.get() { download(&c, &name); }
-                }>"Download PNG"</button>
-                <Show when=move || several() && members().is_none()>
-                    <button class="small" data-testid="member-maps-button"
-                        aria-label=format!("Each member's heat map for {label}")
-                        on:click=move |_| actions.request_member_heatmaps(index)>"Each member"</button>
-                </Show>
+                <span class="map-label">{label.clone()}</span>
+                <span class="map-actions">
+                    <button class="small" aria-label=format!("Download the heat map for {label} as PNG") on:click=move |_| {
+                        if let Some(c) = canvas_ref.get() { download(&c, &name); }
+                    }>"PNG"</button>
+                    <Show when=move || several() && members().is_none()>
+                        <button class="small" data-testid="member-maps-button"
+                            aria-label=members_button_label.clone()
+                            on:click=move |_| actions.request_member_heatmaps(index)>"Each member"</button>
+                    </Show>
+                </span>
             </figcaption>
             {move || members().map(|maps| {
                 let label = member_label.clone();

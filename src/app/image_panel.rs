@@ -179,8 +179,8 @@ pub fn ImagePanel() -> impl IntoView {
     };
 
     view! {
-        <div class="panel">
-            <h2>"X-ray"</h2>
+        <div class="panel image-panel">
+            <h2 class="sr-only">"X-ray"</h2>
             <div
                 class="drop-zone"
                 data-testid="image-drop"
@@ -189,20 +189,25 @@ pub fn ImagePanel() -> impl IntoView {
                 on:dragleave=move |_| dragging.set(false)
                 on:drop=on_drop
             >
-                <label class="file-button">
-                    "Open an image…"
-                    // No accept filter: DICOM files from hospital systems often have no extension.
-                    <input type="file" data-testid="image-input" on:change=on_change/>
-                </label>
-                <p class="hint">"or drop a PNG, JPEG or DICOM file here, or paste one."</p>
-                <p class="file-name">{move || state.image.get().map(|i| i.name).unwrap_or_default()}</p>
-                <Show when=move || state.inspecting.get().is_some()>
-                    <p class="status" role="status" data-testid="dicom-reading">
-                        {move || format!("Reading {}…", state.inspecting.get().map(|f| f.name).unwrap_or_default())}
-                    </p>
-                </Show>
-                <DicomSummary/>
+                <div class="open-row">
+                    <label class="file-button">
+                        "Open an image…"
+                        // No accept filter: DICOM files from hospital systems often have no extension.
+                        <input type="file" data-testid="image-input" on:change=on_change/>
+                    </label>
+                    // The file's name once there is one; until then, what else works.
+                    <span class="file-name">{move || state.image.get().map(|i| i.name).unwrap_or_default()}</span>
+                    <Show when=move || state.image.with(Option::is_none)>
+                        <span class="hint">"or drop a PNG, JPEG or DICOM file here, or paste one."</span>
+                    </Show>
+                    <Show when=move || state.inspecting.get().is_some()>
+                        <span class="status" role="status" data-testid="dicom-reading">
+                            {move || format!("Reading {}…", state.inspecting.get().map(|f| f.name).unwrap_or_default())}
+                        </span>
+                    </Show>
+                </div>
                 <Viewer/>
+                <DicomSummary/>
                 // Where a picked image is decoded into the preview; the viewer shows it.
                 <canvas node_ref=canvas_ref width="1" height="1" hidden></canvas>
             </div>

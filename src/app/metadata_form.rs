@@ -1,5 +1,6 @@
 //! The patient metadata the model takes beside the image.
 
+use super::folding_panel::FoldingPanel;
 use super::{AppState, FromFile};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_chexpert::metadata::{Choice, parse_age};
@@ -73,8 +74,8 @@ pub fn MetadataForm() -> impl IntoView {
     let age_error = RwSignal::new(None::<String>);
 
     view! {
-        <form class="panel metadata" on:submit=|ev| ev.prevent_default()>
-            <h2>"Patient"</h2>
+        <FoldingPanel title="Patient" testid="patient-panel">
+        <form class="metadata" on:submit=|ev| ev.prevent_default()>
             <ChoiceField
                 field="sex" get=|m| m.sex set=|m, v| m.sex = v
                 from_file=|f| f.sex clear_from_file=|f| f.sex = false
@@ -125,5 +126,6 @@ pub fn MetadataForm() -> impl IntoView {
                 from_file=|f| f.projection clear_from_file=|f| f.projection = false
             />
         </form>
+        </FoldingPanel>
     }
 }

@@ -3,6 +3,7 @@
 mod banner;
 mod batch;
 mod download;
+mod folding_panel;
 mod heatmaps;
 mod hub_form;
 mod image_panel;
@@ -285,6 +286,12 @@ impl Actions {
         self.client.with_value(|c| c.send(&message, Vec::new()));
     }
 
+    /// Selects a label: its heat map (asked for if need be) lies over the image.
+    pub fn select_label(&self, label: usize) {
+        self.state.selected_label.set(Some(label));
+        self.request_heatmaps(vec![label]);
+    }
+
     /// Asks for the heat maps of these labels (by index) that were not asked for yet.
     pub fn request_heatmaps(&self, labels: Vec<usize>) {
         let asked = self.state.heatmaps_requested.get_untracked();
@@ -332,17 +339,19 @@ pub fn App() -> impl IntoView {
     view! {
         <Banner/>
         <ErrorBanner/>
-        <main class="layout">
-            <section class="column">
+        // The X-ray in the middle, as large as the screen allows; the
+        // findings beside it; model and patient in panels that fold away.
+        <main class="layout" class:no-model=move || !matches!(state.model.get(), ModelStatus::Ready(_))>
+            <section class="column side" aria-label="Model and patient">
                 <ModelPanel/>
                 <OfflineModels/>
                 <MetadataForm/>
             </section>
-            <section class="column">
+            <section class="column view" aria-label="X-ray">
                 <ImagePanel/>
                 <HeatMaps/>
             </section>
-            <section class="column">
+            <section class="column find" aria-label="Findings">
                 <Results/>
             </section>
             <Batch/>

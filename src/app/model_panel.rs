@@ -1,5 +1,6 @@
 //! Choosing and loading a model, with progress and cancel.
 
+use super::folding_panel::FoldingPanel;
 use super::hub_form::HubForm;
 use super::{Actions, AppState, ModelStatus};
 use crate::protocol::megabytes;
@@ -53,9 +54,10 @@ pub fn ModelPanel() -> impl IntoView {
         }
     };
 
+    // Open while there is no model to work with.
+    let needed = Signal::derive(move || !matches!(state.model.get(), ModelStatus::Ready(_)));
     view! {
-        <div class="panel">
-            <h2>"Model"</h2>
+        <FoldingPanel title="Model" testid="model-panel" needed=needed>
             <div class="row">
                 <button data-testid="load-demo" on:click=move |_| actions.load_model(ModelSource::Demo)>
                     "Load demo model"
@@ -92,7 +94,7 @@ pub fn ModelPanel() -> impl IntoView {
             </form>
             <HubForm/>
             <ModelStatusView/>
-        </div>
+        </FoldingPanel>
     }
 }
 

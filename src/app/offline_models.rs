@@ -1,5 +1,6 @@
 //! The models kept for offline use: which, how large, load or remove them.
 
+use super::folding_panel::FoldingPanel;
 use super::{Actions, AppState, ModelStatus};
 use crate::model_cache::{CachedModel, ModelCache};
 use crate::protocol::ModelSource;
@@ -59,8 +60,7 @@ pub fn OfflineModels() -> impl IntoView {
     };
 
     view! {
-        <section class="panel offline-models" aria-labelledby="offline-heading">
-            <h2 id="offline-heading">"Kept for offline use"</h2>
+        <FoldingPanel title="Kept for offline use" testid="offline-panel" class="offline-models">
             <Show
                 when=move || !models.get().is_empty()
                 fallback=|| view! {
@@ -96,6 +96,6 @@ pub fn OfflineModels() -> impl IntoView {
                     }}
                 </p>
             </Show>
-        </section>
+        </FoldingPanel>
     }
 }

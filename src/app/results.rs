@@ -9,6 +9,8 @@ use leptos::prelude::*;
 
 #[derive(Clone, PartialEq)]
 struct Row {
+    /// The label's index in the model's order.
+    index: usize,
     label: String,
     probability: f32,
     finding: bool,
@@ -71,6 +73,7 @@ fn probability_rows(state: AppState) -> Vec<Row> {
         .zip(probabilities)
         .enumerate()
         .map(|(c, (label, probability))| Row {
+            index: c,
             label: label.clone(),
             probability,
             finding: thresholds.is_finding(label, probability),
@@ -194,14 +197,51 @@ fn ProbabilityTable(rows: Memo<Vec<Row>>) -> impl IntoView {
     }
 }
 
+/// Arrow keys move the selection to the row above or below (and focus
+/// it); Enter or Space selects the row in focus.
+fn row_keys(actions: super::Actions, index: usize, ev: leptos::ev::KeyboardEvent) {
+    use wasm_bindgen::JsCast;
+    let Some(row) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
+        return;
+    };
+    let next = match ev.key().as_str() {
+        "ArrowDown" => row.next_element_sibling(),
+        "ArrowUp" => row.previous_element_sibling(),
+        "Enter" | " " => {
+            ev.prevent_default();
+            actions.select_label(index);
+            return;
+        }
+        _ => return,
+    };
+    ev.prevent_default();
+    if let Some(next) = next.and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = next.focus();
+        if let Some(i) = next.get_attribute("data-index").and_then(|i| i.parse().ok()) {
+            actions.select_label(i);
+        }
+    }
+}
+
 #[component]
 fn ProbabilityRow(row: Row) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<super::Actions>();
+    let index = row.index;
+    let selected = move || state.selected_label.get() == Some(index);
     view! {
         <tr
             data-testid="probability"
             data-label=row.label.clone()
+            data-index=index.to_string()
             data-value=row.probability.to_string()
             class={if row.finding { "above" } else { "" }}
+            class:selected=selected
+            aria-current=move || selected().then_some("true")
+            tabindex="0"
+            title="Select to see its heat map on the image (arrow keys move)"
+            on:click=move |_| actions.select_label(index)
+            on:keydown=move |ev| row_keys(actions, index, ev)
         >
             // The bar sits under the label, so that it keeps the row's
             // width however narrow the screen and long the label.

@@ -181,6 +181,9 @@ pub struct AppState {
     pub inspecting: RwSignal<Option<ImageFile>>,
     /// The serial of the latest file the user opened.
     pub last_serial: RwSignal<u32>,
+    /// The label (by index) selected in the findings: its heat map lies over
+    /// the image in the viewer.
+    pub selected_label: RwSignal<Option<usize>>,
     /// The image (by serial) whose findings the user chose to see despite
     /// its warnings.
     pub shown_anyway: RwSignal<Option<u32>>,
@@ -208,6 +211,7 @@ impl AppState {
             inspecting: RwSignal::new(None),
             last_serial: RwSignal::new(0),
             shown_anyway: RwSignal::new(None),
+            selected_label: RwSignal::new(None),
             batch: super::batch::BatchState::new(),
         }
     }

@@ -9,7 +9,7 @@ use super::BatchState;
 use super::state::ItemStatus;
 use crate::app::save::{SaveStream, Saved};
 use crate::app::{AppState, read_file, sleep};
-use crate::protocol::{ModelInfo, PREVIEW_SIZE};
+use crate::protocol::{EXPORT_OVERLAY_SIZE, ModelInfo};
 use chexlens_checkpoints::manifest::Thresholds;
 use chexlens_images::cam::OverlayBase;
 use chexlens_research::batch_results::Outcome;
@@ -289,7 +289,7 @@ async fn write_overlays(
                     continue;
                 }
             };
-            let base = OverlayBase::new(&image, Some(PREVIEW_SIZE));
+            let base = OverlayBase::new(&image, Some(EXPORT_OVERLAY_SIZE));
             drop(image);
             for label in findings {
                 let Some(map) = maps.get(label) else { continue };
@@ -308,7 +308,7 @@ async fn write_overlays(
     let files = zip.len();
     let about = json!({
         "provenance": provenance(info, thresholds),
-        "overlays": format!("Grad-CAM (JET) over the image at half weight, fitted in {PREVIEW_SIZE} px; findings at the thresholds above"),
+        "overlays": format!("Grad-CAM (JET) over the image at half weight, fitted in {EXPORT_OVERLAY_SIZE} px; findings at the thresholds above"),
         "images": images,
         "files": files,
         "skipped": skipped,

@@ -18,6 +18,7 @@ mod state;
 mod table;
 
 use super::{Actions, AppState};
+use crate::app::folding_panel::FoldingPanel;
 use export::{ExportKind, Exports};
 use inputs::BatchInputs;
 use leptos::prelude::*;
@@ -99,8 +100,7 @@ pub fn Batch() -> impl IntoView {
     let exports = Exports::new();
 
     view! {
-        <section class="panel batch" aria-labelledby="batch-heading">
-            <h2 id="batch-heading">"Many images"</h2>
+        <FoldingPanel title="Many images" testid="batch-panel" class="batch">
             <BatchInputs has_items=Signal::derive(move || counts.get().total > 0)/>
             <Resumed/>
             {move || batch.notice.get().map(|n| view! { <p class="notice" role="status" data-testid="batch-notice">{n}</p> })}
@@ -112,7 +112,7 @@ pub fn Batch() -> impl IntoView {
                 <BatchTable actions=actions thresholds=thresholds/>
             </Show>
             <LabelledScores thresholds=thresholds/>
-        </section>
+        </FoldingPanel>
     }
 }
 

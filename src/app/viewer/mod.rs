@@ -34,10 +34,17 @@ pub fn Viewer() -> impl IntoView {
         app.preview.track();
         viewer.reset();
     });
+    // The toolbar and the image fill a frame of the window's height, so
+    // that the whole X-ray is on the first screen; typed window values and
+    // the probe's line follow below it.
     view! {
-        <ViewerToolbar viewer=viewer/>
-        <WindowLevel levels=viewer.levels window=viewer.window/>
-        <Stage viewer=viewer/>
+        <div class="viewer-frame">
+            <ViewerToolbar viewer=viewer/>
+            <div class="stage">
+                <Stage viewer=viewer/>
+            </div>
+        </div>
         <ProbeReadout probed=viewer.probed/>
+        <WindowLevel levels=viewer.levels window=viewer.window/>
     }
 }

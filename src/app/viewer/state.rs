@@ -17,7 +17,8 @@ pub struct ViewerState {
     pub canvas: NodeRef<Canvas>,
     pub view: RwSignal<ViewTransform>,
     pub invert: RwSignal<bool>,
-    /// The label whose heat map is drawn over the image.
+    /// The label whose heat map is drawn over the image: the one selected
+    /// in the findings (the page's, so that both show the same).
     pub overlay_label: RwSignal<Option<usize>>,
     pub opacity: RwSignal<f32>,
     /// Held by "Hide overlay" or the H key.
@@ -38,7 +39,7 @@ impl ViewerState {
             canvas: NodeRef::new(),
             view: RwSignal::new(ViewTransform::FIT),
             invert: RwSignal::new(false),
-            overlay_label: RwSignal::new(None),
+            overlay_label: app.selected_label,
             opacity: RwSignal::new(0.5),
             overlay_hidden: RwSignal::new(false),
             window: RwSignal::new(None),
