@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { pageSession, loadDemo, audit, FIXTURES } from "./harness.mjs";
+import { pageSession, loadDemo, audit, openPanel, FIXTURES } from "./harness.mjs";
 
 const session = pageSession();
 
@@ -52,10 +52,13 @@ test("at a phone's width (390x844) nothing is wider than the screen", async () =
   await page.waitForSelector('[data-testid="analysis-status"][data-state="done"]', { timeout: 600_000 });
   await page.getByTestId("threshold").fill("0");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="heatmap"]').length >= 14, null, { timeout: 600_000 });
+  await openPanel(page, "batch-panel");
   await page.getByTestId("batch-input").setInputFiles([join(FIXTURES, "xray_grey8.png")]);
   await page.waitForSelector('[data-testid="batch-status"][data-done="1"][data-running="false"]', { timeout: 300_000 });
   await page.getByTestId("sensitivity-button").click();
   await page.waitForSelector('[data-testid="sensitivity"]', { timeout: 600_000 });
+  // The model panel folds away on a phone once the model is ready: opened again, as a reader would.
+  await openPanel(page, "model-panel");
   await page.locator("details.hub summary").click();
   const overflow = await page.evaluate(() => {
     const width = document.documentElement.clientWidth;

@@ -131,8 +131,56 @@ export async function openPage(context, url) {
 }
 
 export async function loadDemo(page) {
+  await openPanel(page, "model-panel");
   await page.getByTestId("load-demo").click();
-  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { timeout: 600_000 });
+  // Attached, not visible: on a phone the model panel folds away once the model is ready.
+  await page.waitForSelector('[data-testid="model-status"][data-state="ready"]', { state: "attached", timeout: 600_000 });
+}
+
+/**
+ * Keeps a canvas's pixels in the page under `name`, for comparisons made
+ * there: a viewer's megapixel canvas is slow to copy out of the page.
+ */
+export async function keepPixels(page, selector, name) {
+  await page.$eval(selector, (c, name) => {
+    window.__keptPixels ??= {};
+    window.__keptPixels[name] = { data: c.getContext("2d").getImageData(0, 0, c.width, c.height).data, width: c.width };
+  }, name);
+}
+
+/**
+ * How many pixels of the canvas at `selector` are not the kept `name`'s seen
+ * through the view `{ zoom, x, y }` (nearest neighbour; the default view
+ * compares them as they are), or its complement with `inverted`.
+ */
+export async function misplacedPixels(page, selector, name, view = { zoom: 1, x: 0, y: 0 }, inverted = false) {
+  return page.$eval(selector, (c, { name, view, inverted }) => {
+    const base = window.__keptPixels[name];
+    const shown = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    if (base.width !== c.width || base.data.length !== shown.length) return c.width * c.height;
+    let wrong = 0;
+    for (let cy = 0; cy < c.height; cy++) {
+      for (let cx = 0; cx < c.width; cx++) {
+        const ix = Math.floor((cx - view.x) / view.zoom);
+        const iy = Math.floor((cy - view.y) / view.zoom);
+        const [s, b] = [(cy * c.width + cx) * 4, (iy * c.width + ix) * 4];
+        for (let k = 0; k < 4; k++) {
+          const expected = inverted && k < 3 ? 255 - base.data[b + k] : base.data[b + k];
+          if (shown[s + k] !== expected) {
+            wrong++;
+            break;
+          }
+        }
+      }
+    }
+    return wrong;
+  }, { name, view, inverted });
+}
+
+/** Unfolds a folding panel (by its test id) if it is folded, as a reader clicks its heading. */
+export async function openPanel(page, testid) {
+  const panel = page.getByTestId(testid);
+  if (!(await panel.evaluate((el) => el.open))) await panel.locator(":scope > summary").click();
 }
 
 /** Waits until the service worker controls the page. */
