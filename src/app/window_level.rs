@@ -1,8 +1,8 @@
 //! Window/level for grey images, on their values at full depth (a DICOM's
 //! modality values, a 16-bit PNG's samples), not on the 8-bit preview:
 //! presets (the file's windows, the full range, a percentile stretch, CT's
-//! windows for Hounsfield units), level and width typed in, and the
-//! values in effect shown. Display only.
+//! windows for Hounsfield units) in the viewer's toolbar, level and width
+//! typed in below the image, and the values in effect shown. Display only.
 
 use super::Levels;
 use chexlens_images::window::Window;
@@ -28,8 +28,9 @@ fn shown(value: f64) -> String {
     }
 }
 
+/// The presets, chosen from the viewer's toolbar.
 #[component]
-pub fn WindowLevel(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSignal<Option<Window>>) -> impl IntoView {
+pub fn WindowPreset(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSignal<Option<Window>>) -> impl IntoView {
     let presets = move || {
         levels.with(|l| {
             l.as_ref()
@@ -52,6 +53,24 @@ pub fn WindowLevel(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSigna
         window.get().is_some()
             && levels.with(|l| l.as_ref().and_then(|l| l.preview.presets.get(i)).map(|p| p.window)) == window.get()
     };
+    view! {
+        <Show when=move || levels.with(Option::is_some)>
+            <label>
+                "Window "
+                <select data-testid="viewer-window-preset" on:change=move |ev| chosen(event_target_value(&ev))>
+                    <option value="" selected=move || window.get().is_none()>"As analysed"</option>
+                    <For each=presets key=|(i, name)| (*i, name.clone()) let:item>
+                        <option value=item.0.to_string() selected=move || selected(item.0)>{item.1}</option>
+                    </For>
+                </select>
+            </label>
+        </Show>
+    }
+}
+
+/// Level and width typed in, showing the window in effect.
+#[component]
+pub fn WindowLevel(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSignal<Option<Window>>) -> impl IntoView {
     let current = move || levels.with(|l| l.as_ref().and_then(|l| window_in_effect(l, window.get())));
     // Typing a level or width keeps the other, as the window in effect has it.
     let typed = move |center: Option<f64>, width: Option<f64>| {
@@ -83,15 +102,6 @@ pub fn WindowLevel(#[prop(into)] levels: Signal<Option<Levels>>, window: RwSigna
     view! {
         <Show when=move || levels.with(Option::is_some)>
             <div class="window-level row" role="group" aria-label="Window and level">
-                <label>
-                    "Window "
-                    <select data-testid="viewer-window-preset" on:change=move |ev| chosen(event_target_value(&ev))>
-                        <option value="" selected=move || window.get().is_none()>"As analysed"</option>
-                        <For each=presets key=|(i, name)| (*i, name.clone()) let:item>
-                            <option value=item.0.to_string() selected=move || selected(item.0)>{item.1}</option>
-                        </For>
-                    </select>
-                </label>
                 <label>
                     {move || format!("Level{} ", unit())}
                     <input type="number" class="number" data-testid="viewer-level" step=step

@@ -1,9 +1,11 @@
-//! The viewer's buttons: zoom, fit, 1:1, invert, what dragging does, and
-//! once the image is analysed, the overlay's label, opacity and hold-to-hide.
+//! The viewer's buttons: zoom, fit, 1:1, invert, a grey image's window
+//! presets and what dragging does, and once the image is analysed, the
+//! overlay's label, opacity and hold-to-hide.
 
 use super::state::ViewerState;
 use crate::app::AnalysisStatus;
 use crate::app::heatmaps::OpacitySlider;
+use crate::app::window_level::WindowPreset;
 use crate::view_transform::ZOOM_STEP;
 use leptos::prelude::*;
 
@@ -30,6 +32,7 @@ pub fn ViewerToolbar(viewer: ViewerState) -> impl IntoView {
                         on:change=move |ev| invert.set(event_target_checked(&ev))/>
                     " invert"
                 </label>
+                <WindowPreset levels=levels window=viewer.window/>
                 <Show when=move || levels.with(Option::is_some)>
                     <button type="button" class="small" data-testid="viewer-drag-window"
                         aria-pressed=move || drag_sets_window.get().to_string()
