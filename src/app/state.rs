@@ -219,7 +219,9 @@ impl AppState {
     /// Whether the analysis has warnings and its findings are withheld:
     /// until the user chooses to see them, for this image.
     pub fn withheld(&self) -> bool {
-        let warned = matches!(&self.analysis.get(), AnalysisStatus::Done { warnings, .. } if !warnings.is_empty());
+        let warned = self
+            .analysis
+            .with(|a| matches!(a, AnalysisStatus::Done { warnings, .. } if !warnings.is_empty()));
         let serial = self.image.with(|i| i.as_ref().map(|i| i.serial));
         warned && (serial.is_none() || self.shown_anyway.get() != serial)
     }

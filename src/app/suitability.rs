@@ -16,12 +16,12 @@ fn code_name(code: WarningCode) -> String {
 }
 
 fn warnings_and_typicality(state: AppState) -> (Vec<Warning>, Option<Typicality>) {
-    match state.analysis.get() {
+    state.analysis.with(|a| match a {
         AnalysisStatus::Done {
             warnings, typicality, ..
-        } => (warnings, typicality),
+        } => (warnings.clone(), typicality.clone()),
         _ => (Vec::new(), None),
-    }
+    })
 }
 
 /// The warnings of the analysis in view, and the choice to see its findings.
@@ -62,7 +62,7 @@ pub fn SuitabilityNotice() -> impl IntoView {
 pub fn TypicalityLine() -> impl IntoView {
     let state = expect_context::<AppState>();
     let line = move || {
-        let done = matches!(state.analysis.get(), AnalysisStatus::Done { .. });
+        let done = state.analysis.with(|a| matches!(a, AnalysisStatus::Done { .. }));
         let has_reference = state.model_info().is_some_and(|i| i.reference.is_some());
         match warnings_and_typicality(state).1 {
             Some(t) => {
