@@ -215,7 +215,15 @@ pub fn check_meta(bytes: &[u8], start: usize) -> Result<usize, DicomError> {
         encoding: Encoding::ExplicitLittle,
     };
     let mut at = start;
-    while let Some(h) = walker.header(at).filter(|h| h.tag >> 16 == 0x0002) {
+    // dicom-rs reads the group as far as its length (0002,0000) says,
+    // whatever tags lie within, so every element there is checked too.
+    let group_end = match walker.header(start) {
+        Some(h) if h.tag == 0x0002_0000 && h.length == 4 => walker
+            .u32(start + h.size)
+            .map_or(start, |length| (start + h.size + 4).saturating_add(length as usize)),
+        _ => start,
+    };
+    while let Some(h) = walker.header(at).filter(|h| h.tag >> 16 == 0x0002 || at < group_end) {
         at = (at + h.size)
             .checked_add(h.length as usize)
             .filter(|&e| e <= bytes.len() && h.length != UNDEFINED)
