@@ -4,6 +4,7 @@ mod bench;
 mod convert;
 mod deploy;
 mod device;
+mod dicom_out;
 mod evaluate;
 mod failure;
 mod files;
@@ -233,6 +234,7 @@ struct EvaluateArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("overlays").args(["cam", "dicom_out"]).multiple(true)))]
 struct PredictArgs {
     /// Model manifest (JSON) listing the ensemble's weight files.
     #[arg(long, conflicts_with = "weights", required_unless_present_any = ["weights", "hub"])]
@@ -266,9 +268,22 @@ struct PredictArgs {
     /// the image at its own resolution, 50% image weight).
     #[arg(long, value_name = "DIR")]
     cam: Option<PathBuf>,
-    /// With --cam, write overlays for every label, not only findings.
-    #[arg(long, requires = "cam")]
+    /// With --cam or --dicom-out, overlays for every label, not only findings.
+    #[arg(long, requires = "overlays")]
     all_labels: bool,
+    /// Write each image's results into DIR as DICOM objects of its study, a
+    /// new series each: <stem>_report.dcm, a Comprehensive SR (TID 1500) of
+    /// every label's probability and decision, referencing the image, and
+    /// <stem>_<label>.dcm, each finding's overlay as a Secondary Capture.
+    #[arg(long, value_name = "DIR")]
+    dicom_out: Option<PathBuf>,
+    /// With --dicom-out, also write the results of PNG and JPEG images, each
+    /// as a new study of this patient ID.
+    #[arg(long, value_name = "ID", requires = "dicom_out")]
+    patient_id: Option<String>,
+    /// With --patient-id, the new studies' patient name (DICOM's Family^Given).
+    #[arg(long, value_name = "NAME", requires = "patient_id")]
+    patient_name: Option<String>,
     /// Print model load time and each image's analysis time to stderr.
     #[arg(long)]
     timings: bool,
@@ -448,12 +463,13 @@ impl PredictArgs {
         thresholds
     }
 
-    /// Heat maps for --cam, and for --json, whose findings carry theirs.
+    /// Heat maps for --cam and --dicom-out, and for --json, whose findings carry theirs.
     fn cam_labels(&self) -> predict::CamLabels {
-        match (&self.cam, self.all_labels, self.json) {
-            (Some(_), true, _) => predict::CamLabels::All,
-            (Some(_), false, _) | (None, _, true) => predict::CamLabels::Findings,
-            (None, _, false) => predict::CamLabels::None,
+        let overlays = self.cam.is_some() || self.dicom_out.is_some();
+        match (overlays, self.all_labels, self.json) {
+            (true, true, _) => predict::CamLabels::All,
+            (true, false, _) | (false, _, true) => predict::CamLabels::Findings,
+            (false, _, false) => predict::CamLabels::None,
         }
     }
 }
@@ -479,6 +495,14 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
             "chexlens: no reference statistics for this model: images are checked by their files only (chexlens evaluate --write-reference makes them)"
         );
     }
+    let dicom_out = match &args.dicom_out {
+        Some(dir) => Some(
+            dicom_out::DicomOut::new(dir.clone(), args.patient_id.clone(), args.patient_name.clone(), &model)
+                .map_err(Failure::Setup)?,
+        ),
+        None => None,
+    };
+    let refused = |analysis: &predict::AnalysedImage| args.strict && !analysis.assessment.warnings.is_empty();
     let mut failed = 0;
     let images = args
         .images
@@ -488,8 +512,15 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         let started = Instant::now();
         let result = predict::analyse_file(&model, image, args.frame - 1, &flags, &thresholds, args.cam_labels())
             .and_then(|analysis| {
+                // A refused image's results are written nowhere.
+                if refused(&analysis) {
+                    return Ok(analysis);
+                }
                 if let Some(dir) = &args.cam {
                     predict::write_overlays(dir, image, &analysis)?;
+                }
+                if let Some(out) = &dicom_out {
+                    out.write(image, &analysis, &model, &thresholds)?;
                 }
                 Ok(analysis)
             });
@@ -501,7 +532,7 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
             );
         }
         match result {
-            Ok(analysis) if args.strict && !analysis.assessment.warnings.is_empty() => {
+            Ok(analysis) if refused(&analysis) => {
                 failed += 1;
                 eprintln!(
                     "chexlens: {}: refused (--strict): {}",

@@ -16,6 +16,9 @@ pub struct LoadedModel {
     pub ensemble: Ensemble,
     /// The members' reference statistics, where the manifest names them.
     pub reference: Option<ReferenceStatistics>,
+    /// Each member's weight file and the sha256 its manifest or the Hub
+    /// gives (`None`: not given, hashed only where needed; see `dicom_out`).
+    pub member_files: Vec<(PathBuf, Option<String>)>,
 }
 
 /// A manifest read from disk, with each member's file beside it.
@@ -62,11 +65,16 @@ pub fn load_manifest(path: &Path, device: Device) -> Result<LoadedModel, String>
         Some(spec) => Some(read_reference(path, spec, &ensemble)?),
         None => None,
     };
+    let member_files = files
+        .into_iter()
+        .zip(manifest.members.iter().map(|m| m.sha256.clone()))
+        .collect();
     Ok(LoadedModel {
         name: manifest.name,
         demo: manifest.demo,
         ensemble,
         reference,
+        member_files,
     })
 }
 
@@ -98,7 +106,9 @@ pub fn load_weights(files: &[PathBuf], device: Device) -> Result<LoadedModel, St
         .collect::<Result<Vec<_>, _>>()?;
     let shown: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     let name = chexlens_checkpoints::manifest::name_from_files(shown.iter().map(String::as_str));
-    from_members(members, name, device)
+    let mut model = from_members(members, name, device)?;
+    model.member_files = files.iter().map(|f| (f.clone(), None)).collect();
+    Ok(model)
 }
 
 /// An ensemble of already-read members, with the reference settings and the
@@ -111,6 +121,7 @@ pub fn from_members(members: Vec<StateDict>, name: String, device: Device) -> Re
         demo: false,
         ensemble,
         reference: None,
+        member_files: Vec::new(),
     })
 }
 
@@ -155,5 +166,7 @@ pub fn load_hub(model: &crate::hub::HubModel, device: Device) -> Result<LoadedMo
         model.name,
         chexlens_checkpoints::manifest::name_from_files(files.collect::<Vec<_>>().iter().map(String::as_str))
     );
-    from_members(members, name, device)
+    let mut loaded = from_members(members, name, device)?;
+    loaded.member_files = model.weights.clone();
+    Ok(loaded)
 }
