@@ -2,6 +2,7 @@
 
 mod banner;
 mod batch;
+mod dicom_export;
 mod download;
 mod folding_panel;
 mod heatmaps;

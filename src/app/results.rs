@@ -1,5 +1,6 @@
 //! Probabilities for every label, findings above threshold, the threshold slider.
 
+use super::dicom_export::DicomExport;
 use super::report::PrintReport;
 use super::sensitivity::SensitivityPanel;
 use super::suitability::{SuitabilityNotice, TypicalityLine};
@@ -99,6 +100,7 @@ pub fn Results() -> impl IntoView {
         <div class="panel">
             <h2>"Findings"</h2>
             <PrintReport/>
+            <DicomExport/>
             <ThresholdSlider/>
             <AnalysisLine/>
             <SuitabilityNotice/>

@@ -1,5 +1,6 @@
 //! The batch's exports: the CLI's predictions CSV, a JSON of every result,
-//! and a zip of every finding's overlay PNG, each with the model's
+//! a zip of every finding's overlay PNG and a zip of DICOM objects (each
+//! DICOM's SR and overlays as Secondary Captures), each with the model's
 //! provenance. Each is written as it is made (see [`crate::app::save`]):
 //! the CSV from the table's rows, the JSON and the overlays from the
 //! journal's results files, one file of results at a time, so that an
@@ -7,10 +8,12 @@
 
 use super::BatchState;
 use super::state::ItemStatus;
+use crate::app::dicom_export::{label_results, now, stem};
 use crate::app::save::{SaveStream, Saved};
 use crate::app::{AppState, read_file, sleep};
 use crate::protocol::{EXPORT_OVERLAY_SIZE, ModelInfo};
 use chexlens_checkpoints::manifest::Thresholds;
+use chexlens_dicom_out::{Provenance, ResultSeries, Source, capture_file_name, report_file_name};
 use chexlens_images::cam::OverlayBase;
 use chexlens_research::batch_results::Outcome;
 use chexlens_research::evaluation::{predictions_header, predictions_line, provenance_comment};
@@ -26,6 +29,7 @@ pub enum ExportKind {
     Csv,
     Json,
     Overlays,
+    Dicom,
 }
 
 impl ExportKind {
@@ -34,6 +38,7 @@ impl ExportKind {
             ExportKind::Csv => ("chexlens-predictions.csv", "text/csv", ".csv", "Predictions CSV"),
             ExportKind::Json => ("chexlens-results.json", "application/json", ".json", "Results JSON"),
             ExportKind::Overlays => ("chexlens-overlays.zip", "application/zip", ".zip", "Overlays zip"),
+            ExportKind::Dicom => ("chexlens-dicom.zip", "application/zip", ".zip", "DICOM objects (zip)"),
         }
     }
 }
@@ -88,6 +93,7 @@ impl Exports {
                 ExportKind::Csv => write_csv(batch, &info, &thresholds, &mut out).await,
                 ExportKind::Json => write_json(batch, &info, &thresholds, &mut out).await,
                 ExportKind::Overlays => write_overlays(batch, &info, &thresholds, &mut out, self.status).await,
+                ExportKind::Dicom => write_dicom(batch, &info, &thresholds, &mut out, self.status).await,
             };
             let outcome = match written {
                 Ok(summary) => out.finish().await.map(|saved| (summary, saved)),
@@ -214,30 +220,84 @@ async fn write_json(
     Ok(format!("{results} results"))
 }
 
-/// Where an image's overlay goes in the zip: its folders (made safe), then
-/// `<stem>_<label>.png` as `chexlens predict --cam` names it.
-fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
+/// Where a file made of an image goes in the zip: `top`, the image's
+/// folders (made safe), then the name `name` makes of its stem (of its
+/// whole file name with `keep_extension`, where stems collide).
+fn zip_entry(top: &str, path: &str, keep_extension: bool, name: impl Fn(&str) -> String) -> String {
     let segments: Vec<&str> = path
         .split(['/', '\\'])
         .filter(|s| !s.is_empty() && *s != "." && *s != "..")
         .collect();
-    let (folders, name) = match segments.split_last() {
-        Some((name, folders)) => (folders.join("/"), *name),
+    let (folders, file) = match segments.split_last() {
+        Some((file, folders)) => (folders.join("/"), *file),
         None => (String::new(), "image"),
     };
-    let stem = match name.rsplit_once('.') {
-        Some((stem, _)) if !keep_extension && !stem.is_empty() => stem,
-        _ => name,
-    };
+    let stem = if keep_extension { file } else { stem(file) };
     let folder = if folders.is_empty() {
         String::new()
     } else {
         format!("{folders}/")
     };
-    format!(
-        "overlays/{folder}{}",
+    format!("{top}/{folder}{}", name(stem))
+}
+
+/// Where an image's overlay goes: `<stem>_<label>.png` as `chexlens predict --cam` names it.
+fn overlay_entry(path: &str, label: &str, keep_extension: bool) -> String {
+    zip_entry("overlays", path, keep_extension, |stem| {
         chexlens_images::cam::overlay_file_name(stem, label)
-    )
+    })
+}
+
+/// Adds `data` as `entry(false)`, or as `entry(true)` where another image's
+/// stem took that name; returns the bytes for the zip.
+fn add_entry(zip: &mut ZipStream, entry: impl Fn(bool) -> String, data: &[u8]) -> Result<Vec<u8>, String> {
+    match zip.add(&entry(false), data) {
+        Err(ZipError::Duplicate(_)) => zip.add(&entry(true), data),
+        other => other,
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The file of a done record, read again; `Err` is the skipped entry to list.
+async fn reread(batch: BatchState, record: &chexlens_research::batch_results::Record) -> Result<Vec<u8>, Value> {
+    let Some(file) = batch.index_of(&record.path, record.size).and_then(|i| batch.file(i)) else {
+        return Err(
+            json!({"image": record.path, "error": "its file was not picked again after the page was reloaded"}),
+        );
+    };
+    read_file(&file)
+        .await
+        .map_err(|e| json!({"image": record.path, "error": e}))
+}
+
+/// Images analysed so far in the batch.
+fn analysed(batch: BatchState) -> usize {
+    batch
+        .items
+        .with_untracked(|items| items.iter().filter(|i| matches!(i.status, ItemStatus::Done(_))).count())
+}
+
+/// Ends a zip export: `provenance.json` (`about`, with the files before it
+/// and what was skipped), then the central directory. Returns the files
+/// before the provenance.
+async fn finish_zip(
+    mut zip: ZipStream,
+    out: &mut SaveStream,
+    mut about: Value,
+    skipped: Vec<Value>,
+) -> Result<usize, String> {
+    let files = zip.len();
+    about["files"] = json!(files);
+    about["skipped"] = Value::Array(skipped);
+    let entry = zip
+        .add(
+            "provenance.json",
+            serde_json::to_string_pretty(&about).unwrap_or_default().as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+    out.write(&entry).await?;
+    out.write(&zip.finish()).await?;
+    Ok(files)
 }
 
 /// Every finding's overlay (at the current thresholds) of every analysed
@@ -252,9 +312,7 @@ async fn write_overlays(
 ) -> Result<String, String> {
     let journal = batch.journal();
     journal.flushed().await;
-    let analysed = batch
-        .items
-        .with_untracked(|items| items.iter().filter(|i| matches!(i.status, ItemStatus::Done(_))).count());
+    let analysed = analysed(batch);
     let mut zip = ZipStream::new();
     let (mut seen, mut images, mut skipped) = (0, 0, Vec::new());
     for segment in 0..journal.segments() {
@@ -272,20 +330,14 @@ async fn write_overlays(
             }
             progress.set(format!("Drawing overlays: image {seen} of {analysed}…"));
             sleep(0).await;
-            let Some(file) = batch.index_of(&record.path, record.size).and_then(|i| batch.file(i)) else {
-                skipped.push(
-                    json!({"image": record.path, "error": "its file was not picked again after the page was reloaded"}),
-                );
-                continue;
-            };
-            let image = match read_file(&file).await.and_then(|bytes| {
+            let image = match reread(batch, &record).await.and_then(|bytes| {
                 chexlens_images::input::decode_xray(&bytes)
                     .map(|loaded| loaded.image)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| json!({"image": record.path, "error": e.to_string()}))
             }) {
                 Ok(image) => image,
-                Err(e) => {
-                    skipped.push(json!({"image": record.path, "error": e}));
+                Err(skip) => {
+                    skipped.push(skip);
                     continue;
                 }
             };
@@ -294,32 +346,115 @@ async fn write_overlays(
             for label in findings {
                 let Some(map) = maps.get(label) else { continue };
                 let png = base.overlay_png(map)?;
-                let entry = match zip.add(&overlay_entry(&record.path, &info.labels[label], false), &png) {
-                    Err(ZipError::Duplicate(_)) => {
-                        zip.add(&overlay_entry(&record.path, &info.labels[label], true), &png)
-                    }
-                    other => other,
-                }
-                .map_err(|e| e.to_string())?;
+                let entry = add_entry(
+                    &mut zip,
+                    |keep| overlay_entry(&record.path, &info.labels[label], keep),
+                    &png,
+                )?;
                 out.write(&entry).await?;
             }
         }
     }
-    let files = zip.len();
-    let about = json!({
-        "provenance": provenance(info, thresholds),
-        "overlays": format!("Grad-CAM (JET) over the image at half weight, fitted in {EXPORT_OVERLAY_SIZE} px; findings at the thresholds above"),
-        "images": images,
-        "files": files,
-        "skipped": skipped,
-    });
-    let entry = zip
-        .add(
-            "provenance.json",
-            serde_json::to_string_pretty(&about).unwrap_or_default().as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-    out.write(&entry).await?;
-    out.write(&zip.finish()).await?;
+    let contents = format!(
+        "Grad-CAM (JET) over the image at half weight, fitted in {EXPORT_OVERLAY_SIZE} px; findings at the thresholds above"
+    );
+    let about = json!({"provenance": provenance(info, thresholds), "overlays": contents, "images": images});
+    let files = finish_zip(zip, out, about, skipped).await?;
     Ok(format!("{files} overlays from {images} images"))
+}
+
+/// Each analysed DICOM's SR and its findings' overlays as Secondary
+/// Captures (chexlens-dicom-out, as the single image's "Export DICOM"),
+/// under `dicom/` by the image's folders, each file read again when its
+/// turn comes; images that are not DICOM are listed as skipped in the
+/// provenance, which goes last.
+async fn write_dicom(
+    batch: BatchState,
+    info: &ModelInfo,
+    thresholds: &Thresholds,
+    out: &mut SaveStream,
+    progress: RwSignal<String>,
+) -> Result<String, String> {
+    let journal = batch.journal();
+    journal.flushed().await;
+    let analysed = analysed(batch);
+    let mut zip = ZipStream::new();
+    let (mut seen, mut images, mut skipped) = (0, 0, Vec::new());
+    for segment in 0..journal.segments() {
+        let (records, _) = journal.segment(segment, info.labels.len()).await;
+        for record in records {
+            let Outcome::Done { probabilities: p, maps } = &record.outcome else {
+                continue;
+            };
+            seen += 1;
+            progress.set(format!("Writing DICOM: image {seen} of {analysed}…"));
+            sleep(0).await;
+            let skip = |error: String| json!({"image": record.path, "error": error});
+            let bytes = match reread(batch, &record).await {
+                Ok(bytes) if chexlens_images::dicom::is_dicom(&bytes) => bytes,
+                Ok(_) => {
+                    skipped.push(skip("not a DICOM file, so its results join no study".into()));
+                    continue;
+                }
+                Err(e) => {
+                    skipped.push(e);
+                    continue;
+                }
+            };
+            let source = match Source::from_dicom(&bytes) {
+                Ok(source) => source,
+                Err(e) => {
+                    skipped.push(skip(e.to_string()));
+                    continue;
+                }
+            };
+            let provenance = Provenance::new(
+                &info.name,
+                info.demo,
+                info.member_sha256.clone(),
+                &record.metadata,
+                &info.input,
+            );
+            let mut series = ResultSeries::new(source, provenance, now()).map_err(|e| e.to_string())?;
+            let warnings: Vec<String> = record.warnings.iter().map(|w| w.message.clone()).collect();
+            let report = series
+                .report(&label_results(&info.labels, p, thresholds), &warnings)
+                .map_err(|e| e.to_string())?;
+            let path = record.path.as_str();
+            let entry = |keep| zip_entry("dicom", path, keep, report_file_name);
+            out.write(&add_entry(&mut zip, entry, &report)?).await?;
+            images += 1;
+            let findings = thresholds.finding_indices(&info.labels, p);
+            let Some(maps) = maps.as_ref().filter(|_| !findings.is_empty()) else {
+                continue;
+            };
+            let image = match chexlens_images::input::decode_xray(&bytes) {
+                Ok(loaded) => loaded.image,
+                Err(e) => {
+                    skipped.push(skip(format!("its overlays: {e}")));
+                    continue;
+                }
+            };
+            drop(bytes);
+            let base = OverlayBase::new(&image, Some(EXPORT_OVERLAY_SIZE));
+            drop(image);
+            for index in findings {
+                let (Some(map), Some(label)) = (maps.get(index), info.labels.get(index)) else {
+                    continue;
+                };
+                let capture = series
+                    .capture(label, &base.overlay_rgb(map), base.width, base.height)
+                    .map_err(|e| e.to_string())?;
+                let entry = |keep| zip_entry("dicom", path, keep, |stem| capture_file_name(stem, label));
+                out.write(&add_entry(&mut zip, entry, &capture)?).await?;
+            }
+        }
+    }
+    let contents = format!(
+        "per DICOM image: <stem>_report.dcm, a Comprehensive SR (TID 1500) of every label, and <stem>_<label>.dcm, each finding's overlay (fitted in {EXPORT_OVERLAY_SIZE} px) as a Secondary Capture; research results, not a diagnosis"
+    );
+    let about = json!({"provenance": provenance(info, thresholds), "dicom": contents, "images": images});
+    let files = finish_zip(zip, out, about, skipped).await?;
+    let plural = if images == 1 { "" } else { "s" };
+    Ok(format!("{files} DICOM objects from {images} image{plural}"))
 }

@@ -150,6 +150,10 @@ fn ExportButtons(exports: Exports, counts: Memo<Counts>) -> impl IntoView {
             <button type="button" data-testid="export-overlays" title="Every finding's heat-map overlay as PNG, in one zip"
                 prop:disabled=move || export_disabled() || state.batch.is_running()
                 on:click=move |_| exports.start(state, ExportKind::Overlays)>"Export overlays (ZIP)"</button>
+            <button type="button" data-testid="export-dicom-batch"
+                title="For each DICOM: a Structured Report of every probability and decision, and each finding's overlay as a Secondary Capture, in its study, in one zip"
+                prop:disabled=move || export_disabled() || state.batch.is_running()
+                on:click=move |_| exports.start(state, ExportKind::Dicom)>"Export DICOM (ZIP)"</button>
             <span class="hint" role="status" data-testid="export-status" data-running=move || exports.running.get().to_string()>
                 {move || exports.status.get()}
             </span>
