@@ -39,7 +39,8 @@ impl ColourSpace {
         }
     }
 
-    /// Converts Y, Cb, Cr planes to R, G, B in place.
+    /// Converts Y, Cb, Cr planes to R, G, B in place, with jdcolor.c's
+    /// fixed-point arithmetic (written so that the compiler vectorises it).
     pub(super) fn to_output(self, planes: &mut [Vec<u16>], precision: u8) {
         if self != Self::YCbCr {
             return;
@@ -47,22 +48,23 @@ impl ColourSpace {
         let [y, cb, cr] = planes else { return };
         let center = 1i32 << (precision - 1);
         let max = (1i32 << precision) - 1;
-        for i in 0..y.len() {
-            let [r, g, b] = ycc_to_rgb(y[i] as i32, cb[i] as i32 - center, cr[i] as i32 - center);
-            y[i] = r.clamp(0, max) as u16;
-            cb[i] = g.clamp(0, max) as u16;
-            cr[i] = b.clamp(0, max) as u16;
+        for ((y, cb), cr) in y.iter_mut().zip(cb.iter_mut()).zip(cr.iter_mut()) {
+            let [r, g, b] = ycc_to_rgb(*y as i32, *cb as i32 - center, *cr as i32 - center);
+            *y = r.clamp(0, max) as u16;
+            *cb = g.clamp(0, max) as u16;
+            *cr = b.clamp(0, max) as u16;
         }
     }
 }
 
+const ONE_HALF: i32 = 1 << 15;
+const FIX_1_40200: i32 = 91_881;
+const FIX_1_77200: i32 = 116_130;
+const FIX_0_71414: i32 = 46_802;
+const FIX_0_34414: i32 = 22_554;
+
 /// jdcolor.c: FIX(x) = round(x * 2^16); Cb and Cr centred.
 fn ycc_to_rgb(y: i32, cb: i32, cr: i32) -> [i32; 3] {
-    const ONE_HALF: i32 = 1 << 15;
-    const FIX_1_40200: i32 = 91_881;
-    const FIX_1_77200: i32 = 116_130;
-    const FIX_0_71414: i32 = 46_802;
-    const FIX_0_34414: i32 = 22_554;
     [
         y + ((FIX_1_40200 * cr + ONE_HALF) >> 16),
         y + ((-FIX_0_34414 * cb + ONE_HALF - FIX_0_71414 * cr) >> 16),
