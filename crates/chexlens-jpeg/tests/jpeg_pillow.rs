@@ -29,7 +29,7 @@ fn expected_planes(name: &str) -> Vec<Vec<u16>> {
 #[test]
 fn every_sample_equals_pillow() {
     let cases = index()["cases"].as_array().unwrap().clone();
-    assert!(cases.len() >= 19);
+    assert!(cases.len() >= 20);
     for case in cases {
         let file = case["file"].as_str().unwrap();
         let bytes = std::fs::read(fixtures().join(file)).unwrap();
@@ -63,42 +63,72 @@ fn every_sample_equals_pillow() {
 
 #[test]
 fn what_is_not_decoded_is_named() {
-    for case in index()["refused"].as_array().unwrap() {
-        let bytes = std::fs::read(fixtures().join(case["file"].as_str().unwrap())).unwrap();
-        assert_eq!(
-            jpeg::decode(&bytes).unwrap_err(),
-            JpegError::Unsupported(case["why"].as_str().unwrap().to_owned())
-        );
+    // A real file whose frame marker says another process.
+    let bytes = std::fs::read(fixtures().join("camera_grey_q90.jpg")).unwrap();
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    for (marker, why) in [
+        (0xC3, "lossless"),
+        (0xCB, "lossless"),
+        (0xC5, "hierarchical"),
+        (0xCE, "hierarchical"),
+    ] {
+        let mut other = bytes.clone();
+        other[sof + 1] = marker;
+        assert_eq!(jpeg::decode(&other).unwrap_err(), JpegError::Unsupported(why.into()));
     }
+    // Reserved markers are refused, as libjpeg refuses them.
+    let mut reserved = bytes.clone();
+    reserved[sof + 1] = 0xC8;
+    assert_eq!(
+        jpeg::decode(&reserved).unwrap_err(),
+        JpegError::Corrupt("an unknown marker 0xC8".into())
+    );
 }
 
 #[test]
 fn every_cut_is_refused_and_nothing_panics() {
-    // A progressive file cut anywhere: an error, never a panic or a grey tail.
-    let bytes = std::fs::read(fixtures().join("coffee_420_progressive_restart.jpg")).unwrap();
-    for cut in (0..bytes.len() - 2).step_by(7) {
-        assert!(jpeg::decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
+    // Files cut anywhere (without their end marker, as Pillow refuses
+    // them): an error, never a panic or a grey tail.
+    for name in [
+        "coffee_420_progressive_restart.jpg",
+        "chest_rg1_grey_q90.jpg",
+        "camera_arithmetic.jpg",
+    ] {
+        let bytes = std::fs::read(fixtures().join(name)).unwrap();
+        for cut in (0..bytes.len() - 2).step_by(7) {
+            assert!(jpeg::decode(&bytes[..cut]).is_err(), "{name} cut at {cut} decoded");
+        }
     }
+}
+
+/// A file with its scans (from the first SOS to EOI) written `n` times.
+fn with_scans(bytes: &[u8], n: usize) -> Vec<u8> {
+    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let eoi = bytes.len() - 2;
+    let mut out = bytes[..sos].to_vec();
+    for _ in 0..n {
+        out.extend_from_slice(&bytes[sos..eoi]);
+    }
+    out.extend_from_slice(&bytes[eoi..]);
+    out
 }
 
 #[test]
 fn repeated_scans_are_bounded() {
-    // A baseline file's one scan (every coefficient once), repeated: up to
-    // 16 visits per coefficient decode, more are refused before the work.
-    let bytes = std::fs::read(fixtures().join("camera_grey_q90.jpg")).unwrap();
-    let sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
-    let eoi = bytes.len() - 2;
-    let with_scans = |n: usize| {
-        let mut out = bytes[..sos].to_vec();
-        for _ in 0..n {
-            out.extend_from_slice(&bytes[sos..eoi]);
-        }
-        out.extend_from_slice(&bytes[eoi..]);
-        out
-    };
-    assert_eq!(jpeg::decode(&with_scans(16)).unwrap(), jpeg::decode(&bytes).unwrap());
-    let err = jpeg::decode(&with_scans(17)).unwrap_err();
+    // A progressive file's scans repeated: up to 16 visits per coefficient
+    // decode, more are refused before any decoding. Its six scans visit
+    // each coefficient 3 times (191 of 192 per block), so five copies (15)
+    // decode and six (18) are refused.
+    let bytes = std::fs::read(fixtures().join("camera_grey_progressive_q50.jpg")).unwrap();
+    assert_eq!(jpeg::decode(&with_scans(&bytes, 5)).unwrap().planes.len(), 1);
+    let err = jpeg::decode(&with_scans(&bytes, 6)).unwrap_err();
     assert!(err.to_string().contains("repeat"), "{err}");
+    // A sequential file whose one scan holds every component has no room
+    // for a second (Pillow: "broken data stream"; libjpeg: "Didn't expect
+    // more than one scan").
+    let bytes = std::fs::read(fixtures().join("camera_grey_q90.jpg")).unwrap();
+    let err = jpeg::decode(&with_scans(&bytes, 2)).unwrap_err();
+    assert!(err.to_string().contains("a second scan"), "{err}");
 }
 
 #[test]

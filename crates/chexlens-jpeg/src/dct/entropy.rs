@@ -1,9 +1,10 @@
-//! Huffman tables and the entropy-coded bit stream of a scan: byte
-//! stuffing (FF 00), restart markers, and a check that no symbol was read
-//! from beyond the data (libjpeg would pad with zeros and warn; a cut-off
-//! radiograph must not be analysed as if it were whole).
+//! Huffman tables and the bits of a Huffman-coded scan, with jdhuff.c's
+//! answers to damaged data: zero bits past a marker, a bad code read as 0.
+//! A file cut off inside a scan is refused, as Pillow refuses it.
 
 use super::JpegError;
+use super::damage::{Damage, DamageLog};
+use super::stream::ScanStream;
 
 const LOOKAHEAD: u32 = 9;
 
@@ -64,6 +65,12 @@ impl Huffman {
             value_offset,
             values: values.to_vec(),
         })
+    }
+}
+
+impl Huffman {
+    pub(super) fn largest_value(&self) -> u8 {
+        self.values.iter().copied().max().unwrap_or(0)
     }
 }
 
@@ -159,48 +166,41 @@ impl BitBuffer {
         self.padded > self.bits
     }
 
+    /// Padding bits still held.
+    pub(crate) fn padding(&self) -> u32 {
+        self.padded.min(self.bits)
+    }
+
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
     }
 }
 
-/// The bits of one scan.
+/// The bits of one Huffman-coded scan, read as jdhuff.c reads them: past
+/// a marker they are zeros, and the first symbol that needs one marks the
+/// segment as out of data (libjpeg's `insufficient_data`).
 pub(super) struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+    pub stream: ScanStream<'a>,
     held: BitBuffer,
-    at_marker: bool,
+    /// The segment ran out of data: its remaining MCUs are left as they are.
+    pub insufficient: bool,
 }
 
 impl<'a> BitReader<'a> {
     pub(super) fn new(data: &'a [u8], pos: usize) -> Self {
         Self {
-            data,
-            pos,
+            stream: ScanStream::new(data, pos),
             held: BitBuffer::default(),
-            at_marker: false,
+            insufficient: false,
         }
     }
 
     fn refill(&mut self) {
         while self.held.has_room() {
-            if !self.at_marker {
-                match self.data.get(self.pos) {
-                    // FF 00 is a stuffed FF data byte.
-                    Some(0xFF) if self.data.get(self.pos + 1) == Some(&0x00) => {
-                        self.pos += 2;
-                        self.held.push(0xFF, 8);
-                        continue;
-                    }
-                    Some(0xFF) | None => self.at_marker = true,
-                    Some(&byte) => {
-                        self.pos += 1;
-                        self.held.push(byte, 8);
-                        continue;
-                    }
-                }
+            match self.stream.byte() {
+                Some(byte) => self.held.push(byte, 8),
+                None => self.held.pad(),
             }
-            self.held.pad();
         }
     }
 
@@ -234,8 +234,10 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    pub(super) fn decode(&mut self, table: &Huffman) -> Result<u8, JpegError> {
-        if self.held.len() < 16 {
+    /// One symbol. A code the table lacks takes 17 bits and decodes as 0,
+    /// as jpeg_huff_decode does ("fake a zero as the safest result").
+    pub(super) fn decode(&mut self, table: &Huffman, log: &mut DamageLog) -> Result<u8, JpegError> {
+        if self.held.len() < 17 {
             self.refill();
         }
         let (length, value) = table.fast[self.held.peek(LOOKAHEAD) as usize];
@@ -255,42 +257,46 @@ impl<'a> BitReader<'a> {
                     .ok_or_else(|| JpegError::Corrupt("a Huffman code has no value".into()));
             }
         }
-        if self.held.overran() {
-            // The bad code was read from past the data: it was cut off.
-            return Err(JpegError::Truncated("the image data stops inside a scan"));
-        }
-        Err(JpegError::Corrupt(
-            "the scan holds a code its Huffman table lacks".into(),
-        ))
+        self.held.consume(17);
+        log.note(Damage::BadHuffmanCode);
+        Ok(0)
     }
 
-    /// Fails when a symbol took bits from beyond the scan's data.
-    pub(super) fn check_overrun(&self) -> Result<(), JpegError> {
+    /// After each MCU: bits read from past a marker mark the segment as
+    /// out of data (warned once per segment); past the end of the file,
+    /// the file was cut off.
+    pub(super) fn check_data(&mut self, log: &mut DamageLog) -> Result<(), JpegError> {
         if self.held.overran() {
-            return Err(JpegError::Truncated("the image data stops inside a scan"));
+            self.stream.check_not_cut()?;
+            if !self.insufficient {
+                log.note(Damage::PrematureEnd);
+                self.insufficient = true;
+            }
         }
         Ok(())
     }
 
-    /// Drops the partial byte and reads the restart marker `RSTn` that must
-    /// follow (libjpeg skips stray bytes before a marker, as here).
-    pub(super) fn restart(&mut self, n: u8) -> Result<(), JpegError> {
-        self.check_overrun()?;
+    /// Whole bytes held but unused, as libjpeg counts them when it drops its bits.
+    fn unused_bytes(&self) -> usize {
+        (self.held.len().saturating_sub(self.held.padding()) / 8) as usize
+    }
+
+    /// Drops the bits held and reads restart marker `n` (process_restart):
+    /// the segment after it has data again unless the marker was left unread.
+    pub(super) fn restart(&mut self, n: u8, log: &mut DamageLog) -> Result<(), JpegError> {
+        self.stream.discard(self.unused_bytes());
         self.held.clear();
-        self.at_marker = false;
-        let (marker, after) = super::segments::next_marker(self.data, self.pos)?;
-        if marker != 0xD0 + n {
-            return Err(JpegError::Corrupt(format!(
-                "restart marker {n} is missing (found marker {marker:02X})"
-            )));
+        self.stream.restart(n, log)?;
+        if !self.stream.at_marker() {
+            self.insufficient = false;
         }
-        self.pos = after;
         Ok(())
     }
 
-    /// Where the scan's data ends: the position of the marker after it.
-    pub(super) fn end(&self) -> usize {
-        self.pos
+    /// Where the file's markers go on after the scan, and the bytes held unused.
+    pub(super) fn end(&mut self) -> (usize, usize) {
+        self.stream.discard(self.unused_bytes());
+        (self.stream.resume_at(), self.stream.unused())
     }
 }
 
@@ -299,16 +305,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_stuffed_bytes_and_stops_at_markers() {
+    fn reads_stuffed_bytes_and_pads_past_markers() {
         let data = [0b1010_0000, 0xFF, 0x00, 0xFF, 0xD9];
+        let mut log = DamageLog::default();
         let mut reader = BitReader::new(&data, 0);
         assert_eq!(reader.bits(3), 0b101);
         assert_eq!(reader.bits(5), 0);
         assert_eq!(reader.bits(8), 0xFF);
-        reader.check_overrun().unwrap();
+        reader.check_data(&mut log).unwrap();
+        assert!(!reader.insufficient);
         assert_eq!(reader.bits(1), 0);
-        assert!(reader.check_overrun().is_err());
-        assert_eq!(reader.end(), 3);
+        reader.check_data(&mut log).unwrap();
+        assert!(reader.insufficient);
+        assert_eq!(log.to_string(), "premature end of data segment");
+        assert_eq!(reader.end(), (3, 0));
+    }
+
+    #[test]
+    fn a_cut_file_is_refused() {
+        let mut reader = BitReader::new(&[0b1010_0000], 0);
+        reader.bits(9);
+        assert!(reader.check_data(&mut DamageLog::default()).is_err());
     }
 
     #[test]
@@ -320,13 +337,18 @@ mod tests {
     }
 
     #[test]
-    fn decodes_the_standard_luminance_dc_table() {
-        // Category 0 is "00", category 5 is "110".
+    fn decodes_the_standard_luminance_dc_table_and_fakes_zero_for_bad_codes() {
+        // Category 0 is "00", category 5 is "110"; nine 1s are no code.
         let table = standard_table(false, 0);
-        let data = [0b0011_0000, 0xFF, 0xD9];
+        let data = [0b0011_0111, 0xFF, 0x00, 0b1111_1100, 0xFF, 0xD9];
+        let mut log = DamageLog::default();
         let mut reader = BitReader::new(&data, 0);
-        assert_eq!(reader.decode(&table).unwrap(), 0);
-        assert_eq!(reader.decode(&table).unwrap(), 5);
+        assert_eq!(reader.decode(&table, &mut log).unwrap(), 0);
+        assert_eq!(reader.decode(&table, &mut log).unwrap(), 5);
+        assert_eq!(reader.decode(&table, &mut log).unwrap(), 0);
+        assert_eq!(log.to_string(), "bad Huffman code");
+        // The bad code took 17 bits: 3 of the first byte, 8, 6.
+        assert_eq!(reader.bits(2), 0);
     }
 
     #[test]

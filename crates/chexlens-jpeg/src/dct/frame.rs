@@ -22,7 +22,15 @@ pub(super) struct Component {
     pub blocks_w: usize,
     pub blocks_h: usize,
     stored_w: usize,
-    coefficients: Vec<[i16; 64]>,
+    stored_h: usize,
+    /// Rows of coefficient blocks: every stored row when buffered, each
+    /// allocated when a scan first reaches it; one MCU row when streaming.
+    rows: Vec<Option<Box<[[i16; 64]]>>>,
+    /// The first block row `rows` holds (streaming).
+    row_base: usize,
+    /// The component's samples, `width` x `height` (streaming: filled as
+    /// MCU rows complete; buffered: made at the end).
+    samples: Vec<u16>,
 }
 
 impl Component {
@@ -31,12 +39,54 @@ impl Component {
     }
 
     pub(super) fn block_mut(&mut self, bx: usize, by: usize) -> &mut [i16; 64] {
-        &mut self.coefficients[by * self.stored_w + bx]
+        let stored_w = self.stored_w;
+        let row = self.rows[by - self.row_base].get_or_insert_with(|| vec![[0i16; 64]; stored_w].into_boxed_slice());
+        &mut row[bx]
     }
+
+    /// Inverse-transforms block row `by` of `blocks` (None: all zero) into the samples.
+    fn transform_row(&mut self, by: usize, blocks: Option<&[[i16; 64]]>, precision: u8) {
+        const ZERO: [i16; 64] = [0; 64];
+        // A component no scan reached has no table; its blocks are all zero.
+        let quant = self.quant.unwrap_or([1; 64]);
+        let (width, height) = (self.width, self.height);
+        let top = by * 8;
+        for bx in 0..self.blocks_w {
+            let block = blocks.map_or(&ZERO, |row| &row[bx]);
+            let left = bx * 8;
+            if left + 8 <= width && top + 8 <= height {
+                idct_islow(block, &quant, precision, &mut self.samples[top * width + left..], width);
+            } else {
+                // An edge block: only its samples inside the component are kept.
+                let mut edge = [0u16; 64];
+                idct_islow(block, &quant, precision, &mut edge, 8);
+                let (across, down) = ((width - left).min(8), (height - top).min(8));
+                for y in 0..down {
+                    let at = (top + y) * width + left;
+                    self.samples[at..at + across].copy_from_slice(&edge[y * 8..y * 8 + across]);
+                }
+            }
+        }
+    }
+}
+
+/// How coefficients are held until they become samples.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Storage {
+    /// Not yet decided: no scan has started.
+    Undecided,
+    /// A sequential frame whose one scan holds every component: one MCU
+    /// row of coefficients per component, turned into samples as each
+    /// row completes.
+    Streaming,
+    /// Progressive, or one scan per component: every coefficient, kept
+    /// until the last scan.
+    Buffered,
 }
 
 pub(super) struct Frame {
     pub progressive: bool,
+    pub arithmetic: bool,
     pub precision: u8,
     pub width: usize,
     pub height: usize,
@@ -45,6 +95,7 @@ pub(super) struct Frame {
     v_max: usize,
     pub mcus_x: usize,
     pub mcus_y: usize,
+    pub storage: Storage,
     /// Coefficient visits the scans may still make: a bound on decoding time
     /// whatever the file repeats (real progressive files visit each
     /// coefficient two or three times).
@@ -55,7 +106,8 @@ pub(super) struct Frame {
 const VISITS_PER_COEFFICIENT: u64 = 16;
 
 impl Frame {
-    /// Allocates the coefficient blocks; the caller has bounded the size.
+    /// The frame's geometry; nothing the size of the image is allocated
+    /// until a scan starts (the caller has bounded the size).
     pub(super) fn new(header: FrameHeader) -> Result<Self, JpegError> {
         let h_max = header.components.iter().map(|c| c.h).max().unwrap_or(1);
         let v_max = header.components.iter().map(|c| c.v).max().unwrap_or(1);
@@ -68,7 +120,6 @@ impl Frame {
                 return Err(JpegError::Unsupported("fractionally subsampled".into()));
             }
             let (c_width, c_height) = ((width * spec.h).div_ceil(h_max), (height * spec.v).div_ceil(v_max));
-            let (stored_w, stored_h) = (mcus_x * spec.h, mcus_y * spec.v);
             components.push(Component {
                 id: spec.id,
                 h: spec.h,
@@ -79,14 +130,18 @@ impl Frame {
                 height: c_height,
                 blocks_w: c_width.div_ceil(8),
                 blocks_h: c_height.div_ceil(8),
-                stored_w,
-                coefficients: vec![[0i16; 64]; stored_w * stored_h],
+                stored_w: mcus_x * spec.h,
+                stored_h: mcus_y * spec.v,
+                rows: Vec::new(),
+                row_base: 0,
+                samples: Vec::new(),
             });
         }
-        let coefficients: u64 = components.iter().map(|c| c.coefficients.len() as u64 * 64).sum();
+        let coefficients: u64 = components.iter().map(|c| (c.stored_w * c.stored_h) as u64 * 64).sum();
         Ok(Self {
             work_left: coefficients * VISITS_PER_COEFFICIENT,
             progressive: header.progressive,
+            arithmetic: header.arithmetic,
             precision: header.precision,
             width,
             height,
@@ -95,7 +150,72 @@ impl Frame {
             v_max,
             mcus_x,
             mcus_y,
+            storage: Storage::Undecided,
         })
+    }
+
+    /// Decides, at the first scan, how coefficients are held: streaming
+    /// when the frame is sequential and this scan holds every component
+    /// (libjpeg's single-scan mode, where a later scan is an error).
+    pub(super) fn choose_storage(&mut self, components_in_scan: usize) -> Storage {
+        if self.storage == Storage::Undecided {
+            self.storage = if !self.progressive && components_in_scan == self.components.len() {
+                Storage::Streaming
+            } else {
+                Storage::Buffered
+            };
+        }
+        self.storage
+    }
+
+    /// Makes room for decoding (the second pass, once the file's structure
+    /// has been read whole): streaming components get one MCU row of
+    /// blocks and their sample planes; buffered ones an index of rows.
+    pub(super) fn allocate(&mut self, single_component_scan: bool) {
+        for c in &mut self.components {
+            if !c.rows.is_empty() {
+                continue;
+            }
+            match self.storage {
+                Storage::Streaming => {
+                    let rows = if single_component_scan { 1 } else { c.v };
+                    c.rows = (0..rows).map(|_| None).collect();
+                    c.samples = vec![0; c.width * c.height];
+                }
+                _ => c.rows = (0..c.stored_h).map(|_| None).collect(),
+            }
+        }
+    }
+
+    /// Streaming: the blocks of MCU row `my` are about to be decoded.
+    pub(super) fn start_mcu_row(&mut self, my: usize, single_component_scan: bool) {
+        if self.storage == Storage::Streaming {
+            for c in &mut self.components {
+                c.row_base = if single_component_scan { my } else { my * c.v };
+            }
+        }
+    }
+
+    /// Streaming: MCU row `my` is complete; its blocks become samples and
+    /// the row's coefficients start again at zero (as libjpeg zeroes each MCU).
+    pub(super) fn finish_mcu_row(&mut self) {
+        if self.storage != Storage::Streaming {
+            return;
+        }
+        let precision = self.precision;
+        for c in &mut self.components {
+            let mut rows = std::mem::take(&mut c.rows);
+            for (r, row) in rows.iter_mut().enumerate() {
+                let by = c.row_base + r;
+                if by < c.blocks_h {
+                    c.transform_row(by, row.as_deref(), precision);
+                }
+                if let Some(blocks) = row {
+                    blocks.fill([0; 64]);
+                }
+            }
+            c.rows = rows;
+        }
     }
 
     /// Charges a scan's coefficient visits against the budget.
@@ -120,7 +240,9 @@ impl Frame {
         Ok(())
     }
 
-    /// The image's samples: one grey plane, or R, G, B planes.
+    /// The image's samples: one grey plane, or R, G, B planes. Buffered
+    /// coefficients are transformed a block row at a time, each row freed
+    /// once it is samples.
     pub(super) fn into_planes(self, colour: ColourSpace) -> Vec<Vec<u16>> {
         let Frame {
             precision,
@@ -129,30 +251,27 @@ impl Frame {
             components,
             h_max,
             v_max,
+            storage,
             ..
         } = self;
         let mut planes = Vec::with_capacity(components.len());
-        for component in components {
-            // A component no scan reached has no table; its blocks are all zero.
-            let quant = component.quant.unwrap_or([1; 64]);
-            let stride = component.blocks_w * 8;
-            let mut samples = vec![0u16; stride * component.blocks_h * 8];
-            for by in 0..component.blocks_h {
-                for bx in 0..component.blocks_w {
-                    let block = &component.coefficients[by * component.stored_w + bx];
-                    let start = by * 8 * stride + bx * 8;
-                    idct_islow(block, &quant, precision, &mut samples[start..], stride);
+        for mut component in components {
+            if storage != Storage::Streaming {
+                component.samples = vec![0; component.width * component.height];
+                // Rows no scan reached (or a component no scan named) are all zero.
+                let mut rows = std::mem::take(&mut component.rows).into_iter();
+                for by in 0..component.blocks_h {
+                    let row = rows.next().flatten();
+                    component.transform_row(by, row.as_deref(), precision);
                 }
             }
-            drop(component.coefficients);
             let plane = Plane {
                 width: component.width,
                 height: component.height,
-                stride,
-                samples,
+                samples: component.samples,
             };
             planes.push(to_full_size(
-                &plane,
+                plane,
                 h_max / component.h,
                 v_max / component.v,
                 width,

@@ -26,13 +26,15 @@ pub(super) struct ComponentSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FrameHeader {
     pub progressive: bool,
+    pub arithmetic: bool,
     pub precision: u8,
     pub width: u32,
     pub height: u32,
     pub components: Vec<ComponentSpec>,
 }
 
-/// An SOF0 (baseline), SOF1 (extended) or SOF2 (progressive) header.
+/// An SOF0 (baseline), SOF1 (extended) or SOF2 (progressive) header, or
+/// SOF9/SOF10 (extended and progressive, arithmetic coded).
 pub(super) fn frame(marker: u8, body: &[u8]) -> Result<FrameHeader, JpegError> {
     let short = || JpegError::Corrupt("the frame header is too short".into());
     let &[precision, h0, h1, w0, w1, count, ..] = body else {
@@ -75,7 +77,8 @@ pub(super) fn frame(marker: u8, body: &[u8]) -> Result<FrameHeader, JpegError> {
         }
     }
     Ok(FrameHeader {
-        progressive: marker == 0xC2,
+        progressive: matches!(marker, 0xC2 | 0xCA),
+        arithmetic: matches!(marker, 0xC9 | 0xCA),
         precision,
         width,
         height,
@@ -100,8 +103,14 @@ pub(super) struct ScanHeader {
     pub al: u32,
 }
 
-/// An SOS header, checked against the frame's component identifiers.
-pub(super) fn scan(body: &[u8], component_ids: &[u8], progressive: bool) -> Result<ScanHeader, JpegError> {
+/// An SOS header, checked against the frame's component identifiers
+/// (arithmetic coding has 16 conditioning tables, Huffman 4 tables).
+pub(super) fn scan(
+    body: &[u8],
+    component_ids: &[u8],
+    progressive: bool,
+    arithmetic: bool,
+) -> Result<ScanHeader, JpegError> {
     let corrupt = |what: &str| JpegError::Corrupt(format!("the scan header {what}"));
     let count = *body.first().ok_or_else(|| corrupt("is empty"))? as usize;
     if !(1..=4).contains(&count) || body.len() < 1 + 2 * count + 3 {
@@ -117,7 +126,7 @@ pub(super) fn scan(body: &[u8], component_ids: &[u8], progressive: bool) -> Resu
             return Err(corrupt("names a component twice"));
         }
         let (dc_table, ac_table) = ((spec[1] >> 4) as usize, (spec[1] & 15) as usize);
-        if dc_table > 3 || ac_table > 3 {
+        if !arithmetic && (dc_table > 3 || ac_table > 3) {
             return Err(corrupt("names a Huffman table above 3"));
         }
         components.push(ScanComponent {
@@ -162,6 +171,58 @@ pub(super) fn scan(body: &[u8], component_ids: &[u8], progressive: bool) -> Resu
     }
 }
 
+/// The arithmetic conditioning a DAC segment sets per table (F.1.4.4.1.2's
+/// L and U for DC, Kx for AC), with T.81's defaults.
+#[derive(Clone, Copy)]
+pub(super) struct Conditioning {
+    pub dc_lower: [u8; 16],
+    pub dc_upper: [u8; 16],
+    pub ac_split: [u8; 16],
+}
+
+impl Default for Conditioning {
+    fn default() -> Self {
+        Self {
+            dc_lower: [0; 16],
+            dc_upper: [1; 16],
+            ac_split: [5; 16],
+        }
+    }
+}
+
+impl Conditioning {
+    /// A DAC segment: (class and table, value) pairs.
+    pub(super) fn read(&mut self, body: &[u8]) -> Result<(), JpegError> {
+        if !body.len().is_multiple_of(2) {
+            return Err(JpegError::Corrupt(
+                "an arithmetic conditioning segment is malformed".into(),
+            ));
+        }
+        for pair in body.chunks_exact(2) {
+            let (index, value) = (pair[0] as usize, pair[1]);
+            match index {
+                0..=15 => {
+                    let (lower, upper) = (value & 15, value >> 4);
+                    if lower > upper {
+                        return Err(JpegError::Corrupt(format!(
+                            "an arithmetic DC conditioning has L {lower} above U {upper}"
+                        )));
+                    }
+                    self.dc_lower[index] = lower;
+                    self.dc_upper[index] = upper;
+                }
+                16..=31 => self.ac_split[index - 16] = value,
+                _ => {
+                    return Err(JpegError::Corrupt(
+                        "an arithmetic conditioning names a table above 15".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The tables a scan may use, as defined so far.
 #[derive(Default, Clone)]
 pub(super) struct Tables {
@@ -169,6 +230,7 @@ pub(super) struct Tables {
     pub dc: [Option<Huffman>; 4],
     pub ac: [Option<Huffman>; 4],
     pub restart_interval: usize,
+    pub conditioning: Conditioning,
     pub jfif: bool,
     pub adobe_transform: Option<u8>,
 }

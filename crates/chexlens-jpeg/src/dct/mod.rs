@@ -1,21 +1,32 @@
 //! JPEG's DCT processes (baseline, extended sequential with 8- or 12-bit
-//! samples, progressive; Huffman coded), decoded exactly as libjpeg-turbo
-//! decodes them by default, which is what Pillow (the reference
-//! pipeline's decoder) gives: its integer IDCT ("islow"), its fancy
-//! upsampling and its YCbCr tables. Pure Rust, so the page decodes the
-//! same samples. The frame's size is checked before anything is allocated.
+//! samples, progressive; Huffman or arithmetic coded), decoded exactly as
+//! libjpeg-turbo decodes them by default, which is what Pillow (the
+//! reference pipeline's decoder) gives: its integer IDCT ("islow"), its
+//! fancy upsampling and its YCbCr tables. Damaged entropy data is decoded
+//! as libjpeg-turbo decodes it, and what was damaged is returned with the
+//! image ([`DamageLog`]), never passed over in silence. Pure Rust, so the
+//! page decodes the same samples.
 //!
-//! Refused by name: arithmetic coding, hierarchical and lossless JPEG (DICOM
-//! reads lossless JPEG through dicom-rs), CMYK and fractional subsampling.
+//! A file is read twice: first its markers alone, to its end, so that a
+//! cut-off or malformed file is refused before anything the size of the
+//! image is allocated; then decoded.
+//!
+//! Refused by name: hierarchical and lossless JPEG (DICOM reads lossless
+//! JPEG through dicom-rs), CMYK and fractional subsampling.
 
+mod arith;
 mod colour;
+mod damage;
 mod entropy;
 mod frame;
 mod idct;
 mod markers;
 mod scan;
 mod segments;
+mod stream;
 mod upsample;
+
+pub use damage::{Damage, DamageLog, DamageRecord};
 
 use crate::limits::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;
@@ -37,13 +48,15 @@ pub enum JpegError {
     TooLarge { width: u32, height: u32, max_mp: u64 },
 }
 
-/// A decoded JPEG: one grey plane or R, G, B planes of `precision`-bit samples.
+/// A decoded JPEG: one grey plane or R, G, B planes of `precision`-bit
+/// samples, and the damage its data had (empty for a sound file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JpegImage {
     pub width: usize,
     pub height: usize,
     pub precision: u8,
     pub planes: Vec<Vec<u16>>,
+    pub damage: DamageLog,
 }
 
 /// What the frame header says, read without decoding.
@@ -68,12 +81,21 @@ fn check_size(width: u32, height: u32) -> Result<(), JpegError> {
 
 fn refuse_process(marker: u8) -> Result<(), JpegError> {
     let what = match marker {
-        0xC3 => "lossless",
-        0xC5..=0xC7 => "hierarchical",
-        0xC9..=0xCF => "arithmetic-coded",
+        0xC3 | 0xCB => "lossless",
+        0xC5..=0xC7 | 0xCD..=0xCF => "hierarchical",
+        // Reserved markers, which libjpeg refuses too.
+        0x02..=0xBF | 0xC8 | 0xDE | 0xDF | 0xF0..=0xFD => {
+            return Err(JpegError::Corrupt(format!("an unknown marker 0x{marker:02X}")));
+        }
         _ => return Ok(()),
     };
     Err(JpegError::Unsupported(what.into()))
+}
+
+/// Frame headers of the processes decoded: baseline, extended and
+/// progressive, Huffman or arithmetic coded.
+fn is_frame(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xC2 | 0xC9 | 0xCA)
 }
 
 /// The frame header alone: size, precision, components.
@@ -90,7 +112,7 @@ pub fn frame_info(bytes: &[u8]) -> Result<FrameInfo, JpegError> {
             0xD0..=0xD8 | 0x01 => pos = after,
             _ => {
                 let (body, next) = segments::segment(bytes, after)?;
-                if matches!(marker, 0xC0..=0xC2) {
+                if is_frame(marker) {
                     let header = markers::frame(marker, body)?;
                     return Ok(FrameInfo {
                         width: header.width,
@@ -122,56 +144,10 @@ pub fn decode(bytes: &[u8]) -> Result<JpegImage, JpegError> {
 
 /// Decodes a whole JPEG stream, its colour space decided by `rule`.
 pub fn decode_with(bytes: &[u8], rule: ColourRule) -> Result<JpegImage, JpegError> {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Err(JpegError::NotJpeg);
-    }
-    let mut tables = Tables::default();
-    let mut frame: Option<frame::Frame> = None;
-    let mut scans = 0usize;
-    let mut pos = 2;
-    loop {
-        let (marker, after) = segments::next_marker(bytes, pos)?;
-        refuse_process(marker)?;
-        match marker {
-            0xD9 => break,
-            0xD8 => return Err(JpegError::Corrupt("a second start-of-image marker".into())),
-            // Stray restart markers and TEM carry no length; libjpeg passes them.
-            0xD0..=0xD7 | 0x01 => pos = after,
-            _ => {
-                let (body, next) = segments::segment(bytes, after)?;
-                pos = next;
-                match marker {
-                    0xC0..=0xC2 => {
-                        if frame.is_some() {
-                            return Err(JpegError::Corrupt("a second frame header".into()));
-                        }
-                        let header = markers::frame(marker, body)?;
-                        check_size(header.width, header.height)?;
-                        frame = Some(frame::Frame::new(header)?);
-                    }
-                    0xC4 => tables.read_huffman(body)?,
-                    0xDB => tables.read_quant(body)?,
-                    0xDD => tables.read_restart_interval(body)?,
-                    0xE0 | 0xEE => tables.read_app(marker, body),
-                    0xDA => {
-                        let frame = frame
-                            .as_mut()
-                            .ok_or_else(|| JpegError::Corrupt("a scan comes before the frame header".into()))?;
-                        let ids: Vec<u8> = frame.components.iter().map(|c| c.id).collect();
-                        let header = markers::scan(body, &ids, frame.progressive)?;
-                        pos = scan::decode_scan(bytes, next, frame, &header, &tables)?;
-                        scans += 1;
-                    }
-                    // APPn, COM, DNL and others: nothing the pixels depend on.
-                    _ => {}
-                }
-            }
-        }
-    }
-    let frame = frame.ok_or_else(|| JpegError::Corrupt("no frame header".into()))?;
-    if scans == 0 {
-        return Err(JpegError::Corrupt("no image data".into()));
-    }
+    // First the structure alone: nothing the size of the image yet.
+    read_markers(bytes, None)?;
+    let mut damage = DamageLog::default();
+    let (frame, tables) = read_markers(bytes, Some(&mut damage))?;
     let ids: Vec<u8> = frame.components.iter().map(|c| c.id).collect();
     let colour = match rule {
         ColourRule::Markers => ColourSpace::of(&ids, tables.jfif, tables.adobe_transform),
@@ -183,5 +159,88 @@ pub fn decode_with(bytes: &[u8], rule: ColourRule) -> Result<JpegImage, JpegErro
         height,
         precision,
         planes: frame.into_planes(colour),
+        damage,
     })
+}
+
+/// Reads the file's markers from SOI to EOI, as jdmarker.c does. Without
+/// a log, each scan's data is only skipped (and its work charged); with
+/// one, scans are decoded and the damage found is noted there.
+fn read_markers(bytes: &[u8], mut log: Option<&mut DamageLog>) -> Result<(frame::Frame, Tables), JpegError> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err(JpegError::NotJpeg);
+    }
+    let mut tables = Tables::default();
+    let mut frame: Option<frame::Frame> = None;
+    let mut scans = 0usize;
+    let mut pos = 2;
+    // Bytes the last scan read but did not use, counted as extraneous.
+    let mut unused = 0;
+    loop {
+        let found = segments::find_marker(bytes, pos)?;
+        let skipped = found.discarded + std::mem::take(&mut unused);
+        if let Some(log) = log.as_deref_mut().filter(|_| skipped > 0) {
+            log.note(Damage::Extraneous {
+                bytes: skipped,
+                marker: found.code,
+            });
+        }
+        let (marker, after) = (found.code, found.after);
+        refuse_process(marker)?;
+        match marker {
+            0xD9 => break,
+            0xD8 => return Err(JpegError::Corrupt("a second start-of-image marker".into())),
+            // Stray restart markers and TEM carry no length; libjpeg passes them.
+            0xD0..=0xD7 | 0x01 => pos = after,
+            _ => {
+                let (body, next) = segments::segment(bytes, after)?;
+                pos = next;
+                match marker {
+                    _ if is_frame(marker) => {
+                        if frame.is_some() {
+                            return Err(JpegError::Corrupt("a second frame header".into()));
+                        }
+                        let header = markers::frame(marker, body)?;
+                        check_size(header.width, header.height)?;
+                        frame = Some(frame::Frame::new(header)?);
+                    }
+                    0xC4 => tables.read_huffman(body)?,
+                    0xCC => tables.conditioning.read(body)?,
+                    0xDB => tables.read_quant(body)?,
+                    0xDD => tables.read_restart_interval(body)?,
+                    0xE0 | 0xEE => tables.read_app(marker, body),
+                    0xDA => {
+                        let frame = frame
+                            .as_mut()
+                            .ok_or_else(|| JpegError::Corrupt("a scan comes before the frame header".into()))?;
+                        if frame.storage == frame::Storage::Streaming {
+                            // libjpeg's single-scan mode expects EOI here.
+                            return Err(JpegError::Corrupt(
+                                "a second scan after one that held every component".into(),
+                            ));
+                        }
+                        let ids: Vec<u8> = frame.components.iter().map(|c| c.id).collect();
+                        let header = markers::scan(body, &ids, frame.progressive, frame.arithmetic)?;
+                        match log.as_deref_mut() {
+                            None => {
+                                frame.choose_storage(header.components.len());
+                                pos = scan::skip_scan(bytes, next, frame, &header, &tables)?;
+                            }
+                            Some(log) => {
+                                (pos, unused) = scan::decode_scan(bytes, next, frame, &header, &tables, log)?;
+                            }
+                        }
+                        scans += 1;
+                    }
+                    // APPn, COM, DNL: nothing the pixels depend on.
+                    _ => {}
+                }
+            }
+        }
+    }
+    let frame = frame.ok_or_else(|| JpegError::Corrupt("no frame header".into()))?;
+    if scans == 0 {
+        return Err(JpegError::Corrupt("no image data".into()));
+    }
+    Ok((frame, tables))
 }

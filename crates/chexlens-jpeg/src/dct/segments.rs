@@ -24,6 +24,49 @@ pub(crate) fn next_marker(data: &[u8], pos: usize) -> Result<(u8, usize), JpegEr
     }
 }
 
+/// A marker found by [`find_marker`]: its code, where its first FF byte
+/// is, where the byte after its code is, and how many bytes before it
+/// belonged to nothing, counted as libjpeg's next_marker counts them
+/// (padding FFs are not counted, a stuffed FF 00 counts two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub code: u8,
+    pub start: usize,
+    pub after: usize,
+    pub discarded: usize,
+}
+
+/// The next marker at or after `pos`, with the bytes skipped on the way.
+pub(crate) fn find_marker(data: &[u8], pos: usize) -> Result<Found, JpegError> {
+    let mut i = pos;
+    let mut discarded = 0;
+    loop {
+        while data.get(i).is_some_and(|&b| b != 0xFF) {
+            i += 1;
+            discarded += 1;
+        }
+        let start = i;
+        while data.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        match data.get(i) {
+            None => return Err(JpegError::Truncated("no end-of-image marker")),
+            Some(0x00) => {
+                i += 1;
+                discarded += 2;
+            }
+            Some(&code) => {
+                return Ok(Found {
+                    code,
+                    start,
+                    after: i + 1,
+                    discarded,
+                });
+            }
+        }
+    }
+}
+
 /// A segment's body (after its two length bytes) and where the next one starts.
 pub(crate) fn segment(data: &[u8], pos: usize) -> Result<(&[u8], usize), JpegError> {
     let length = match data.get(pos..pos + 2) {
@@ -48,6 +91,20 @@ mod tests {
         assert_eq!(next_marker(&[1, 2, 0xFF, 0xFF, 0xC4, 9], 0).unwrap(), (0xC4, 5));
         assert_eq!(next_marker(&[0xFF, 0x00, 0xFF, 0xD9], 0).unwrap(), (0xD9, 4));
         assert!(next_marker(&[1, 2, 3], 0).is_err());
+    }
+
+    #[test]
+    fn skipped_bytes_are_counted_as_libjpeg_counts_them() {
+        let found = find_marker(&[1, 2, 0xFF, 0x00, 3, 0xFF, 0xFF, 0xD9], 0).unwrap();
+        assert_eq!(
+            found,
+            Found {
+                code: 0xD9,
+                start: 5,
+                after: 8,
+                discarded: 5
+            }
+        );
     }
 
     #[test]

@@ -3,12 +3,10 @@
 //! horizontally, vertically or both, and replication for other ratios.
 //! Edge rows repeat the nearest real row, as jdmainct.c's context rows do.
 
-/// A component's decoded samples: `width` x `height` real ones in rows of
-/// `stride`.
+/// A component's decoded samples: `width` x `height`.
 pub(super) struct Plane {
     pub width: usize,
     pub height: usize,
-    pub stride: usize,
     pub samples: Vec<u16>,
 }
 
@@ -16,7 +14,7 @@ impl Plane {
     fn row(&self, y: usize) -> &[u16] {
         // Rows past the last real one repeat it (set_bottom_pointers).
         let y = y.min(self.height - 1);
-        &self.samples[y * self.stride..y * self.stride + self.width]
+        &self.samples[y * self.width..(y + 1) * self.width]
     }
 
     /// The row a fancy filter blends with: above for the first output row
@@ -31,8 +29,13 @@ impl Plane {
     }
 }
 
-/// The component at `width` x `height`, expanded by `h` x `v`.
-pub(super) fn to_full_size(plane: &Plane, h: usize, v: usize, width: usize, height: usize) -> Vec<u16> {
+/// The component at `width` x `height`, expanded by `h` x `v` (a
+/// full-size component is returned as it is, without a copy).
+pub(super) fn to_full_size(plane: Plane, h: usize, v: usize, width: usize, height: usize) -> Vec<u16> {
+    if (h, v) == (1, 1) && (plane.width, plane.height) == (width, height) {
+        return plane.samples;
+    }
+    let plane = &plane;
     let mut out = vec![0u16; width * height];
     let fancy_across = plane.width > 2;
     for (y, line) in out.chunks_exact_mut(width).enumerate() {
@@ -53,18 +56,18 @@ pub(super) fn to_full_size(plane: &Plane, h: usize, v: usize, width: usize, heig
 }
 
 /// 3/4 of the nearer sample and 1/4 of the further, rounding alternately
-/// up and down (h2v1_fancy_upsample).
+/// up and down (h2v1_fancy_upsample); the edge samples repeat, which
+/// gives libjpeg's edge outputs (the edge sample itself).
 fn h2v1(row: &[u16], out: &mut [u16]) {
-    let last = row.len() - 1;
-    for (x, sample) in out.iter_mut().enumerate() {
-        let (i, right) = (x / 2, x % 2 == 1);
-        let nearer = row[i] as u32 * 3;
-        *sample = match (i, right) {
-            (0, false) => row[0],
-            (i, true) if i == last => row[last],
-            (i, false) => ((nearer + row[i - 1] as u32 + 1) >> 2) as u16,
-            (i, true) => ((nearer + row[i + 1] as u32 + 2) >> 2) as u16,
-        };
+    let n = row.len();
+    let (mut previous, mut current) = (row[0] as u32, row[0] as u32);
+    for (i, pair) in out.chunks_mut(2).enumerate().take(n) {
+        let next = row.get(i + 1).map_or(current, |&v| v as u32);
+        pair[0] = ((current * 3 + previous + 1) >> 2) as u16;
+        if let Some(right) = pair.get_mut(1) {
+            *right = ((current * 3 + next + 2) >> 2) as u16;
+        }
+        (previous, current) = (current, next);
     }
 }
 
@@ -77,18 +80,22 @@ fn h1v2(row: &[u16], neighbour: &[u16], below: bool, out: &mut [u16]) {
 }
 
 /// Both at once on column sums of the nearer and further rows
-/// (h2v2_fancy_upsample).
+/// (h2v2_fancy_upsample), the edge sums repeating as in h2v1.
 fn h2v2(row: &[u16], neighbour: &[u16], out: &mut [u16]) {
-    let last = row.len() - 1;
-    let sum = |i: usize| row[i] as u32 * 3 + neighbour[i] as u32;
-    for (x, sample) in out.iter_mut().enumerate() {
-        let (i, right) = (x / 2, x % 2 == 1);
-        *sample = match (i, right) {
-            (0, false) => ((sum(0) * 4 + 8) >> 4) as u16,
-            (i, true) if i == last => ((sum(last) * 4 + 7) >> 4) as u16,
-            (i, false) => ((sum(i) * 3 + sum(i - 1) + 8) >> 4) as u16,
-            (i, true) => ((sum(i) * 3 + sum(i + 1) + 7) >> 4) as u16,
-        };
+    let n = row.len();
+    // The sums with the edge ones repeated: sums[i + 1] is column i's.
+    let mut sums = Vec::with_capacity(n + 2);
+    sums.push(row[0] as u32 * 3 + neighbour[0] as u32);
+    sums.extend(row.iter().zip(neighbour).map(|(&a, &b)| a as u32 * 3 + b as u32));
+    sums.push(sums[n]);
+    let whole = out.len() / 2;
+    for (pair, s) in out.chunks_exact_mut(2).zip(sums.windows(3)).take(whole) {
+        pair[0] = ((s[1] * 3 + s[0] + 8) >> 4) as u16;
+        pair[1] = ((s[1] * 3 + s[2] + 7) >> 4) as u16;
+    }
+    if !out.len().is_multiple_of(2) {
+        let i = whole + 1;
+        out[2 * whole] = ((sums[i] * 3 + sums[i - 1] + 8) >> 4) as u16;
     }
 }
 
@@ -97,12 +104,7 @@ mod tests {
     use super::*;
 
     fn plane(width: usize, height: usize, samples: Vec<u16>) -> Plane {
-        Plane {
-            width,
-            height,
-            stride: width,
-            samples,
-        }
+        Plane { width, height, samples }
     }
 
     #[test]
@@ -110,15 +112,18 @@ mod tests {
         // in 10, 20, 40: out 10, (30+20+2)/4=13, (60+10+1)/4=17, (60+40+2)/4=25,
         // (120+20+1)/4=35, 40.
         let p = plane(3, 1, vec![10, 20, 40]);
-        assert_eq!(to_full_size(&p, 2, 1, 6, 1), vec![10, 13, 17, 25, 35, 40]);
+        assert_eq!(to_full_size(p, 2, 1, 6, 1), vec![10, 13, 17, 25, 35, 40]);
         // An odd width drops the last output column.
-        assert_eq!(to_full_size(&p, 2, 1, 5, 1), vec![10, 13, 17, 25, 35]);
+        assert_eq!(
+            to_full_size(plane(3, 1, vec![10, 20, 40]), 2, 1, 5, 1),
+            vec![10, 13, 17, 25, 35]
+        );
     }
 
     #[test]
     fn narrow_components_are_replicated() {
         let p = plane(2, 1, vec![10, 20]);
-        assert_eq!(to_full_size(&p, 2, 1, 4, 1), vec![10, 10, 20, 20]);
+        assert_eq!(to_full_size(p, 2, 1, 4, 1), vec![10, 10, 20, 20]);
     }
 
     #[test]
@@ -126,7 +131,7 @@ mod tests {
         let p = plane(1, 2, vec![10, 30]);
         // Row 0 blends with itself above; row 3 with the repeated last row.
         assert_eq!(
-            to_full_size(&p, 1, 2, 1, 4),
+            to_full_size(p, 1, 2, 1, 4),
             vec![10, (30 + 30 + 2) / 4, (90 + 10 + 1) / 4, 30]
         );
     }
@@ -134,9 +139,9 @@ mod tests {
     #[test]
     fn two_by_two_filter_weights_nine_three_three_one() {
         let p = plane(3, 1, vec![16, 16, 16]);
-        assert_eq!(to_full_size(&p, 2, 2, 6, 2), vec![16; 12]);
+        assert_eq!(to_full_size(p, 2, 2, 6, 2), vec![16; 12]);
         let p = plane(3, 2, vec![0, 0, 0, 160, 160, 160]);
         // Output row 1 (below row 0) = (3*0 + 160) * 4 / 16 = 40.
-        assert_eq!(to_full_size(&p, 2, 2, 6, 4)[6..12], [40, 40, 40, 40, 40, 40]);
+        assert_eq!(to_full_size(p, 2, 2, 6, 4)[6..12], [40, 40, 40, 40, 40, 40]);
     }
 }
