@@ -18,6 +18,9 @@ const session = pageSession();
 const CT = join(ROOT, "target/dicom-samples/files/CT_small.dcm");
 const PHOTO = join(ROOT, "crates/chexlens-jpeg/tests/fixtures/jpeg/coffee_444_q95.jpg");
 const CHEST = join(FIXTURES, "xray_grey8.png");
+// A chest radiograph crop whose last scan was cut short before its end
+// marker (tools/reference/jpeg_corpus.py); Pillow decodes it, djpeg warns.
+const DAMAGED = join(ROOT, "crates/chexlens-jpeg/tests/fixtures/corpus/340_chest_rg1_q100_baseline_cut_tail.jpg");
 
 async function pageDistances(page) {
   const text = await page.getByTestId("typicality").getAttribute("data-distances");
@@ -77,6 +80,22 @@ test("a CT and a photograph are warned with their reason, withheld until asked f
   assertDistancesClose(await pageDistances(page), photo.typicality.distances, "photograph");
   const ratio = Number(await page.getByTestId("typicality").getAttribute("data-ratio"));
   assert.ok(Math.abs(ratio - photo.typicality.ratio) <= 1e-4 && ratio > 1, `ratio ${ratio}`);
+  await context.close();
+});
+
+test("a damaged JPEG is decoded as Pillow decodes it and warned with its damage, in the CLI's words", async () => {
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu`);
+  await loadDemo(page);
+  assert.equal(await analyse(page, DAMAGED), "done");
+  assert.ok((await warningCodes(page)).includes("damaged"), String(await warningCodes(page)));
+  const shown = await page.locator('[data-testid="warning"][data-code="damaged"]').textContent();
+  const cli = cliJson(DAMAGED);
+  assert.equal(shown, cli.warnings.find((w) => w.code === "damaged").message);
+  assert.match(shown, /^the file is damaged \(premature end of data segment\)/);
+  assert.match(await page.getByTestId("findings-body").getAttribute("class"), /withheld/);
+  await audit(page, "damaged JPEG");
   await context.close();
 });
 

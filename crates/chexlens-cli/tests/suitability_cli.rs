@@ -24,6 +24,13 @@ fn photograph() -> PathBuf {
     root().join("crates/chexlens-jpeg/tests/fixtures/jpeg/coffee_444_q95.jpg")
 }
 
+/// A real chest radiograph crop whose last scan was cut short before its
+/// end marker (tools/reference/jpeg_corpus.py); djpeg warns "Corrupt JPEG
+/// data: premature end of data segment".
+fn damaged_jpeg() -> PathBuf {
+    root().join("crates/chexlens-jpeg/tests/fixtures/corpus/340_chest_rg1_q100_baseline_cut_tail.jpg")
+}
+
 fn predict_json(images: &[&PathBuf], extra: &[&str]) -> (Vec<Value>, std::process::Output) {
     let manifest = demo_manifest();
     let mut args = vec!["predict", "--json", "--model", &manifest];
@@ -220,5 +227,31 @@ fn deploy_carries_the_reference_statistics_beside_the_members() {
     assert_eq!(
         line["typicality"]["thresholds"],
         from_demo[0]["typicality"]["thresholds"]
+    );
+}
+
+#[test]
+fn a_damaged_jpeg_is_decoded_as_pillow_decodes_it_and_warned_and_strict_refuses_it() {
+    let (lines, out) = predict_json(&[&damaged_jpeg()], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let warning = lines[0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "damaged")
+        .unwrap_or_else(|| panic!("no damaged warning: {}", lines[0]["warnings"]));
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the file is damaged (premature end of data segment); it was decoded as Pillow"),
+        "{message}"
+    );
+    let (kept, strict) = predict_json(&[&damaged_jpeg()], &["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(kept.is_empty());
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("refused (--strict): ")
+            && stderr.contains("the file is damaged (premature end of data segment)"),
+        "{stderr}"
     );
 }

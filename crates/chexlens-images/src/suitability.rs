@@ -27,6 +27,9 @@ pub enum WarningCode {
     AspectRatio,
     /// The model's features lie far from the reference radiographs'.
     UnlikeReference,
+    /// The file's compressed data is damaged; it was decoded as
+    /// libjpeg-turbo (Pillow) decodes it, with what could not be read filled in.
+    Damaged,
 }
 
 /// One warning: what kind, and a sentence naming the reason.
@@ -65,6 +68,18 @@ const STRONG_CHROMA: u8 = 48;
 /// The share of strongly coloured pixels from which an image is a colour
 /// photograph (the test photographs have 35% to 100%).
 const COLOUR_SHARE: f64 = 0.05;
+
+/// The warning for a JPEG (or a DICOM's JPEG frame) whose data is damaged,
+/// `damage` naming how (libjpeg-turbo's words).
+pub fn damaged(damage: &str) -> Warning {
+    Warning::new(
+        WarningCode::Damaged,
+        format!(
+            "the file is damaged ({damage}); it was decoded as Pillow (libjpeg-turbo) decodes it, \
+             with the parts that could not be read filled in, so the image may differ from the original"
+        ),
+    )
+}
 
 /// Every warning the file itself gives: `dicom` is present for DICOM files.
 pub fn file_warnings(image: &XrayImage, dicom: Option<&DicomSummary>) -> Vec<Warning> {

@@ -32,14 +32,20 @@ fn to_bytes(samples: impl Iterator<Item = u16>, precision: u8, bits_allocated: u
 }
 
 /// A DCT JPEG frame: grey, or colour as RGB (converted from YCbCr when the
-/// Photometric Interpretation says YBR, `photometric_ybr`).
-pub fn decode_dct(stream: &[u8], bits_allocated: u16, photometric_ybr: bool) -> Result<Vec<u8>, DicomError> {
+/// Photometric Interpretation says YBR, `photometric_ybr`), and what was
+/// damaged in its data, if anything.
+pub fn decode_dct(
+    stream: &[u8],
+    bits_allocated: u16,
+    photometric_ybr: bool,
+) -> Result<(Vec<u8>, Option<String>), DicomError> {
     let rule = jpeg::ColourRule::Dicom { ybr: photometric_ybr };
     let image = jpeg::decode_with(stream, rule).map_err(|e| DicomError::Decode(e.to_string()))?;
     let pixels = image.width * image.height;
     let planes = &image.planes;
     let interleaved = (0..pixels).flat_map(|i| planes.iter().map(move |plane| plane[i]));
-    to_bytes(interleaved, image.precision, bits_allocated)
+    let damage = (!image.damage.is_empty()).then(|| image.damage.to_string());
+    Ok((to_bytes(interleaved, image.precision, bits_allocated)?, damage))
 }
 
 /// A JPEG-LS frame, samples as coded (a signed image's bit patterns).

@@ -112,6 +112,8 @@ pub struct DicomXray {
     pub notices: Vec<String>,
     /// A grey frame's stored values, where they were asked for.
     pub levels: Option<GreyLevels>,
+    /// What was damaged in a JPEG frame's data, if anything.
+    pub damage: Option<String>,
 }
 
 /// Whether the bytes carry the DICM magic of a Part 10 file.
@@ -181,6 +183,8 @@ fn int(obj: &DefaultDicomObject, t: dicom_core::Tag) -> Option<u32> {
 /// it. Public so that tests can compare stored values with pydicom.
 pub struct DecodedFrame {
     pub stored: StoredFrame,
+    /// What was damaged in a JPEG frame's data (decoded as libjpeg-turbo does).
+    pub damage: Option<String>,
     pub photometric: PhotometricInterpretation,
     pub display: GreyDisplay,
     pub frames: u32,
@@ -225,7 +229,7 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
         .or(fragments.first())
         .map_or(&[][..], Vec::as_slice);
     tags.check_header(uid, header)?;
-    let stored = decode_stored(obj, uid, index, &tags, own_fragments, header)?;
+    let (stored, damage) = decode_stored(obj, uid, index, &tags, own_fragments, header)?;
     let photometric = decoded_photometric(obj, uid, &stored)?;
     let windows_in_file = obj
         .get(tag::WINDOW_CENTER)
@@ -234,6 +238,7 @@ pub fn decode_frame(obj: &DefaultDicomObject, index: u32) -> Result<DecodedFrame
     Ok(DecodedFrame {
         display: grey_display(obj, &photometric),
         stored,
+        damage,
         photometric,
         frames: tags.frames,
         windows_in_file,
@@ -342,7 +347,7 @@ fn decode_stored(
     tags: &FrameTags,
     own_fragments: Option<&[Vec<u8>]>,
     header: &[u8],
-) -> Result<StoredFrame, DicomError> {
+) -> Result<(StoredFrame, Option<String>), DicomError> {
     let (columns, rows) = (tags.columns as usize, tags.rows as usize);
     if uid == RLE {
         let format = tags.format(obj);
@@ -353,7 +358,7 @@ fn decode_stored(
             tags.samples_per_pixel as usize,
             tags.bits_allocated as usize / 8,
         )?;
-        StoredFrame::from_decoded(&data, columns, rows, format)
+        Ok((StoredFrame::from_decoded(&data, columns, rows, format)?, None))
     } else if jpeg2000::is_jpeg2000(uid) || jpeg_frames::is_dct(uid) || jpeg_frames::is_jpeg_ls(uid) {
         let format = tags.format(obj);
         let codestream = match own_fragments {
@@ -365,10 +370,10 @@ fn decode_stored(
                 ));
             }
         };
-        let data = decode_codestream(obj, uid, &codestream, &format)?;
-        StoredFrame::from_decoded(&data, columns, rows, format)
+        let (data, damage) = decode_codestream(obj, uid, &codestream, &format)?;
+        Ok((StoredFrame::from_decoded(&data, columns, rows, format)?, damage))
     } else {
-        decode_with_dicom_rs(obj, index)
+        Ok((decode_with_dicom_rs(obj, index)?, None))
     }
 }
 
@@ -378,15 +383,18 @@ fn decode_codestream(
     uid: &str,
     codestream: &[u8],
     format: &SampleFormat,
-) -> Result<Vec<u8>, DicomError> {
+) -> Result<(Vec<u8>, Option<String>), DicomError> {
     if jpeg_frames::is_dct(uid) {
         let photometric = text(obj, tag::PHOTOMETRIC_INTERPRETATION);
         let ybr = matches!(photometric.as_deref(), Some("YBR_FULL" | "YBR_FULL_422"));
         jpeg_frames::decode_dct(codestream, format.bits_allocated, ybr)
     } else if jpeg_frames::is_jpeg_ls(uid) {
-        jpeg_frames::decode_ls(codestream, format.bits_allocated)
+        Ok((jpeg_frames::decode_ls(codestream, format.bits_allocated)?, None))
     } else {
-        jpeg2000::decode_frame(codestream, format.bits_allocated, format.bits_stored, format.signed)
+        Ok((
+            jpeg2000::decode_frame(codestream, format.bits_allocated, format.bits_stored, format.signed)?,
+            None,
+        ))
     }
 }
 
@@ -582,6 +590,7 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<DicomXray, Dico
     let frame = decode_frame(&obj, index)?;
     let DecodedFrame {
         stored,
+        damage,
         photometric,
         display,
         frames,
@@ -650,6 +659,7 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<DicomXray, Dico
         },
         notices,
         levels,
+        damage,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::image::{MAX_FILE_BYTES, XrayImage};
 use crate::levels::GreyLevels;
 
 use crate::dicom::{DicomSummary, DicomTags, is_dicom};
-use crate::suitability::{Warning, file_warnings};
+use crate::suitability::{Warning, damaged, file_warnings};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -94,8 +94,10 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<LoadedXray, Ima
         } else {
             crate::dicom::decode_dicom_frame(bytes, index)?
         };
+        let mut warnings = file_warnings(&dicom.image, Some(&dicom.summary));
+        warnings.extend(dicom.damage.as_deref().map(damaged));
         return Ok(LoadedXray {
-            warnings: file_warnings(&dicom.image, Some(&dicom.summary)),
+            warnings,
             image: dicom.image,
             dicom: Some(DicomDetails {
                 tags: dicom.tags,
@@ -105,13 +107,15 @@ fn decode(bytes: &[u8], index: u32, with_levels: bool) -> Result<LoadedXray, Ima
             levels: dicom.levels,
         });
     }
-    let (image, levels) = raster::decode_raster(bytes, with_levels)?;
+    let raster::Raster { image, levels, damage } = raster::decode_raster(bytes, with_levels)?;
     if index > 0 {
         // Said after decoding, so that a file that is no image says so first.
         return Err(ImageError::SingleFrame(index.saturating_add(1)));
     }
+    let mut warnings = file_warnings(&image, None);
+    warnings.extend(damage.as_deref().map(damaged));
     Ok(LoadedXray {
-        warnings: file_warnings(&image, None),
+        warnings,
         image,
         dicom: None,
         levels,

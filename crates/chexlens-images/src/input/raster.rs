@@ -49,11 +49,20 @@ fn raster_levels(width: usize, height: usize, bits: u8, samples: impl Iterator<I
     GreyLevels::new(info, samples)
 }
 
+/// A decoded PNG or JPEG: its 8-bit planes, a grey image's levels where
+/// asked for, and what was damaged in a JPEG's data.
+pub(crate) struct Raster {
+    pub image: XrayImage,
+    pub levels: Option<GreyLevels>,
+    pub damage: Option<String>,
+}
+
 /// A JPEG's planes: 8-bit as they are, 12-bit mapped onto 0..=255 as
 /// 16-bit PNGs are (Pillow cannot read 12-bit JPEGs at all).
-fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<(XrayImage, Option<GreyLevels>), ImageError> {
+fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<Raster, ImageError> {
     // The decoder checks the frame's size before it allocates anything.
     let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
+    let damage = (!decoded.damage.is_empty()).then(|| decoded.damage.to_string());
     let levels = (with_levels && decoded.planes.len() == 1).then(|| {
         raster_levels(
             decoded.width,
@@ -78,12 +87,12 @@ fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<(XrayImage, Option<Gre
         height: decoded.height,
         planes,
     };
-    Ok((image, levels))
+    Ok(Raster { image, levels, damage })
 }
 
 /// Decodes a PNG or JPEG held in memory.
 pub fn decode_image(bytes: &[u8]) -> Result<XrayImage, ImageError> {
-    decode_raster(bytes, false).map(|(image, _)| image)
+    decode_raster(bytes, false).map(|raster| raster.image)
 }
 
 /// Whether a PNG or JPEG is grey by its header alone (a PNG's colour type,
@@ -99,7 +108,7 @@ pub fn is_grey_raster(bytes: &[u8]) -> bool {
 
 /// As [`decode_image`], with a grey image's samples at their own depth
 /// where `with_levels` asks for them.
-pub(crate) fn decode_raster(bytes: &[u8], with_levels: bool) -> Result<(XrayImage, Option<GreyLevels>), ImageError> {
+pub(crate) fn decode_raster(bytes: &[u8], with_levels: bool) -> Result<Raster, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
@@ -164,7 +173,11 @@ pub(crate) fn decode_raster(bytes: &[u8], with_levels: bool) -> Result<(XrayImag
         height: h,
         planes,
     };
-    Ok((image, levels))
+    Ok(Raster {
+        image,
+        levels,
+        damage: None,
+    })
 }
 
 #[cfg(test)]
