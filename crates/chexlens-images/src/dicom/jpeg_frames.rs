@@ -43,7 +43,8 @@ pub fn decode_dct(
     let image = jpeg::decode_with(stream, rule).map_err(|e| DicomError::Decode(e.to_string()))?;
     let pixels = image.width * image.height;
     let planes = &image.planes;
-    let interleaved = (0..pixels).flat_map(|i| planes.iter().map(move |plane| plane[i]));
+    let count = planes.count();
+    let interleaved = (0..pixels).flat_map(|i| (0..count).map(move |plane| planes.sample(plane, i)));
     let damage = (!image.damage.is_empty()).then(|| image.damage.to_string());
     Ok((to_bytes(interleaved, image.precision, bits_allocated)?, damage))
 }

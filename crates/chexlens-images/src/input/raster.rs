@@ -63,30 +63,32 @@ fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<Raster, ImageError> {
     // The decoder checks the frame's size before it allocates anything.
     let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
     let damage = (!decoded.damage.is_empty()).then(|| decoded.damage.to_string());
-    let levels = (with_levels && decoded.planes.len() == 1).then(|| {
+    let (width, height, precision) = (decoded.width, decoded.height, decoded.precision);
+    let levels = (with_levels && decoded.planes.count() == 1).then(|| {
         raster_levels(
-            decoded.width,
-            decoded.height,
-            decoded.precision,
-            decoded.planes[0].iter().map(|&v| v as i32),
+            width,
+            height,
+            precision,
+            (0..width * height).map(|i| decoded.planes.sample(0, i) as i32),
         )
     });
-    let top = (1u32 << decoded.precision) - 1;
-    let planes = decoded
-        .planes
-        .into_iter()
-        .map(|plane| {
-            plane
+    let planes = match decoded.planes {
+        // 8-bit planes are the image as they are, without a copy.
+        jpeg::Planes::Eight(planes) => planes,
+        jpeg::Planes::Twelve(planes) => {
+            let top = (1u32 << precision) - 1;
+            planes
                 .into_iter()
-                .map(|v| ((v as u32 * 255 + top / 2) / top) as u8)
+                .map(|plane| {
+                    plane
+                        .into_iter()
+                        .map(|v| ((v as u32 * 255 + top / 2) / top) as u8)
+                        .collect()
+                })
                 .collect()
-        })
-        .collect();
-    let image = XrayImage {
-        width: decoded.width,
-        height: decoded.height,
-        planes,
+        }
     };
+    let image = XrayImage { width, height, planes };
     Ok(Raster { image, levels, damage })
 }
 

@@ -2,6 +2,8 @@
 //! default_decompress_parms rules) and its YCbCr to RGB conversion with
 //! jdcolor.c's fixed-point tables.
 
+use super::samples::Sample;
+
 /// How the decoded components become the output planes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ColourSpace {
@@ -41,7 +43,7 @@ impl ColourSpace {
 
     /// Converts Y, Cb, Cr planes to R, G, B in place, with jdcolor.c's
     /// fixed-point arithmetic (written so that the compiler vectorises it).
-    pub(super) fn to_output(self, planes: &mut [Vec<u16>], precision: u8) {
+    pub(super) fn to_output<T: Sample>(self, planes: &mut [Vec<T>], precision: u8) {
         if self != Self::YCbCr {
             return;
         }
@@ -49,10 +51,10 @@ impl ColourSpace {
         let center = 1i32 << (precision - 1);
         let max = (1i32 << precision) - 1;
         for ((y, cb), cr) in y.iter_mut().zip(cb.iter_mut()).zip(cr.iter_mut()) {
-            let [r, g, b] = ycc_to_rgb(*y as i32, *cb as i32 - center, *cr as i32 - center);
-            *y = r.clamp(0, max) as u16;
-            *cb = g.clamp(0, max) as u16;
-            *cr = b.clamp(0, max) as u16;
+            let [r, g, b] = ycc_to_rgb(y.get() as i32, cb.get() as i32 - center, cr.get() as i32 - center);
+            *y = T::of(r.clamp(0, max) as u32);
+            *cb = T::of(g.clamp(0, max) as u32);
+            *cr = T::of(b.clamp(0, max) as u32);
         }
     }
 }

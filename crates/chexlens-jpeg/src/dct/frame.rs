@@ -6,6 +6,7 @@ use super::JpegError;
 use super::colour::ColourSpace;
 use super::idct::idct_islow;
 use super::markers::{FrameHeader, Tables};
+use super::samples::{Planes, Sample};
 use super::upsample::{Plane, to_full_size};
 
 pub(super) struct Component {
@@ -30,7 +31,46 @@ pub(super) struct Component {
     row_base: usize,
     /// The component's samples, `width` x `height` (streaming: filled as
     /// MCU rows complete; buffered: made at the end).
-    samples: Vec<u16>,
+    samples: Buffer,
+}
+
+/// A component's samples at its precision's width.
+enum Buffer {
+    Eight(Vec<u8>),
+    Twelve(Vec<u16>),
+}
+
+impl Buffer {
+    fn zeroed(precision: u8, len: usize) -> Self {
+        match precision {
+            8 => Buffer::Eight(vec![0; len]),
+            _ => Buffer::Twelve(vec![0; len]),
+        }
+    }
+}
+
+/// Takes a component's samples out as the type its precision chose.
+trait FromBuffer: Sample {
+    fn from_buffer(buffer: Buffer) -> Vec<Self>;
+}
+
+impl FromBuffer for u8 {
+    fn from_buffer(buffer: Buffer) -> Vec<u8> {
+        match buffer {
+            Buffer::Eight(samples) => samples,
+            // Not reached: one precision decides both.
+            Buffer::Twelve(samples) => samples.into_iter().map(|v| v as u8).collect(),
+        }
+    }
+}
+
+impl FromBuffer for u16 {
+    fn from_buffer(buffer: Buffer) -> Vec<u16> {
+        match buffer {
+            Buffer::Twelve(samples) => samples,
+            Buffer::Eight(samples) => samples.into_iter().map(u16::from).collect(),
+        }
+    }
 }
 
 impl Component {
@@ -46,25 +86,41 @@ impl Component {
 
     /// Inverse-transforms block row `by` of `blocks` (None: all zero) into the samples.
     fn transform_row(&mut self, by: usize, blocks: Option<&[[i16; 64]]>, precision: u8) {
-        const ZERO: [i16; 64] = [0; 64];
         // A component no scan reached has no table; its blocks are all zero.
         let quant = self.quant.unwrap_or([1; 64]);
-        let (width, height) = (self.width, self.height);
-        let top = by * 8;
-        for bx in 0..self.blocks_w {
-            let block = blocks.map_or(&ZERO, |row| &row[bx]);
-            let left = bx * 8;
-            if left + 8 <= width && top + 8 <= height {
-                idct_islow(block, &quant, precision, &mut self.samples[top * width + left..], width);
-            } else {
-                // An edge block: only its samples inside the component are kept.
-                let mut edge = [0u16; 64];
-                idct_islow(block, &quant, precision, &mut edge, 8);
-                let (across, down) = ((width - left).min(8), (height - top).min(8));
-                for y in 0..down {
-                    let at = (top + y) * width + left;
-                    self.samples[at..at + across].copy_from_slice(&edge[y * 8..y * 8 + across]);
-                }
+        let geometry = (self.width, self.height, self.blocks_w);
+        match &mut self.samples {
+            Buffer::Eight(samples) => transform_row(samples, geometry, &quant, by, blocks, precision),
+            Buffer::Twelve(samples) => transform_row(samples, geometry, &quant, by, blocks, precision),
+        }
+    }
+}
+
+/// Block row `by` of a component of `width` x `height` samples in
+/// `blocks_w` blocks a row, into `samples`.
+fn transform_row<T: Sample>(
+    samples: &mut [T],
+    (width, height, blocks_w): (usize, usize, usize),
+    quant: &[u16; 64],
+    by: usize,
+    blocks: Option<&[[i16; 64]]>,
+    precision: u8,
+) {
+    const ZERO: [i16; 64] = [0; 64];
+    let top = by * 8;
+    for bx in 0..blocks_w {
+        let block = blocks.map_or(&ZERO, |row| &row[bx]);
+        let left = bx * 8;
+        if left + 8 <= width && top + 8 <= height {
+            idct_islow(block, quant, precision, &mut samples[top * width + left..], width);
+        } else {
+            // An edge block: only its samples inside the component are kept.
+            let mut edge = [T::default(); 64];
+            idct_islow(block, quant, precision, &mut edge, 8);
+            let (across, down) = ((width - left).min(8), (height - top).min(8));
+            for y in 0..down {
+                let at = (top + y) * width + left;
+                samples[at..at + across].copy_from_slice(&edge[y * 8..y * 8 + across]);
             }
         }
     }
@@ -134,7 +190,7 @@ impl Frame {
                 stored_h: mcus_y * spec.v,
                 rows: Vec::new(),
                 row_base: 0,
-                samples: Vec::new(),
+                samples: Buffer::Eight(Vec::new()),
             });
         }
         let coefficients: u64 = components.iter().map(|c| (c.stored_w * c.stored_h) as u64 * 64).sum();
@@ -172,6 +228,7 @@ impl Frame {
     /// has been read whole): streaming components get one MCU row of
     /// blocks and their sample planes; buffered ones an index of rows.
     pub(super) fn allocate(&mut self, single_component_scan: bool) {
+        let precision = self.precision;
         for c in &mut self.components {
             if !c.rows.is_empty() {
                 continue;
@@ -180,7 +237,7 @@ impl Frame {
                 Storage::Streaming => {
                     let rows = if single_component_scan { 1 } else { c.v };
                     c.rows = (0..rows).map(|_| None).collect();
-                    c.samples = vec![0; c.width * c.height];
+                    c.samples = Buffer::zeroed(precision, c.width * c.height);
                 }
                 _ => c.rows = (0..c.stored_h).map(|_| None).collect(),
             }
@@ -240,10 +297,17 @@ impl Frame {
         Ok(())
     }
 
-    /// The image's samples: one grey plane, or R, G, B planes. Buffered
-    /// coefficients are transformed a block row at a time, each row freed
-    /// once it is samples.
-    pub(super) fn into_planes(self, colour: ColourSpace) -> Vec<Vec<u16>> {
+    /// The image's samples: one grey plane, or R, G, B planes, as bytes
+    /// for 8-bit files. Buffered coefficients are transformed a block row
+    /// at a time, each row freed once it is samples.
+    pub(super) fn into_planes(self, colour: ColourSpace) -> Planes {
+        match self.precision {
+            8 => Planes::Eight(self.planes::<u8>(colour)),
+            _ => Planes::Twelve(self.planes::<u16>(colour)),
+        }
+    }
+
+    fn planes<T: FromBuffer>(self, colour: ColourSpace) -> Vec<Vec<T>> {
         let Frame {
             precision,
             width,
@@ -257,7 +321,7 @@ impl Frame {
         let mut planes = Vec::with_capacity(components.len());
         for mut component in components {
             if storage != Storage::Streaming {
-                component.samples = vec![0; component.width * component.height];
+                component.samples = Buffer::zeroed(precision, component.width * component.height);
                 // Rows no scan reached (or a component no scan named) are all zero.
                 let mut rows = std::mem::take(&mut component.rows).into_iter();
                 for by in 0..component.blocks_h {
@@ -268,7 +332,7 @@ impl Frame {
             let plane = Plane {
                 width: component.width,
                 height: component.height,
-                samples: component.samples,
+                samples: T::from_buffer(component.samples),
             };
             planes.push(to_full_size(
                 plane,

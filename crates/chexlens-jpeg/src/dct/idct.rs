@@ -6,6 +6,8 @@
 //! coefficients are extreme, dequantisation and some sums wrap at 16 bits
 //! and each pass saturates. 12-bit samples use jidctint.c's C form.
 
+use super::samples::Sample;
+
 const CONST_BITS: u32 = 13;
 const FIX_0_298631336: i64 = 2446;
 const FIX_0_390180644: i64 = 3196;
@@ -70,7 +72,13 @@ fn butterfly(v: [i64; 8]) -> [i64; 8] {
 
 /// Inverse-transforms one block of quantised coefficients (natural order)
 /// into `out` (8 rows of `stride` samples), for 8- or 12-bit precision.
-pub(super) fn idct_islow(coefficients: &[i16; 64], quant: &[u16; 64], precision: u8, out: &mut [u16], stride: usize) {
+pub(super) fn idct_islow<T: Sample>(
+    coefficients: &[i16; 64],
+    quant: &[u16; 64],
+    precision: u8,
+    out: &mut [T],
+    stride: usize,
+) {
     if precision == 8 {
         idct_islow_16bit_lanes(coefficients, quant, out, stride);
     } else {
@@ -141,7 +149,7 @@ fn transpose(m: &[[i16; 8]; 8]) -> [[i16; 8]; 8] {
 /// The 8-bit kernel: dequantisation in 16 bits (pmullw), columns (with its
 /// shortcut when rows 1 to 7 are all zero: the DC term shifted in 16 bits),
 /// then rows, saturated to -128..=127 and centred (packsswb, paddb).
-fn idct_islow_16bit_lanes(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u16], stride: usize) {
+fn idct_islow_16bit_lanes<T: Sample>(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [T], stride: usize) {
     const PASS1_BITS: u32 = 2;
     let dequantised: [[i16; 8]; 8] =
         std::array::from_fn(|r| std::array::from_fn(|c| coefficients[r * 8 + c].wrapping_mul(quant[r * 8 + c] as i16)));
@@ -155,13 +163,13 @@ fn idct_islow_16bit_lanes(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut
     let columns = pass_lanes(&transpose(&workspace), CONST_BITS + PASS1_BITS + 3);
     for (row, line) in out.chunks_mut(stride).take(8).enumerate() {
         for (column, sample) in line[..8].iter_mut().enumerate() {
-            *sample = (columns[column][row].clamp(-128, 127) + 128) as u16;
+            *sample = T::of((columns[column][row].clamp(-128, 127) + 128) as u32);
         }
     }
 }
 
 /// jidctint.c's C form, for 12-bit samples.
-fn idct_islow_c(coefficients: &[i16; 64], quant: &[u16; 64], precision: u8, out: &mut [u16], stride: usize) {
+fn idct_islow_c<T: Sample>(coefficients: &[i16; 64], quant: &[u16; 64], precision: u8, out: &mut [T], stride: usize) {
     // 12-bit builds keep one bit less in the first pass (jidctint.c).
     let pass1_bits: u32 = if precision == 8 { 2 } else { 1 };
     let center = 1i64 << (precision - 1);
@@ -185,7 +193,7 @@ fn idct_islow_c(coefficients: &[i16; 64], quant: &[u16; 64], precision: u8, out:
         let result = butterfly(v).map(|x| descale(x, CONST_BITS + pass1_bits + 3));
         let line = &mut out[row * stride..row * stride + 8];
         for (sample, value) in line.iter_mut().zip(result) {
-            *sample = (value + center).clamp(0, max) as u16;
+            *sample = T::of((value + center).clamp(0, max) as u32);
         }
     }
 }

@@ -21,12 +21,14 @@ mod entropy;
 mod frame;
 mod idct;
 mod markers;
+mod samples;
 mod scan;
 mod segments;
 mod stream;
 mod upsample;
 
 pub use damage::{Damage, DamageLog, DamageRecord};
+pub use samples::{Planes, Sample};
 
 use crate::limits::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;
@@ -49,13 +51,14 @@ pub enum JpegError {
 }
 
 /// A decoded JPEG: one grey plane or R, G, B planes of `precision`-bit
-/// samples, and the damage its data had (empty for a sound file).
+/// samples (bytes for 8-bit files), and the damage its data had (empty
+/// for a sound file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JpegImage {
     pub width: usize,
     pub height: usize,
     pub precision: u8,
-    pub planes: Vec<Vec<u16>>,
+    pub planes: Planes,
     pub damage: DamageLog,
 }
 

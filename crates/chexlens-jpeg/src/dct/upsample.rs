@@ -3,15 +3,17 @@
 //! horizontally, vertically or both, and replication for other ratios.
 //! Edge rows repeat the nearest real row, as jdmainct.c's context rows do.
 
+use super::samples::Sample;
+
 /// A component's decoded samples: `width` x `height`.
-pub(super) struct Plane {
+pub(super) struct Plane<T> {
     pub width: usize,
     pub height: usize,
-    pub samples: Vec<u16>,
+    pub samples: Vec<T>,
 }
 
-impl Plane {
-    fn row(&self, y: usize) -> &[u16] {
+impl<T: Sample> Plane<T> {
+    fn row(&self, y: usize) -> &[T] {
         // Rows past the last real one repeat it (set_bottom_pointers).
         let y = y.min(self.height - 1);
         &self.samples[y * self.width..(y + 1) * self.width]
@@ -20,7 +22,7 @@ impl Plane {
     /// The row a fancy filter blends with: above for the first output row
     /// of a pair, below for the second; the first row stands for the one
     /// above it.
-    fn neighbour(&self, y: usize, below: bool) -> &[u16] {
+    fn neighbour(&self, y: usize, below: bool) -> &[T] {
         if below {
             self.row(y + 1)
         } else {
@@ -31,12 +33,12 @@ impl Plane {
 
 /// The component at `width` x `height`, expanded by `h` x `v` (a
 /// full-size component is returned as it is, without a copy).
-pub(super) fn to_full_size(plane: Plane, h: usize, v: usize, width: usize, height: usize) -> Vec<u16> {
+pub(super) fn to_full_size<T: Sample>(plane: Plane<T>, h: usize, v: usize, width: usize, height: usize) -> Vec<T> {
     if (h, v) == (1, 1) && (plane.width, plane.height) == (width, height) {
         return plane.samples;
     }
     let plane = &plane;
-    let mut out = vec![0u16; width * height];
+    let mut out = vec![T::default(); width * height];
     let fancy_across = plane.width > 2;
     for (y, line) in out.chunks_exact_mut(width).enumerate() {
         match (h, v) {
@@ -58,44 +60,44 @@ pub(super) fn to_full_size(plane: Plane, h: usize, v: usize, width: usize, heigh
 /// 3/4 of the nearer sample and 1/4 of the further, rounding alternately
 /// up and down (h2v1_fancy_upsample); the edge samples repeat, which
 /// gives libjpeg's edge outputs (the edge sample itself).
-fn h2v1(row: &[u16], out: &mut [u16]) {
+fn h2v1<T: Sample>(row: &[T], out: &mut [T]) {
     let n = row.len();
-    let (mut previous, mut current) = (row[0] as u32, row[0] as u32);
+    let (mut previous, mut current) = (row[0].get(), row[0].get());
     for (i, pair) in out.chunks_mut(2).enumerate().take(n) {
-        let next = row.get(i + 1).map_or(current, |&v| v as u32);
-        pair[0] = ((current * 3 + previous + 1) >> 2) as u16;
+        let next = row.get(i + 1).map_or(current, |v| v.get());
+        pair[0] = T::of((current * 3 + previous + 1) >> 2);
         if let Some(right) = pair.get_mut(1) {
-            *right = ((current * 3 + next + 2) >> 2) as u16;
+            *right = T::of((current * 3 + next + 2) >> 2);
         }
         (previous, current) = (current, next);
     }
 }
 
 /// The vertical form (h1v2_fancy_upsample).
-fn h1v2(row: &[u16], neighbour: &[u16], below: bool, out: &mut [u16]) {
+fn h1v2<T: Sample>(row: &[T], neighbour: &[T], below: bool, out: &mut [T]) {
     let bias = if below { 2 } else { 1 };
-    for (x, sample) in out.iter_mut().enumerate() {
-        *sample = ((row[x] as u32 * 3 + neighbour[x] as u32 + bias) >> 2) as u16;
+    for ((sample, near), far) in out.iter_mut().zip(row).zip(neighbour) {
+        *sample = T::of((near.get() * 3 + far.get() + bias) >> 2);
     }
 }
 
 /// Both at once on column sums of the nearer and further rows
 /// (h2v2_fancy_upsample), the edge sums repeating as in h2v1.
-fn h2v2(row: &[u16], neighbour: &[u16], out: &mut [u16]) {
+fn h2v2<T: Sample>(row: &[T], neighbour: &[T], out: &mut [T]) {
     let n = row.len();
     // The sums with the edge ones repeated: sums[i + 1] is column i's.
     let mut sums = Vec::with_capacity(n + 2);
-    sums.push(row[0] as u32 * 3 + neighbour[0] as u32);
-    sums.extend(row.iter().zip(neighbour).map(|(&a, &b)| a as u32 * 3 + b as u32));
+    sums.push(row[0].get() * 3 + neighbour[0].get());
+    sums.extend(row.iter().zip(neighbour).map(|(a, b)| a.get() * 3 + b.get()));
     sums.push(sums[n]);
     let whole = out.len() / 2;
     for (pair, s) in out.chunks_exact_mut(2).zip(sums.windows(3)).take(whole) {
-        pair[0] = ((s[1] * 3 + s[0] + 8) >> 4) as u16;
-        pair[1] = ((s[1] * 3 + s[2] + 7) >> 4) as u16;
+        pair[0] = T::of((s[1] * 3 + s[0] + 8) >> 4);
+        pair[1] = T::of((s[1] * 3 + s[2] + 7) >> 4);
     }
     if !out.len().is_multiple_of(2) {
         let i = whole + 1;
-        out[2 * whole] = ((sums[i] * 3 + sums[i - 1] + 8) >> 4) as u16;
+        out[2 * whole] = T::of((sums[i] * 3 + sums[i - 1] + 8) >> 4);
     }
 }
 
@@ -103,7 +105,7 @@ fn h2v2(row: &[u16], neighbour: &[u16], out: &mut [u16]) {
 mod tests {
     use super::*;
 
-    fn plane(width: usize, height: usize, samples: Vec<u16>) -> Plane {
+    fn plane(width: usize, height: usize, samples: Vec<u16>) -> Plane<u16> {
         Plane { width, height, samples }
     }
 
