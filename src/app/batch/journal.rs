@@ -88,6 +88,9 @@ pub struct Journal {
     inner: Rc<RefCell<Inner>>,
     /// Why results are not safe on disk, for the page to show.
     pub warning: RwSignal<Option<String>>,
+    /// Records on disk: written, or restored from an earlier visit. A
+    /// result shown but not yet written here is what a reload would lose.
+    pub saved: RwSignal<usize>,
 }
 
 fn segment_name(number: usize) -> String {
@@ -105,6 +108,7 @@ impl Journal {
                 writing: false,
             })),
             warning: RwSignal::new(None),
+            saved: RwSignal::new(0),
         }
     }
 
@@ -164,7 +168,12 @@ impl Journal {
                         inner.current.push(line);
                         (segment_name(inner.segment), inner.current.join("\n"))
                     };
-                    self.write(&name, text).await
+                    let written = self.write(&name, text).await;
+                    let on_disk = matches!(self.inner.borrow().store, Some(Store::Disk(_)));
+                    if written && on_disk {
+                        self.saved.update(|n| *n += 1);
+                    }
+                    written
                 }
                 Job::Clear => {
                     let on_disk = matches!(self.inner.borrow().store, Some(Store::Disk(_)));
@@ -175,6 +184,7 @@ impl Journal {
                     inner.store = None;
                     inner.segment = 0;
                     inner.current.clear();
+                    self.saved.set(0);
                     true
                 }
             };
@@ -291,6 +301,7 @@ impl Journal {
             }));
             last = text.lines().map(str::to_owned).collect();
         }
+        self.saved.set(records.len());
         let mut inner = self.inner.borrow_mut();
         inner.segment = numbers.last().copied().unwrap_or(0);
         inner.current = last;

@@ -124,7 +124,8 @@ fn BatchProgress(counts: Memo<Counts>) -> impl IntoView {
     view! {
         <p class="status" role="status" aria-live="polite" data-testid="batch-status"
             data-done=move || counts.get().done.to_string() data-failed=move || counts.get().failed.to_string()
-            data-total=move || counts.get().total.to_string() data-running=move || running().to_string()>
+            data-total=move || counts.get().total.to_string() data-running=move || running().to_string()
+            data-saved=move || state.batch.saved().to_string()>
             <progress max=move || counts.get().total.to_string() value=move || (counts.get().done + counts.get().failed).to_string()></progress>
             {move || {
                 let Counts { done, failed, waiting, total } = counts.get();

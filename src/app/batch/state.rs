@@ -194,6 +194,11 @@ impl BatchState {
         self.journal.with_value(|j| j.warning.get())
     }
 
+    /// How many results are on disk, safe from a reload.
+    pub fn saved(&self) -> usize {
+        self.journal.with_value(|j| j.saved.get())
+    }
+
     pub fn journal(&self) -> Journal {
         self.journal.get_value()
     }
