@@ -199,6 +199,20 @@ impl Coder<'_> {
         }
         symbol
     }
+
+    /// F.1.4.4.1.3 and Figure F.24: a value of magnitude category `m` (its
+    /// top bit), its lower bits decided with `bin`, and its sign.
+    fn value(&mut self, bin: &mut u8, mut m: i32, negative: bool) -> i32 {
+        let mut v = m;
+        while m > 1 {
+            m >>= 1;
+            if self.decide(bin) {
+                v |= m;
+            }
+        }
+        v += 1;
+        if negative { -v } else { v }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -356,18 +370,7 @@ impl<'a> ArithScan<'a> {
         } else {
             4 + sign * 4
         };
-        let mut v = m;
-        st += 14;
-        while m > 1 {
-            m >>= 1;
-            if coder.decide(&mut stats[st]) {
-                v |= m;
-            }
-        }
-        v += 1;
-        if sign == 1 {
-            v = -v;
-        }
+        let v = coder.value(&mut stats[st + 14], m, sign == 1);
         self.last_dc[k] = (self.last_dc[k] + v) & 0xFFFF;
         Some(self.last_dc[k])
     }
@@ -406,18 +409,7 @@ impl<'a> ArithScan<'a> {
                     st += 1;
                 }
             }
-            let mut v = m;
-            st += 14;
-            while m > 1 {
-                m >>= 1;
-                if coder.decide(&mut stats[st]) {
-                    v |= m;
-                }
-            }
-            v += 1;
-            if sign {
-                v = -v;
-            }
+            let v = coder.value(&mut stats[st + 14], m, sign);
             block[NATURAL[k]] = ((v as u32) << al) as i16;
             k += 1;
         }
