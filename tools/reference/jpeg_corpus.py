@@ -40,47 +40,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import PIL
-import pydicom
-import skimage
 from PIL import Image, features
+
+from jpeg_sources import cjpeg_jpeg, photograph, pillow_jpeg, radiograph
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates/chexlens-jpeg/tests/fixtures/corpus"
 SEED = 20261207
-
-
-def photograph(name):
-    pixels = np.asarray(Image.open(Path(skimage.__file__).parent / "data" / name))
-    if pixels.ndim == 3:
-        pixels = pixels[..., :3]
-    return pixels
-
-
-def radiograph(dicom_dir, name):
-    ds = pydicom.dcmread(Path(dicom_dir) / name)
-    values = ds.pixel_array.astype(np.float64)
-    low, high = np.percentile(values, [0.5, 99.5])
-    grey = np.clip((values - low) / (high - low) * 255, 0, 255)
-    if ds.PhotometricInterpretation == "MONOCHROME1":
-        grey = 255 - grey
-    return np.rint(grey).astype(np.uint8)
-
-
-def pillow_jpeg(pixels, **options):
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", **options)
-    return buffer.getvalue()
-
-
-def cjpeg_jpeg(pixels, *args):
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / ("in.pgm" if pixels.ndim == 2 else "in.ppm")
-        Image.fromarray(pixels).save(source)
-        target = Path(tmp) / "out.jpg"
-        subprocess.run(["cjpeg", *args, "-outfile", str(target), str(source)], check=True)
-        return target.read_bytes()
 
 
 def djpeg_warning(data):

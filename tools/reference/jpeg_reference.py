@@ -23,51 +23,20 @@ import argparse
 import io
 import json
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import PIL
-import pydicom
-import skimage
 from PIL import Image, features
+
+from jpeg_sources import cjpeg_jpeg, photograph, pillow_jpeg, radiograph
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "crates/chexlens-jpeg/tests/fixtures/jpeg"
 
 
-def photograph(name):
-    return np.asarray(Image.open(Path(skimage.__file__).parent / "data" / f"{name}.png"))
-
-
-def radiograph(dicom_dir, name):
-    ds = pydicom.dcmread(Path(dicom_dir) / name)
-    values = ds.pixel_array.astype(np.float64)
-    low, high = np.percentile(values, [0.5, 99.5])
-    grey = np.clip((values - low) / (high - low) * 255, 0, 255)
-    if ds.PhotometricInterpretation == "MONOCHROME1":
-        grey = 255 - grey
-    return np.rint(grey).astype(np.uint8)
-
-
 def crop(pixels, top, left, height, width):
     return pixels[top : top + height, left : left + width]
-
-
-def pillow_jpeg(pixels, **options):
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", **options)
-    return buffer.getvalue()
-
-
-def cjpeg_jpeg(pixels, *args):
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / ("in.pgm" if pixels.ndim == 2 else "in.ppm")
-        Image.fromarray(pixels).save(source)
-        target = Path(tmp) / "out.jpg"
-        subprocess.run(["cjpeg", *args, "-outfile", str(target), str(source)], check=True)
-        return target.read_bytes()
 
 
 def main():
@@ -77,8 +46,8 @@ def main():
     if shutil.which("cjpeg") is None:
         raise SystemExit("cjpeg is missing (Debian: apt-get install libjpeg-turbo-progs)")
 
-    astronaut, coffee, chelsea = photograph("astronaut"), photograph("coffee"), photograph("chelsea")
-    camera = photograph("camera")
+    astronaut, coffee, chelsea = photograph("astronaut.png"), photograph("coffee.png"), photograph("chelsea.png")
+    camera = photograph("camera.png")
     rg1 = radiograph(args.dicom_samples, "RG1_UNCR.dcm")
     rg3 = radiograph(args.dicom_samples, "RG3_UNCR.dcm")
 
