@@ -42,11 +42,17 @@ pub fn decode_dct(
     let rule = jpeg::ColourRule::Dicom { ybr: photometric_ybr };
     let image = jpeg::decode_with(stream, rule).map_err(|e| DicomError::Decode(e.to_string()))?;
     let pixels = image.width * image.height;
-    let planes = &image.planes;
-    let count = planes.count();
-    let interleaved = (0..pixels).flat_map(|i| (0..count).map(move |plane| planes.sample(plane, i)));
+    let bytes = match &image.planes {
+        jpeg::Planes::Eight(planes) => to_bytes(interleave(planes, pixels), image.precision, bits_allocated)?,
+        jpeg::Planes::Twelve(planes) => to_bytes(interleave(planes, pixels), image.precision, bits_allocated)?,
+    };
     let damage = (!image.damage.is_empty()).then(|| image.damage.to_string());
-    Ok((to_bytes(interleaved, image.precision, bits_allocated)?, damage))
+    Ok((bytes, damage))
+}
+
+/// The planes' samples pixel by pixel, as 16-bit values.
+fn interleave<T: Copy + Into<u16>>(planes: &[Vec<T>], pixels: usize) -> impl Iterator<Item = u16> + '_ {
+    (0..pixels).flat_map(move |i| planes.iter().map(move |plane| plane[i].into()))
 }
 
 /// A JPEG-LS frame, samples as coded (a signed image's bit patterns).

@@ -64,14 +64,21 @@ fn decode_jpeg(bytes: &[u8], with_levels: bool) -> Result<Raster, ImageError> {
     let decoded = jpeg::decode(bytes).map_err(jpeg_error)?;
     let damage = (!decoded.damage.is_empty()).then(|| decoded.damage.to_string());
     let (width, height, precision) = (decoded.width, decoded.height, decoded.precision);
-    let levels = (with_levels && decoded.planes.count() == 1).then(|| {
-        raster_levels(
+    let levels = match &decoded.planes {
+        _ if !with_levels || decoded.planes.count() != 1 => None,
+        jpeg::Planes::Eight(planes) => Some(raster_levels(
             width,
             height,
             precision,
-            (0..width * height).map(|i| decoded.planes.sample(0, i) as i32),
-        )
-    });
+            planes[0].iter().map(|&v| v as i32),
+        )),
+        jpeg::Planes::Twelve(planes) => Some(raster_levels(
+            width,
+            height,
+            precision,
+            planes[0].iter().map(|&v| v as i32),
+        )),
+    };
     let planes = match decoded.planes {
         // 8-bit planes are the image as they are, without a copy.
         jpeg::Planes::Eight(planes) => planes,

@@ -28,7 +28,7 @@ mod stream;
 mod upsample;
 
 pub use damage::{Damage, DamageLog, DamageRecord};
-pub use samples::{Planes, Sample};
+pub use samples::Planes;
 
 use crate::limits::{MAX_PIXELS, MAX_SIDE};
 use colour::ColourSpace;

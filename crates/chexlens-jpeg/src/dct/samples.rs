@@ -51,21 +51,4 @@ impl Planes {
             Planes::Twelve(planes) => planes.len(),
         }
     }
-
-    /// Sample `index` (row-major) of plane `plane`.
-    pub fn sample(&self, plane: usize, index: usize) -> u16 {
-        match self {
-            Planes::Eight(planes) => planes[plane][index] as u16,
-            Planes::Twelve(planes) => planes[plane][index],
-        }
-    }
-
-    /// Every plane's samples as 16-bit words (a copy, for callers that
-    /// take either precision alike).
-    pub fn widened(&self) -> Vec<Vec<u16>> {
-        match self {
-            Planes::Eight(planes) => planes.iter().map(|p| p.iter().map(|&v| v as u16).collect()).collect(),
-            Planes::Twelve(planes) => planes.clone(),
-        }
-    }
 }

@@ -40,12 +40,14 @@ pub(super) fn to_full_size<T: Sample>(plane: Plane<T>, h: usize, v: usize, width
     let plane = &plane;
     let mut out = vec![T::default(); width * height];
     let fancy_across = plane.width > 2;
+    // h2v2's column sums, one row's at a time.
+    let mut sums = Vec::with_capacity(plane.width + 2);
     for (y, line) in out.chunks_exact_mut(width).enumerate() {
         match (h, v) {
             (1, 1) => line.copy_from_slice(&plane.row(y)[..width]),
             (2, 1) if fancy_across => h2v1(plane.row(y), line),
             (1, 2) => h1v2(plane.row(y / 2), plane.neighbour(y / 2, y % 2 == 1), y % 2 == 1, line),
-            (2, 2) if fancy_across => h2v2(plane.row(y / 2), plane.neighbour(y / 2, y % 2 == 1), line),
+            (2, 2) if fancy_across => h2v2(plane.row(y / 2), plane.neighbour(y / 2, y % 2 == 1), &mut sums, line),
             _ => {
                 let source = plane.row(y / v);
                 for (x, sample) in line.iter_mut().enumerate() {
@@ -83,10 +85,10 @@ fn h1v2<T: Sample>(row: &[T], neighbour: &[T], below: bool, out: &mut [T]) {
 
 /// Both at once on column sums of the nearer and further rows
 /// (h2v2_fancy_upsample), the edge sums repeating as in h2v1.
-fn h2v2<T: Sample>(row: &[T], neighbour: &[T], out: &mut [T]) {
+fn h2v2<T: Sample>(row: &[T], neighbour: &[T], sums: &mut Vec<u32>, out: &mut [T]) {
     let n = row.len();
     // The sums with the edge ones repeated: sums[i + 1] is column i's.
-    let mut sums = Vec::with_capacity(n + 2);
+    sums.clear();
     sums.push(row[0].get() * 3 + neighbour[0].get());
     sums.extend(row.iter().zip(neighbour).map(|(a, b)| a.get() * 3 + b.get()));
     sums.push(sums[n]);
