@@ -268,7 +268,7 @@ class FixedMetadata(nn.Module):
         return self.model(x, self.metadata)
 
 
-def grad_cams(model, x, metadata, labels, target="conv_dw"):
+def grad_cams(model, x, metadata, labels):
     """Per label: the map at the target layer's resolution (min-max scaled, as
     pytorch-grad-cam scales it) and the library's own upsampled output."""
     from pytorch_grad_cam import GradCAM
@@ -276,7 +276,7 @@ def grad_cams(model, x, metadata, labels, target="conv_dw"):
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     last_block = model.convnext_backbone.stages_3.blocks[-1]
-    layer = last_block.conv_dw if target == "conv_dw" else model.convnext_backbone.stages_3
+    layer = last_block.conv_dw
     wrapped = FixedMetadata(model, metadata).eval()
     out = {}
     with GradCAM(model=wrapped, target_layers=[layer]) as cam:
@@ -297,14 +297,12 @@ def grad_cam_fixtures(out, members, image_file):
         x = to_input(im.convert("RGB"))
     meta = METADATA_CASES["reference_default"]
     reference = {"image": image_file, "metadata_case": "reference_default", "labels": CAM_LABELS,
-                 "members": {}, "ensemble": {}, "last_stage": {}, "upsampled": {}}
+                 "members": {}, "ensemble": {}, "upsampled": {}}
     per_member = []
     for i, model in enumerate(members):
         cams = grad_cams(model, x, meta, CAM_LABELS)
         per_member.append(cams)
         reference["members"][f"tiny_m{i}"] = {str(l): cams[l][0].tolist() for l in CAM_LABELS}
-    stage = grad_cams(members[0], x, meta, CAM_LABELS[:2], target="stage")
-    reference["last_stage"]["tiny_m0"] = {str(l): stage[l][0].tolist() for l in CAM_LABELS[:2]}
     from pytorch_grad_cam.utils.image import scale_cam_image
     for label in CAM_LABELS:
         # The ensemble rule: mean of the members' scaled maps, scaled again.

@@ -9,7 +9,8 @@ use chexlens_checkpoints::architecture::ArchitectureConfig;
 use chexlens_checkpoints::manifest::ModelSettings;
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_model::analysis::read_back;
-use chexlens_model::gradcam::{self, CamTarget};
+use chexlens_model::faithfulness::Scope;
+use chexlens_model::gradcam::{self, CamLayer, CamMethod, CamSettings};
 use chexlens_model::{AnalysisError, Ensemble, Tensor, wait};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -78,6 +79,9 @@ pub struct BenchOptions {
     pub size: usize,
     pub json: bool,
     pub device: DeviceChoice,
+    /// Also time every heat-map method at both layers, and one map's
+    /// faithfulness measures.
+    pub cam_methods: bool,
 }
 
 /// What one bench run measured.
@@ -86,6 +90,10 @@ struct Measured {
     whole: Stats,
     cam: Stats,
     cam_labels: usize,
+    /// Each method and layer's time for `cam_labels` labels, one member.
+    methods: Vec<(CamSettings, Stats)>,
+    /// One map's faithfulness measures, the whole ensemble.
+    faithfulness: Option<Stats>,
     metadata: Vec<f32>,
     member0_logits: Vec<f32>,
     probabilities: Vec<f32>,
@@ -110,7 +118,8 @@ fn load(model: &BenchModel, device: chexlens_model::Device) -> Result<(Ensemble,
 
 /// Times one member's forward pass, the whole ensemble's analysis, and
 /// one member's Grad-CAM from the backbone pass an analysis keeps.
-fn measure(ensemble: &Ensemble, size: usize, labels: usize, warmup: usize, runs: usize) -> Result<Measured, String> {
+fn measure(ensemble: &Ensemble, options: &BenchOptions) -> Result<Measured, String> {
+    let (size, labels, warmup, runs) = (options.size, options.labels, options.warmup, options.runs);
     let (images, meta) = bench_inputs(ensemble, size);
     let (metadata, _) = wait(read_back(meta.clone(), "metadata")).map_err(|e| e.to_string())?;
     let member = &ensemble.members[0];
@@ -125,16 +134,42 @@ fn measure(ensemble: &Ensemble, size: usize, labels: usize, warmup: usize, runs:
     let cam_labels: Vec<usize> = (0..labels.clamp(1, ensemble.settings.labels.len())).collect();
     let state = member.backbone_state(images.clone());
     let mut maps = Ok((Vec::new(), [0; 3]));
-    let cam = time_runs(warmup, runs, || {
-        let raw = gradcam::raw_maps(member, &state, &cam_labels, CamTarget::default());
-        maps = wait(read_back(raw, "heat maps"));
-    });
-    maps.map_err(|e| e.to_string())?;
+    let mut time_maps = |settings: CamSettings| {
+        let stats = time_runs(warmup, runs, || {
+            maps = wait(gradcam::raw_maps(member, &state, &cam_labels, settings));
+        });
+        maps.clone().map(|_| stats).map_err(|e| e.to_string())
+    };
+    let cam = time_maps(CamSettings::default())?;
+    let mut methods = Vec::new();
+    let mut faithfulness = None;
+    if options.cam_methods {
+        for layer in CamLayer::ALL {
+            for method in CamMethod::ALL {
+                let settings = CamSettings { method, layer };
+                methods.push((settings, time_maps(settings)?));
+            }
+        }
+        let analysis = wait(ensemble.analyse_inputs(images.clone(), meta.clone())).map_err(|e| e.to_string())?;
+        let map = wait(ensemble.heat_maps(&analysis, &[0], CamSettings::default()))
+            .map_err(|e| e.to_string())?
+            .remove(0);
+        let mut measured = Ok(());
+        let stats = time_runs(0, 1, || {
+            let metadata = Metadata::default();
+            let figures = ensemble.faithfulness(&analysis, &metadata, 0, Scope::Ensemble, &map);
+            measured = wait(figures).map(|_| ());
+        });
+        measured.map_err(|e| e.to_string())?;
+        faithfulness = Some(stats);
+    }
     Ok(Measured {
         forward,
         whole,
         cam,
         cam_labels: cam_labels.len(),
+        methods,
+        faithfulness,
         metadata,
         member0_logits: member0_logits.map_err(|e| e.to_string())?.0,
         probabilities: analysis.map_err(|e| e.to_string())?.prediction.probabilities,
@@ -184,7 +219,7 @@ pub fn run(options: BenchOptions) -> Result<(), String> {
     let t = Instant::now();
     let (ensemble, source) = load(&options.model, device)?;
     let load_s = t.elapsed().as_secs_f64();
-    let measured = measure(&ensemble, options.size, options.labels, options.warmup, options.runs)?;
+    let measured = measure(&ensemble, &options)?;
     let report = Report {
         source,
         ensemble: &ensemble,
@@ -230,6 +265,12 @@ impl Report<'_> {
             "ensemble_s": m.whole.json(),
             "gradcam_s": m.cam.json(),
             "gradcam_labels": m.cam_labels,
+            "cam_methods_s": m.methods.iter().map(|(settings, stats)| json!({
+                "method": settings.method.name(),
+                "layer": settings.layer.name(),
+                "time": stats.json(),
+            })).collect::<Vec<_>>(),
+            "faithfulness_s": m.faithfulness.as_ref().map(Stats::json),
             "peak_memory_mb": self.peak_mb,
             "weight_mb": weight_bytes(self.ensemble) as f64 / 1e6,
             "metadata": m.metadata,
@@ -269,6 +310,13 @@ impl Report<'_> {
             m.cam_labels,
             m.cam.median / m.forward.median
         );
+        for (settings, stats) in &m.methods {
+            let name = format!("{}, {} layer", settings.method.title(), settings.layer.name());
+            show(&name, stats);
+        }
+        if let Some(stats) = &m.faithfulness {
+            show(&format!("faithfulness of one map, {members} member(s)"), stats);
+        }
         if let Some(peak) = self.peak_mb {
             println!(
                 "peak memory: {peak:.0} MB (f32 weights {:.0} MB)",

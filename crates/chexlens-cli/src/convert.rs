@@ -7,7 +7,7 @@
 
 use crate::bench::bench_inputs;
 use crate::model_source::{self, LoadedModel};
-use crate::predict::{self, CamLabels, MetadataFlags};
+use crate::predict::{self, CamRequest, MetadataFlags};
 use chexlens_checkpoints::weights::StateDict;
 use chexlens_checkpoints::weights::{WrittenSafetensors, write_safetensors};
 use chexlens_model::Device;
@@ -44,9 +44,16 @@ fn probabilities(model: &LoadedModel, images: &[PathBuf]) -> Result<Vec<(String,
     images
         .iter()
         .map(|image| {
-            predict::analyse_file(model, image, 0, &MetadataFlags::default(), &thresholds, CamLabels::None)
-                .map(|a| (image.display().to_string(), a.prediction.probabilities))
-                .map_err(|e| format!("{}: {e}", image.display()))
+            predict::analyse_file(
+                model,
+                image,
+                0,
+                &MetadataFlags::default(),
+                &thresholds,
+                CamRequest::NONE,
+            )
+            .map(|a| (image.display().to_string(), a.prediction.probabilities))
+            .map_err(|e| format!("{}: {e}", image.display()))
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use crate::failure::Failure;
 use crate::files::{folder_of, read_bounded};
 use crate::model_source::LoadedModel;
 use crate::output::{Confusion, EvaluateReport, LabelScores, ReliabilityBin, SkippedImage};
-use crate::predict::{self, CamLabels, MetadataFlags};
+use crate::predict::{self, CamRequest, MetadataFlags};
 use crate::progress::Progress;
 use crate::shard::Shard;
 use chexlens_checkpoints::manifest::{Manifest, Thresholds};
@@ -227,7 +227,7 @@ fn analyse_missing(
         }
         let file = root.join(&image.path);
         let flags = flags_for(&image.metadata, &options.flags);
-        match predict::analyse_file(model, &file, 0, &flags, &thresholds, CamLabels::None) {
+        match predict::analyse_file(model, &file, 0, &flags, &thresholds, CamRequest::NONE) {
             Ok(analysis) => {
                 let probabilities = analysis.prediction.probabilities;
                 let warnings = analysis.assessment.messages();

@@ -19,6 +19,7 @@ mod shard;
 use chexlens_chexpert::metadata::parse_age;
 use chexlens_chexpert::metadata::{Projection, Sex, View};
 use chexlens_hub::HubRepo;
+use chexlens_model::gradcam::{CamLayer, CamMethod, CamSettings};
 use chexlens_research::evaluation::{Pick, UncertainPolicy};
 use clap::{Parser, Subcommand};
 use failure::{Failure, exit};
@@ -144,6 +145,11 @@ struct BenchArgs {
     /// timing them (to time `predict` and `evaluate` on full-size files).
     #[arg(long, value_name = "DIR", conflicts_with = "weights")]
     write_weights: Option<PathBuf>,
+    /// Also time every heat-map method (--cam-method) at both layers for
+    /// --labels labels on one member, and one map's faithfulness measures
+    /// (--cam-metrics) on the whole ensemble.
+    #[arg(long)]
+    cam_methods: bool,
 }
 
 #[derive(clap::Args)]
@@ -271,6 +277,23 @@ struct PredictArgs {
     /// With --cam or --dicom-out, overlays for every label, not only findings.
     #[arg(long, requires = "overlays")]
     all_labels: bool,
+    /// The heat maps' method: gradcam (the reference's), layercam, gradcam++,
+    /// xgradcam, hirescam, gradcam-elementwise, eigencam or eigengradcam, each as
+    /// pytorch-grad-cam computes it.
+    #[arg(long, value_name = "NAME", default_value = "gradcam", value_parser = parse_cam_method)]
+    cam_method: CamMethod,
+    /// The heat maps' layer: last (the last block's depthwise conv, 12x12 at
+    /// 384 px, the reference's) or stages_2 (the previous stage's, 24x24; its
+    /// gradients run back through the last stage).
+    #[arg(long, value_name = "LAYER", default_value = "last", value_parser = parse_cam_layer)]
+    cam_layer: CamLayer,
+    /// Measure each heat map's faithfulness (nine more passes per map): the
+    /// confidence change on the image multiplied by the map, and the
+    /// probability with 20/40/60/80% of the most and least relevant pixels
+    /// replaced by the image's mean. Maps every finding unless --cam or
+    /// --dicom-out with --all-labels asks for more.
+    #[arg(long)]
+    cam_metrics: bool,
     /// Write each image's results into DIR as DICOM objects of its study, a
     /// new series each: <stem>_report.dcm, a Comprehensive SR (TID 1500) of
     /// every label's probability and decision, referencing the image, and
@@ -403,6 +426,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Failure> {
         size: args.size,
         json: args.json,
         device: args.device,
+        cam_methods: args.cam_methods,
     })
     .map_err(Failure::Failed)
 }
@@ -463,13 +487,22 @@ impl PredictArgs {
         thresholds
     }
 
-    /// Heat maps for --cam and --dicom-out, and for --json, whose findings carry theirs.
-    fn cam_labels(&self) -> predict::CamLabels {
+    /// Heat maps for --cam, --dicom-out and --cam-metrics, and for --json,
+    /// whose findings carry theirs.
+    fn cam_request(&self) -> predict::CamRequest {
         let overlays = self.cam.is_some() || self.dicom_out.is_some();
-        match (overlays, self.all_labels, self.json) {
+        let labels = match (overlays, self.all_labels, self.json || self.cam_metrics) {
             (true, true, _) => predict::CamLabels::All,
             (true, false, _) | (false, _, true) => predict::CamLabels::Findings,
             (false, _, false) => predict::CamLabels::None,
+        };
+        predict::CamRequest {
+            labels,
+            settings: CamSettings {
+                method: self.cam_method,
+                layer: self.cam_layer,
+            },
+            metrics: self.cam_metrics,
         }
     }
 }
@@ -510,7 +543,7 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         .filter(|i| args.shard.is_none_or(|s| s.holds(&i.display().to_string())));
     for image in images {
         let started = Instant::now();
-        let result = predict::analyse_file(&model, image, args.frame - 1, &flags, &thresholds, args.cam_labels())
+        let result = predict::analyse_file(&model, image, args.frame - 1, &flags, &thresholds, args.cam_request())
             .and_then(|analysis| {
                 // A refused image's results are written nowhere.
                 if refused(&analysis) {
@@ -553,6 +586,17 @@ fn run_predict(args: PredictArgs) -> Result<(), Failure> {
         }
     }
     if failed == 0 { Ok(()) } else { Err(Failure::Images) }
+}
+
+fn parse_cam_method(s: &str) -> Result<CamMethod, String> {
+    CamMethod::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = CamMethod::ALL.iter().map(|m| m.name()).collect();
+        format!("'{s}' is not a method; choose one of {}", names.join(", "))
+    })
+}
+
+fn parse_cam_layer(s: &str) -> Result<CamLayer, String> {
+    CamLayer::from_name(s).ok_or_else(|| format!("'{s}' is not a layer; choose last or stages_2"))
 }
 
 fn parse_percentile(s: &str) -> Result<f64, String> {

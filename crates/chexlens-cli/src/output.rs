@@ -5,6 +5,7 @@
 //! cannot drift apart.
 
 use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::faithfulness::Faithfulness;
 use chexlens_images::input::DicomDetails;
 use chexlens_images::suitability::Warning;
 use chexlens_reference::statistics::Typicality;
@@ -26,6 +27,9 @@ pub struct PredictLine {
     pub probabilities: ByLabel<f32>,
     /// The labels at or above their threshold, most probable first.
     pub findings: Vec<FindingEntry>,
+    /// The method and layer of the findings' heat maps, when they have any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cam_maps: Option<CamEntry>,
     /// How many members the ensemble has.
     pub members: usize,
     /// Each member's probability for every label (ensembles of two or more).
@@ -57,6 +61,24 @@ pub struct FindingEntry {
     /// rows of values in [0, 1], top row first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cam: Option<Vec<Vec<f32>>>,
+    /// With --cam-metrics, how faithful the map is to the model: the
+    /// confidence change on the image multiplied by the map
+    /// (pytorch-grad-cam's CamMultImageConfidenceChange, in logits) and the
+    /// probability with the most and the least relevant pixels removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faithfulness: Option<Faithfulness>,
+}
+
+/// Which heat maps the findings carry.
+#[derive(Serialize, JsonSchema)]
+pub struct CamEntry {
+    /// The method, as --cam-method names it (gradcam, layercam, ...).
+    pub method: String,
+    /// The layer, as --cam-layer names it (last or stages_2).
+    pub layer: String,
+    /// What a reader must know about these maps, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caveat: Option<String>,
 }
 
 /// `chexlens evaluate --json`: the scores of one run on a labelled set.

@@ -1,14 +1,16 @@
 //! `chexlens predict`: probabilities and findings for each image.
 
 use crate::model_source::LoadedModel;
-use crate::output::{FindingEntry, PredictLine};
+use crate::output::{CamEntry, FindingEntry, PredictLine};
 use chexlens_checkpoints::combine;
 use chexlens_checkpoints::manifest::Thresholds;
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::{CamMap, OverlayBase};
+use chexlens_images::faithfulness::Faithfulness;
 use chexlens_images::image::XrayImage;
 use chexlens_images::input::{DicomDetails, decode_xray_frame};
-use chexlens_model::gradcam::CamTarget;
+use chexlens_model::faithfulness::Scope;
+use chexlens_model::gradcam::CamSettings;
 use chexlens_model::{Finding, Prediction, wait};
 use chexlens_reference::assessment::{Assessment, assess_image};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,11 @@ pub struct AnalysedImage {
     pub metadata: Metadata,
     pub dicom: Option<DicomDetails>,
     pub prediction: Prediction,
+    /// The method and layer of `cams`.
+    pub cam_settings: CamSettings,
     pub cams: Vec<(String, CamMap)>,
+    /// With `--cam-metrics`, each map's faithfulness, by label.
+    pub faithfulness: Vec<(String, Faithfulness)>,
     /// Whether the image is one the model should answer for: the file's
     /// warnings, and the distance to the reference radiographs.
     pub assessment: Assessment,
@@ -50,6 +56,27 @@ impl MetadataFlags {
     }
 }
 
+/// The heat maps asked for: for which labels, how, and whether measured.
+#[derive(Clone, Copy)]
+pub struct CamRequest {
+    pub labels: CamLabels,
+    pub settings: CamSettings,
+    /// Each map's faithfulness (nine more passes of the ensemble per map).
+    pub metrics: bool,
+}
+
+impl CamRequest {
+    /// No heat maps.
+    pub const NONE: Self = Self {
+        labels: CamLabels::None,
+        settings: CamSettings {
+            method: chexlens_model::gradcam::CamMethod::GradCam,
+            layer: chexlens_model::gradcam::CamLayer::Last,
+        },
+        metrics: false,
+    };
+}
+
 /// Which labels get heat maps.
 #[derive(Clone, Copy, PartialEq)]
 pub enum CamLabels {
@@ -66,7 +93,7 @@ pub fn analyse_file(
     frame: u32,
     flags: &MetadataFlags,
     thresholds: &Thresholds,
-    cam_labels: CamLabels,
+    cams: CamRequest,
 ) -> Result<AnalysedImage, String> {
     let bytes = crate::files::read_bounded(path, chexlens_images::image::MAX_FILE_BYTES).map_err(|e| e.to_string())?;
     let loaded = decode_xray_frame(&bytes, frame).map_err(|e| e.to_string())?;
@@ -78,12 +105,21 @@ pub fn analyse_file(
     let assessment = assess_image(loaded.warnings, model.reference.as_ref(), &analysis.member_features)
         .map_err(|e| e.to_string())?;
     let prediction = &analysis.prediction;
-    let indices: Vec<usize> = match cam_labels {
+    let indices: Vec<usize> = match cams.labels {
         CamLabels::None => Vec::new(),
         CamLabels::Findings => prediction.finding_indices(thresholds),
         CamLabels::All => (0..prediction.labels.len()).collect(),
     };
-    let maps = wait(ensemble.heat_maps(&analysis, &indices, CamTarget::default())).map_err(|e| e.to_string())?;
+    let maps = wait(ensemble.heat_maps(&analysis, &indices, cams.settings)).map_err(|e| e.to_string())?;
+    let mut faithfulness = Vec::new();
+    if cams.metrics {
+        for (&label, map) in indices.iter().zip(&maps) {
+            let figures = wait(ensemble.faithfulness(&analysis, &metadata, label, Scope::Ensemble, map))
+                .map_err(|e| e.to_string())?;
+            faithfulness.push((prediction.labels[label].clone(), figures));
+        }
+    }
+    let cam_settings = cams.settings;
     let cams = indices
         .iter()
         .map(|&i| prediction.labels[i].clone())
@@ -94,7 +130,9 @@ pub fn analyse_file(
         metadata,
         dicom: loaded.dicom,
         prediction: analysis.prediction,
+        cam_settings,
         cams,
+        faithfulness,
         assessment,
         member_features: analysis.member_features,
     })
@@ -141,8 +179,18 @@ pub fn json_line(image: &Path, analysis: &AnalysedImage, findings: &[Finding], m
                     .iter()
                     .find(|(l, _)| *l == f.label)
                     .map(|(_, map)| map.values.chunks(map.width).map(<[f32]>::to_vec).collect()),
+                faithfulness: analysis
+                    .faithfulness
+                    .iter()
+                    .find(|(l, _)| *l == f.label)
+                    .map(|(_, figures)| figures.clone()),
             })
             .collect(),
+        cam_maps: (!analysis.cams.is_empty()).then(|| CamEntry {
+            method: analysis.cam_settings.method.name().into(),
+            layer: analysis.cam_settings.layer.name().into(),
+            caveat: analysis.cam_settings.method.caveat().map(str::to_string),
+        }),
         members,
         // Each member's own probabilities, and where they are far apart.
         member_probabilities: several.then(|| {
@@ -218,6 +266,52 @@ pub fn table(image: &Path, analysis: &AnalysedImage, thresholds: &Thresholds) ->
         };
         let bar = "#".repeat((p * 20.0).round() as usize);
         out.push_str(&format!("  {label:<width$}  {p:.4}  {bar:<20}  {mark}\n"));
+    }
+    out.push_str(&faithfulness_lines(analysis));
+    out
+}
+
+/// With `--cam-metrics`: each map's figures, and how to read them.
+fn faithfulness_lines(analysis: &AnalysedImage) -> String {
+    if analysis.faithfulness.is_empty() {
+        return String::new();
+    }
+    let settings = analysis.cam_settings;
+    let mut out = format!(
+        "  faithfulness of the {} maps ({} layer): a faithful map keeps the score when the image is \
+         multiplied by it, and loses probability faster when its most relevant pixels are removed\n",
+        settings.method.title(),
+        settings.layer.name()
+    );
+    for (label, f) in &analysis.faithfulness {
+        let curve = |most: bool| {
+            f.deletion
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{:.3}",
+                        if most {
+                            d.most_relevant_removed
+                        } else {
+                            d.least_relevant_removed
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out.push_str(&format!(
+            "    {label}: confidence change {:+.4} (logit), probability {:.4} -> {:.4} multiplied; \
+             20/40/60/80% removed, most relevant first: {}, least relevant first: {}\n",
+            f.confidence_change,
+            f.probability,
+            f.multiplied_probability,
+            curve(true),
+            curve(false)
+        ));
+    }
+    if let Some(caveat) = settings.method.caveat() {
+        out.push_str(&format!("  note: {caveat}\n"));
     }
     out
 }

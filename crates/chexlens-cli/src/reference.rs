@@ -7,7 +7,7 @@ use crate::convert::write_atomically;
 use crate::failure::Failure;
 use crate::files::{folder_of, read_bounded, read_manifest_text};
 use crate::model_source::LoadedModel;
-use crate::predict::{self, CamLabels, MetadataFlags};
+use crate::predict::{self, CamRequest, MetadataFlags};
 use crate::progress::Progress;
 use chexlens_checkpoints::manifest::{Manifest, ReferenceSpec};
 use chexlens_checkpoints::weights::sha256_hex;
@@ -141,7 +141,7 @@ fn gather_features(model: &LoadedModel, paths: &[PathBuf], flags: &MetadataFlags
     let thresholds = model.ensemble.settings.thresholds.clone();
     let mut passed_over = 0;
     for path in paths {
-        match predict::analyse_file(model, path, 0, flags, &thresholds, CamLabels::None) {
+        match predict::analyse_file(model, path, 0, flags, &thresholds, CamRequest::NONE) {
             Ok(analysed) => {
                 // The model's own view of an image is what is being measured:
                 // only what its file says keeps it out.

@@ -364,3 +364,88 @@ fn each_members_probabilities_are_pytorchs_and_their_disagreement_is_marked() {
         assert!(row.ends_with("members disagree"), "{row}");
     }
 }
+
+/// The ensemble rule on the reference's member maps: their mean, min-max scaled.
+fn reference_ensemble(maps: &[Vec<f64>]) -> Vec<f64> {
+    let mean: Vec<f64> = (0..maps[0].len())
+        .map(|i| maps.iter().map(|m| m[i]).sum::<f64>() / maps.len() as f64)
+        .collect();
+    let min = mean.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = mean.iter().map(|v| v - min).fold(0.0, f64::max);
+    mean.iter().map(|v| (v - min) / (max + 1e-7)).collect()
+}
+
+#[test]
+fn cam_method_layer_and_metrics_from_the_command_line() {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cam_methods.json")).unwrap()).unwrap();
+    let image = path(reference["image"].as_str().unwrap());
+    let members = [path("tiny_m0.pth"), path("tiny_m1_checkpoint.pth"), path("tiny_m2.pth")];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["predict", "--threshold", "0"];
+        args.extend(extra);
+        for m in &members {
+            args.extend(["--weights", m]);
+        }
+        args.push(&image);
+        chexlens(&args)
+    };
+    let out = run(&[
+        "--json",
+        "--cam-method",
+        "layercam",
+        "--cam-layer",
+        "stages_2",
+        "--cam-metrics",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["cam_maps"]["method"], "layercam");
+    assert_eq!(line["cam_maps"]["layer"], "stages_2");
+    let labels = reference_labels();
+    for label in reference["labels"].as_array().unwrap() {
+        let name = &labels[label.as_u64().unwrap() as usize];
+        let finding = line["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["label"] == *name)
+            .unwrap();
+        let cam = flat_grid(&finding["cam"]);
+        let members: Vec<Vec<f64>> = ["tiny_m0", "tiny_m1", "tiny_m2"]
+            .iter()
+            .map(|m| flat_grid(&reference["maps"][m]["stages_2"]["layercam"][label.to_string()]))
+            .collect();
+        let expected = reference_ensemble(&members);
+        assert_eq!(cam.len(), 24 * 24);
+        let diff = cam
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(diff <= 1e-3, "{name}: differs from pytorch-grad-cam's by {diff}");
+        let figures = &finding["faithfulness"];
+        let probability = line["probabilities"][name].as_f64().unwrap();
+        assert!((figures["probability"].as_f64().unwrap() - probability).abs() < 1e-6);
+        assert_eq!(figures["deletion"].as_array().unwrap().len(), 4);
+    }
+
+    // The table: each map's figures, and the method's caveat.
+    let out = run(&["--cam-method", "hirescam", "--cam-metrics"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("faithfulness of the HiResCAM maps (last layer)"),
+        "{text}"
+    );
+    assert!(text.contains("Pneumothorax: confidence change"), "{text}");
+    assert!(text.contains("note: HiResCAM is rounding noise"), "{text}");
+
+    let out = run(&["--cam-method", "gradcam+++"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'gradcam+++' is not a method; choose one of gradcam, layercam, gradcam++"),
+        "{stderr}"
+    );
+}

@@ -4,6 +4,146 @@
 use crate::image::XrayImage;
 use crate::png::encode_rgb_png;
 use crate::preprocess::{ResizeFilter, resize_plane};
+use serde::{Deserialize, Serialize};
+
+/// The explanation methods, named as `--cam-method` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CamMethod {
+    /// Grad-CAM: channels weighted by their mean gradient.
+    #[default]
+    #[serde(rename = "gradcam")]
+    GradCam,
+    /// Layer-CAM: each position weighted by its positive gradient.
+    #[serde(rename = "layercam")]
+    LayerCam,
+    #[serde(rename = "gradcam++")]
+    GradCamPlusPlus,
+    #[serde(rename = "xgradcam")]
+    XGradCam,
+    /// HiResCAM: gradient times activation, summed over channels.
+    #[serde(rename = "hirescam")]
+    HiResCam,
+    #[serde(rename = "gradcam-elementwise")]
+    GradCamElementWise,
+    /// EigenCAM: the activations' first principal component (no label).
+    #[serde(rename = "eigencam")]
+    EigenCam,
+    #[serde(rename = "eigengradcam")]
+    EigenGradCam,
+}
+
+impl CamMethod {
+    pub const ALL: [Self; 8] = [
+        Self::GradCam,
+        Self::LayerCam,
+        Self::GradCamPlusPlus,
+        Self::XGradCam,
+        Self::HiResCam,
+        Self::GradCamElementWise,
+        Self::EigenCam,
+        Self::EigenGradCam,
+    ];
+
+    /// The name the CLI takes and the exports carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GradCam => "gradcam",
+            Self::LayerCam => "layercam",
+            Self::GradCamPlusPlus => "gradcam++",
+            Self::XGradCam => "xgradcam",
+            Self::HiResCam => "hirescam",
+            Self::GradCamElementWise => "gradcam-elementwise",
+            Self::EigenCam => "eigencam",
+            Self::EigenGradCam => "eigengradcam",
+        }
+    }
+
+    /// The method as its paper and pytorch-grad-cam spell it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::GradCam => "Grad-CAM",
+            Self::LayerCam => "Layer-CAM",
+            Self::GradCamPlusPlus => "Grad-CAM++",
+            Self::XGradCam => "XGrad-CAM",
+            Self::HiResCam => "HiResCAM",
+            Self::GradCamElementWise => "Grad-CAM element-wise",
+            Self::EigenCam => "EigenCAM",
+            Self::EigenGradCam => "EigenGrad-CAM",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// EigenCAM ignores the label: one map for all.
+    pub fn uses_gradients(self) -> bool {
+        self != Self::EigenCam
+    }
+
+    /// What a reader must know about this method's maps, shown beside them
+    /// and carried in exports.
+    pub fn caveat(self) -> Option<&'static str> {
+        match self {
+            // Both layers are depthwise convs feeding a LayerNorm, which ignores
+            // its input's scale and shift (chexlens-model's tests/cam_methods.rs).
+            Self::HiResCam => Some(
+                "HiResCAM is rounding noise at these layers: each feeds a LayerNorm, which ignores \
+                 its input's scale, so gradient x activation sums to zero at every position (in \
+                 pytorch-grad-cam too). Grad-CAM element-wise keeps only the positive terms and is \
+                 not affected.",
+            ),
+            Self::EigenCam => Some("EigenCAM does not depend on the finding: every finding has the same map."),
+            _ => None,
+        }
+    }
+}
+
+/// The layer whose activations and gradients make the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CamLayer {
+    /// The reference's: the depthwise 7x7 conv of the last block of the
+    /// last stage (the backbone's last `Conv2d`), 12x12 at 384 px.
+    #[default]
+    #[serde(rename = "last")]
+    Last,
+    /// The depthwise conv of the last block of the previous stage
+    /// (`stages_2` in the real checkpoints), 24x24 at 384 px.
+    #[serde(rename = "stages_2")]
+    Stages2,
+}
+
+impl CamLayer {
+    pub const ALL: [Self; 2] = [Self::Last, Self::Stages2];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::Stages2 => "stages_2",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The checkpoint's name for the target conv.
+    pub fn module(self) -> &'static str {
+        match self {
+            Self::Last => "stages_3.blocks[-1].conv_dw",
+            Self::Stages2 => "stages_2.blocks[-1].conv_dw",
+        }
+    }
+}
+
+/// Which map: the method and the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CamSettings {
+    #[serde(default)]
+    pub method: CamMethod,
+    #[serde(default)]
+    pub layer: CamLayer,
+}
 
 /// A heat map, row-major, values in [0, 1].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

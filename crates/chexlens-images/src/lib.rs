@@ -9,6 +9,7 @@
 
 pub mod cam;
 pub mod dicom;
+pub mod faithfulness;
 pub mod image;
 pub mod input;
 pub mod levels;

@@ -20,6 +20,10 @@ pub enum AnalysisError {
     CannotBlock,
     #[error("the analysis was made by {made} members but {given} were given")]
     OtherEnsemble { made: usize, given: usize },
+    #[error("this model has no {layer} layer to explain (it needs at least two stages)")]
+    NoSuchLayer { layer: &'static str },
+    #[error("member {index} is not one of the ensemble's {members} members")]
+    UnknownMember { index: usize, members: usize },
     #[error("label {index} is not one of the model's {labels} labels")]
     UnknownLabel { index: usize, labels: usize },
 }

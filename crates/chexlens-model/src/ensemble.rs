@@ -3,7 +3,8 @@
 //! it later (other metadata, heat maps) are the ensemble's to answer.
 
 use crate::analysis::{Analysis, AnalysisError, Prediction, read_back};
-use crate::gradcam::{self, CamTarget};
+use crate::faithfulness::{self, Scope};
+use crate::gradcam::{self, CamSettings};
 use crate::model::BackboneState;
 use crate::model::ConvNeXtWithMetadata;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -12,6 +13,7 @@ use chexlens_checkpoints::manifest::ModelSettings;
 use chexlens_checkpoints::weights::{StateDict, WeightError, WeightErrorKind};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::{CamMap, maps_from_raw};
+use chexlens_images::faithfulness::Faithfulness;
 use chexlens_images::image::XrayImage;
 
 pub struct Ensemble {
@@ -148,7 +150,7 @@ impl Ensemble {
         &self,
         analysis: &Analysis,
         labels: &[usize],
-        target: CamTarget,
+        settings: CamSettings,
     ) -> Result<Vec<Vec<CamMap>>, AnalysisError> {
         self.check_made(analysis)?;
         let classes = analysis.prediction.labels.len();
@@ -160,11 +162,78 @@ impl Ensemble {
         }
         let mut per_member = Vec::with_capacity(analysis.states.len());
         for (member, state) in self.members.iter().zip(&analysis.states) {
-            let raw = gradcam::raw_maps(member, state, labels, target);
-            let (values, dims) = read_back(raw, "heat maps").await?;
+            let (values, dims) = gradcam::raw_maps(member, state, labels, settings).await?;
             per_member.push(maps_from_raw(dims, values));
         }
         Ok(per_member)
+    }
+
+    /// The normalised input `[3, S, S]` `analysis` ran on, and `S`.
+    pub async fn input_of(&self, analysis: &Analysis) -> Result<(Vec<f32>, usize), AnalysisError> {
+        self.check_made(analysis)?;
+        let state = analysis.states.first().ok_or(AnalysisError::OtherEnsemble {
+            made: 0,
+            given: self.members.len(),
+        })?;
+        let (pixels, [_, _, size, _]) = read_back(state.images.clone(), "input").await?;
+        Ok((pixels, size))
+    }
+
+    /// The logits of members `members` on a normalised input `[3, size, size]`.
+    pub async fn logits_of(
+        &self,
+        members: std::ops::Range<usize>,
+        pixels: Vec<f32>,
+        size: usize,
+        metadata: &Metadata,
+    ) -> Result<Vec<Vec<f32>>, AnalysisError> {
+        let (images, meta) = self.inputs_from_normalised(pixels, size, metadata);
+        let mut logits = Vec::with_capacity(members.len());
+        for member in &self.members[members] {
+            logits.push(
+                read_back(member.forward(images.clone(), meta.clone()), "results")
+                    .await?
+                    .0,
+            );
+        }
+        Ok(logits)
+    }
+
+    /// How faithful `map` (a heat map of `label` for `analysis`'s image, at
+    /// its layer's size) is to `scope`'s score, with `metadata`
+    /// (`faithfulness::measure`; nine more passes of the members in scope).
+    pub async fn faithfulness(
+        &self,
+        analysis: &Analysis,
+        metadata: &Metadata,
+        label: usize,
+        scope: Scope,
+        map: &CamMap,
+    ) -> Result<Faithfulness, AnalysisError> {
+        let classes = analysis.prediction.labels.len();
+        if label >= classes {
+            return Err(AnalysisError::UnknownLabel {
+                index: label,
+                labels: classes,
+            });
+        }
+        if let Scope::Member(index) = scope
+            && index >= self.members.len()
+        {
+            return Err(AnalysisError::UnknownMember {
+                index,
+                members: self.members.len(),
+            });
+        }
+        let (pixels, size) = self.input_of(analysis).await?;
+        let members = scope.members(self.members.len());
+        let original = self.member_logits_for(analysis, metadata).await?[members.clone()].to_vec();
+        let rule = self.settings.combine;
+        let upsampled = map.upsampled(size, size);
+        faithfulness::measure(&pixels, upsampled, label, rule, &original, |perturbed| {
+            self.logits_of(members.clone(), perturbed, size, metadata)
+        })
+        .await
     }
 
     /// The ensemble's map for each label of `analysis`: the mean of the
@@ -173,9 +242,9 @@ impl Ensemble {
         &self,
         analysis: &Analysis,
         labels: &[usize],
-        target: CamTarget,
+        settings: CamSettings,
     ) -> Result<Vec<CamMap>, AnalysisError> {
-        let per_member = self.member_heat_maps(analysis, labels, target).await?;
+        let per_member = self.member_heat_maps(analysis, labels, settings).await?;
         Ok(CamMap::ensemble_per_label(&per_member))
     }
 }
@@ -221,24 +290,24 @@ mod tests {
         assert_eq!(analysis.prediction.member_logits.len(), 2);
         let combined = two.settings.combine.combine(&analysis.prediction.member_logits);
         assert_eq!(analysis.prediction.probabilities, combined);
-        let maps = wait(two.heat_maps(&analysis, &[0, 13], CamTarget::default())).unwrap();
+        let maps = wait(two.heat_maps(&analysis, &[0, 13], CamSettings::default())).unwrap();
         assert_eq!(maps.len(), 2);
         let again = wait(two.analyse(&image(), &Metadata::default())).unwrap();
         assert_eq!(
-            wait(two.heat_maps(&again, &[0, 13], CamTarget::default())).unwrap(),
+            wait(two.heat_maps(&again, &[0, 13], CamSettings::default())).unwrap(),
             maps
         );
 
         assert_eq!(
-            wait(two.heat_maps(&analysis, &[14], CamTarget::default())).unwrap_err(),
+            wait(two.heat_maps(&analysis, &[14], CamSettings::default())).unwrap_err(),
             AnalysisError::UnknownLabel { index: 14, labels: 14 }
         );
         assert_eq!(
-            wait(ensemble(3).member_heat_maps(&analysis, &[0], CamTarget::default())).unwrap_err(),
+            wait(ensemble(3).member_heat_maps(&analysis, &[0], CamSettings::default())).unwrap_err(),
             AnalysisError::OtherEnsemble { made: 2, given: 3 }
         );
         assert!(
-            wait(two.heat_maps(&analysis, &[], CamTarget::default()))
+            wait(two.heat_maps(&analysis, &[], CamSettings::default()))
                 .unwrap()
                 .is_empty()
         );

@@ -24,6 +24,7 @@
 
 pub mod analysis;
 pub mod ensemble;
+pub mod faithfulness;
 pub mod gradcam;
 pub mod model;
 

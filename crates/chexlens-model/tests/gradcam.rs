@@ -7,7 +7,7 @@ use chexlens_checkpoints::weights::StateDict;
 use chexlens_images::cam::CamMap;
 use chexlens_images::input::decode_image;
 use chexlens_images::preprocess::InputConfig;
-use chexlens_model::gradcam::CamTarget;
+use chexlens_model::gradcam::CamSettings;
 use chexlens_model::{Device, Ensemble, wait};
 use common::*;
 use serde_json::Value;
@@ -29,13 +29,13 @@ fn grid(v: &Value) -> Vec<f32> {
 }
 
 /// Maps for `labels` from each member, on the reference's own resized image.
-fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize], target: CamTarget) -> Vec<Vec<CamMap>> {
+fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize]) -> Vec<Vec<CamMap>> {
     let image = decode_image(&std::fs::read(fixture(reference["image"].as_str().unwrap())).unwrap()).unwrap();
     let input = InputConfig::default();
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
     let (images, meta) = ensemble.inputs_from_normalised(input.prepare(&image), 384, &metadata);
     let analysis = wait(ensemble.analyse_inputs(images, meta)).unwrap();
-    wait(ensemble.member_heat_maps(&analysis, labels, target)).unwrap()
+    wait(ensemble.member_heat_maps(&analysis, labels, CamSettings::default())).unwrap()
 }
 
 fn labels(reference: &Value) -> Vec<usize> {
@@ -51,7 +51,7 @@ fn labels(reference: &Value) -> Vec<usize> {
 fn member_maps_match_pytorch_grad_cam() {
     let reference = gradcam_reference();
     let labels = labels(&reference);
-    let maps = member_maps(&ensemble(), &reference, &labels, CamTarget::LastDepthwiseConv);
+    let maps = member_maps(&ensemble(), &reference, &labels);
     for (m, member_maps) in maps.iter().enumerate() {
         for (map, label) in member_maps.iter().zip(&labels) {
             assert_eq!((map.width, map.height), (12, 12));
@@ -63,22 +63,10 @@ fn member_maps_match_pytorch_grad_cam() {
 }
 
 #[test]
-fn last_stage_target_matches_pytorch_grad_cam() {
-    let reference = gradcam_reference();
-    let labels = &labels(&reference)[..2];
-    let maps = member_maps(&ensemble(), &reference, labels, CamTarget::LastStage);
-    for (map, label) in maps[0].iter().zip(labels) {
-        let expected = grid(&reference["last_stage"]["tiny_m0"][label.to_string()]);
-        let diff = max_abs_diff(&map.values, &expected);
-        assert!(diff <= 1e-3, "last stage, label {label}: map differs by {diff}");
-    }
-}
-
-#[test]
 fn ensemble_maps_and_upsampling_match() {
     let reference = gradcam_reference();
     let labels = labels(&reference);
-    let maps = member_maps(&ensemble(), &reference, &labels, CamTarget::LastDepthwiseConv);
+    let maps = member_maps(&ensemble(), &reference, &labels);
     let read_f32 = |name: &str| -> Vec<f32> {
         std::fs::read(fixture(name))
             .unwrap()

@@ -19,15 +19,16 @@ use burn::tensor::Tensor;
 /// label: about a hundredth of the work of the two batched matrix
 /// products that differentiating it position by position would take.
 pub fn mean_depthwise_gradient(block: &Block, state: &BackboneState, g: &HeadGradients) -> Tensor<2> {
-    let [hw, c] = state.x_hat.dims();
+    let pass = &state.last_block;
+    let [hw, c] = pass.x_hat.dims();
     let k = g.attended.dims()[0];
     let norm_weight = block.norm.weight.clone().unsqueeze::<2>();
     let gamma = block.gamma.clone().unsqueeze::<2>();
     // W1 `[C, 4C]` and W2^T `[C, 4C]` (a strided view, not a copy).
     let (fc1, fc2_t) = (block.mlp.fc1.weight.clone(), block.mlp.fc2.weight.clone().transpose());
-    let d = gelu_derivative(state.hidden.clone());
+    let d = gelu_derivative(pass.hidden.clone());
     // 1 / (σ_p HW), the weights of the mean over positions: `[1, HW]`.
-    let weights = (state.inv_std.clone() / hw as f32).transpose();
+    let weights = (pass.inv_std.clone() / hw as f32).transpose();
 
     // V = W2 diag(γ) applied to G_l's per-label and shared terms in one
     // product (each product reads all of W2), and to each position's
@@ -53,7 +54,7 @@ pub fn mean_depthwise_gradient(block: &Block, state: &BackboneState, g: &HeadGra
     let through_fc1 = Tensor::cat(vec![norm_weight.clone(), norm_bias], 0).matmul(fc1.clone());
     let through_mean_direction = through_fc1.clone().narrow(0, 0, 1) / c as f32;
     let offset = through_fc1.narrow(0, 1, 1) + block.mlp.fc1.bias.clone().unsqueeze::<2>();
-    let projections = (state.hidden.clone() - offset) / c as f32;
+    let projections = (pass.hidden.clone() - offset) / c as f32;
 
     // u_lp . b_p, for the LayerNorm's last term: `[k, HW]`.
     let h = d * projections;
@@ -65,6 +66,6 @@ pub fn mean_depthwise_gradient(block: &Block, state: &BackboneState, g: &HeadGra
 
     let scaled = u_mean.clone().matmul(fc1.transpose()) * norm_weight;
     let through_mean = (u_mean * through_mean_direction).sum_dim(1);
-    let through_projection = (u_dot_b * weights).matmul(state.x_hat.clone());
+    let through_projection = (u_dot_b * weights).matmul(pass.x_hat.clone());
     scaled - through_mean - through_projection
 }

@@ -1,68 +1,90 @@
-//! Grad-CAM as pytorch-grad-cam computes it, for any label and member:
-//! cam = ReLU(sum_c mean_hw(dScore/dA_c) * A_c) at the target layer, then
-//! min-max scaled (`(x - min) / (max + 1e-7)` after subtracting the min).
+//! Class activation maps as pytorch-grad-cam computes them, for any
+//! label and member: Grad-CAM (the reference's, and the default) and the
+//! rest of its gradient family (`methods`), at the reference's layer or a
+//! finer one. Each is a map at the layer's resolution, ReLU applied, then
+//! min-max scaled (`CamMap::scaled`).
 //!
 //! It starts from the pass prediction made (`BackboneState`, kept by
-//! [`crate::Analysis`]): nothing runs forward again. The gradients of every requested label are derived by
-//! hand, in a form that keeps them cheap: through the head (`head`) and,
-//! for the reference's target layer, back through the rest of the last
-//! block (`block_tail`). No autodiff, so the same code runs on every
-//! backend; tests check it against burn's autodiff.
+//! [`crate::Analysis`]): no forward pass runs again for the last layer.
+//! The gradients are derived by hand: through the head (`head`), then for
+//! Grad-CAM only their spatial mean back through the rest of the last
+//! block (`block_tail`, cheap), for the other methods the whole gradient
+//! (`backward`), and for the finer layer back through the last stage
+//! (`previous_stage`). No autodiff, so the same code runs on every
+//! backend; tests hold it to burn's autodiff and to pytorch-grad-cam.
 
+mod backward;
 mod block_tail;
 mod head;
+pub mod methods;
+mod previous_stage;
 
+use crate::analysis::{AnalysisError, read_back};
 use crate::model::{BackboneState, ConvNeXtWithMetadata};
 use block_tail::mean_depthwise_gradient;
-use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use head::HeadGradients;
-use serde::{Deserialize, Serialize};
+use methods::Unrectified;
 
-/// The layer whose activations and gradients make the map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CamTarget {
-    /// The reference's choice: the depthwise 7x7 conv of the last block of
-    /// the last stage (the backbone's last `Conv2d`).
-    #[default]
-    LastDepthwiseConv,
-    /// The last stage's output (the backbone's feature map).
-    LastStage,
-}
+// The choices are plain data, so the page's main thread names them without burn.
+pub use chexlens_images::cam::{CamLayer, CamMethod, CamSettings};
 
-/// `model`'s unscaled maps (ReLU applied), `[labels, H, W]`, for one image
-/// from the backbone's pass over it, which prediction made already. The
-/// metadata only shifts the logits, so the maps do not depend on it.
-pub fn raw_maps(model: &ConvNeXtWithMetadata, state: &BackboneState, labels: &[usize], target: CamTarget) -> Tensor<3> {
-    let gradients = HeadGradients::new(model, state.features.clone(), labels);
-    match target {
-        CamTarget::LastDepthwiseConv => {
-            let block = model.convnext_backbone.last_block();
-            let weights = mean_depthwise_gradient(block, state, &gradients);
-            weighted_map(state.depthwise.clone(), weights)
+/// `model`'s unscaled maps (ReLU applied) for one image, from the
+/// backbone's pass over it that prediction made: the values `[labels, H,
+/// W]` row-major, and that shape. The metadata only shifts the logits, so
+/// the maps do not depend on it.
+pub async fn raw_maps(
+    model: &ConvNeXtWithMetadata,
+    state: &BackboneState,
+    labels: &[usize],
+    settings: CamSettings,
+) -> Result<(Vec<f32>, [usize; 3]), AnalysisError> {
+    let k = labels.len();
+    let method = settings.method;
+    let head = HeadGradients::new(model, state.features.clone(), labels);
+    let (activation, gradients, [h, w]) = match settings.layer {
+        CamLayer::Last => {
+            let (block, pass) = (model.convnext_backbone.last_block(), &state.last_block);
+            let [_, c, h, w] = pass.depthwise.dims();
+            let activation = pass.depthwise.clone().permute([0, 2, 3, 1]).reshape([h * w, c]);
+            if method == CamMethod::GradCam {
+                // The spatial mean alone, without the whole gradient.
+                let weights = mean_depthwise_gradient(block, state, &head);
+                let map = relu(weights.matmul(activation.transpose())).reshape([k, h, w]);
+                return read_back(map, "heat maps").await;
+            }
+            let gradients = method
+                .uses_gradients()
+                .then(|| backward::to_depthwise(block, pass, head.dense()));
+            (activation, gradients, [h, w])
         }
-        CamTarget::LastStage => {
-            let weights = gradients.dense().mean_dim(1).squeeze_dim(1);
-            weighted_map(state.features.clone(), weights)
+        CamLayer::Stages2 => previous_stage::activation_and_gradients(model, state, &head)
+            .map(|(a, g, size)| (a, method.uses_gradients().then_some(g), size))
+            .ok_or(AnalysisError::NoSuchLayer {
+                layer: settings.layer.name(),
+            })?,
+    };
+    match methods::unrectified(method, activation, gradients) {
+        Unrectified::Maps(maps) => read_back(relu(maps).reshape([k, h, w]), "heat maps").await,
+        Unrectified::Projections(matrices) => {
+            let (grams, [m, n, _]) = read_back(methods::centred_grams(matrices), "heat maps").await?;
+            let maps: Vec<Vec<f32>> = grams
+                .chunks_exact(n * n)
+                .map(|gram| methods::projection(gram, n).into_iter().map(|v| v.max(0.0)).collect())
+                .collect();
+            // EigenCAM's one map serves every label.
+            let values = (0..k).flat_map(|i| maps[i.min(m - 1)].clone()).collect();
+            Ok((values, [k, h, w]))
         }
     }
-}
-
-/// ReLU(sum over channels of weight x activation) for each of the `k` rows of
-/// `weights` `[k, C]`, over one image's activation `[1, C, H, W]`: `[k, H, W]`.
-fn weighted_map(activation: Tensor<4>, weights: Tensor<2>) -> Tensor<3> {
-    let [_, c, h, w] = activation.dims();
-    let k = weights.dims()[0];
-    let map = weights.matmul(activation.reshape([c, h * w]));
-    relu(map).reshape([k, h, w])
 }
 
 /// The hand-derived gradients against burn's autodiff on the same model.
 #[cfg(all(test, feature = "autodiff"))]
 mod tests {
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use crate::model::BlockPass;
+    use burn::tensor::{Device, Tensor, TensorData};
     use chexlens_checkpoints::architecture::ArchitectureConfig;
 
     const LABELS: [usize; 3] = [0, 5, 13];
@@ -138,9 +160,12 @@ mod tests {
         let ours = mean_depthwise_gradient(block, &state, &gradients);
 
         let k = LABELS.len();
-        let shortcut = model.convnext_backbone.forward_until_last_block(images);
+        let shortcut = model
+            .convnext_backbone
+            .forward_until_last_block(images)
+            .before_last_block;
         let shortcut = shortcut.repeat_dim(0, k).autodiff();
-        let reference = autodiff_gradient(state.depthwise.clone(), metadata, |dw, m| {
+        let reference = autodiff_gradient(state.last_block.depthwise.clone(), metadata, |dw, m| {
             model.head(block.forward_after_conv_dw(shortcut.clone(), dw), m)
         });
         let scale = reference.clone().abs().max().into_scalar();
@@ -150,6 +175,64 @@ mod tests {
             reference,
             scale,
             "mean gradient at the depthwise conv",
+        );
+    }
+
+    /// The whole gradient at the last depthwise conv, position by position.
+    #[test]
+    fn depthwise_gradient_matches_autodiff() {
+        let (model, images, state, metadata) = model_and_state();
+        let block = model.convnext_backbone.last_block();
+        let head = HeadGradients::new(&model, state.features.clone(), &LABELS);
+        let ours = backward::to_depthwise(block, &state.last_block, head.dense());
+
+        let k = LABELS.len();
+        let shortcut = model
+            .convnext_backbone
+            .forward_until_last_block(images)
+            .before_last_block;
+        let shortcut = shortcut.repeat_dim(0, k).autodiff();
+        let reference = autodiff_gradient(state.last_block.depthwise.clone(), metadata, |dw, m| {
+            model.head(block.forward_after_conv_dw(shortcut.clone(), dw), m)
+        });
+        let [_, c, h, w] = reference.dims();
+        let reference = reference.reshape([k, c, h * w]).swap_dims(1, 2);
+        let scale = reference.clone().abs().max().into_scalar();
+        assert_close(ours, reference, scale, "gradient at the depthwise conv");
+    }
+
+    /// The finer layer's gradient: back through the last stage's blocks,
+    /// its downsampling (on a map whose odd side the stride drops a row
+    /// of) and the previous stage's last block.
+    #[test]
+    fn previous_stage_gradient_matches_autodiff() {
+        let (model, images, state, metadata) = model_and_state();
+        let head = HeadGradients::new(&model, state.features.clone(), &LABELS);
+        let (_, ours, [h, w]) = previous_stage::activation_and_gradients(&model, &state, &head).unwrap();
+
+        let k = LABELS.len();
+        let tail = model.convnext_backbone.previous_stage_tail().unwrap();
+        let last = model.convnext_backbone.last_block();
+        let input = state.previous_stage_block_input.clone().unwrap();
+        let leaf = BlockPass::new(&tail.block, input.clone()).depthwise;
+        let input = input.repeat_dim(0, k).autodiff();
+        let reference = autodiff_gradient(leaf, metadata, |dw, m| {
+            let x = tail.block.forward_after_conv_dw(input.clone(), dw);
+            let d = tail.downsample.as_ref().unwrap();
+            let x = d.conv.forward(d.norm.forward_2d(x));
+            let x = tail.blocks.iter().fold(x, |x, b| b.forward(x));
+            model.head(last.forward(x), m)
+        });
+        let [_, c, rh, rw] = reference.dims();
+        assert_eq!([rh, rw], [h, w]);
+        let _ = images;
+        let reference = reference.reshape([k, c, h * w]).swap_dims(1, 2);
+        let scale = reference.clone().abs().max().into_scalar();
+        assert_close(
+            ours,
+            reference,
+            scale,
+            "gradient at the previous stage's depthwise conv",
         );
     }
 }

@@ -1,60 +1,11 @@
 //! The ConvNeXt backbone as timm builds it with `features_only=True`:
 //! stem, four stages, no final norm. Field names mirror the checkpoint.
 
+use super::block::{Block, Downsample, PreviousStageTail, TrunkOutput};
 use super::channels_last::ConvNeXtTrunk;
-use super::gelu::gelu;
-use super::layers::{Conv2d, LayerNorm, Linear, Loaded, WeightReader};
+use super::layers::{Conv2d, LayerNorm, Loaded, WeightReader};
 use burn::tensor::{Device, Tensor};
-use chexlens_checkpoints::architecture::{ArchitectureConfig, BackboneSpec, BlockSpec};
-
-/// `mlp.fc1` -> GELU (exact, erf) -> `mlp.fc2`.
-pub struct Mlp {
-    pub fc1: Linear,
-    pub fc2: Linear,
-}
-
-/// depthwise 7x7 -> LayerNorm -> MLP -> layer scale (`gamma`) -> residual.
-pub struct Block {
-    pub conv_dw: Conv2d,
-    pub norm: LayerNorm,
-    pub mlp: Mlp,
-    pub gamma: Tensor<1>,
-}
-
-impl Block {
-    pub(crate) fn load(r: &mut WeightReader, spec: &BlockSpec, eps: f64) -> Loaded<Self> {
-        let dim = spec.gamma.shape[0];
-        let padding = spec.conv_dw.weight.shape[2] / 2;
-        Ok(Self {
-            conv_dw: Conv2d::load(r, &spec.conv_dw, 1, padding, dim)?,
-            norm: LayerNorm::load(r, &spec.norm, eps)?,
-            mlp: Mlp {
-                fc1: Linear::load(r, &spec.fc1)?,
-                fc2: Linear::load(r, &spec.fc2)?,
-            },
-            gamma: r.tensor(&spec.gamma)?,
-        })
-    }
-
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_after_conv_dw(x.clone(), self.conv_dw.forward(x))
-    }
-
-    /// The rest of the block once its depthwise conv has run: the part that
-    /// Grad-CAM differentiates when that conv is its target layer.
-    pub fn forward_after_conv_dw(&self, shortcut: Tensor<4>, dw: Tensor<4>) -> Tensor<4> {
-        let x = self.norm.forward(dw.permute([0, 2, 3, 1]));
-        let x = self.mlp.fc2.forward(gelu(self.mlp.fc1.forward(x)));
-        let x = x * self.gamma.clone().unsqueeze::<4>();
-        x.permute([0, 3, 1, 2]) + shortcut
-    }
-}
-
-/// `downsample.0` (LayerNorm2d) -> `downsample.1` (conv 2x2 stride 2).
-pub struct Downsample {
-    pub norm: LayerNorm,
-    pub conv: Conv2d,
-}
+use chexlens_checkpoints::architecture::{ArchitectureConfig, BackboneSpec};
 
 pub struct Stage {
     pub downsample: Option<Downsample>,
@@ -111,17 +62,40 @@ impl ConvNeXt {
 
     /// Everything before the last block of the last stage: the part that
     /// prediction and Grad-CAM share.
-    pub fn forward_until_last_block(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.stem(x);
-        let Some((last_stage, earlier)) = self.stages.split_last() else {
-            return x;
+    pub fn forward_until_last_block(&self, x: Tensor<4>) -> TrunkOutput {
+        let mut x = self.stem(x);
+        let mut previous_stage_block_input = None;
+        let last_stage = self.stages.len() - 1;
+        for (s, stage) in self.stages.iter().enumerate() {
+            x = stage.downsample_input(x);
+            let blocks = if s == last_stage {
+                &stage.blocks[..stage.blocks.len() - 1]
+            } else {
+                &stage.blocks[..]
+            };
+            for (b, block) in blocks.iter().enumerate() {
+                if s + 1 == last_stage && b + 1 == blocks.len() {
+                    previous_stage_block_input = Some(x.clone());
+                }
+                x = block.forward(x);
+            }
+        }
+        TrunkOutput {
+            before_last_block: x,
+            previous_stage_block_input,
+        }
+    }
+
+    /// The layers from the previous stage's last block to the last block.
+    pub fn previous_stage_tail(&self) -> Option<PreviousStageTail> {
+        let [.., previous, last] = &self.stages[..] else {
+            return None;
         };
-        let x = earlier.iter().fold(x, |x, stage| stage.forward(x));
-        let x = last_stage.downsample_input(x);
-        let before_last = last_stage.blocks.len().saturating_sub(1);
-        last_stage.blocks[..before_last]
-            .iter()
-            .fold(x, |x, block| block.forward(x))
+        Some(PreviousStageTail {
+            block: previous.blocks.last()?.clone(),
+            downsample: last.downsample.clone(),
+            blocks: last.blocks[..last.blocks.len() - 1].to_vec(),
+        })
     }
 
     /// The last block of the last stage (a loaded backbone always has one).
@@ -186,10 +160,19 @@ impl Backbone {
 
     /// Everything before the last block of the last stage: the part that
     /// prediction and Grad-CAM share.
-    pub fn forward_until_last_block(&self, images: Tensor<4>) -> Tensor<4> {
+    pub fn forward_until_last_block(&self, images: Tensor<4>) -> TrunkOutput {
         match self {
             Self::Tensors(convnext) => convnext.forward_until_last_block(images),
             Self::ChannelsLast { trunk, .. } => trunk.forward(images),
+        }
+    }
+
+    /// The layers from the previous stage's last block to the last block,
+    /// as tensors (converted from the fused kernels' layout on request).
+    pub fn previous_stage_tail(&self) -> Option<PreviousStageTail> {
+        match self {
+            Self::Tensors(convnext) => convnext.previous_stage_tail(),
+            Self::ChannelsLast { trunk, last_block } => trunk.previous_stage_tail(&last_block.gamma.device()),
         }
     }
 

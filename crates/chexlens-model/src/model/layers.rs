@@ -83,6 +83,7 @@ impl<'a> WeightReader<'a> {
 pub type Loaded<T> = Result<T, WeightError>;
 
 /// `nn.Conv2d` (any groups, symmetric padding).
+#[derive(Clone)]
 pub struct Conv2d {
     pub weight: Tensor<4>,
     pub bias: Option<Tensor<1>>,
@@ -101,12 +102,34 @@ impl Conv2d {
         })
     }
 
+    /// From tensors already in PyTorch's `[out, in / groups, k, k]` layout.
+    pub fn new(weight: Tensor<4>, bias: Option<Tensor<1>>, stride: usize, padding: usize, groups: usize) -> Self {
+        Self {
+            weight,
+            bias,
+            options: ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups),
+        }
+    }
+
+    pub fn stride(&self) -> usize {
+        self.options.stride[0]
+    }
+
+    pub fn padding(&self) -> usize {
+        self.options.padding[0].0
+    }
+
+    pub fn groups(&self) -> usize {
+        self.options.groups
+    }
+
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         conv2d(x, self.weight.clone(), self.bias.clone(), self.options.clone())
     }
 }
 
 /// `nn.Linear`, applied over the last dimension.
+#[derive(Clone)]
 pub struct Linear {
     /// `[in, out]`, burn's layout.
     pub weight: Tensor<2>,
@@ -127,6 +150,7 @@ impl Linear {
 }
 
 /// LayerNorm over the last dimension.
+#[derive(Clone)]
 pub struct LayerNorm {
     pub weight: Tensor<1>,
     pub bias: Tensor<1>,
@@ -140,6 +164,10 @@ impl LayerNorm {
             bias: r.bias(spec)?,
             eps,
         })
+    }
+
+    pub fn new(weight: Tensor<1>, bias: Tensor<1>, eps: f64) -> Self {
+        Self { weight, bias, eps }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {

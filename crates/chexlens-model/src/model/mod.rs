@@ -1,6 +1,7 @@
 //! ConvNeXtWithMetadata: backbone -> CBAM -> pool, fused with a metadata MLP.
 
 mod backbone_state;
+mod block;
 mod cbam;
 mod channels_last;
 mod convnext;
@@ -9,9 +10,10 @@ mod erf;
 pub mod gelu;
 mod layers;
 
-pub use backbone_state::BackboneState;
+pub use backbone_state::{BackboneState, BlockPass, normalised_rows};
+pub use block::{Block, Downsample, Mlp, PreviousStageTail, TrunkOutput};
 pub use cbam::Cbam;
-pub use convnext::{Backbone, BackboneLayout, Block, ConvNeXt, Downsample, Mlp, Stage};
+pub use convnext::{Backbone, BackboneLayout, ConvNeXt, Stage};
 pub use layers::{Conv2d, LayerNorm, Linear, WeightReader};
 
 use burn::tensor::activation::relu;

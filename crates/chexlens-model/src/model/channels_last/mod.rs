@@ -7,11 +7,12 @@
 //! last block stays in burn tensors (`convnext::Block`): Grad-CAM
 //! differentiates it. Field names mirror the checkpoint.
 
+use super::block::{self as convnext, PreviousStageTail, TrunkOutput};
 use super::cpu_kernels::{
     ChannelNorm, DepthwiseTaps, FeatureMap, add_bias_gelu, add_rows, depthwise_conv_norm, matmul_transposed,
 };
-use super::layers::{Loaded, WeightReader};
-use burn::tensor::{Tensor, TensorData};
+use super::layers::{self as convnext_layers, Conv2d, Loaded, WeightReader};
+use burn::tensor::{Device, Tensor, TensorData};
 use chexlens_checkpoints::architecture::{BackboneSpec, BlockSpec, LayerSpec};
 
 /// `nn.LayerNorm` over channels (also timm's LayerNorm2d, which is the
@@ -271,26 +272,32 @@ impl ConvNeXtTrunk {
         Ok(Self { stem_0, stem_1, stages })
     }
 
-    /// The channels-last map before the last block, for NCHW images.
-    pub fn forward_map(&self, images: FeatureMap) -> FeatureMap {
+    /// The channels-last map before the last block, for NCHW images, and
+    /// a copy of the previous stage's last block's input.
+    pub fn forward_map(&self, images: FeatureMap) -> (FeatureMap, Option<FeatureMap>) {
         let mut x = self.stem_0.forward(&images);
         drop(images);
         self.stem_1.kernel().apply_in_place(&mut x.data);
         let mut workspace = Workspace::default();
-        for stage in &self.stages {
+        let mut previous_stage_block_input = None;
+        let previous_stage = self.stages.len().checked_sub(2);
+        for (s, stage) in self.stages.iter().enumerate() {
             if let Some(downsample) = &stage.downsample {
                 downsample.norm.kernel().apply_in_place(&mut x.data);
                 x = downsample.conv.forward(&x);
             }
-            for block in &stage.blocks {
+            for (b, block) in stage.blocks.iter().enumerate() {
+                if Some(s) == previous_stage && b + 1 == stage.blocks.len() {
+                    previous_stage_block_input = Some(x.clone());
+                }
                 block.forward(&mut x, &mut workspace);
             }
         }
-        x
+        (x, previous_stage_block_input)
     }
 
-    /// `forward_map` on burn tensors: NCHW images in, the NCHW state out.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+    /// `forward_map` on burn tensors: NCHW images in, NCHW maps out.
+    pub fn forward(&self, images: Tensor<4>) -> TrunkOutput {
         let device = images.device();
         let dims = images.dims();
         let pixels = images
@@ -298,9 +305,98 @@ impl ConvNeXtTrunk {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .expect("converted to f32");
-        let map = self.forward_map(FeatureMap::from_nchw(&pixels, dims));
-        let shape = [map.n, map.height, map.width, map.channels];
-        Tensor::<4>::from_data(TensorData::new(map.data, shape), &device).permute([0, 3, 1, 2])
+        let (map, previous) = self.forward_map(FeatureMap::from_nchw(&pixels, dims));
+        let to_tensor = |map: FeatureMap| {
+            let shape = [map.n, map.height, map.width, map.channels];
+            Tensor::<4>::from_data(TensorData::new(map.data, shape), &device).permute([0, 3, 1, 2])
+        };
+        TrunkOutput {
+            before_last_block: to_tensor(map),
+            previous_stage_block_input: previous.map(to_tensor),
+        }
+    }
+
+    /// The previous stage's last block and the last stage up to its last
+    /// block as tensors, converted back from this layout (copies, made only
+    /// when the finer Grad-CAM layer is asked for).
+    pub fn previous_stage_tail(&self, device: &Device) -> Option<PreviousStageTail> {
+        let [.., previous, last] = &self.stages[..] else {
+            return None;
+        };
+        Some(PreviousStageTail {
+            block: previous.blocks.last()?.to_tensors(device),
+            downsample: last.downsample.as_ref().map(|d| d.to_tensors(device)),
+            blocks: last.blocks.iter().map(|b| b.to_tensors(device)).collect(),
+        })
+    }
+}
+
+fn vector(values: &[f32], device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
+}
+
+impl LayerNorm {
+    fn to_tensors(&self, device: &Device) -> convnext_layers::LayerNorm {
+        convnext_layers::LayerNorm::new(
+            vector(&self.weight, device),
+            vector(&self.bias, device),
+            self.eps as f64,
+        )
+    }
+}
+
+impl Linear {
+    /// burn's `[in, out]` (a transposed view of PyTorch's `[out, in]`).
+    fn to_tensors(&self, device: &Device) -> convnext_layers::Linear {
+        let (outputs, inputs) = (self.bias.len(), self.inputs());
+        let weight = Tensor::<2>::from_data(TensorData::new(self.weight.clone(), [outputs, inputs]), device);
+        convnext_layers::Linear {
+            weight: weight.transpose(),
+            bias: vector(&self.bias, device),
+        }
+    }
+}
+
+impl Block {
+    /// The tensor block; fc2 keeps the layer scale folded in, so `gamma` is one.
+    fn to_tensors(&self, device: &Device) -> convnext::Block {
+        let (k, channels) = (self.conv_dw.k, self.conv_dw.bias.len());
+        let mut weight = vec![0f32; self.conv_dw.weight.len()];
+        for c in 0..channels {
+            for t in 0..k * k {
+                weight[c * k * k + t] = self.conv_dw.weight[t * channels + c];
+            }
+        }
+        let weight = Tensor::<4>::from_data(TensorData::new(weight, [channels, 1, k, k]), device);
+        convnext::Block {
+            conv_dw: Conv2d::new(weight, Some(vector(&self.conv_dw.bias, device)), 1, k / 2, channels),
+            norm: self.norm.to_tensors(device),
+            mlp: convnext::Mlp {
+                fc1: self.mlp.fc1.to_tensors(device),
+                fc2: self.mlp.fc2.to_tensors(device),
+            },
+            gamma: Tensor::ones([channels], device),
+        }
+    }
+}
+
+impl Downsample {
+    fn to_tensors(&self, device: &Device) -> convnext::Downsample {
+        let (linear, k) = (&self.conv.linear, self.conv.k);
+        let (out, inp) = (linear.bias.len(), linear.inputs() / (k * k));
+        let mut weight = vec![0f32; linear.weight.len()];
+        for o in 0..out {
+            for i in 0..inp {
+                for t in 0..k * k {
+                    weight[(o * inp + i) * k * k + t] = linear.weight[(o * k * k + t) * inp + i];
+                }
+            }
+        }
+        let weight = Tensor::<4>::from_data(TensorData::new(weight, [out, inp, k, k]), device);
+        convnext::Downsample {
+            norm: self.norm.to_tensors(device),
+            conv: Conv2d::new(weight, Some(vector(&linear.bias, device)), k, 0, 1),
+        }
     }
 }
 
@@ -334,7 +430,11 @@ mod tests {
         let images = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, h, w]), &device);
         let metadata = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; n * 8], [n, 8]), &device);
 
-        let state = |m: &ConvNeXtWithMetadata| m.convnext_backbone.forward_until_last_block(images.clone());
+        let state = |m: &ConvNeXtWithMetadata| {
+            m.convnext_backbone
+                .forward_until_last_block(images.clone())
+                .before_last_block
+        };
         let (a, b) = (state(&tensors), state(&channels_last));
         assert_eq!(a.dims(), [n, 36, 4, 3]);
         assert_eq!(a.dims(), b.dims());
