@@ -4,7 +4,8 @@
 
 use chexlens_checkpoints::manifest::Thresholds;
 use chexlens_chexpert::metadata::{Metadata, MetadataChange};
-use chexlens_images::cam::CamMap;
+use chexlens_images::cam::{CamMap, CamSettings};
+use chexlens_images::faithfulness::Faithfulness;
 use chexlens_images::input::DicomDetails;
 use chexlens_images::levels::LevelsInfo;
 use chexlens_images::preprocess::InputConfig;
@@ -118,10 +119,27 @@ pub enum ToWorker {
         /// its form already).
         file_tags_first: bool,
     },
-    /// Grad-CAM heat maps of analysis `id` for these label indices.
-    HeatMaps { id: u32, labels: Vec<usize> },
-    /// Each member's own Grad-CAM map of analysis `id` for one label.
-    MemberHeatMaps { id: u32, label: usize },
+    /// Heat maps of analysis `id` for these label indices, by `settings`'
+    /// method and layer.
+    HeatMaps {
+        id: u32,
+        labels: Vec<usize>,
+        settings: CamSettings,
+    },
+    /// Each member's own map of analysis `id` for one label.
+    MemberHeatMaps {
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+    },
+    /// How faithful the ensemble's map of `label` (by `settings`) is to the
+    /// ensemble, with `metadata`: nine more passes, each reported.
+    Faithfulness {
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+        metadata: Metadata,
+    },
     /// Analysis `id`'s probabilities with each of the metadata changes
     /// `sensitivity_changes` makes to `metadata` (the analysis' own).
     Sensitivity { id: u32, metadata: Metadata },
@@ -258,6 +276,7 @@ pub enum FromWorker {
     /// The ensemble's maps at the target layer's resolution, by label index.
     HeatMapsDone {
         id: u32,
+        settings: CamSettings,
         maps: Vec<(usize, CamMap)>,
     },
     HeatMapsFailed {
@@ -268,7 +287,28 @@ pub enum FromWorker {
     MemberHeatMapsDone {
         id: u32,
         label: usize,
+        settings: CamSettings,
         maps: Vec<CamMap>,
+    },
+    /// `done` of `total` passes of a faithfulness measure have run.
+    FaithfulnessProgress {
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+        done: usize,
+        total: usize,
+    },
+    FaithfulnessDone {
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+        figures: Faithfulness,
+    },
+    FaithfulnessFailed {
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+        message: String,
     },
     /// Each metadata change with the ensemble's probabilities under it, and
     /// how long the head-only runs took.

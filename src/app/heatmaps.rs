@@ -1,8 +1,10 @@
-//! Grad-CAM heat maps over the X-ray: one canvas per label, with opacity,
-//! a legend, a switch back to the plain image, and a PNG download.
+//! Heat maps over the X-ray: one canvas per label, with the method and
+//! layer to explain by, opacity, a legend, a switch back to the plain
+//! image, a PNG download, and each map's faithfulness on request.
 
-use super::{AppState, Preview};
-use chexlens_images::cam::{CamMap, jet, overlay};
+use super::{AppState, FaithfulnessStatus, Preview};
+use chexlens_images::cam::{CamLayer, CamMap, CamMethod, CamSettings, jet, overlay};
+use chexlens_images::faithfulness::Faithfulness;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
@@ -122,7 +124,7 @@ fn HeatMapFigure(
             <button type="button" class="map-thumb" aria-pressed=move || selected().to_string()
                 aria-label=format!("Show the heat map for {label} on the image")
                 on:click=move |_| actions.select_label(index)>
-                <MapCanvas map=map opacity=opacity show=show label=label.clone() name=format!("Grad-CAM heat map for {label}")
+                <MapCanvas map=map opacity=opacity show=show label=label.clone() name=format!("{} heat map for {label}", state.cam_settings.get_untracked().method.title())
                     testid="heatmap" canvas_ref=canvas_ref/>
             </button>
             <figcaption>
@@ -138,6 +140,7 @@ fn HeatMapFigure(
                     </Show>
                 </span>
             </figcaption>
+            <FaithfulnessFigures index=index/>
             {move || members().map(|maps| {
                 let label = member_label.clone();
                 view! {
@@ -184,8 +187,16 @@ pub fn HeatMaps() -> impl IntoView {
             .filter_map(|(i, map)| labels.get(i).map(|l| (i, l.clone(), map)))
             .collect::<Vec<_>>()
     };
+    let hint = move || {
+        let settings = state.cam_settings.get();
+        format!(
+            "{} on {}; the ensemble's map is the mean of the members' maps, rescaled (the same rule for every method).",
+            settings.method.title(),
+            layer_description(settings.layer)
+        )
+    };
     view! {
-        <Show when=move || !state.heatmaps.get().is_empty()>
+        <Show when=move || !state.heatmaps_requested.with(Vec::is_empty)>
             <div class="panel">
                 <h2>"Where the model looked"</h2>
                 <div class="row">
@@ -207,7 +218,9 @@ pub fn HeatMaps() -> impl IntoView {
                     </div>
                     <span>"high"</span>
                 </div>
-                <p class="hint">"Grad-CAM on the last depthwise convolution; the ensemble's map is the mean of the members' maps, rescaled."</p>
+                <CamControls/>
+                <p class="hint" data-testid="cam-hint">{hint}</p>
+                <MapProgress/>
                 <div class="heatmaps">
                     <For each=maps key=|(i, _, _)| *i let:item>
                         <HeatMapFigure index=item.0 label=item.1 map=item.2 opacity=opacity show=show/>
@@ -215,5 +228,153 @@ pub fn HeatMaps() -> impl IntoView {
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// The layer as readers see it.
+fn layer_description(layer: CamLayer) -> &'static str {
+    match layer {
+        CamLayer::Last => "the last block's depthwise convolution (12x12 at 384 px, the reference's)",
+        CamLayer::Stages2 => "the previous stage's last depthwise convolution (24x24 at 384 px, finer)",
+    }
+}
+
+/// The method and the layer the maps are made by; changing either asks
+/// for the maps again from the kept pass.
+#[component]
+fn CamControls() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<super::Actions>();
+    let settings = move || state.cam_settings.get();
+    let choose_method = move |ev| {
+        if let Some(method) = CamMethod::from_name(&event_target_value(&ev)) {
+            actions.set_cam_settings(CamSettings {
+                method,
+                ..state.cam_settings.get_untracked()
+            });
+        }
+    };
+    let choose_layer = move |ev| {
+        if let Some(layer) = CamLayer::from_name(&event_target_value(&ev)) {
+            actions.set_cam_settings(CamSettings {
+                layer,
+                ..state.cam_settings.get_untracked()
+            });
+        }
+    };
+    let caveat = move || settings().method.caveat();
+    view! {
+        <div class="row cam-controls">
+            // Labels beside, not around, the selects: a wrapping label's
+            // text would take in every option's.
+            <label for="cam-method">"Method"</label>
+            <select id="cam-method" data-testid="cam-method" on:change=choose_method prop:value=move || settings().method.name()>
+                {CamMethod::ALL.map(|m| view! { <option value=m.name()>{m.title()}</option> }).collect_view()}
+            </select>
+            <label for="cam-layer">"Layer"</label>
+            <select id="cam-layer" data-testid="cam-layer" on:change=choose_layer prop:value=move || settings().layer.name()>
+                <option value="last">"last block (12x12)"</option>
+                <option value="stages_2">"stages_2 (24x24, slower)"</option>
+            </select>
+        </div>
+        {move || caveat().map(|text| view! { <p class="notice" role="note" data-testid="cam-caveat">{text}</p> })}
+    }
+}
+
+/// How many of the maps asked for have come, while some are under way.
+#[component]
+fn MapProgress() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let asked = move || state.heatmaps_requested.with(Vec::len);
+    let done = move || state.heatmaps.with(Vec::len);
+    view! {
+        <Show when=move || { done() < asked() }>
+            <p class="progress-line" role="status" data-testid="cam-progress">
+                <progress max=move || asked().to_string() value=move || done().to_string()></progress>
+                {move || format!(" Computing heat maps: {} of {}", done(), asked())}
+            </p>
+        </Show>
+    }
+}
+
+/// The ensemble map's faithfulness for label `index`: a button, then the
+/// passes' progress, then the figures and how to read them.
+#[component]
+fn FaithfulnessFigures(index: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let actions = expect_context::<super::Actions>();
+    let status = move || {
+        state
+            .faithfulness
+            .with(|f| f.iter().find(|(l, _)| *l == index).map(|(_, s)| s.clone()))
+    };
+    move || {
+        match status() {
+        None => view! {
+            <button class="small" data-testid="faithfulness-button" on:click=move |_| actions.request_faithfulness(index)>
+                "Faithfulness"
+            </button>
+        }
+        .into_any(),
+        Some(FaithfulnessStatus::Running { done, total }) => view! {
+            <p class="progress-line" role="status" data-testid="faithfulness-progress">
+                <progress max=total.to_string() value=done.to_string()></progress>
+                {format!(" Measuring: {done} of {total} passes")}
+            </p>
+        }
+        .into_any(),
+        Some(FaithfulnessStatus::Failed(message)) => view! {
+            <p class="error" role="alert">{format!("Faithfulness could not be measured: {message}")}</p>
+            <button class="small" data-testid="faithfulness-button" on:click=move |_| actions.request_faithfulness(index)>
+                "Try again"
+            </button>
+        }
+        .into_any(),
+        Some(FaithfulnessStatus::Done(figures)) => view! { <FaithfulnessTable figures=figures/> }.into_any(),
+    }
+    }
+}
+
+#[component]
+fn FaithfulnessTable(figures: Faithfulness) -> impl IntoView {
+    let values = serde_json::to_string(&figures).unwrap_or_default();
+    let cells = |most: bool| {
+        figures
+            .deletion
+            .iter()
+            .map(|d| {
+                let p = if most {
+                    d.most_relevant_removed
+                } else {
+                    d.least_relevant_removed
+                };
+                view! { <td>{format!("{p:.3}")}</td> }
+            })
+            .collect_view()
+    };
+    let headers = figures
+        .deletion
+        .iter()
+        .map(|d| view! { <th scope="col">{format!("{}%", d.percent)}</th> })
+        .collect_view();
+    let change = format!(
+        "Confidence change with the image multiplied by the map: {:+.3} (logit); probability {:.3} \u{2192} {:.3}.",
+        figures.confidence_change, figures.probability, figures.multiplied_probability
+    );
+    view! {
+        <div class="faithfulness" data-testid="faithfulness" data-values=values>
+            <p>{change}</p>
+            <table>
+                <caption>"Probability with pixels replaced by the image's mean"</caption>
+                <thead><tr><th scope="col">"Removed"</th>{headers}</tr></thead>
+                <tbody>
+                    <tr><th scope="row">"most relevant first"</th>{cells(true)}</tr>
+                    <tr><th scope="row">"least relevant first"</th>{cells(false)}</tr>
+                </tbody>
+            </table>
+            <p class="hint">
+                "A faithful map keeps the score when the image is multiplied by it, and its most-relevant row falls faster than its least-relevant one."
+            </p>
+        </div>
     }
 }

@@ -25,6 +25,7 @@ mod worker_client;
 use crate::protocol::{Backend, ModelSource, ToWorker};
 use banner::Banner;
 use batch::Batch;
+use chexlens_images::cam::CamSettings;
 use heatmaps::HeatMaps;
 use image_panel::ImagePanel;
 use js_sys::Uint8Array;
@@ -34,7 +35,8 @@ use model_panel::ModelPanel;
 use offline_models::OfflineModels;
 use results::Results;
 pub use state::{
-    AnalysisStatus, AppState, FromFile, GreyPreview, ImageFile, Levels, ModelStatus, Preview, Sensitivity,
+    AnalysisStatus, AppState, FaithfulnessStatus, FromFile, GreyPreview, ImageFile, Levels, ModelStatus, Preview,
+    Sensitivity,
 };
 use worker_client::{Allowed, WorkerClient};
 
@@ -246,6 +248,7 @@ impl Actions {
         self.state.heatmaps_requested.set(Vec::new());
         self.state.sensitivity.set(Sensitivity::NotAsked);
         self.state.member_heatmaps.set(Vec::new());
+        self.state.faithfulness.set(Vec::new());
         self.state.analysis.set(AnalysisStatus::Running);
         let message = ToWorker::Analyse {
             id,
@@ -270,6 +273,7 @@ impl Actions {
         let message = ToWorker::MemberHeatMaps {
             id: self.state.pending.get_untracked(),
             label,
+            settings: self.state.cam_settings.get_untracked(),
         };
         self.client.with_value(|c| c.send(&message, Vec::new()));
     }
@@ -301,9 +305,58 @@ impl Actions {
             return;
         }
         self.state.heatmaps_requested.update(|r| r.extend(new.iter().copied()));
-        let message = ToWorker::HeatMaps {
+        // One request a label: the maps arrive one by one, and the page
+        // counts them (the finer layer takes a while on the CPU).
+        let (id, settings) = (
+            self.state.pending.get_untracked(),
+            self.state.cam_settings.get_untracked(),
+        );
+        for label in new {
+            let message = ToWorker::HeatMaps {
+                id,
+                labels: vec![label],
+                settings,
+            };
+            self.client.with_value(|c| c.send(&message, Vec::new()));
+        }
+    }
+
+    /// Another method or layer: the maps shown so far are asked for again
+    /// from the kept pass (the forward pass does not run again).
+    pub fn set_cam_settings(&self, settings: CamSettings) {
+        if self.state.cam_settings.get_untracked() == settings {
+            return;
+        }
+        self.state.cam_settings.set(settings);
+        let asked = self.state.heatmaps_requested.get_untracked();
+        self.state.heatmaps.set(Vec::new());
+        self.state.heatmaps_requested.set(Vec::new());
+        self.state.member_heatmaps.set(Vec::new());
+        self.state.faithfulness.set(Vec::new());
+        self.request_heatmaps(asked);
+    }
+
+    /// Asks how faithful the ensemble's map of `label` is (nine more passes).
+    pub fn request_faithfulness(&self, label: usize) {
+        let AnalysisStatus::Done { metadata, .. } = self.state.analysis.get_untracked() else {
+            return;
+        };
+        let asked = self.state.faithfulness.with_untracked(|f| {
+            f.iter()
+                .any(|(l, s)| *l == label && !matches!(s, FaithfulnessStatus::Failed(_)))
+        });
+        if asked {
+            return;
+        }
+        self.state.faithfulness.update(|f| {
+            f.retain(|(l, _)| *l != label);
+            f.push((label, FaithfulnessStatus::Running { done: 0, total: 9 }));
+        });
+        let message = ToWorker::Faithfulness {
             id: self.state.pending.get_untracked(),
-            labels: new,
+            label,
+            settings: self.state.cam_settings.get_untracked(),
+            metadata,
         };
         self.client.with_value(|c| c.send(&message, Vec::new()));
     }

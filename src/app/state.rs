@@ -3,7 +3,8 @@
 use crate::protocol::{LoadStage, ModelInfo, TooLarge};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_chexpert::metadata::MetadataChange;
-use chexlens_images::cam::CamMap;
+use chexlens_images::cam::{CamMap, CamSettings};
+use chexlens_images::faithfulness::Faithfulness;
 use chexlens_images::input::DicomDetails;
 use chexlens_images::levels::{GreyLevels, PreviewLevels};
 use chexlens_images::suitability::Warning;
@@ -78,6 +79,14 @@ pub enum Sensitivity {
         changes: Vec<(MetadataChange, Vec<f32>)>,
         elapsed_ms: f64,
     },
+    Failed(String),
+}
+
+/// A heat map's faithfulness measures, once asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaithfulnessStatus {
+    Running { done: usize, total: usize },
+    Done(Faithfulness),
     Failed(String),
 }
 
@@ -172,6 +181,10 @@ pub struct AppState {
     pub heatmaps_requested: RwSignal<Vec<usize>>,
     /// Each member's map, by label index, for the labels asked for.
     pub member_heatmaps: RwSignal<Vec<(usize, Vec<CamMap>)>>,
+    /// The heat maps' method and layer: the maps above are all of these.
+    pub cam_settings: RwSignal<CamSettings>,
+    /// The faithfulness of the ensemble's maps, by label index, as asked for.
+    pub faithfulness: RwSignal<Vec<(usize, FaithfulnessStatus)>>,
     /// The current analysis' metadata sensitivity, once asked for.
     pub sensitivity: RwSignal<Sensitivity>,
     /// The current image's DICOM summary, tags and notices.
@@ -206,6 +219,8 @@ impl AppState {
             heatmaps_requested: RwSignal::new(Vec::new()),
             sensitivity: RwSignal::new(Sensitivity::NotAsked),
             member_heatmaps: RwSignal::new(Vec::new()),
+            cam_settings: RwSignal::new(CamSettings::default()),
+            faithfulness: RwSignal::new(Vec::new()),
             dicom: RwSignal::new(None),
             from_file: RwSignal::new(FromFile::default()),
             inspecting: RwSignal::new(None),

@@ -1,7 +1,7 @@
 //! The page's side of the model worker: sending requests, applying replies
 //! to the state, and replacing a worker that stopped.
 
-use super::state::{AnalysisStatus, AppState, GreyPreview, Levels, ModelStatus, Sensitivity};
+use super::state::{AnalysisStatus, AppState, FaithfulnessStatus, GreyPreview, Levels, ModelStatus, Sensitivity};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
 use chexlens_images::levels::GreyLevels;
@@ -180,6 +180,9 @@ fn apply(state: AppState, message: FromWorker, bytes: Vec<Uint8Array>) {
         | FromWorker::HeatMapsDone { .. }
         | FromWorker::HeatMapsFailed { .. }
         | FromWorker::MemberHeatMapsDone { .. }
+        | FromWorker::FaithfulnessProgress { .. }
+        | FromWorker::FaithfulnessDone { .. }
+        | FromWorker::FaithfulnessFailed { .. }
         | FromWorker::SensitivityDone { .. }
         | FromWorker::SensitivityFailed { .. } => apply_result(state, message),
     }
@@ -283,8 +286,38 @@ fn apply_result(state: AppState, message: FromWorker) {
                 });
             }
         }
-        FromWorker::MemberHeatMapsDone { id, label, maps } if id == state.pending.get_untracked() => {
+        FromWorker::MemberHeatMapsDone {
+            id,
+            label,
+            settings,
+            maps,
+        } if id == state.pending.get_untracked() && settings == state.cam_settings.get_untracked() => {
             state.member_heatmaps.update(|m| m.push((label, maps)));
+        }
+        FromWorker::FaithfulnessProgress {
+            id,
+            label,
+            settings,
+            done,
+            total,
+        } if id == state.pending.get_untracked() && settings == state.cam_settings.get_untracked() => {
+            set_faithfulness(state, label, FaithfulnessStatus::Running { done, total });
+        }
+        FromWorker::FaithfulnessDone {
+            id,
+            label,
+            settings,
+            figures,
+        } if id == state.pending.get_untracked() && settings == state.cam_settings.get_untracked() => {
+            set_faithfulness(state, label, FaithfulnessStatus::Done(figures));
+        }
+        FromWorker::FaithfulnessFailed {
+            id,
+            label,
+            settings,
+            message,
+        } if id == state.pending.get_untracked() && settings == state.cam_settings.get_untracked() => {
+            set_faithfulness(state, label, FaithfulnessStatus::Failed(message));
         }
         FromWorker::SensitivityDone {
             id,
@@ -296,10 +329,10 @@ fn apply_result(state: AppState, message: FromWorker) {
         FromWorker::SensitivityFailed { id, message } if id == state.pending.get_untracked() => {
             state.sensitivity.set(Sensitivity::Failed(message));
         }
-        FromWorker::HeatMapsDone { id, maps } => {
+        FromWorker::HeatMapsDone { id, settings, maps } => {
             if state.batch.owns(id) {
                 state.batch.maps_finished(id, Some(maps));
-            } else if id == state.pending.get_untracked() {
+            } else if id == state.pending.get_untracked() && settings == state.cam_settings.get_untracked() {
                 state.heatmaps.update(|h| h.extend(maps));
             }
         }
@@ -308,6 +341,9 @@ fn apply_result(state: AppState, message: FromWorker) {
                 // The image's probabilities stand; only its overlays are missing.
                 state.batch.maps_finished(id, None);
             } else if id == state.pending.get_untracked() {
+                // What never came is no longer counted as under way.
+                let received: Vec<usize> = state.heatmaps.with_untracked(|h| h.iter().map(|(l, _)| *l).collect());
+                state.heatmaps_requested.set(received);
                 state
                     .error
                     .set(Some(format!("Heat maps could not be computed: {message}")));
@@ -323,4 +359,17 @@ fn apply_result(state: AppState, message: FromWorker) {
         }
         _ => {}
     }
+}
+
+/// A label's faithfulness status, in place of what it was (a late progress
+/// report never overwrites a result).
+fn set_faithfulness(state: AppState, label: usize, status: FaithfulnessStatus) {
+    state.faithfulness.update(|all| {
+        let current = all.iter_mut().find(|(l, _)| *l == label);
+        match current {
+            Some((_, FaithfulnessStatus::Done(_))) if matches!(status, FaithfulnessStatus::Running { .. }) => {}
+            Some((_, existing)) => *existing = status,
+            None => all.push((label, status)),
+        }
+    });
 }

@@ -112,7 +112,9 @@ export async function pickedFile(page, name) {
 
 /** `chexlens predict --json` on the demo model (or `manifest`) for one image (extra flags first). */
 export function cliJson(image, flags = [], manifest = DEMO_MANIFEST) {
-  const out = execFileSync(CLI, ["predict", "--json", ...flags, "--model", manifest, image], { encoding: "utf8" });
+  // No manifest: the flags name the weights (--weights).
+  const model = manifest ? ["--model", manifest] : [];
+  const out = execFileSync(CLI, ["predict", "--json", ...flags, ...model, image], { encoding: "utf8" });
   return JSON.parse(out.trim().split("\n")[0]);
 }
 

@@ -75,7 +75,17 @@ impl BatchState {
                     ..running
                 }));
                 let labels = (0..info.labels.len()).collect();
-                actions.send(&ToWorker::HeatMaps { id: running.id, labels }, Vec::new());
+                // The batch's overlays are the reference's Grad-CAM, whatever
+                // the image in view shows.
+                let settings = Default::default();
+                actions.send(
+                    &ToWorker::HeatMaps {
+                        id: running.id,
+                        labels,
+                        settings,
+                    },
+                    Vec::new(),
+                );
             }
             return;
         }

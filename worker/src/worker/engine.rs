@@ -14,8 +14,10 @@ use chexlens_checkpoints::weights::WeightStream;
 use chexlens_checkpoints::weights::{WeightError, WeightErrorKind};
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
+use chexlens_images::faithfulness::{Faithfulness, Perturbation};
 use chexlens_images::image::XrayImage;
-use chexlens_model::gradcam::CamTarget;
+use chexlens_model::faithfulness;
+use chexlens_model::gradcam::CamSettings;
 use chexlens_model::{Analysis, AnalysisError, Device, Ensemble, Prediction};
 use chexlens_reference::statistics::ReferenceStatistics;
 use chexlens_web::protocol::Backend;
@@ -222,6 +224,9 @@ pub struct Engine {
     runs: Runs,
     /// The members' reference statistics, where the model came with them.
     pub reference: Option<ReferenceStatistics>,
+    /// The normalised input of the kept analyses, which the faithfulness
+    /// measures perturb (1.7 MB at 384 px, one per lane).
+    inputs: RefCell<KeptPasses<Vec<f32>>>,
 }
 
 /// One image's prediction and each member's pooled features of it.
@@ -241,7 +246,11 @@ enum Runs {
 
 impl Engine {
     fn new(runs: Runs) -> Self {
-        Self { runs, reference: None }
+        Self {
+            runs,
+            reference: None,
+            inputs: RefCell::default(),
+        }
     }
 
     /// Pooled features per member: the width of the backbone's last stage.
@@ -285,6 +294,7 @@ impl Engine {
     ) -> Result<EngineAnalysis, EngineError> {
         let input = &self.settings().input;
         let pixels = input.prepare(image);
+        self.inputs.borrow_mut().keep(id, pixels.clone());
         match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let (images, meta) = ensemble.inputs_from_normalised(pixels, input.size, metadata);
@@ -306,33 +316,103 @@ impl Engine {
         }
     }
 
-    /// The ensemble's prediction for analysis `id`'s image with other
-    /// metadata, from the kept backbone passes (only the head runs).
-    pub async fn with_metadata(&self, id: u32, metadata: &Metadata) -> Result<Prediction, EngineError> {
-        let member_logits = match &self.runs {
+    /// Each member's logits for analysis `id`'s image with other metadata,
+    /// from the kept backbone passes (only the head runs).
+    async fn member_logits_for(&self, id: u32, metadata: &Metadata) -> Result<Vec<Vec<f32>>, EngineError> {
+        Ok(match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
                 ensemble.member_logits_for(&analysis, metadata).await?
             }
             Runs::Pool(pool) => pool.logits_for(id, metadata).await?,
-        };
+        })
+    }
+
+    /// The ensemble's prediction for analysis `id`'s image with other
+    /// metadata, from the kept backbone passes (only the head runs).
+    pub async fn with_metadata(&self, id: u32, metadata: &Metadata) -> Result<Prediction, EngineError> {
+        let member_logits = self.member_logits_for(id, metadata).await?;
         Ok(Prediction::from_member_logits(self.settings(), member_logits))
     }
 
     /// Each member's heat map for each label of analysis `id` (`members x labels`).
-    pub async fn member_heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<Vec<CamMap>>, EngineError> {
-        let target = CamTarget::default();
+    pub async fn member_heat_maps(
+        &self,
+        id: u32,
+        labels: &[usize],
+        settings: CamSettings,
+    ) -> Result<Vec<Vec<CamMap>>, EngineError> {
         match &self.runs {
             Runs::Here { ensemble, kept } => {
                 let analysis = kept.borrow().get(id).ok_or_else(EngineError::not_current)?;
-                Ok(ensemble.member_heat_maps(&analysis, labels, target).await?)
+                Ok(ensemble.member_heat_maps(&analysis, labels, settings).await?)
             }
-            Runs::Pool(pool) => Ok(pool.member_heat_maps(id, labels, target).await?),
+            Runs::Pool(pool) => Ok(pool.member_heat_maps(id, labels, settings).await?),
         }
     }
 
     /// The ensemble's heat map for each label of analysis `id`.
-    pub async fn heat_maps(&self, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, EngineError> {
-        Ok(CamMap::ensemble_per_label(&self.member_heat_maps(id, labels).await?))
+    pub async fn heat_maps(
+        &self,
+        id: u32,
+        labels: &[usize],
+        settings: CamSettings,
+    ) -> Result<Vec<CamMap>, EngineError> {
+        Ok(CamMap::ensemble_per_label(
+            &self.member_heat_maps(id, labels, settings).await?,
+        ))
+    }
+
+    /// How faithful the ensemble's map of `label` for analysis `id` is to
+    /// the ensemble, with `metadata`; `progress(done, total)` after each of
+    /// the perturbed passes.
+    pub async fn faithfulness(
+        &self,
+        id: u32,
+        label: usize,
+        settings: CamSettings,
+        metadata: &Metadata,
+        progress: impl Fn(usize, usize),
+    ) -> Result<Faithfulness, EngineError> {
+        let pixels = self.inputs.borrow().get(id).ok_or_else(EngineError::not_current)?;
+        let map = self.heat_maps(id, &[label], settings).await?;
+        let map = map.into_iter().next().ok_or_else(EngineError::not_current)?;
+        let size = self.settings().input.size;
+        let original = self.member_logits_for(id, metadata).await?;
+        let total = Perturbation::all().len();
+        let done = std::cell::Cell::new(0);
+        let (progress, done) = (&progress, &done);
+        let rule = self.settings().combine;
+        faithfulness::measure(
+            &pixels,
+            map.upsampled(size, size),
+            label,
+            rule,
+            &original,
+            |perturbed| async move {
+                let logits = self.logits_of(perturbed, size, metadata).await;
+                done.set(done.get() + 1);
+                progress(done.get(), total);
+                logits
+            },
+        )
+        .await
+    }
+
+    /// Every member's logits on a normalised image, keeping nothing.
+    async fn logits_of(
+        &self,
+        pixels: Vec<f32>,
+        size: usize,
+        metadata: &Metadata,
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        Ok(match &self.runs {
+            Runs::Here { ensemble, .. } => {
+                ensemble
+                    .logits_of(0..ensemble.members.len(), pixels, size, metadata)
+                    .await?
+            }
+            Runs::Pool(pool) => pool.logits_of(&pixels, metadata).await?,
+        })
     }
 }

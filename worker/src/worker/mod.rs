@@ -13,7 +13,7 @@ mod reference;
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_chexpert::metadata::{MetadataChange, sensitivity_changes};
-use chexlens_images::cam::CamMap;
+use chexlens_images::cam::{CamMap, CamSettings};
 use chexlens_images::image::XrayImage;
 use chexlens_images::input::{ImageError, LoadedXray, decode_xray, decode_xray_frame_with_levels};
 use chexlens_images::preprocess::ResizeFilter;
@@ -167,9 +167,17 @@ async fn handle(state: Rc<RefCell<State>>, message: ToWorker, bytes: Vec<Uint8Ar
             };
             post(&analysis_reply(&state, asked, &file_name, bytes.first()).await);
         }
-        ToWorker::MemberHeatMaps { id, label } => post(&member_heat_maps_reply(&state, id, label).await),
+        ToWorker::MemberHeatMaps { id, label, settings } => {
+            post(&member_heat_maps_reply(&state, id, label, settings).await)
+        }
+        ToWorker::Faithfulness {
+            id,
+            label,
+            settings,
+            metadata,
+        } => post(&faithfulness_reply(&state, id, label, settings, &metadata).await),
         ToWorker::Sensitivity { id, metadata } => post(&sensitivity_reply(&state, id, &metadata).await),
-        ToWorker::HeatMaps { id, labels } => post(&heat_maps_reply(&state, id, labels).await),
+        ToWorker::HeatMaps { id, labels, settings } => post(&heat_maps_reply(&state, id, labels, settings).await),
     }
 }
 
@@ -208,9 +216,14 @@ async fn analysis_reply(
     }
 }
 
-async fn member_heat_maps_reply(state: &RefCell<State>, id: u32, label: usize) -> FromWorker {
-    match member_heat_maps(state, id, label).await {
-        Ok(maps) => FromWorker::MemberHeatMapsDone { id, label, maps },
+async fn member_heat_maps_reply(state: &RefCell<State>, id: u32, label: usize, settings: CamSettings) -> FromWorker {
+    match member_heat_maps(state, id, label, settings).await {
+        Ok(maps) => FromWorker::MemberHeatMapsDone {
+            id,
+            label,
+            settings,
+            maps,
+        },
         Err(e) => FromWorker::HeatMapsFailed {
             id,
             message: e.to_string(),
@@ -232,15 +245,59 @@ async fn sensitivity_reply(state: &RefCell<State>, id: u32, metadata: &Metadata)
     }
 }
 
-async fn heat_maps_reply(state: &RefCell<State>, id: u32, labels: Vec<usize>) -> FromWorker {
-    match heat_maps(state, id, &labels).await {
+async fn heat_maps_reply(state: &RefCell<State>, id: u32, labels: Vec<usize>, settings: CamSettings) -> FromWorker {
+    match heat_maps(state, id, &labels, settings).await {
         Ok(maps) => FromWorker::HeatMapsDone {
             id,
+            settings,
             maps: labels.into_iter().zip(maps).collect(),
         },
         Err(e) => FromWorker::HeatMapsFailed {
             id,
             message: e.to_string(),
+        },
+    }
+}
+
+async fn faithfulness_reply(
+    state: &RefCell<State>,
+    id: u32,
+    label: usize,
+    settings: CamSettings,
+    metadata: &Metadata,
+) -> FromWorker {
+    let engine = match state.borrow().engine.clone() {
+        Some(engine) => engine,
+        None => {
+            return FromWorker::FaithfulnessFailed {
+                id,
+                label,
+                settings,
+                message: RequestError::NotCurrent.to_string(),
+            };
+        }
+    };
+    let progress = |done, total| {
+        post(&FromWorker::FaithfulnessProgress {
+            id,
+            label,
+            settings,
+            done,
+            total,
+        })
+    };
+    match engine.faithfulness(id, label, settings, metadata, progress).await {
+        Ok(figures) => FromWorker::FaithfulnessDone {
+            id,
+            label,
+            settings,
+            figures,
+        },
+        Err(e) => FromWorker::FaithfulnessFailed {
+            id,
+            label,
+            settings,
+            message: forget_lost_model(state, &engine, e),
         },
     }
 }
@@ -339,19 +396,29 @@ async fn analyse(state: &RefCell<State>, asked: Asked, file: Option<&Uint8Array>
     })
 }
 
-async fn heat_maps(state: &RefCell<State>, id: u32, labels: &[usize]) -> Result<Vec<CamMap>, RequestError> {
+async fn heat_maps(
+    state: &RefCell<State>,
+    id: u32,
+    labels: &[usize],
+    settings: CamSettings,
+) -> Result<Vec<CamMap>, RequestError> {
     let engine = state.borrow().engine.clone().ok_or(RequestError::NotCurrent)?;
     engine
-        .heat_maps(id, labels)
+        .heat_maps(id, labels, settings)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))
 }
 
 /// Each member's map of analysis `id` for one label, in member order.
-async fn member_heat_maps(state: &RefCell<State>, id: u32, label: usize) -> Result<Vec<CamMap>, RequestError> {
+async fn member_heat_maps(
+    state: &RefCell<State>,
+    id: u32,
+    label: usize,
+    settings: CamSettings,
+) -> Result<Vec<CamMap>, RequestError> {
     let engine = state.borrow().engine.clone().ok_or(RequestError::NotCurrent)?;
     let per_member = engine
-        .member_heat_maps(id, &[label])
+        .member_heat_maps(id, &[label], settings)
         .await
         .map_err(|e| RequestError::Engine(forget_lost_model(state, &engine, e)))?;
     Ok(per_member

@@ -125,11 +125,18 @@ async fn handle(state: &RefCell<State>, message: ToMember, bytes: Vec<Uint8Array
             let logits = ensemble.member_logits_for(&analysis, &metadata).await?;
             Ok(FromMember::Ran { logits })
         }
-        ToMember::HeatMaps { id, labels, target } => {
+        ToMember::HeatMaps { id, labels, settings } => {
             let ensemble = loaded(state)?;
             let analysis = state.borrow().kept.get(id).ok_or(MemberError::NotCurrent)?;
-            let maps = ensemble.member_heat_maps(&analysis, &labels, target).await?;
+            let maps = ensemble.member_heat_maps(&analysis, &labels, settings).await?;
             Ok(FromMember::HeatMaps { maps })
+        }
+        ToMember::Score { size, metadata } => {
+            let pixels = normalised_pixels(bytes.first(), size)?;
+            let ensemble = loaded(state)?;
+            let all = 0..ensemble.members.len();
+            let logits = ensemble.logits_of(all, pixels, size, &metadata).await?;
+            Ok(FromMember::Ran { logits })
         }
     }
 }

@@ -13,7 +13,7 @@ use chexlens_checkpoints::architecture::ArchitectureConfig;
 use chexlens_checkpoints::manifest::ModelSettings;
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
-use chexlens_model::gradcam::CamTarget;
+use chexlens_model::gradcam::CamSettings;
 use chexlens_web::transport;
 use js_sys::{Function, Promise, Uint8Array};
 use protocol::{Envelope, FromMember, ToMember};
@@ -451,6 +451,25 @@ impl MemberPool {
         Ok((self.member_order(logits)?, self.member_order(features)?))
     }
 
+    /// Every member's logits on a normalised image, keeping nothing.
+    pub async fn logits_of(&self, pixels: &[f32], metadata: &Metadata) -> Result<Vec<Vec<f32>>, PoolError> {
+        let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let size = self.settings.input.size;
+        let score = || {
+            let body = ToMember::Score {
+                size,
+                metadata: *metadata,
+            };
+            (body, vec![Uint8Array::from(bytes.as_slice())])
+        };
+        let per_worker = ask_all(&self.workers, score, |reply| match reply {
+            FromMember::Ran { logits } => Ok(logits),
+            other => Err(other),
+        })
+        .await?;
+        self.member_order(per_worker)
+    }
+
     /// Every member's logits for analysis `id` with other metadata, from
     /// the backbone passes the member workers kept.
     pub async fn logits_for(&self, id: u32, metadata: &Metadata) -> Result<Vec<Vec<f32>>, PoolError> {
@@ -469,18 +488,18 @@ impl MemberPool {
         self.member_order(per_worker)
     }
 
-    /// Every member's scaled Grad-CAM maps (`members x labels`) for analysis `id`.
+    /// Every member's scaled maps (`members x labels`) for analysis `id`.
     pub async fn member_heat_maps(
         &self,
         id: u32,
         labels: &[usize],
-        target: CamTarget,
+        settings: CamSettings,
     ) -> Result<Vec<Vec<CamMap>>, PoolError> {
         let maps = || {
             let body = ToMember::HeatMaps {
                 id,
                 labels: labels.to_vec(),
-                target,
+                settings,
             };
             (body, Vec::new())
         };

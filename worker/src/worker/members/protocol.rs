@@ -6,7 +6,7 @@ use chexlens_checkpoints::architecture::ArchitectureConfig;
 use chexlens_checkpoints::manifest::ModelSettings;
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_images::cam::CamMap;
-use chexlens_model::gradcam::CamTarget;
+use chexlens_model::gradcam::CamSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,12 +36,16 @@ pub enum ToMember {
     /// Each member's logits for analysis `id` with other metadata: only
     /// the layers after the kept backbone pass run.
     Head { id: u32, metadata: Metadata },
-    /// Each member's Grad-CAM maps for analysis `id`.
+    /// Each member's maps for analysis `id`.
     HeatMaps {
         id: u32,
         labels: Vec<usize>,
-        target: CamTarget,
+        settings: CamSettings,
     },
+    /// Each member's logits on the normalised `[3, size, size]` image in
+    /// the message's first byte buffer, keeping nothing (the faithfulness
+    /// measures' perturbed images).
+    Score { size: usize, metadata: Metadata },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
