@@ -1,7 +1,9 @@
 // Screenshots of the real page for a person to check by eye (not a test):
 // 1280x800, 1920x1080 and a phone's 390x844; each empty, with the demo
 // model loaded, analysed with a finding selected (its map on the image),
-// and with a batch table. The first screen of each, as a reader sees it.
+// and with a batch table. The first screen of each, as a reader sees it;
+// and the heat maps' panel on its own (Layer-CAM at stages_2, a map's
+// faithfulness measured).
 // Writes PNGs into the folder given (default target/screenshots).
 //
 //   node tests/e2e/screenshots.mjs [DIR]
@@ -33,6 +35,15 @@ for (const [name, viewport] of sizes) {
   await page.waitForTimeout(300);
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot("analysed-finding-selected");
+  // The heat maps' panel with another method and layer, and one map's faithfulness.
+  await page.getByLabel("Layer", { exact: true }).selectOption("stages_2");
+  await page.getByLabel("Method", { exact: true }).selectOption("layercam");
+  const figure = page.locator('[data-testid="heatmap-figure"].selected');
+  await figure.getByTestId("faithfulness-button").click({ timeout: 600_000 });
+  await figure.getByTestId("faithfulness").waitFor({ timeout: 600_000 });
+  const panel = page.locator(".panel", { has: page.getByTestId("cam-method") });
+  await panel.scrollIntoViewIfNeeded();
+  await panel.screenshot({ path: join(out, `${name}-heat-maps-panel.png`) });
   await openPanel(page, "batch-panel");
   await page.getByTestId("batch-input").setInputFiles([join(FIXTURES, "xray_grey8.png"), join(FIXTURES, "xray_rgb.png")]);
   await page.waitForSelector('[data-testid="batch-status"][data-done="2"][data-running="false"]', { timeout: 300_000 });

@@ -25,6 +25,13 @@ RG3, from pydicom's 8-bit display of them in
 target/dicom-samples/reference, in crops and flips) to --dir/jpegs. Both
 sides' probabilities are compared, so the ratio compares the same work.
 
+With --cam-methods, it times the heat maps instead: every method at both
+layers (`chexlens bench --cam-methods`, 14 labels from the kept pass, one
+member) against pytorch-grad-cam doing the same maps the way it does them (a
+forward and a backward pass over a batch of --cam-labels copies of the image,
+one target each), and prints the time per label on both sides and their
+ratio. Needs grad-cam as well.
+
 Requires torch and timm. Not run in CI (minutes, and 1 GB of checkpoints).
 """
 
@@ -139,6 +146,64 @@ def pytorch_side(files, size, metadata, runs, warmup, device):
     }
 
 
+def pytorch_cams(file, size, metadata, labels, warmup):
+    """pytorch-grad-cam's time per label for each method at each layer."""
+    import torch
+    from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMElementWise, GradCAMPlusPlus,
+                                  HiResCAM, LayerCAM, XGradCAM)
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    torch.set_num_threads(usable_cores())
+    model = load_member(file)
+    meta = torch.tensor([metadata] * labels, dtype=torch.float32)
+
+    class FixedMetadata(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x, meta[: x.shape[0]])
+
+    wrapped = FixedMetadata().eval()
+    methods = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
+               "hirescam": HiResCAM, "gradcam-elementwise": GradCAMElementWise, "eigencam": EigenCAM,
+               "eigengradcam": EigenGradCAM}
+    layers = {"last": model.convnext_backbone.stages_3.blocks[-1].conv_dw,
+              "stages_2": model.convnext_backbone.stages_2.blocks[-1].conv_dw}
+    x = torch.from_numpy(bench_pixels(size).reshape(1, 3, size, size)).repeat(labels, 1, 1, 1)
+    targets = [ClassifierOutputTarget(label) for label in range(labels)]
+    times = {}
+    for layer_name, layer in layers.items():
+        for name, method in methods.items():
+            with method(model=wrapped, target_layers=[layer]) as cam:
+                runs = time_runs(warmup, 1, lambda: cam(input_tensor=x, targets=targets))
+            times[f"{name}/{layer_name}"] = runs["median"] / labels
+    return times
+
+
+def cam_methods(args, cli):
+    files = checkpoints(Path(args.dir), 1)
+    ours = json.loads(subprocess.run(
+        [str(cli), "bench", "--json", "--cam-methods", "--labels", "14", "--runs", str(args.runs),
+         "--warmup", str(args.warmup), "--weights", str(files[0])],
+        capture_output=True, text=True, check=True).stdout)
+    job = {"file": str(files[0]), "size": ours["size"], "metadata": ours["metadata"],
+           "labels": args.cam_labels, "warmup": min(args.warmup, 1)}
+    theirs = json.loads(subprocess.run(
+        [sys.executable, __file__, "--pytorch-cams", json.dumps(job)],
+        capture_output=True, text=True, check=True).stdout)
+    print(f"chexlens heat maps vs pytorch-grad-cam on {usable_cores()} cores: one convnext_base member, "
+          f"{ours['size']}x{ours['size']}; chexlens: 14 labels from the kept pass, median of {args.runs}; "
+          f"pytorch-grad-cam: a batch of {args.cam_labels} labels, forward and backward")
+    print(f"{'per label':<34}{'chexlens':>12}{'pytorch-grad-cam':>18}{'ratio':>8}")
+    for entry in ours["cam_methods_s"]:
+        key = f"{entry['method']}/{entry['layer']}"
+        a, b = entry["time"]["median"] / ours["gradcam_labels"], theirs[key]
+        print(f"{entry['method'] + ', ' + entry['layer']:<34}{a * 1000:>9.1f} ms{b * 1000:>15.1f} ms{a / b:>8.3f}")
+    print(f"faithfulness of one map (chexlens, 9 passes of one member): {ours['faithfulness_s']['median']:.2f} s")
+
+
 # Metadata::default(), encoded: male, 50, frontal, PA (as generate_fixtures.py's "reference_default").
 DEFAULT_METADATA = [0, 50, 0, 1, 0, 1, 0, 0]
 MEAN, STD = 0.5029414296150208, 0.2892409563064575
@@ -239,7 +304,12 @@ def main():
     parser.add_argument("--cli", default=str(CLI), help="the chexlens binary (with --gpu, one built with --features gpu)")
     parser.add_argument("--batch", nargs="?", const="real", metavar="DIR",
                         help="time `chexlens predict` over DIR's JPEGs (default: 16 real chest radiographs)")
+    parser.add_argument("--cam-methods", action="store_true",
+                        help="time every heat-map method at both layers against pytorch-grad-cam")
+    parser.add_argument("--cam-labels", type=int, default=2,
+                        help="with --cam-methods, the labels pytorch-grad-cam is timed on (a batch)")
     parser.add_argument("--pytorch-side", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--pytorch-cams", metavar="JSON", help=argparse.SUPPRESS)
     parser.add_argument("--pytorch-batch", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -250,11 +320,17 @@ def main():
     if args.pytorch_batch:
         print(json.dumps(pytorch_batch(**json.loads(args.pytorch_batch))))
         return
+    if args.pytorch_cams:
+        print(json.dumps(pytorch_cams(**json.loads(args.pytorch_cams))))
+        return
     cli = Path(args.cli)
     if not cli.exists():
         sys.exit(f"{cli} is missing: cargo build --release --bin chexlens")
     if args.batch:
         batch(args, cli)
+        return
+    if args.cam_methods:
+        cam_methods(args, cli)
         return
 
     files = checkpoints(Path(args.dir), args.members)

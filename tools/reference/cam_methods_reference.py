@@ -6,7 +6,8 @@ convnext_base member and a real chest radiograph.
 
     python3 tools/reference/cam_methods_reference.py          # committed fixtures
     python3 tools/reference/cam_methods_reference.py --full DIR
-        # DIR from generate_fixtures.py --full (check_full_size.py runs both)
+        # DIR from generate_fixtures.py --full; check_full_size.py runs both, then
+        # crates/chexlens-model/tests/cam_methods.rs on DIR (CHEXLENS_CAM_REFERENCE)
 
 Writes cam_methods.json and the upsampled maps the metrics were measured on
 (little-endian f32, input size squared): the Rust tests feed chexlens the same
@@ -172,7 +173,8 @@ def committed(out):
     result = reference(out, members, ["tiny_m0", "tiny_m1", "tiny_m2"], x,
                        METADATA_CASES["reference_default"], [3, 9], cases, "cam_metric")
     result.update({"generator": "tools/reference/cam_methods_reference.py", "image": image,
-                   "metadata_case": "reference_default"})
+                   "metadata_case": "reference_default", "member_names": ["tiny_m0", "tiny_m1", "tiny_m2"],
+                   "member_files": ["tiny_m0.pth", "tiny_m1_checkpoint.pth", "tiny_m2.pth"]})
     (out / "cam_methods.json").write_text(json.dumps(result))
 
 
@@ -187,7 +189,9 @@ def full(out):
     cases = [(0, "last", "gradcam", 9), (0, "stages_2", "layercam", 9), (0, "last", "eigencam", 2)]
     result = reference(out, [model], ["full"], x, METADATA_CASES["reference_default"], [2, 9, 13], cases,
                        "full_cam_metric")
-    result.update({"image": "full_chest.jpg", "metadata_case": "reference_default"})
+    result.update({"generator": "tools/reference/cam_methods_reference.py --full", "image": "full_chest.jpg",
+                   "metadata_case": "reference_default", "member_names": ["full"],
+                   "member_files": ["convnext_base_full.pth"]})
     (out / "full_cam_methods.json").write_text(json.dumps(result))
 
 

@@ -1,5 +1,8 @@
 //! Every explanation method at both layers, and the faithfulness figures,
-//! against pytorch-grad-cam (tools/reference/cam_methods_reference.py).
+//! against pytorch-grad-cam (tools/reference/cam_methods_reference.py): on
+//! the committed tiny members, or, with `CHEXLENS_CAM_REFERENCE=DIR`, on
+//! the full-size member and real radiograph that generator's `--full`
+//! wrote into DIR (tools/reference/check_full_size.py sets it).
 
 mod common;
 
@@ -13,22 +16,43 @@ use chexlens_model::gradcam::{self, CamLayer, CamMethod, CamSettings};
 use chexlens_model::{Analysis, Device, Ensemble, wait};
 use common::*;
 use serde_json::Value;
+use std::path::PathBuf;
 
-fn cam_reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture("cam_methods.json")).unwrap()).unwrap()
+/// A file of the reference in use: the committed fixtures, or the full-size check's folder.
+fn reference_file(name: &str) -> PathBuf {
+    match std::env::var_os("CHEXLENS_CAM_REFERENCE") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => fixture(name),
+    }
 }
 
-fn ensemble() -> Ensemble {
-    let members = ["tiny_m0.pth", "tiny_m1_checkpoint.pth", "tiny_m2.pth"]
+fn cam_reference() -> Value {
+    let name = match std::env::var_os("CHEXLENS_CAM_REFERENCE") {
+        Some(_) => "full_cam_methods.json",
+        None => "cam_methods.json",
+    };
+    serde_json::from_str(&std::fs::read_to_string(reference_file(name)).unwrap()).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
         .iter()
-        .map(|f| StateDict::from_file(&fixture(f)).unwrap())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn ensemble(reference: &Value) -> Ensemble {
+    let members = strings(&reference["member_files"])
+        .iter()
+        .map(|f| StateDict::from_file(&reference_file(f)).unwrap())
         .collect();
     Ensemble::from_state_dicts(members, None, ModelSettings::default(), Device::flex()).unwrap()
 }
 
 /// The ensemble's analysis of the reference's own resized image, and its input.
 fn analysis(ensemble: &Ensemble, reference: &Value) -> (Analysis, Vec<f32>) {
-    let image = decode_image(&std::fs::read(fixture(reference["image"].as_str().unwrap())).unwrap()).unwrap();
+    let image = decode_image(&std::fs::read(reference_file(reference["image"].as_str().unwrap())).unwrap()).unwrap();
     let pixels = InputConfig::default().prepare(&image);
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
     let (images, meta) = ensemble.inputs_from_normalised(pixels.clone(), 384, &metadata);
@@ -48,9 +72,10 @@ fn labels(reference: &Value) -> Vec<usize> {
 fn every_method_at_both_layers_matches_pytorch_grad_cam() {
     let reference = cam_reference();
     let labels = labels(&reference);
-    let ensemble = ensemble();
+    let ensemble = ensemble(&reference);
+    let names = strings(&reference["member_names"]);
     let (analysis, _) = analysis(&ensemble, &reference);
-    let (mut compared, mut empty) = (0, 0);
+    let (mut compared, mut empty, mut worst) = (0, 0, 0f32);
     for layer in CamLayer::ALL {
         let side = match layer {
             CamLayer::Last => 12,
@@ -64,14 +89,14 @@ fn every_method_at_both_layers_matches_pytorch_grad_cam() {
             let maps = wait(ensemble.member_heat_maps(&analysis, &labels, settings)).unwrap();
             for (m, member_maps) in maps.iter().enumerate() {
                 for (map, label) in member_maps.iter().zip(&labels) {
-                    let expected =
-                        &reference["maps"][format!("tiny_m{m}")][layer.name()][method.name()][label.to_string()];
+                    let expected = &reference["maps"][&names[m]][layer.name()][method.name()][label.to_string()];
                     let expected: Vec<f32> = expected.as_array().unwrap().iter().flat_map(floats).collect();
                     assert_eq!((map.width, map.height), (side, side), "{method:?} at {layer:?}");
                     // A map can be all zero (every position negative before the
                     // ReLU); a reference of mostly such maps would prove little.
                     empty += usize::from(expected.iter().all(|&v| v == 0.0));
                     let diff = max_abs_diff(&map.values, &expected);
+                    worst = worst.max(diff);
                     assert!(
                         diff <= 1e-3,
                         "{} at {}, member {m}, label {label}: differs by {diff}",
@@ -83,8 +108,9 @@ fn every_method_at_both_layers_matches_pytorch_grad_cam() {
             }
         }
     }
-    assert_eq!(compared, 2 * 7 * 3 * labels.len());
+    assert_eq!(compared, 2 * 7 * names.len() * labels.len());
     assert!(empty * 10 < compared, "{empty} of {compared} reference maps are empty");
+    println!("{compared} maps, largest difference from pytorch-grad-cam {worst:.2e}");
 }
 
 /// Both layers feed a LayerNorm, which ignores its input's scale and shift,
@@ -96,8 +122,9 @@ fn every_method_at_both_layers_matches_pytorch_grad_cam() {
 fn hirescam_vanishes_before_a_layer_norm_as_in_pytorch_grad_cam() {
     let reference = cam_reference();
     let labels = labels(&reference);
-    let ensemble = ensemble();
-    let image = decode_image(&std::fs::read(fixture(reference["image"].as_str().unwrap())).unwrap()).unwrap();
+    let ensemble = ensemble(&reference);
+    let names = strings(&reference["member_names"]);
+    let image = decode_image(&std::fs::read(reference_file(reference["image"].as_str().unwrap())).unwrap()).unwrap();
     let images = ensemble
         .inputs_from_normalised(InputConfig::default().prepare(&image), 384, &Default::default())
         .0;
@@ -110,7 +137,7 @@ fn hirescam_vanishes_before_a_layer_norm_as_in_pytorch_grad_cam() {
             };
             let (ours, _) = wait(gradcam::raw_maps(member, &state, &labels, settings)).unwrap();
             for (i, label) in labels.iter().enumerate() {
-                let key = format!("tiny_m{m}/{}/{label}", layer.name());
+                let key = format!("{}/{}/{label}", names[m], layer.name());
                 let [theirs, scale] =
                     [0, 1].map(|j| reference["hirescam_magnitudes"][&key][j].as_f64().unwrap() as f32);
                 let n = ours.len() / labels.len();
@@ -129,7 +156,7 @@ fn hirescam_vanishes_before_a_layer_norm_as_in_pytorch_grad_cam() {
 #[test]
 fn faithfulness_matches_pytorch_grad_cam_and_the_deletion_curve() {
     let reference = cam_reference();
-    let ensemble = ensemble();
+    let ensemble = ensemble(&reference);
     let (analysis, pixels) = analysis(&ensemble, &reference);
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
     let cases = reference["metrics"].as_array().unwrap();
@@ -140,7 +167,7 @@ fn faithfulness_matches_pytorch_grad_cam_and_the_deletion_curve() {
             index => Scope::Member(index.as_u64().unwrap() as usize),
         };
         let label = case["label"].as_u64().unwrap() as usize;
-        let values: Vec<f32> = std::fs::read(fixture(case["map"].as_str().unwrap()))
+        let values: Vec<f32> = std::fs::read(reference_file(case["map"].as_str().unwrap()))
             .unwrap()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
@@ -164,6 +191,7 @@ fn faithfulness_matches_pytorch_grad_cam_and_the_deletion_curve() {
         let what = format!("{} at {}, {scope:?}, label {label}", case["method"], case["layer"]);
         let close = |ours: f32, name: &str, theirs: &Value| {
             let theirs = theirs.as_f64().unwrap() as f32;
+            println!("{what}: {name} differs by {:.1e}", (ours - theirs).abs());
             assert!((ours - theirs).abs() <= 1e-4, "{what}: {name} {ours} vs {theirs}");
         };
         close(figures.probability, "probability", &case["probability"]);
@@ -204,7 +232,8 @@ fn faithfulness_matches_pytorch_grad_cam_and_the_deletion_curve() {
 #[test]
 fn ensemble_faithfulness_is_the_measure_of_its_upsampled_map() {
     let reference = cam_reference();
-    let ensemble = ensemble();
+    let ensemble = ensemble(&reference);
+    let all = 0..ensemble.members.len();
     let (analysis, pixels) = analysis(&ensemble, &reference);
     let metadata = metadata_case(reference["metadata_case"].as_str().unwrap());
     let settings = CamSettings {
@@ -220,11 +249,17 @@ fn ensemble_faithfulness_is_the_measure_of_its_upsampled_map() {
         9,
         ensemble.settings.combine,
         &original,
-        |perturbed| ensemble.logits_of(0..3, perturbed, 384, &metadata),
+        |perturbed| ensemble.logits_of(all.clone(), perturbed, 384, &metadata),
     ))
     .unwrap();
     assert_eq!(ours, by_hand);
     assert!((ours.probability - analysis.prediction.probabilities[9]).abs() < 1e-6);
-    let refused = wait(ensemble.faithfulness(&analysis, &metadata, 9, Scope::Member(3), &map));
-    assert!(refused.unwrap_err().to_string().contains("member 3"));
+    let beyond = Scope::Member(all.end);
+    let refused = wait(ensemble.faithfulness(&analysis, &metadata, 9, beyond, &map));
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains(&format!("member {}", all.end))
+    );
 }

@@ -58,11 +58,16 @@ pub async fn raw_maps(
                 .then(|| backward::to_depthwise(block, pass, head.dense()));
             (activation, gradients, [h, w])
         }
-        CamLayer::Stages2 => previous_stage::activation_and_gradients(model, state, &head)
-            .map(|(a, g, size)| (a, method.uses_gradients().then_some(g), size))
-            .ok_or(AnalysisError::NoSuchLayer {
+        CamLayer::Stages2 => {
+            let found = if method.uses_gradients() {
+                previous_stage::activation_and_gradients(model, state, &head).map(|(a, g, size)| (a, Some(g), size))
+            } else {
+                previous_stage::activation(model, state).map(|(a, size)| (a, None, size))
+            };
+            found.ok_or(AnalysisError::NoSuchLayer {
                 layer: settings.layer.name(),
-            })?,
+            })?
+        }
     };
     match methods::unrectified(method, activation, gradients) {
         Unrectified::Maps(maps) => read_back(relu(maps).reshape([k, h, w]), "heat maps").await,

@@ -10,6 +10,16 @@ use super::head::HeadGradients;
 use crate::model::{BackboneState, BlockPass, ConvNeXtWithMetadata, normalised_rows};
 use burn::tensor::Tensor;
 
+/// The target's activation `[HW, C]` alone, with its height and width
+/// (EigenCAM: no gradient, so only the target's block runs again).
+pub fn activation(model: &ConvNeXtWithMetadata, state: &BackboneState) -> Option<(Tensor<2>, [usize; 2])> {
+    let tail = model.convnext_backbone.previous_stage_tail()?;
+    let input = state.previous_stage_block_input.clone()?;
+    let depthwise = tail.block.conv_dw.forward(input);
+    let [_, c, h, w] = depthwise.dims();
+    Some((depthwise.permute([0, 2, 3, 1]).reshape([h * w, c]), [h, w]))
+}
+
 /// The target's activation `[HW, C]` and each label's gradient at it
 /// `[k, HW, C]`, with its height and width; none for a one-stage model.
 pub fn activation_and_gradients(
