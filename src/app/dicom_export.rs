@@ -86,7 +86,8 @@ fn objects(state: AppState) -> Result<DicomZip, String> {
         info.member_sha256.clone(),
         &metadata,
         &info.input,
-    );
+    )
+    .with_heat_maps(state.cam_settings.get_untracked());
     let mut series = ResultSeries::new(source, provenance, now()).map_err(|e| e.to_string())?;
     let thresholds = info.thresholds.with_default(state.threshold.get_untracked());
     let warnings: Vec<String> = warnings.iter().map(|w| w.message.clone()).collect();

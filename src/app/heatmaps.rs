@@ -267,15 +267,19 @@ fn CamControls() -> impl IntoView {
         <div class="row cam-controls">
             // Labels beside, not around, the selects: a wrapping label's
             // text would take in every option's.
-            <label for="cam-method">"Method"</label>
-            <select id="cam-method" data-testid="cam-method" on:change=choose_method prop:value=move || settings().method.name()>
-                {CamMethod::ALL.map(|m| view! { <option value=m.name()>{m.title()}</option> }).collect_view()}
-            </select>
-            <label for="cam-layer">"Layer"</label>
-            <select id="cam-layer" data-testid="cam-layer" on:change=choose_layer prop:value=move || settings().layer.name()>
-                <option value="last">"last block (12x12)"</option>
-                <option value="stages_2">"stages_2 (24x24, slower)"</option>
-            </select>
+            <span class="control">
+                <label for="cam-method">"Method"</label>
+                <select id="cam-method" data-testid="cam-method" on:change=choose_method prop:value=move || settings().method.name()>
+                    {CamMethod::ALL.map(|m| view! { <option value=m.name()>{m.title()}</option> }).collect_view()}
+                </select>
+            </span>
+            <span class="control">
+                <label for="cam-layer">"Layer"</label>
+                <select id="cam-layer" data-testid="cam-layer" on:change=choose_layer prop:value=move || settings().layer.name()>
+                    <option value="last">"last block (12x12)"</option>
+                    <option value="stages_2">"stages_2 (24x24, slower)"</option>
+                </select>
+            </span>
         </div>
         {move || caveat().map(|text| view! { <p class="notice" role="note" data-testid="cam-caveat">{text}</p> })}
     }
@@ -358,18 +362,18 @@ fn FaithfulnessTable(figures: Faithfulness) -> impl IntoView {
         .map(|d| view! { <th scope="col">{format!("{}%", d.percent)}</th> })
         .collect_view();
     let change = format!(
-        "Confidence change with the image multiplied by the map: {:+.3} (logit); probability {:.3} \u{2192} {:.3}.",
+        "Image multiplied by the map: confidence change {:+.3} (logit), probability {:.3} \u{2192} {:.3}.",
         figures.confidence_change, figures.probability, figures.multiplied_probability
     );
     view! {
         <div class="faithfulness" data-testid="faithfulness" data-values=values>
             <p>{change}</p>
             <table>
-                <caption>"Probability with pixels replaced by the image's mean"</caption>
-                <thead><tr><th scope="col">"Removed"</th>{headers}</tr></thead>
+                <caption>"Probability with this share of the pixels replaced by the image's mean"</caption>
+                <thead><tr><th scope="col">"Pixels"</th>{headers}</tr></thead>
                 <tbody>
-                    <tr><th scope="row">"most relevant first"</th>{cells(true)}</tr>
-                    <tr><th scope="row">"least relevant first"</th>{cells(false)}</tr>
+                    <tr><th scope="row">"most relevant"</th>{cells(true)}</tr>
+                    <tr><th scope="row">"least relevant"</th>{cells(false)}</tr>
                 </tbody>
             </table>
             <p class="hint">

@@ -61,7 +61,8 @@ impl DicomOut {
             self.member_sha256.clone(),
             &analysis.metadata,
             &model.ensemble.settings.input,
-        );
+        )
+        .with_heat_maps(analysis.cam_settings);
         let mut series = ResultSeries::new(source, provenance, now()).map_err(|e| e.to_string())?;
         let prediction = &analysis.prediction;
         let results: Vec<LabelResult> = prediction

@@ -36,8 +36,11 @@ fn secondary_capture(
         &series.capture_series,
         CAPTURE_SERIES_NUMBER,
     )?;
+    let maps = series.provenance.heat_maps;
     let description = format!(
-        "Grad-CAM heat map of {label} (JET colours, 0 blue to 1 red) over the image at half weight, by {}",
+        "{} heat map of {label} at {} (JET colours, 0 blue to 1 red) over the image at half weight, by {}",
+        maps.method.title(),
+        maps.layer.module(),
         series.provenance.algorithm_name()
     );
     let mut elements: Vec<DataElement<Object>> = vec![

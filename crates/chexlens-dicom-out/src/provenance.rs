@@ -2,6 +2,7 @@
 //! each label's result, as the objects record them.
 
 use chexlens_chexpert::metadata::Metadata;
+use chexlens_images::cam::CamSettings;
 use chexlens_images::preprocess::InputConfig;
 
 /// The algorithm, as TID 4019 identifies it.
@@ -19,6 +20,8 @@ pub struct Provenance {
     pub preprocessing: String,
     /// An untrained demonstration model: its numbers mean nothing.
     pub demo: bool,
+    /// The heat maps' method and layer, which the captures name.
+    pub heat_maps: CamSettings,
 }
 
 impl Provenance {
@@ -51,6 +54,15 @@ impl Provenance {
                 input.std[0]
             ),
             demo,
+            heat_maps: CamSettings::default(),
+        }
+    }
+
+    /// The same, with heat maps made by `settings` (Grad-CAM at the last layer unless said).
+    pub fn with_heat_maps(self, settings: CamSettings) -> Self {
+        Self {
+            heat_maps: settings,
+            ..self
         }
     }
 

@@ -5,6 +5,7 @@
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_dicom_out::{LabelResult, Provenance, ResultSeries, Source, Timestamp};
+use chexlens_images::cam::{CamLayer, CamMethod, CamSettings};
 use chexlens_images::preprocess::InputConfig;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::DefaultDicomObject;
@@ -91,6 +92,33 @@ fn a_capture_reads_back_pixel_for_pixel_and_bad_ones_are_refused() {
     let pixels = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
     assert_eq!(&pixels[..rgb.len()], rgb.as_slice());
     assert_eq!(pixels.len(), rgb.len() + 1, "padded to even length");
+    let derivation = text(&obj, tags::DERIVATION_DESCRIPTION);
+    assert!(
+        derivation.starts_with("Grad-CAM heat map of Edema at stages_3.blocks[-1].conv_dw"),
+        "{derivation}"
+    );
+
+    // Another method and layer are named as they were made.
+    let source = Source::new_study("RESEARCH-1", None).unwrap();
+    let settings = CamSettings {
+        method: CamMethod::LayerCam,
+        layer: CamLayer::Stages2,
+    };
+    let provenance = Provenance::new(
+        "a model",
+        false,
+        vec![None],
+        &Metadata::default(),
+        &InputConfig::default(),
+    )
+    .with_heat_maps(settings);
+    let mut other = ResultSeries::new(source, provenance, Timestamp::from_unix_seconds(1_796_083_199)).unwrap();
+    let obj = chexlens_images::dicom::open(&other.capture("Edema", &rgb, 5, 3).unwrap()).unwrap();
+    let derivation = text(&obj, tags::DERIVATION_DESCRIPTION);
+    assert!(
+        derivation.starts_with("Layer-CAM heat map of Edema at stages_2.blocks[-1].conv_dw"),
+        "{derivation}"
+    );
 
     for (w, h, n) in [(0, 3, 0), (5, 3, 44), (70_000, 1, 210_000)] {
         let err = series.capture("Edema", &vec![0; n], w, h).unwrap_err().to_string();
