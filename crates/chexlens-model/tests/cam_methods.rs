@@ -59,19 +59,10 @@ fn analysis(ensemble: &Ensemble, reference: &Value) -> (Analysis, Vec<f32>) {
     (wait(ensemble.analyse_inputs(images, meta)).unwrap(), pixels)
 }
 
-fn labels(reference: &Value) -> Vec<usize> {
-    reference["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_u64().unwrap() as usize)
-        .collect()
-}
-
 #[test]
 fn every_method_at_both_layers_matches_pytorch_grad_cam() {
     let reference = cam_reference();
-    let labels = labels(&reference);
+    let labels = label_indices(&reference);
     let ensemble = ensemble(&reference);
     let names = strings(&reference["member_names"]);
     let (analysis, _) = analysis(&ensemble, &reference);
@@ -121,7 +112,7 @@ fn every_method_at_both_layers_matches_pytorch_grad_cam() {
 #[test]
 fn hirescam_vanishes_before_a_layer_norm_as_in_pytorch_grad_cam() {
     let reference = cam_reference();
-    let labels = labels(&reference);
+    let labels = label_indices(&reference);
     let ensemble = ensemble(&reference);
     let names = strings(&reference["member_names"]);
     let image = decode_image(&std::fs::read(reference_file(reference["image"].as_str().unwrap())).unwrap()).unwrap();

@@ -38,19 +38,10 @@ fn member_maps(ensemble: &Ensemble, reference: &Value, labels: &[usize]) -> Vec<
     wait(ensemble.member_heat_maps(&analysis, labels, CamSettings::default())).unwrap()
 }
 
-fn labels(reference: &Value) -> Vec<usize> {
-    reference["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_u64().unwrap() as usize)
-        .collect()
-}
-
 #[test]
 fn member_maps_match_pytorch_grad_cam() {
     let reference = gradcam_reference();
-    let labels = labels(&reference);
+    let labels = label_indices(&reference);
     let maps = member_maps(&ensemble(), &reference, &labels);
     for (m, member_maps) in maps.iter().enumerate() {
         for (map, label) in member_maps.iter().zip(&labels) {
@@ -65,7 +56,7 @@ fn member_maps_match_pytorch_grad_cam() {
 #[test]
 fn ensemble_maps_and_upsampling_match() {
     let reference = gradcam_reference();
-    let labels = labels(&reference);
+    let labels = label_indices(&reference);
     let maps = member_maps(&ensemble(), &reference, &labels);
     let read_f32 = |name: &str| -> Vec<f32> {
         std::fs::read(fixture(name))

@@ -136,6 +136,25 @@ mod tests {
         leaf.grad(&gradients).expect("a tracked leaf")
     }
 
+    /// Autodiff's gradient at the last block's depthwise output `[k, C, H, W]`,
+    /// rerunning the block with `Block::forward_after_conv_dw`.
+    fn autodiff_at_last_depthwise(
+        model: &ConvNeXtWithMetadata,
+        images: Tensor<4>,
+        state: &BackboneState,
+        metadata: Tensor<2>,
+    ) -> Tensor<4> {
+        let block = model.convnext_backbone.last_block();
+        let shortcut = model
+            .convnext_backbone
+            .forward_until_last_block(images)
+            .before_last_block;
+        let shortcut = shortcut.repeat_dim(0, LABELS.len()).autodiff();
+        autodiff_gradient(state.last_block.depthwise.clone(), metadata, |dw, m| {
+            model.head(block.forward_after_conv_dw(shortcut.clone(), dw), m)
+        })
+    }
+
     /// Within 1e-5 of `scale`, the largest gradient entry before any mean
     /// over positions (means of gradients cancel to far smaller values).
     fn assert_close(ours: Tensor<3>, reference: Tensor<3>, scale: f32, what: &str) {
@@ -165,14 +184,7 @@ mod tests {
         let ours = mean_depthwise_gradient(block, &state, &gradients);
 
         let k = LABELS.len();
-        let shortcut = model
-            .convnext_backbone
-            .forward_until_last_block(images)
-            .before_last_block;
-        let shortcut = shortcut.repeat_dim(0, k).autodiff();
-        let reference = autodiff_gradient(state.last_block.depthwise.clone(), metadata, |dw, m| {
-            model.head(block.forward_after_conv_dw(shortcut.clone(), dw), m)
-        });
+        let reference = autodiff_at_last_depthwise(&model, images, &state, metadata);
         let scale = reference.clone().abs().max().into_scalar();
         let reference = reference.mean_dim(3).mean_dim(2).reshape([k, 1, ours.dims()[1]]);
         assert_close(
@@ -192,14 +204,7 @@ mod tests {
         let ours = backward::to_depthwise(block, &state.last_block, head.dense());
 
         let k = LABELS.len();
-        let shortcut = model
-            .convnext_backbone
-            .forward_until_last_block(images)
-            .before_last_block;
-        let shortcut = shortcut.repeat_dim(0, k).autodiff();
-        let reference = autodiff_gradient(state.last_block.depthwise.clone(), metadata, |dw, m| {
-            model.head(block.forward_after_conv_dw(shortcut.clone(), dw), m)
-        });
+        let reference = autodiff_at_last_depthwise(&model, images, &state, metadata);
         let [_, c, h, w] = reference.dims();
         let reference = reference.reshape([k, c, h * w]).swap_dims(1, 2);
         let scale = reference.clone().abs().max().into_scalar();

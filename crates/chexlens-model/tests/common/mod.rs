@@ -68,3 +68,13 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// A reference's `"labels"`: label indices.
+pub fn label_indices(reference: &Value) -> Vec<usize> {
+    reference["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .map(|l| l.as_u64().expect("a label index") as usize)
+        .collect()
+}
