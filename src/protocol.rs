@@ -175,6 +175,9 @@ pub struct ModelInfo {
     pub members: usize,
     /// The workers the members run in, side by side (1 on WebGPU).
     pub workers: usize,
+    /// Threads each worker's analysis runs on: the pool of the threaded
+    /// worker (a cross-origin isolated page on the CPU backend), else 1.
+    pub threads: usize,
     pub backend: Backend,
     pub labels: Vec<String>,
     pub thresholds: Thresholds,

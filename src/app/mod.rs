@@ -20,6 +20,7 @@ mod state;
 mod suitability;
 mod viewer;
 mod window_level;
+mod worker_build;
 mod worker_client;
 
 use crate::protocol::{Backend, ModelSource, ToWorker};
@@ -41,11 +42,13 @@ pub use state::{
 use worker_client::{Allowed, WorkerClient};
 
 /// Page options from the address: `?backend=cpu|webgpu`, `?model=URL`,
-/// `?workers=N` (the most workers the CPU backend spreads members over).
+/// `?workers=N` (the most workers the CPU backend spreads members over),
+/// `?threads=N` (the threaded worker's pool; 0: the plain worker).
 #[derive(Clone, Debug, Default)]
 pub struct PageOptions {
     pub backend: Option<Backend>,
     pub workers: Option<usize>,
+    pub threads: Option<usize>,
     pub model_url: Option<String>,
     /// `?prefetch=0`: the batch reads and decodes each image only when its
     /// turn comes (to measure what reading ahead gains).
@@ -66,6 +69,7 @@ impl PageOptions {
                 _ => None,
             },
             workers: get("workers").and_then(|n| n.parse().ok()),
+            threads: get("threads").and_then(|n| n.parse().ok()),
             model_url: get("model"),
             prefetch: get("prefetch").as_deref() != Some("0"),
         }
@@ -366,7 +370,7 @@ impl Actions {
     /// Starts the worker, with the page's options for what it loads.
     fn start(state: AppState, options: &PageOptions) -> Self {
         Self {
-            client: StoredValue::new_local(WorkerClient::start(state)),
+            client: StoredValue::new_local(WorkerClient::start(state, options.backend, options.threads)),
             state,
             backend: StoredValue::new(options.backend),
             workers: StoredValue::new(options.workers),

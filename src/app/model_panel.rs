@@ -4,7 +4,7 @@ use super::folding_panel::FoldingPanel;
 use super::hub_form::HubForm;
 use super::{Actions, AppState, ModelStatus};
 use crate::protocol::megabytes;
-use crate::protocol::{ModelSource, TooLarge};
+use crate::protocol::{Backend, ModelSource, TooLarge};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
@@ -138,7 +138,13 @@ fn ModelStatusView() -> impl IntoView {
                                 <span data-testid="workers">{info.workers}</span>
                                 " workers side by side"
                             })}
+                            {(info.threads > 1).then(|| view! {
+                                ", on "
+                                <span data-testid="threads">{info.threads}</span>
+                                " threads"
+                            })}
                         </p>
+                        <CpuThreadsNote backend=info.backend threads=info.threads/>
                         {info.demo.then(|| view! {
                             <p class="demo-warning">"Untrained demonstration model: its numbers mean nothing."</p>
                         })}
@@ -185,4 +191,20 @@ fn LoadLessOffer(too_large: TooLarge) -> impl IntoView {
             }}
         </div>
     }
+}
+
+/// Why the CPU backend runs each worker on one thread, where it does: the
+/// threaded worker needs a cross-origin isolated page.
+#[component]
+fn CpuThreadsNote(backend: Backend, threads: usize) -> impl IntoView {
+    let single = backend == Backend::Cpu && threads <= 1;
+    let isolated = super::worker_build::cross_origin_isolated();
+    (single && !isolated).then(|| {
+        view! {
+            <p class="hint" data-testid="threads-note">
+                "One thread per worker: this page is not cross-origin isolated, so its workers cannot share memory. "
+                "Its offline copy is (from the next visit on, once installed), and there every core works on each member."
+            </p>
+        }
+    })
 }

@@ -2,15 +2,16 @@
 //! to the state, and replacing a worker that stopped.
 
 use super::state::{AnalysisStatus, AppState, FaithfulnessStatus, GreyPreview, Levels, ModelStatus, Sensitivity};
+use super::worker_build::{self, WorkerBuild};
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport;
 use chexlens_images::levels::GreyLevels;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker, WorkerOptions};
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
 /// The worker's start script: named in the page by the build (it carries a
 /// content hash), else the plain name.
@@ -33,6 +34,8 @@ type Outgoing = (JsValue, js_sys::Array);
 #[derive(Clone)]
 pub struct WorkerClient {
     worker: Rc<RefCell<Option<Worker>>>,
+    /// The build it runs (chosen once, when the page starts).
+    build: Rc<Cell<WorkerBuild>>,
     /// The other origins the worker may fetch a model from (its CSP, set by
     /// the service worker, allows only these and the page's own).
     allowed: Rc<RefCell<Allowed>>,
@@ -42,20 +45,43 @@ pub struct WorkerClient {
 }
 
 impl WorkerClient {
-    pub fn start(state: AppState) -> Self {
+    /// Starts the worker the page's options and browser call for
+    /// ([`worker_build::choose`]); requests wait in the queue meanwhile.
+    pub fn start(state: AppState, backend: Option<crate::protocol::Backend>, threads: Option<usize>) -> Self {
         let client = Self {
             worker: Rc::new(RefCell::new(None)),
+            build: Rc::new(Cell::new(WorkerBuild::Plain)),
             allowed: Rc::new(RefCell::new(Allowed::default())),
             queue: Rc::new(RefCell::new(Some(Vec::new()))),
             state,
         };
-        client.spawn();
+        let starting = client.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            starting.build.set(worker_build::choose(backend, threads).await);
+            // What the page asked for meanwhile waits in the queue for it.
+            starting.start_worker();
+        });
         client
     }
 
+    /// Starts a fresh worker in place of one that was stopped: requests
+    /// sent to the old one are not sent again.
     fn spawn(&self) {
+        *self.queue.borrow_mut() = Some(Vec::new());
+        self.start_worker();
+    }
+
+    fn start_worker(&self) {
         let options = WorkerOptions::new();
-        let mut script = worker_script();
+        let (mut script, pool) = match self.build.get() {
+            WorkerBuild::Threaded { threads } => {
+                // A module worker: the threaded build's script imports its bindings.
+                options.set_type(WorkerType::Module);
+                let script = worker_build::threaded_script().unwrap_or_else(worker_script);
+                (script, threads.map(|n| ("threads", n.to_string())))
+            }
+            WorkerBuild::Plain => (worker_script(), None),
+        };
         let allowed = self.allowed.borrow();
         let query: Vec<String> = [("model-origin", &allowed.model_origin), ("hub", &allowed.hub_origin)]
             .into_iter()
@@ -64,6 +90,7 @@ impl WorkerClient {
                     .as_ref()
                     .map(|o| format!("{key}={}", String::from(js_sys::encode_uri_component(o))))
             })
+            .chain(pool.map(|(key, n)| format!("{key}={n}")))
             .collect();
         if !query.is_empty() {
             script = format!("{script}?{}", query.join("&"));
@@ -78,7 +105,6 @@ impl WorkerClient {
                 return;
             }
         };
-        *self.queue.borrow_mut() = Some(Vec::new());
         let state = self.state;
         let client = self.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {

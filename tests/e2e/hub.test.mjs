@@ -186,6 +186,27 @@ test("a private repository loads through the form and gives the CLI's numbers", 
   await context.close();
 });
 
+test("a cross-origin isolated page (the threaded worker) loads from the Hub with the CLI's numbers", async () => {
+  const context = await session.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${session.server.url}?backend=cpu&workers=1`);
+  await waitForServiceWorker(page);
+  // The service worker's COOP/COEP (require-corp) isolate the page; the Hub's downloads are CORS requests.
+  // ?workers=1: the threaded worker holds the members itself, on a pool of every core.
+  await page.reload();
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+  assert.equal(await loadFromHub(page, { token: TOKEN }), "ready", await page.getByTestId("model-status").innerText());
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  if (cores > 1) assert.equal(Number(await page.getByTestId("threads").innerText()), cores, "the threaded worker loaded it");
+  assert.equal(await analyse(page, IMAGE), "done");
+  const expected = JSON.parse(cli(["predict", "--json", "--hub", REPO, IMAGE])).probabilities;
+  const shown = await pageProbabilities(page);
+  for (const [label, p] of Object.entries(expected)) {
+    assert.ok(Math.abs(shown[label] - p) < 1e-4, `${label}: page ${shown[label]} CLI ${p}`);
+  }
+  await context.close();
+});
+
 test("a missing token, a wrong one and a missing repository are plain messages", async () => {
   await fetch(`${hub}/_mock/down?on=0`, { method: "POST" });
   const context = await session.browser.newContext();

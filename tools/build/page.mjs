@@ -5,10 +5,15 @@
 //   <link data-build rel="css" href="style.css">            hashed, with SRI
 //   <link data-build rel="copy-dir" href="public/models">   copied as models/
 //   <link data-build rel="copy-file" href="public/x.json">  copied as x.json
-//   <link data-build rel="rust" data-bin="NAME" data-type="main|worker" data-wasm-opt="LEVEL">
-// Both binaries come from one cargo invocation (their dependencies are
-// shared), then wasm-bindgen and wasm-opt (native binaryen,
-// tools/build/wasm_opt.py) run on both side by side. The result is staged beside dist/ and
+//   <link data-build rel="rust" data-bin="NAME" data-type="main|worker|threads-worker" data-wasm-opt="LEVEL">
+// The page and the worker come from one cargo invocation (their
+// dependencies are shared). The threads-worker is the worker built again
+// with wasm threads (atomics and shared memory, so the standard library is
+// rebuilt too: -Z build-std on this toolchain, enabled by RUSTC_BOOTSTRAP,
+// so that no second toolchain is needed) into target/wasm-threads, as an ES
+// module with wasm-bindgen-rayon's helper script beside it. Then
+// wasm-bindgen and wasm-opt (native binaryen, tools/build/wasm_opt.py) run
+// on all of them side by side. The result is staged beside dist/ and
 // swapped in whole, after tools/pwa/finish-build.mjs has made it a PWA.
 //
 //   node tools/build/page.mjs            release build into dist/
@@ -56,9 +61,9 @@ async function step(name, work) {
   return result;
 }
 
-function run(command, commandArgs) {
+function run(command, commandArgs, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, commandArgs, { cwd: ROOT, stdio: "inherit" });
+    const child = spawn(command, commandArgs, { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...env } });
     child.on("error", (error) => reject(new Error(`${command}: ${error.message} (run bash scripts/setup)`)));
     child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${commandArgs.join(" ")} exited with ${code}`))));
   });
@@ -76,33 +81,62 @@ const rustLinks = links.filter((tag) => attribute(tag, "rel") === "rust");
 rmSync(STAGING, { recursive: true, force: true });
 mkdirSync(STAGING, { recursive: true });
 
-// 1. Both binaries in one cargo run.
+// 1. The page and the worker in one cargo run, then the threaded worker.
 const profile = release ? "release" : "debug";
+const isThreads = (tag) => attribute(tag, "data-type") === "threads-worker";
 await step("cargo build (wasm32)", () =>
   run("cargo", ["build", "--locked", `--target=${TARGET}`, ...(release ? ["--release"] : []),
-    ...rustLinks.flatMap((tag) => ["--bin", attribute(tag, "data-bin")])]),
+    ...rustLinks.filter((tag) => !isThreads(tag)).flatMap((tag) => ["--bin", attribute(tag, "data-bin")])]),
 );
+const THREADS_TARGET_DIR = join(ROOT, "target", "wasm-threads");
+// Shared memory up to wasm32's 4 GiB (three convnext_base members take
+// about 1.3 GB); the TLS exports are what wasm-bindgen's thread start-up calls.
+const THREADS_RUSTFLAGS = [
+  "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128",
+  ...["--shared-memory", "--import-memory", "--max-memory=4294967296",
+    ...["__wasm_init_tls", "__tls_size", "__tls_align", "__tls_base"].map((s) => `--export=${s}`)]
+    .map((arg) => `-C link-arg=${arg}`),
+].join(" ");
+for (const tag of rustLinks.filter(isThreads)) {
+  await step("cargo build (wasm32, threads)", () =>
+    run("cargo", ["build", "--locked", `--target=${TARGET}`, ...(release ? ["--release"] : []),
+      "-Z", "build-std=std,panic_abort", `--target-dir=${THREADS_TARGET_DIR}`,
+      "-p", attribute(tag, "data-bin"), "--bin", attribute(tag, "data-bin")],
+      { RUSTFLAGS: THREADS_RUSTFLAGS, RUSTC_BOOTSTRAP: "1" }),
+  );
+}
 
 // 2. wasm-bindgen, then wasm-opt, for each binary (the two side by side).
 async function bindgen(tag) {
-  const bin = attribute(tag, "data-bin");
   const type = attribute(tag, "data-type");
+  const threads = type === "threads-worker";
+  const built = attribute(tag, "data-bin");
+  // The threaded worker is the same binary under another name.
+  const bin = threads ? `${built}-threads` : built;
   const out = join(BINDGEN_OUT, bin);
   rmSync(out, { recursive: true, force: true });
+  const input = threads
+    ? join(THREADS_TARGET_DIR, TARGET, profile, `${built}.wasm`)
+    : join(ROOT, "target", TARGET, profile, `${built}.wasm`);
   await step(`wasm-bindgen ${bin}`, () =>
     run("wasm-bindgen", [`--target=${type === "worker" ? "no-modules" : "web"}`, "--no-typescript",
       // Function names are for debugging (a sixth of the worker's bytes).
       ...(release ? ["--remove-name-section", "--remove-producers-section"] : []),
-      `--out-dir=${out}`, `--out-name=${bin}`, join(ROOT, "target", TARGET, profile, `${bin}.wasm`)]),
+      `--out-dir=${out}`, `--out-name=${bin}`, input]),
   );
   const wasm = join(out, `${bin}_bg.wasm`);
   const level = levelOverrides[bin] ?? attribute(tag, "data-wasm-opt") ?? "0";
   if (release && level !== "0") {
     const optimised = `${wasm}.opt`;
-    await step(`wasm-opt -O${level} ${bin}`, () => run(WASM_OPT_PYTHON, [join(ROOT, "tools/build/wasm_opt.py"), level, wasm, optimised]));
+    await step(`wasm-opt -O${level} ${bin}`, () =>
+      run(WASM_OPT_PYTHON, [join(ROOT, "tools/build/wasm_opt.py"), level, wasm, optimised, threads ? "threads" : "plain"]));
     renameSync(optimised, wasm);
   }
-  return { tag, bin, type, js: readFileSync(join(out, `${bin}.js`)), wasm: readFileSync(wasm) };
+  const snippets = join(out, "snippets");
+  return {
+    tag, bin, type, js: readFileSync(join(out, `${bin}.js`)), wasm: readFileSync(wasm),
+    snippets: existsSync(snippets) ? snippets : null,
+  };
 }
 const modules = await Promise.all(rustLinks.map(bindgen));
 
@@ -129,7 +163,16 @@ for (const tag of links) {
     throw new Error(`index.html: unknown data-build link ${tag}`);
   }
 }
-for (const { tag, bin, type, js, wasm } of modules) {
+for (const { tag, bin, type, js, wasm, snippets } of modules) {
+  // Scripts the bindings import (wasm-bindgen-rayon's helper), by relative path.
+  if (snippets) cpSync(snippets, join(STAGING, "snippets"), { recursive: true });
+  if (type === "threads-worker") {
+    // finish-build content-hashes these and writes the module loader.
+    writeFileSync(join(STAGING, `${bin}.js`), js);
+    writeFileSync(join(STAGING, `${bin}_bg.wasm`), wasm);
+    replaceLink(tag, "");
+    continue;
+  }
   if (type === "worker") {
     // The page starts the worker itself; finish-build content-hashes these
     // and writes the loader.

@@ -3,11 +3,12 @@ every core), for tools/build/page.mjs: npm's binaryen is binaryen compiled to
 WebAssembly and runs on one core (-O3 on the model worker: 426 s there, 175 s
 here, both measured on 2 cores).
 
-    python wasm_opt.py LEVEL INPUT OUTPUT
+    python wasm_opt.py LEVEL INPUT OUTPUT [threads]
 
 LEVEL as wasm-opt's -O: 1, 2, 3, 4, s (2, shrinking) or z (2, shrinking
 more); "3s" is -O3 --shrink-level=1 (the worker's: as fast as -O3 and as
 small once gzipped as the npm -O3 build, measured by tools/bench/build-bench).
+"threads": the module was built with wasm threads (atomics, shared memory).
 """
 
 import ctypes
@@ -33,13 +34,14 @@ def load():
     return lib
 
 
-def main(level, source, target):
+def main(level, source, target, kind="plain"):
     lib = load()
     # What rustc's wasm32 target and .cargo/config.toml enable, as the
     # wasm-opt command line detects them from the module.
     features = 0
-    for name in ["SignExt", "MutableGlobals", "BulkMemory", "NontrappingFPToInt", "ReferenceTypes",
-                 "Multivalue", "SIMD128"]:
+    names = ["SignExt", "MutableGlobals", "BulkMemory", "NontrappingFPToInt", "ReferenceTypes",
+             "Multivalue", "SIMD128"] + (["Atomics"] if kind == "threads" else [])
+    for name in names:
         feature = getattr(lib, f"BinaryenFeature{name}")
         feature.restype = ctypes.c_uint32
         features |= feature()
@@ -57,4 +59,4 @@ def main(level, source, target):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -3,7 +3,9 @@
 // 1. Content-hashes the model worker's files (the build names them
 //    chexlens-worker.js, _bg.wasm and _loader.js), so that no page can load a
 //    worker from another build; the page finds the loader through
-//    <meta name="chexlens-worker">.
+//    <meta name="chexlens-worker">. The same for the threaded worker
+//    (chexlens-worker-threads.js and _bg.wasm, an ES module: its loader is
+//    written here), found through <meta name="chexlens-threads-worker">.
 // 2. Versions the build (a hash of every shell file) in
 //    <meta name="chexlens-build">.
 // 3. Adds the page's Content-Security-Policy, with the hashes of the
@@ -14,7 +16,7 @@
 //   node tools/pwa/finish-build.mjs DIR
 
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync, renameSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, renameSync, readdirSync, statSync } from "node:fs";
 import { join, relative, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,6 +38,19 @@ renameSync(join(dir, "chexlens-worker.js"), join(dir, `${base}.js`));
 renameSync(join(dir, "chexlens-worker_bg.wasm"), join(dir, `${base}_bg.wasm`));
 renameSync(join(dir, "chexlens-worker_loader.js"), join(dir, `${base}_loader.js`));
 writeFileSync(join(dir, `${base}_loader.js`), `importScripts("./${base}.js");wasm_bindgen("./${base}_bg.wasm");\n`);
+let threadsBase = null;
+if (existsSync(join(dir, "chexlens-worker-threads.js"))) {
+  const js = readFileSync(join(dir, "chexlens-worker-threads.js"));
+  const wasm = readFileSync(join(dir, "chexlens-worker-threads_bg.wasm"));
+  threadsBase = `chexlens-worker-threads-${hex16(Buffer.concat([js, wasm]))}`;
+  renameSync(join(dir, "chexlens-worker-threads.js"), join(dir, `${threadsBase}.js`));
+  renameSync(join(dir, "chexlens-worker-threads_bg.wasm"), join(dir, `${threadsBase}_bg.wasm`));
+  // wasm-bindgen-rayon's helpers import the bindings by their own address.
+  writeFileSync(
+    join(dir, `${threadsBase}_loader.js`),
+    `import init from "./${threadsBase}.js";\nawait init({ module_or_path: "./${threadsBase}_bg.wasm" });\n`,
+  );
+}
 
 // 2. The shell and its version.
 function walk(d) {
@@ -73,6 +88,7 @@ const metas = [
   `<meta http-equiv="Content-Security-Policy" content="${csp}">`,
   `<meta name="chexlens-build" content="${version}">`,
   `<meta name="chexlens-worker" content="./${base}_loader.js">`,
+  ...(threadsBase ? [`<meta name="chexlens-threads-worker" content="./${threadsBase}_loader.js">`] : []),
 ].join("\n  ");
 html = html.replace(/<meta charset="utf-8">/, (m) => `${m}\n  ${metas}`);
 writeFileSync(indexPath, html);
@@ -83,4 +99,4 @@ const sw = template
   .replace('"__CHEXLENS_VERSION__"', JSON.stringify(version))
   .replace('["__CHEXLENS_SHELL__"]', JSON.stringify(shell.map((p) => `./${p}`)));
 writeFileSync(join(dir, "sw.js"), sw);
-console.log(`finish-build: build ${version}, worker ${base}, ${shell.length} shell files`);
+console.log(`finish-build: build ${version}, worker ${base}${threadsBase ? ` and ${threadsBase}` : ""}, ${shell.length} shell files`);

@@ -15,11 +15,20 @@
 //   allows connections only to this origin, the model origin the page chose
 //   (`?model-origin=` on the worker's address) and, once the user loads from
 //   Hugging Face, the Hub (`?hub=`) with the hosts its files are redirected to.
+// - The page and the workers' scripts get Cross-Origin-Opener-Policy
+//   same-origin and Cross-Origin-Embedder-Policy require-corp: the page is
+//   then cross-origin isolated (shared memory, so the threaded worker can
+//   run) from the first load this service worker serves. require-corp, not
+//   credentialless: the page embeds nothing from elsewhere, and the model
+//   and Hub downloads are CORS requests, which either allows; require-corp
+//   is the one every browser with service workers knows.
 
 const VERSION = "__CHEXLENS_VERSION__";
 const SHELL = ["__CHEXLENS_SHELL__"];
 const SHELL_CACHE = `chexlens-shell-${VERSION}`;
-const WORKER_LOADER = /\/chexlens-worker-[0-9a-f]+_loader\.js$/;
+const WORKER_LOADER = /\/chexlens-worker-(?:threads-)?[0-9a-f]+_loader\.js$/;
+const THREADS_LOADER = /\/chexlens-worker-threads-[0-9a-f]+_loader\.js$/;
+const ISOLATION = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -85,18 +94,22 @@ async function fromShell(request, url) {
   const cache = await caches.open(SHELL_CACHE);
   // The page, whatever its query (?backend=, ?model=), is index.html.
   const key = request.mode === "navigate" ? new URL("./index.html", self.registration.scope).href : url.origin + url.pathname;
-  let response = await cache.match(key);
+  const response = await cache.match(key);
   if (!response) return fetch(request);
-  if (WORKER_LOADER.test(url.pathname)) {
+  const worker = WORKER_LOADER.test(url.pathname);
+  if (request.mode !== "navigate" && !worker) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
+  if (worker) {
     const allowed = ["'self'", modelOrigin(url), ...hubSources(url)].filter(Boolean).join(" ");
-    const headers = new Headers(response.headers);
+    // The threaded worker's pool helpers start from blob: copies of their script.
+    const workers = THREADS_LOADER.test(url.pathname) ? "; worker-src 'self' blob:" : "";
     headers.set(
       "Content-Security-Policy",
-      `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src ${allowed}`,
+      `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src ${allowed}${workers}`,
     );
-    response = new Response(response.body, { status: 200, headers });
   }
-  return response;
+  return new Response(response.body, { status: 200, headers });
 }
 
 self.addEventListener("fetch", (event) => {

@@ -2,7 +2,11 @@
 // run: one convnext_base member (the checkpoint tools/bench/pytorch_peer.py
 // writes; chexlens reads it converted to f16 safetensors, ORT as ONNX),
 // 384x384, then an analysis by a three-member ensemble (that member three
-// times: the same work as three different members). chexlens is timed by the
+// times: the same work as three different members). chexlens runs its plain
+// worker in a page that is not cross-origin isolated (one thread a worker,
+// members in workers side by side) and its threaded worker in an isolated
+// one (served with COOP/COEP, as its service worker serves it), on pools of
+// 1, 2 and all cores, beside ORT-Web on as many threads. chexlens is timed by the
 // page's own "Analysed in N ms" (decode, preprocessing and the forward
 // passes, in its workers); ORT by session.run, three runs one after another
 // for the ensemble. Run through tools/bench/browser-bench, which prepares
@@ -50,8 +54,8 @@ function site() {
   return root;
 }
 
-async function chexlens(browser, url, backend, count, { manifest = "manifest.json", workers } = {}) {
-  return timeAnalyses(browser, url, { backend, manifestUrl: `${url}bench/${manifest}`, workers, count });
+async function chexlens(browser, url, backend, count, { manifest = "manifest.json", workers, threads } = {}) {
+  return timeAnalyses(browser, url, { backend, manifestUrl: `${url}bench/${manifest}`, workers, threads, count });
 }
 
 async function ort(browser, url, threads, count) {
@@ -75,19 +79,29 @@ const isolated = await serveDist(root, {
   headers: { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" },
 });
 const browser = await launchChromium();
+const cores = availableParallelism();
+const counts = [...new Set([1, 2, cores])].filter((n) => n <= cores);
 try {
   const results = [];
-  const add = (name, r) => {
-    results.push({ name, load: r.loadMs / 1000, forward: median(r.times) / 1000, spread: [Math.min(...r.times), Math.max(...r.times)].map((t) => t / 1000) });
+  const add = (name, r, extra = {}) => {
+    results.push({ name, load: r.loadMs / 1000, forward: median(r.times) / 1000, ...extra });
     const last = results.at(-1);
     console.error(`# ${name}: load ${last.load.toFixed(1)} s, median ${last.forward.toFixed(2)} s of ${r.times.length}`);
+    return last;
   };
-  add("chexlens, CPU backend (1 worker)", await chexlens(browser, plain.url, "cpu", runs));
-  const ort1 = await ort(browser, isolated.url, 1, runs);
-  add("ONNX Runtime Web, wasm SIMD, 1 thread", ort1);
-  const cores = availableParallelism();
-  const ortN = await ort(browser, isolated.url, cores, runs);
-  add(`ONNX Runtime Web, wasm SIMD, ${cores} threads`, ortN);
+  // A plain page (not cross-origin isolated): the plain worker, one thread.
+  add("chexlens, CPU, plain worker", await chexlens(browser, plain.url, "cpu", runs, { threads: 0 }));
+  // An isolated page: the threaded worker on a pool of n threads.
+  const threaded = {};
+  for (const n of counts) {
+    const r = await chexlens(browser, isolated.url, "cpu", runs, { threads: n });
+    if (r.threads !== n) throw new Error(`the isolated page ran ${r.threads} threads, not ${n}`);
+    threaded[n] = add(`chexlens, CPU, threaded worker, ${n} thread${n > 1 ? "s" : ""}`, r);
+  }
+  const ortRuns = {};
+  for (const n of counts) ortRuns[n] = await ort(browser, isolated.url, n, runs);
+  const ortOne = {};
+  for (const n of counts) ortOne[n] = add(`ONNX Runtime Web, wasm SIMD, ${n} thread${n > 1 ? "s" : ""}`, ortRuns[n]);
   if (webgpuRuns > 0) add("chexlens, WebGPU backend", await chexlens(browser, plain.url, "webgpu", webgpuRuns));
   else console.error("# WebGPU not timed (--webgpu-runs N, on a machine where Chromium has a GPU)");
 
@@ -96,29 +110,49 @@ try {
   const addEnsemble = (name, seconds) => {
     ensemble.push({ name, seconds });
     console.error(`# ${name}: ${seconds.toFixed(2)} s`);
+    return seconds;
   };
   for (const workers of [1, undefined]) {
-    const r = await chexlens(browser, plain.url, "cpu", runs, { manifest: "ensemble.json", workers });
-    addEnsemble(`chexlens, CPU backend, ${r.workers} worker${r.workers > 1 ? "s" : ""}`, median(r.times) / 1000);
+    const r = await chexlens(browser, plain.url, "cpu", runs, { manifest: "ensemble.json", workers, threads: 0 });
+    addEnsemble(`chexlens, CPU, plain: ${r.workers} worker${r.workers > 1 ? "s" : ""}`, median(r.times) / 1000);
   }
-  addEnsemble("ONNX Runtime Web, 1 thread, 3 runs", 3 * results[1].forward);
-  addEnsemble(`ONNX Runtime Web, ${cores} threads, 3 runs`, 3 * results[2].forward);
+  // The threaded worker keeping its members (?workers=1), on each pool.
+  const threadedEnsemble = {};
+  for (const n of counts) {
+    const r = await chexlens(browser, isolated.url, "cpu", runs, { manifest: "ensemble.json", threads: n, workers: 1 });
+    threadedEnsemble[n] = addEnsemble(`chexlens, CPU, threaded: 1 worker, ${n} thread${n > 1 ? "s" : ""}`, median(r.times) / 1000);
+  }
+  // What an isolated page chooses by itself for these cores and members.
+  const chosen = await chexlens(browser, isolated.url, "cpu", runs, { manifest: "ensemble.json" });
+  addEnsemble(
+    `chexlens, CPU, isolated page's choice: ${chosen.workers} worker${chosen.workers > 1 ? "s" : ""} x ${chosen.threads} thread${chosen.threads > 1 ? "s" : ""}`,
+    median(chosen.times) / 1000,
+  );
+  const ortEnsemble = {};
+  for (const n of counts) ortEnsemble[n] = addEnsemble(`ONNX Runtime Web, ${n} thread${n > 1 ? "s" : ""}, 3 runs`, 3 * ortOne[n].forward);
 
+  const top = cores;
   const version = browser.version();
-  console.log(`chexlens vs ONNX Runtime Web 1.30.0 in Chromium ${version} (${cores} cores): convnext_base, 384x384, median after 1 warm-up`);
+  console.log(`chexlens vs ONNX Runtime Web 1.30.0 in Chromium ${version} (${cores} cores): convnext_base, 384x384, median of ${runs} after 1 warm-up`);
   console.log("One member:");
-  console.log(`${"".padEnd(44)}${"load".padStart(9)}${"forward".padStart(10)}   ratio to ORT 1 thread / ${cores} threads`);
-  const [, ortOne, ortMany] = results;
+  console.log(`${"".padEnd(48)}${"load".padStart(9)}${"forward".padStart(10)}   ratio to ORT 1 thread / ${top} threads`);
   for (const r of results) {
-    console.log(`${r.name.padEnd(44)}${r.load.toFixed(1).padStart(7)} s${r.forward.toFixed(2).padStart(8)} s   ${(r.forward / ortOne.forward).toFixed(2)} / ${(r.forward / ortMany.forward).toFixed(2)}`);
+    console.log(`${r.name.padEnd(48)}${r.load.toFixed(1).padStart(7)} s${r.forward.toFixed(2).padStart(8)} s   ${(r.forward / ortOne[1].forward).toFixed(2)} / ${(r.forward / ortOne[top].forward).toFixed(2)}`);
   }
   console.log("An analysis, three members:");
-  console.log(`${"".padEnd(44)}${"time".padStart(9)}   ratio to ORT 1 thread / ${cores} threads`);
-  const [, , ensOne, ensMany] = ensemble;
+  console.log(`${"".padEnd(48)}${"time".padStart(9)}   ratio to ORT 1 thread / ${top} threads`);
   for (const r of ensemble) {
-    console.log(`${r.name.padEnd(44)}${r.seconds.toFixed(2).padStart(7)} s   ${(r.seconds / ensOne.seconds).toFixed(2)} / ${(r.seconds / ensMany.seconds).toFixed(2)}`);
+    console.log(`${r.name.padEnd(48)}${r.seconds.toFixed(2).padStart(7)} s   ${(r.seconds / ortEnsemble[1]).toFixed(2)} / ${(r.seconds / ortEnsemble[top]).toFixed(2)}`);
   }
-  console.log(`ONNX Runtime Web's logits vs PyTorch's: largest difference ${Math.max(ort1.drift, ortN.drift).toExponential(2)}`);
+  console.log("Scaling with threads (chexlens threaded worker vs ORT-Web on as many threads; speed-up over 1 thread):");
+  console.log(`${"threads".padEnd(9)}${"chexlens 1".padStart(12)}${"ORT 1".padStart(9)}${"ratio".padStart(7)}${"chexlens 3".padStart(12)}${"ORT 3".padStart(9)}${"ratio".padStart(7)}${"speed-up".padStart(10)}`);
+  for (const n of counts) {
+    const one = threaded[n].forward;
+    const three = threadedEnsemble[n];
+    console.log(`${String(n).padEnd(9)}${one.toFixed(2).padStart(10)} s${ortOne[n].forward.toFixed(2).padStart(7)} s${(one / ortOne[n].forward).toFixed(2).padStart(7)}${three.toFixed(2).padStart(10)} s${ortEnsemble[n].toFixed(2).padStart(7)} s${(three / ortEnsemble[n]).toFixed(2).padStart(7)}${(threaded[1].forward / one).toFixed(2).padStart(9)}x`);
+  }
+  const drift = Math.max(...Object.values(ortRuns).map((r) => r.drift));
+  console.log(`ONNX Runtime Web's logits vs PyTorch's: largest difference ${drift.toExponential(2)}`);
 } finally {
   await browser.close();
   await plain.close();

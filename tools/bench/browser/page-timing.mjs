@@ -14,14 +14,17 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
  * Opens the page at `url` on `backend` (cpu or webgpu) with the model at
  * `manifestUrl` (the built-in demo when absent), analyses `count` + 1 images
  * and returns the load time and the analysis times after the first, in ms,
- * with the number of workers the page used.
+ * with the number of workers and threads the page used. `threads` is the
+ * threaded worker's pool (`?threads=`; 0: the plain worker), which runs in
+ * a cross-origin isolated page only.
  */
-export async function timeAnalyses(browser, url, { backend, manifestUrl, workers, count }) {
+export async function timeAnalyses(browser, url, { backend, manifestUrl, workers, threads, count }) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const started = Date.now();
   const params = new URLSearchParams({ backend });
   if (workers) params.set("workers", String(workers));
+  if (threads !== undefined) params.set("threads", String(threads));
   if (manifestUrl) params.set("model", manifestUrl);
   await page.goto(`${url}?${params}`);
   if (!manifestUrl) await page.getByTestId("load-demo").click();
@@ -32,6 +35,8 @@ export async function timeAnalyses(browser, url, { backend, manifestUrl, workers
   const loadMs = Date.now() - started;
   const shown = await page.getByTestId("workers").count();
   const inWorkers = shown ? Number(await page.getByTestId("workers").textContent()) : 1;
+  const threadsShown = await page.getByTestId("threads").count();
+  const onThreads = threadsShown ? Number(await page.getByTestId("threads").textContent()) : 1;
   await page.getByTestId("threshold").fill("1"); // no findings, so no heat maps between runs
   const times = [];
   for (let i = 0; i < count + 1; i++) {
@@ -42,5 +47,5 @@ export async function timeAnalyses(browser, url, { backend, manifestUrl, workers
     if (i > 0) times.push(ms); // the first is the warm-up
   }
   await context.close();
-  return { loadMs, times, workers: inWorkers };
+  return { loadMs, times, workers: inWorkers, threads: onThreads };
 }

@@ -1,12 +1,17 @@
 //! Choosing the burn device: WebGPU when the browser offers an adapter, the
-//! CPU backend otherwise, or whichever the page forces.
+//! CPU backend otherwise, or whichever the page forces. The threaded build
+//! has no WebGPU (worker/Cargo.toml): the page starts it only for the CPU.
 
 use chexlens_model::Device;
 use chexlens_web::protocol::{Backend, BackendRequest};
-use js_sys::Reflect;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+#[cfg(not(target_feature = "atomics"))]
+use {
+    js_sys::Reflect,
+    wasm_bindgen::{JsCast, JsValue},
+    wasm_bindgen_futures::JsFuture,
+};
 
+#[cfg(not(target_feature = "atomics"))]
 async fn webgpu_adapter_available() -> bool {
     let navigator: JsValue = js_sys::global()
         .unchecked_into::<web_sys::WorkerGlobalScope>()
@@ -29,6 +34,7 @@ async fn webgpu_adapter_available() -> bool {
     }
 }
 
+#[cfg(not(target_feature = "atomics"))]
 async fn init_webgpu() -> Result<Device, String> {
     use chexlens_model::wgpu::WgpuBackend;
     Device::wgpu_options()
@@ -38,8 +44,17 @@ async fn init_webgpu() -> Result<Device, String> {
         .map_err(|e| format!("WebGPU could not be started ({e:?})"))
 }
 
+#[cfg(target_feature = "atomics")]
+pub async fn select(request: BackendRequest, _cached: &mut Option<Device>) -> Result<(Device, Backend), String> {
+    match request {
+        Some(Backend::Webgpu) => Err("this worker runs the CPU backend only; reload the page for WebGPU".into()),
+        _ => Ok((Device::flex(), Backend::Cpu)),
+    }
+}
+
 /// The device for a request; `cached` keeps the WebGPU device, which burn
 /// initialises once per worker.
+#[cfg(not(target_feature = "atomics"))]
 pub async fn select(request: BackendRequest, cached: &mut Option<Device>) -> Result<(Device, Backend), String> {
     let want_gpu = match request {
         Some(Backend::Cpu) => false,

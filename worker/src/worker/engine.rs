@@ -51,9 +51,18 @@ pub enum Assembly {
 
 impl EnginePlan {
     /// Member workers where they help (CPU backend, several members and
-    /// cores); this worker otherwise, or when they cannot be started.
+    /// cores); this worker otherwise, or when they cannot be started. The
+    /// threaded worker keeps its members when its pool has more threads
+    /// than there are members (every core on each member in turn);
+    /// otherwise members side by side, one thread each, were measured
+    /// faster (3 members on 2 cores: 4.73 s against 5.16 s,
+    /// docs/benchmarks.md).
     pub async fn assembly(&self, members: usize) -> Assembly {
-        let workers = self.parallel.min(members);
+        let workers = if super::threads::threads() > members {
+            1
+        } else {
+            self.parallel.min(members)
+        };
         if self.backend == Backend::Cpu
             && workers > 1
             && let Ok(pool) = PoolBuilder::start(workers).await

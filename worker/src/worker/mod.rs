@@ -10,6 +10,7 @@ mod load_error;
 mod loading;
 mod members;
 mod reference;
+mod threads;
 
 use chexlens_chexpert::metadata::Metadata;
 use chexlens_chexpert::metadata::{MetadataChange, sensitivity_changes};
@@ -113,10 +114,21 @@ fn inspect(state: &RefCell<State>, serial: u32, file_name: &str, frame: u32, byt
 /// Starts the worker: from now on it answers the page's messages (or, as
 /// a member worker, the model worker's).
 pub fn run() {
-    if members::is_member_worker() {
-        members::run_member();
+    if threads::is_pool_helper() {
         return;
     }
+    // The page's (or the model worker's) messages wait until Ready: the pool first.
+    wasm_bindgen_futures::spawn_local(async {
+        threads::start_pool().await;
+        if members::is_member_worker() {
+            members::run_member();
+        } else {
+            listen();
+        }
+    });
+}
+
+fn listen() {
     let state = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         let Some((message, bytes)) = transport::decode::<ToWorker>(&event.data()) else {
@@ -574,6 +586,12 @@ fn model_ready(state: &RefCell<State>, loaded: loading::Loaded, backend: Backend
         demo: loaded.demo,
         members: engine.members(),
         workers: engine.workers(),
+        // Member workers run on one thread each.
+        threads: if backend == Backend::Cpu && engine.workers() == 1 {
+            threads::threads()
+        } else {
+            1
+        },
         backend,
         labels: settings.labels.clone(),
         thresholds: settings.thresholds.clone(),

@@ -1,8 +1,9 @@
 //! CPU kernels over channels-last maps: one row of `channels` floats per
-//! pixel, pixels in (image, y, x) order. Natively each kernel splits its
-//! rows over every core and runs compiled for AVX2+FMA where the CPU has
-//! them; in the browser it runs on the worker's one thread with the build's
-//! wasm SIMD.
+//! pixel, pixels in (image, y, x) order. With the `threads` feature each
+//! kernel splits its rows over rayon's pool: every core natively, and the
+//! threaded worker's pool in a cross-origin isolated page (one thread in
+//! the plain worker). Natively it runs compiled for AVX2+FMA where the CPU
+//! has them; in the browser with the build's wasm SIMD.
 
 use super::erf::{gelu_derivative_value, gelu_value};
 
@@ -15,14 +16,14 @@ const TASK_FLOATS: usize = 1 << 15;
 pub fn for_each_chunk(data: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     let unit = unit.max(1);
     let per_task = (TASK_FLOATS / unit).max(1) * unit;
-    #[cfg(feature = "cpu-fast")]
+    #[cfg(feature = "threads")]
     {
         use rayon::prelude::*;
         data.par_chunks_mut(per_task)
             .enumerate()
             .for_each(|(i, chunk)| f(i * per_task / unit, chunk));
     }
-    #[cfg(not(feature = "cpu-fast"))]
+    #[cfg(not(feature = "threads"))]
     data.chunks_mut(per_task)
         .enumerate()
         .for_each(|(i, chunk)| f(i * per_task / unit, chunk));
@@ -68,9 +69,9 @@ pub fn matmul_transposed(src: &[f32], weight: &[f32], inputs: usize, dst: &mut [
     if rows == 0 || outputs == 0 {
         return;
     }
-    #[cfg(feature = "cpu-fast")]
+    #[cfg(feature = "threads")]
     let parallelism = gemm::Parallelism::Rayon(0);
-    #[cfg(not(feature = "cpu-fast"))]
+    #[cfg(not(feature = "threads"))]
     let parallelism = gemm::Parallelism::None;
     // SAFETY: the three buffers hold exactly the [rows, inputs],
     // [inputs, outputs] (read transposed) and [rows, outputs] matrices

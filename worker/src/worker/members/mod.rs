@@ -2,7 +2,8 @@
 //! so the model worker starts member workers (this same script, with
 //! `?role=member`), deals the ensemble's members out to them, and combines
 //! what they send back. Nothing here needs shared memory or cross-origin
-//! isolation: it works on any static host.
+//! isolation: it works on any static host. The threaded build starts them
+//! too, where its pool has no more threads than there are members.
 
 mod member;
 mod protocol;
@@ -22,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{MessageEvent, Worker, WorkerGlobalScope};
+use web_sys::{MessageEvent, Worker, WorkerGlobalScope, WorkerOptions, WorkerType};
 
 const ROLE_QUERY: &str = "role=member";
 
@@ -71,8 +72,15 @@ impl MemberWorker {
     /// returned ready request gives `Ready`.
     fn spawn() -> Result<(Self, Sent), PoolError> {
         let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-        let script = format!("{}?{ROLE_QUERY}", scope.location().pathname());
-        let worker = Worker::new(&script).map_err(|_| PoolError::Stopped)?;
+        // In the threaded build a member worker is this module again, on
+        // one thread (its pool of one: the members share the cores).
+        let options = WorkerOptions::new();
+        let mut script = format!("{}?{ROLE_QUERY}", scope.location().pathname());
+        if cfg!(target_feature = "atomics") {
+            options.set_type(WorkerType::Module);
+            script.push_str("&threads=1");
+        }
+        let worker = Worker::new_with_options(&script, &options).map_err(|_| PoolError::Stopped)?;
         let pending = Rc::new(RefCell::new(Pending {
             next: 1,
             waiting: HashMap::new(),

@@ -1,0 +1,76 @@
+//! Which build of the model worker the page starts. The threaded build runs
+//! burn's CPU backend on a pool of every core, but it needs shared memory,
+//! which browsers give only to a cross-origin isolated page (its service
+//! worker makes it one, from the second visit on), and it has no WebGPU.
+//! Everywhere else the plain build runs: WebGPU where offered, else the CPU
+//! backend with the members in workers side by side.
+
+use crate::protocol::Backend;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// The build to start, and what its address carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WorkerBuild {
+    Plain,
+    /// `threads`: the pool size the page asked for (`?threads=N`); `None`:
+    /// the cores the browser reports.
+    Threaded {
+        threads: Option<usize>,
+    },
+}
+
+/// Whether this page may share memory with its workers.
+pub fn cross_origin_isolated() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"crossOriginIsolated".into()).ok())
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+/// The threaded build's start script, where this build has one.
+pub fn threaded_script() -> Option<String> {
+    super::pwa::page_meta("chexlens-threads-worker")
+}
+
+/// Whether the page's browser offers a WebGPU adapter (what the plain
+/// worker would pick by itself).
+async fn webgpu_adapter() -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let navigator: wasm_bindgen::JsValue = window.navigator().into();
+    let Ok(gpu) = js_sys::Reflect::get(&navigator, &"gpu".into()) else {
+        return false;
+    };
+    if gpu.is_undefined() || gpu.is_null() {
+        return false;
+    }
+    let Ok(request) = js_sys::Reflect::get(&gpu, &"requestAdapter".into())
+        .and_then(|f| f.unchecked_into::<js_sys::Function>().call0(&gpu))
+    else {
+        return false;
+    };
+    match JsFuture::from(js_sys::Promise::from(request)).await {
+        Ok(adapter) => !adapter.is_null() && !adapter.is_undefined(),
+        Err(_) => false,
+    }
+}
+
+/// The threaded build where the page is isolated and the analysis runs on
+/// the CPU (asked for, or no WebGPU adapter), unless `?threads=0`.
+pub async fn choose(backend: Option<Backend>, threads: Option<usize>) -> WorkerBuild {
+    if threads == Some(0) || !cross_origin_isolated() || threaded_script().is_none() {
+        return WorkerBuild::Plain;
+    }
+    let cpu = match backend {
+        Some(Backend::Cpu) => true,
+        Some(Backend::Webgpu) => false,
+        None => !webgpu_adapter().await,
+    };
+    if cpu {
+        WorkerBuild::Threaded { threads }
+    } else {
+        WorkerBuild::Plain
+    }
+}
