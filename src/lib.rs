@@ -9,7 +9,7 @@ pub mod protocol;
 /// The viewer's pan and zoom maths: no web types, so that its tests run natively.
 pub mod view_transform;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "app"))]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod model_cache;
@@ -19,3 +19,5 @@ pub mod model_files;
 pub mod opfs;
 #[cfg(target_arch = "wasm32")]
 pub mod transport;
+#[cfg(target_arch = "wasm32")]
+pub mod webgpu;

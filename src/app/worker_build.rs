@@ -6,8 +6,6 @@
 //! backend with the members in workers side by side.
 
 use crate::protocol::Backend;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// The build to start, and what its address carries.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,24 +34,9 @@ pub fn threaded_script() -> Option<String> {
 /// Whether the page's browser offers a WebGPU adapter (what the plain
 /// worker would pick by itself).
 async fn webgpu_adapter() -> bool {
-    let Some(window) = web_sys::window() else {
-        return false;
-    };
-    let navigator: wasm_bindgen::JsValue = window.navigator().into();
-    let Ok(gpu) = js_sys::Reflect::get(&navigator, &"gpu".into()) else {
-        return false;
-    };
-    if gpu.is_undefined() || gpu.is_null() {
-        return false;
-    }
-    let Ok(request) = js_sys::Reflect::get(&gpu, &"requestAdapter".into())
-        .and_then(|f| f.unchecked_into::<js_sys::Function>().call0(&gpu))
-    else {
-        return false;
-    };
-    match JsFuture::from(js_sys::Promise::from(request)).await {
-        Ok(adapter) => !adapter.is_null() && !adapter.is_undefined(),
-        Err(_) => false,
+    match web_sys::window() {
+        Some(window) => crate::webgpu::adapter_available(&window.navigator().into()).await,
+        None => false,
     }
 }
 

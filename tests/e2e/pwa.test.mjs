@@ -157,6 +157,7 @@ test("after one visit the page works offline: reload, load the kept model, same 
   const served = server.requests.length;
   await page.reload();
   await page.waitForSelector('[data-testid="connection"][data-state="offline"]');
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "served offline with COOP/COEP");
   // The reloaded page removes the stray file, and keeps the model's.
   await page.waitForFunction(async () => {
     const folder = await (await navigator.storage.getDirectory()).getDirectoryHandle("chexlens-models");
@@ -166,7 +167,14 @@ test("after one visit the page works offline: reload, load the kept model, same 
   await loadDemo(page);
   assert.equal(await analyse(page, image), "done");
   const offline = await pageProbabilities(page);
-  assert.deepEqual(offline, online, "the same probabilities offline");
+  // The reload is the first load the service worker serves, so it is
+  // cross-origin isolated and runs the threaded worker: its sums are split
+  // over threads, so they may differ from the plain worker's in the last
+  // float bits (3e-8 seen), nowhere near the page's 1e-4 to the CLI.
+  assert.deepEqual(Object.keys(offline).sort(), Object.keys(online).sort());
+  for (const [label, p] of Object.entries(online)) {
+    assert.ok(Math.abs(offline[label] - p) < 1e-6, `the same probabilities offline: ${label} ${offline[label]} vs ${p}`);
+  }
   // Each worker's script load (the model worker's and every member worker's)
   // lets Chromium check sw.js for an update on its own schedule, as the
   // Service Worker spec allows: that check aside, nothing.

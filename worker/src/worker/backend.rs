@@ -5,11 +5,7 @@
 use chexlens_model::Device;
 use chexlens_web::protocol::{Backend, BackendRequest};
 #[cfg(not(target_feature = "atomics"))]
-use {
-    js_sys::Reflect,
-    wasm_bindgen::{JsCast, JsValue},
-    wasm_bindgen_futures::JsFuture,
-};
+use wasm_bindgen::{JsCast, JsValue};
 
 #[cfg(not(target_feature = "atomics"))]
 async fn webgpu_adapter_available() -> bool {
@@ -17,21 +13,7 @@ async fn webgpu_adapter_available() -> bool {
         .unchecked_into::<web_sys::WorkerGlobalScope>()
         .navigator()
         .into();
-    let Ok(gpu) = Reflect::get(&navigator, &"gpu".into()) else {
-        return false;
-    };
-    if gpu.is_undefined() || gpu.is_null() {
-        return false;
-    }
-    let Ok(request) =
-        Reflect::get(&gpu, &"requestAdapter".into()).and_then(|f| f.unchecked_into::<js_sys::Function>().call0(&gpu))
-    else {
-        return false;
-    };
-    match JsFuture::from(js_sys::Promise::from(request)).await {
-        Ok(adapter) => !adapter.is_null() && !adapter.is_undefined(),
-        Err(_) => false,
-    }
+    chexlens_web::webgpu::adapter_available(&navigator).await
 }
 
 #[cfg(not(target_feature = "atomics"))]
