@@ -8,12 +8,14 @@
 use crate::protocol::Backend;
 
 /// The build to start, and what its address carries.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum WorkerBuild {
     Plain,
+    /// `script`: the threaded build's start script (named by the build);
     /// `threads`: the pool size the page asked for (`?threads=N`); `None`:
     /// the cores the browser reports.
     Threaded {
+        script: String,
         threads: Option<usize>,
     },
 }
@@ -24,11 +26,6 @@ pub fn cross_origin_isolated() -> bool {
         .and_then(|w| js_sys::Reflect::get(&w, &"crossOriginIsolated".into()).ok())
         .and_then(|v| v.as_bool())
         .unwrap_or(false)
-}
-
-/// The threaded build's start script, where this build has one.
-pub fn threaded_script() -> Option<String> {
-    super::pwa::page_meta("chexlens-threads-worker")
 }
 
 /// Whether the page's browser offers a WebGPU adapter (what the plain
@@ -43,16 +40,18 @@ async fn webgpu_adapter() -> bool {
 /// The threaded build where the page is isolated and the analysis runs on
 /// the CPU (asked for, or no WebGPU adapter), unless `?threads=0`.
 pub async fn choose(backend: Option<Backend>, threads: Option<usize>) -> WorkerBuild {
-    if threads == Some(0) || !cross_origin_isolated() || threaded_script().is_none() {
+    // The threaded build's start script, where this build has one.
+    let script = super::pwa::page_meta("chexlens-threads-worker");
+    let Some(script) = script.filter(|_| threads != Some(0) && cross_origin_isolated()) else {
         return WorkerBuild::Plain;
-    }
+    };
     let cpu = match backend {
         Some(Backend::Cpu) => true,
         Some(Backend::Webgpu) => false,
         None => !webgpu_adapter().await,
     };
     if cpu {
-        WorkerBuild::Threaded { threads }
+        WorkerBuild::Threaded { script, threads }
     } else {
         WorkerBuild::Plain
     }

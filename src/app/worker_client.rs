@@ -8,7 +8,7 @@ use crate::transport;
 use chexlens_images::levels::GreyLevels;
 use js_sys::Uint8Array;
 use leptos::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
@@ -35,7 +35,7 @@ type Outgoing = (JsValue, js_sys::Array);
 pub struct WorkerClient {
     worker: Rc<RefCell<Option<Worker>>>,
     /// The build it runs (chosen once, when the page starts).
-    build: Rc<Cell<WorkerBuild>>,
+    build: Rc<RefCell<WorkerBuild>>,
     /// The other origins the worker may fetch a model from (its CSP, set by
     /// the service worker, allows only these and the page's own).
     allowed: Rc<RefCell<Allowed>>,
@@ -50,14 +50,14 @@ impl WorkerClient {
     pub fn start(state: AppState, backend: Option<crate::protocol::Backend>, threads: Option<usize>) -> Self {
         let client = Self {
             worker: Rc::new(RefCell::new(None)),
-            build: Rc::new(Cell::new(WorkerBuild::Plain)),
+            build: Rc::new(RefCell::new(WorkerBuild::Plain)),
             allowed: Rc::new(RefCell::new(Allowed::default())),
             queue: Rc::new(RefCell::new(Some(Vec::new()))),
             state,
         };
         let starting = client.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            starting.build.set(worker_build::choose(backend, threads).await);
+            *starting.build.borrow_mut() = worker_build::choose(backend, threads).await;
             // What the page asked for meanwhile waits in the queue for it.
             starting.start_worker();
         });
@@ -73,12 +73,11 @@ impl WorkerClient {
 
     fn start_worker(&self) {
         let options = WorkerOptions::new();
-        let (mut script, pool) = match self.build.get() {
-            WorkerBuild::Threaded { threads } => {
+        let (mut script, pool) = match &*self.build.borrow() {
+            WorkerBuild::Threaded { script, threads } => {
                 // A module worker: the threaded build's script imports its bindings.
                 options.set_type(WorkerType::Module);
-                let script = worker_build::threaded_script().unwrap_or_else(worker_script);
-                (script, threads.map(|n| ("threads", n.to_string())))
+                (script.clone(), threads.map(|n| ("threads", n.to_string())))
             }
             WorkerBuild::Plain => (worker_script(), None),
         };
